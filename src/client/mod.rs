@@ -1,0 +1,1 @@
+//! Janus client and GStreamer peers (tests, bench).

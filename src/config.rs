@@ -1,0 +1,266 @@
+//! Gateway configuration, read from a TOML file (`conf/gateway.toml`).
+//!
+//! Key names follow Janus's `janus.jcfg` and transport configs where Janus
+//! has them (`session_timeout`, `rtp_port_range`, `stun_server`,
+//! `nat_1_1_mapping`, `ice_enforce_list`, ...). Every key has a default, so an
+//! empty file gives a gateway on Janus's ports bound to 127.0.0.1.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Errors reading or checking the configuration.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    /// The TOML is malformed or has wrong types.
+    #[error("invalid config {path}: {source}")]
+    Parse { path: PathBuf, source: toml::de::Error },
+    /// A value is out of range.
+    #[error("invalid config value {key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// `[general]`.
+    pub general: General,
+    /// `[http]`: HTTP transport and demo page.
+    pub http: Http,
+    /// `[websockets]`: WebSocket transport.
+    pub websockets: WebSockets,
+    /// `[nat]`: ICE, STUN and TURN.
+    pub nat: Nat,
+    /// `[media]`: RTP port range and jitter buffer.
+    pub media: Media,
+    /// `[videoroom]`: plugin settings.
+    pub videoroom: VideoRoom,
+}
+
+/// `[general]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct General {
+    /// Seconds without a keepalive before a session is destroyed; 0 disables.
+    /// Janus's default is 60.
+    pub session_timeout: u64,
+}
+
+impl Default for General {
+    fn default() -> Self {
+        General { session_timeout: 60 }
+    }
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Http {
+    /// Listen address (Janus: `ip`).
+    pub ip: IpAddr,
+    /// Port (Janus: `port`, 8088).
+    pub port: u16,
+    /// API path (Janus: `base_path`, `/janus`).
+    pub base_path: String,
+    /// Directory served at `/` (the demo page); empty disables it.
+    pub demo_dir: PathBuf,
+    /// Directory served at `/vendor/` (npm packages: janus.js, adapter).
+    pub vendor_dir: PathBuf,
+}
+
+impl Default for Http {
+    fn default() -> Self {
+        Http {
+            ip: IpAddr::from([127, 0, 0, 1]),
+            port: 8088,
+            base_path: "/janus".into(),
+            demo_dir: "demo".into(),
+            vendor_dir: "node_modules".into(),
+        }
+    }
+}
+
+/// `[websockets]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebSockets {
+    /// Listen address (Janus: `ws_ip`).
+    pub ws_ip: IpAddr,
+    /// Port (Janus: `ws_port`, 8188).
+    pub ws_port: u16,
+}
+
+impl Default for WebSockets {
+    fn default() -> Self {
+        WebSockets { ws_ip: IpAddr::from([127, 0, 0, 1]), ws_port: 8188 }
+    }
+}
+
+/// `[nat]`: how ICE candidates are gathered and advertised.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Nat {
+    /// Addresses (or interface names) host candidates are gathered on
+    /// (Janus: `ice_enforce_list`). Empty means every interface.
+    pub ice_enforce_list: Vec<String>,
+    /// STUN server host (Janus: `stun_server`); empty disables STUN.
+    pub stun_server: String,
+    /// STUN port (Janus: `stun_port`).
+    pub stun_port: u16,
+    /// TURN server host (Janus: `turn_server`); empty disables TURN.
+    pub turn_server: String,
+    /// TURN port (Janus: `turn_port`).
+    pub turn_port: u16,
+    /// `udp`, `tcp` or `tls` (Janus: `turn_type`).
+    pub turn_type: String,
+    /// TURN user (Janus: `turn_user`).
+    pub turn_user: String,
+    /// TURN password (Janus: `turn_pwd`).
+    pub turn_pwd: String,
+    /// Public address written over host candidates' addresses (Janus:
+    /// `nat_1_1_mapping`), for a gateway behind 1:1 NAT; empty disables.
+    pub nat_1_1_mapping: String,
+}
+
+impl Default for Nat {
+    fn default() -> Self {
+        Nat {
+            ice_enforce_list: vec!["127.0.0.1".into()],
+            stun_server: String::new(),
+            stun_port: 3478,
+            turn_server: String::new(),
+            turn_port: 3478,
+            turn_type: "udp".into(),
+            turn_user: String::new(),
+            turn_pwd: String::new(),
+            nat_1_1_mapping: String::new(),
+        }
+    }
+}
+
+impl Nat {
+    /// The `stun://host:port` URI webrtcbin takes, if STUN is configured.
+    pub fn stun_uri(&self) -> Option<String> {
+        (!self.stun_server.is_empty()).then(|| format!("stun://{}:{}", self.stun_server, self.stun_port))
+    }
+
+    /// The `turn(s)://user:pwd@host:port?transport=..` URI, if TURN is configured.
+    pub fn turn_uri(&self) -> Option<String> {
+        if self.turn_server.is_empty() {
+            return None;
+        }
+        let scheme = if self.turn_type == "tls" { "turns" } else { "turn" };
+        let transport = if self.turn_type == "tcp" { "?transport=tcp" } else { "" };
+        Some(format!(
+            "{scheme}://{}:{}@{}:{}{transport}",
+            self.turn_user, self.turn_pwd, self.turn_server, self.turn_port
+        ))
+    }
+}
+
+/// `[media]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Media {
+    /// `min-max` UDP ports for ICE (Janus: `rtp_port_range`); empty means any.
+    pub rtp_port_range: String,
+    /// Jitter buffer on publishers' incoming RTP, in ms (webrtcbin `latency`).
+    /// It absorbs reordering and lets NACKs be answered before forwarding.
+    pub jitter_buffer_ms: u32,
+    /// Minimum interval between keyframe requests forwarded to one publisher
+    /// stream, in ms; subscribers' PLI/FIR beyond this are merged.
+    pub keyframe_interval_ms: u64,
+}
+
+impl Default for Media {
+    fn default() -> Self {
+        Media { rtp_port_range: "20000-40000".into(), jitter_buffer_ms: 100, keyframe_interval_ms: 500 }
+    }
+}
+
+impl Media {
+    /// The parsed port range, `None` when unset.
+    pub fn port_range(&self) -> Result<Option<(u16, u16)>, ConfigError> {
+        if self.rtp_port_range.trim().is_empty() {
+            return Ok(None);
+        }
+        let bad = |reason: &str| ConfigError::Invalid { key: "media.rtp_port_range", reason: reason.into() };
+        let (a, b) = self.rtp_port_range.split_once('-').ok_or_else(|| bad("expected min-max"))?;
+        let min: u16 = a.trim().parse().map_err(|_| bad("min is not a port"))?;
+        let max: u16 = b.trim().parse().map_err(|_| bad("max is not a port"))?;
+        if min == 0 || min > max {
+            return Err(bad("need 0 < min <= max"));
+        }
+        Ok(Some((min, max)))
+    }
+}
+
+/// `[videoroom]`: the video-room plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VideoRoom {
+    /// Room and participant ids are strings instead of integers (Janus: `string_ids`).
+    pub string_ids: bool,
+    /// When set, `create` needs this `admin_key` (Janus: `admin_key`).
+    pub admin_key: String,
+    /// Rooms created at start-up.
+    pub rooms: Vec<RoomPreset>,
+}
+
+impl Default for VideoRoom {
+    fn default() -> Self {
+        VideoRoom { string_ids: false, admin_key: String::new(), rooms: vec![] }
+    }
+}
+
+/// A room created at start-up: the body of a videoroom `create` request as TOML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct RoomPreset(pub toml::Table);
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let cfg: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        cfg.media.port_range()?;
+        Ok(cfg)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_parses() {
+        let cfg = Config::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/gateway.toml"))).unwrap();
+        assert_eq!(cfg.http.port, 8088);
+        assert_eq!(cfg.websockets.ws_port, 8188);
+        assert_eq!(cfg.general.session_timeout, 60);
+    }
+
+    #[test]
+    fn port_range_and_uris() {
+        let mut m = Media::default();
+        assert_eq!(m.port_range().unwrap(), Some((20000, 40000)));
+        m.rtp_port_range = "5-2".into();
+        assert!(m.port_range().is_err());
+        let n = Nat { stun_server: "stun.example.org".into(), ..Nat::default() };
+        assert_eq!(n.stun_uri().unwrap(), "stun://stun.example.org:3478");
+        assert!(n.turn_uri().is_none());
+        let n = Nat { turn_server: "t".into(), turn_user: "u".into(), turn_pwd: "p".into(), turn_type: "tcp".into(), ..n };
+        assert_eq!(n.turn_uri().unwrap(), "turn://u:p@t:3478?transport=tcp");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors() {
+        assert!(toml::from_str::<Config>("[general]\nsession_timeot = 3").is_err());
+    }
+}

@@ -1,0 +1,249 @@
+//! The running gateway: the Janus core state machine behind a short-held
+//! lock, the plugins, and event delivery to HTTP long polls and WebSocket
+//! connections. Transports (`crate::transport`) call [`Gateway::request`],
+//! [`Gateway::long_poll`] and the WebSocket registration functions.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+use tokio::sync::{Notify, mpsc};
+use tracing::{debug, info, warn};
+
+use crate::janus::wire::{self, Path};
+use crate::janus::{Core, Delivery, JanusError, PluginCall, PluginOp, PluginReply, Transport};
+use crate::plugins::{EventSink, HandleEvent, HandleId, Plugin};
+
+/// How long a long poll is held before answering `keepalive` (Janus: 30 s).
+pub const LONG_POLL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often idle sessions are swept.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a plugin may take to answer a request before the client gets 490.
+const PLUGIN_REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Shared gateway state. Cheap to clone through `Arc`.
+pub struct Gateway {
+    /// The core; held only for a few lines, never across `.await` or a plugin call.
+    core: Mutex<Core>,
+    plugins: HashMap<&'static str, Arc<dyn Plugin>>,
+    /// Long-poll wake-ups per HTTP session.
+    waiters: Mutex<HashMap<u64, Arc<Notify>>>,
+    /// Outboxes of WebSocket connections.
+    ws_conns: Mutex<HashMap<u64, mpsc::UnboundedSender<Value>>>,
+    next_conn: AtomicU64,
+}
+
+/// Routes plugin events into the gateway without keeping it alive.
+struct Sink(Weak<Gateway>);
+
+impl EventSink for Sink {
+    fn push(&self, h: HandleId, plugin: &'static str, event: HandleEvent) {
+        if let Some(gw) = self.0.upgrade() {
+            let json = event.to_json(h, plugin);
+            gw.deliver_event(h.session_id, json);
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock means a panic happened while holding it; the data is
+    // plain maps whose invariants hold between statements, so keep serving.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Gateway {
+    /// Builds the gateway. `make_plugins` receives the event sink the plugins
+    /// must use.
+    pub fn new(
+        session_timeout: Duration,
+        make_plugins: impl FnOnce(Arc<dyn EventSink>) -> Vec<Arc<dyn Plugin>>,
+    ) -> Arc<Self> {
+        Arc::new_cyclic(|weak: &Weak<Gateway>| {
+            let plugins = make_plugins(Arc::new(Sink(weak.clone())));
+            let descriptors = plugins.iter().map(|p| p.descriptor()).collect();
+            Gateway {
+                core: Mutex::new(Core::new(descriptors, session_timeout)),
+                plugins: plugins.into_iter().map(|p| (p.descriptor().package, p)).collect(),
+                waiters: Mutex::new(HashMap::new()),
+                ws_conns: Mutex::new(HashMap::new()),
+                next_conn: AtomicU64::new(1),
+            }
+        })
+    }
+
+    /// Starts the session-timeout sweep; it ends when the gateway is dropped.
+    pub fn spawn_sweeper(self: &Arc<Self>) {
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_INTERVAL);
+            loop {
+                tick.tick().await;
+                let Some(gw) = weak.upgrade() else { break };
+                let expired = lock(&gw.core).expire(Instant::now());
+                for e in expired {
+                    info!(session_id = e.session_id, "session timed out");
+                    if let Transport::Ws(conn) = e.owner {
+                        gw.push_ws(conn, e.event);
+                    }
+                    gw.wake(e.session_id);
+                    gw.run_calls(e.calls);
+                }
+            }
+        });
+    }
+
+    /// `server_info` for `GET /janus/info`.
+    pub fn server_info(&self) -> Value {
+        lock(&self.core).server_info(None)
+    }
+
+    /// (sessions, handles) alive, for metrics.
+    pub fn counts(&self) -> (usize, usize) {
+        let c = lock(&self.core);
+        (c.session_count(), c.handle_count())
+    }
+
+    /// Handles one request body. Everything that must happen in request
+    /// order (core state, routing to plugins and rooms) happens before this
+    /// returns; the returned future only waits for the reply.
+    pub fn request(self: &Arc<Self>, body: &[u8], path: Option<Path>, from: Transport) -> BoxFuture<'static, Value> {
+        let req = match wire::parse_request(body, path) {
+            Ok(r) => r,
+            Err(f) => {
+                debug!(code = f.error.code(), reason = %f.error, "bad request");
+                let v = wire::error(f.transaction.as_deref(), f.session_id, &f.error);
+                return Box::pin(async move { v });
+            }
+        };
+        let outcome = lock(&self.core).handle(req, from, Instant::now());
+        for (conn, ev) in outcome.pushes {
+            self.push_ws(conn, ev);
+        }
+        match outcome.reply {
+            Some(reply) => {
+                self.run_calls(outcome.calls);
+                Box::pin(async move { reply })
+            }
+            None => {
+                // A `message`: exactly one call, whose result is the reply.
+                let mut calls = outcome.calls.into_iter();
+                let Some(call) = calls.next() else {
+                    let e = JanusError::Unknown("no reply".into());
+                    return Box::pin(async move { wire::error(None, None, &e) });
+                };
+                let fut = self.dispatch_message(&call);
+                Box::pin(async move {
+                    let result = match tokio::time::timeout(PLUGIN_REPLY_TIMEOUT, fut).await {
+                        Ok(r) => r,
+                        Err(_) => Err(JanusError::PluginMessage("plugin did not answer in time".into())),
+                    };
+                    crate::janus::core::plugin_reply(&call, result)
+                })
+            }
+        }
+    }
+
+    fn dispatch_message(&self, call: &PluginCall) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
+        let Some(plugin) = self.plugins.get(call.plugin) else {
+            let e = JanusError::PluginNotFound(call.plugin.into());
+            return Box::pin(async move { Err(e) });
+        };
+        let PluginOp::Message { body, jsep } = &call.op else {
+            return Box::pin(async { Err(JanusError::Unknown("not a message".into())) });
+        };
+        let h = HandleId { session_id: call.session_id, handle_id: call.handle_id };
+        plugin.message(h, call.transaction.clone(), body.clone(), jsep.clone())
+    }
+
+    /// Runs the non-message plugin calls (attach, trickle, hangup, detach).
+    fn run_calls(&self, calls: Vec<PluginCall>) {
+        for call in calls {
+            let Some(plugin) = self.plugins.get(call.plugin) else { continue };
+            let h = HandleId { session_id: call.session_id, handle_id: call.handle_id };
+            match call.op {
+                PluginOp::Attach | PluginOp::Message { .. } => {}
+                PluginOp::Trickle(t) => plugin.trickle(h, t),
+                PluginOp::Hangup => plugin.hangup(h),
+                PluginOp::Detach => plugin.detach(h),
+            }
+        }
+    }
+
+    fn deliver_event(&self, session_id: u64, event: Value) {
+        let delivery = lock(&self.core).push_event(session_id, event);
+        match delivery {
+            Delivery::Queued(s) => self.wake(s),
+            Delivery::Push(conn, v) => self.push_ws(conn, v),
+            Delivery::Dropped => debug!(session_id, "event for a gone session dropped"),
+        }
+    }
+
+    fn wake(&self, session_id: u64) {
+        if let Some(n) = lock(&self.waiters).get(&session_id) {
+            n.notify_waiters();
+        }
+    }
+
+    fn notifier(&self, session_id: u64) -> Arc<Notify> {
+        lock(&self.waiters).entry(session_id).or_insert_with(|| Arc::new(Notify::new())).clone()
+    }
+
+    /// A long poll (`GET /janus/<session>?maxev=N`): up to `maxev` events, or
+    /// `[keepalive]` after `timeout`. Errors with 458 for an unknown session.
+    pub fn long_poll(self: &Arc<Self>, session_id: u64, maxev: usize, timeout: Duration) -> impl Future<Output = Result<Vec<Value>, JanusError>> + Send + 'static {
+        let gw = self.clone();
+        async move {
+            let deadline = tokio::time::Instant::now() + timeout;
+            let notify = gw.notifier(session_id);
+            let result = loop {
+                // Register interest before looking, so an event pushed in
+                // between is not missed.
+                let notified = notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                match lock(&gw.core).take_events(session_id, maxev, Instant::now()) {
+                    Err(e) => break Err(e),
+                    Ok(evs) if !evs.is_empty() => break Ok(evs),
+                    Ok(_) => {}
+                }
+                if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                    break Ok(vec![serde_json::json!({"janus": "keepalive"})]);
+                }
+            };
+            if !lock(&gw.core).has_session(session_id) {
+                lock(&gw.waiters).remove(&session_id);
+            }
+            result
+        }
+    }
+
+    /// Registers a WebSocket connection; events for its sessions arrive on the receiver.
+    pub fn ws_open(&self) -> (u64, mpsc::UnboundedReceiver<Value>) {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        lock(&self.ws_conns).insert(id, tx);
+        (id, rx)
+    }
+
+    /// A WebSocket closed: its sessions are destroyed (Janus behaviour).
+    pub fn ws_closed(&self, conn: u64) {
+        lock(&self.ws_conns).remove(&conn);
+        let calls = lock(&self.core).transport_gone(conn);
+        if !calls.is_empty() {
+            info!(conn, handles = calls.len(), "websocket closed, destroying its sessions");
+        }
+        self.run_calls(calls);
+    }
+
+    pub fn push_ws(&self, conn: u64, v: Value) {
+        if let Some(tx) = lock(&self.ws_conns).get(&conn)
+            && tx.send(v).is_err()
+        {
+            warn!(conn, "websocket outbox closed");
+        }
+    }
+}

@@ -1,0 +1,608 @@
+//! The Janus core as a state machine: sessions, handles, event queues and
+//! timeouts. No I/O, no clocks of its own (callers pass `now`), no locks.
+//!
+//! Invariants:
+//! - every handle in `handles` belongs to exactly one live session, and that
+//!   session's `handles` set names it;
+//! - a session is owned by one transport: HTTP sessions queue their events
+//!   for long polls, WebSocket sessions get them pushed to their connection;
+//! - ids are random in `1..2^53` so JavaScript clients hold them exactly.
+//!
+//! Plugin work is not done here: a request for a plugin comes out as a
+//! [`PluginCall`] for the adapter to run; the reply is formed afterwards with
+//! [`plugin_reply`].
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use serde_json::{Value, json};
+
+use super::error::JanusError;
+use super::wire::{self, Jsep, Request, Trickle, Verb};
+
+/// Largest id JavaScript represents exactly (2^53).
+const MAX_SAFE_ID: u64 = 1 << 53;
+/// Events kept for an HTTP session nobody polls, before the oldest are dropped.
+/// Janus keeps them unbounded; a cap stops a forgotten session from growing.
+const MAX_QUEUED_EVENTS: usize = 10_000;
+
+/// Which transport owns a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// HTTP: events wait in the session queue for a long poll.
+    Http,
+    /// One WebSocket connection, by its id: events are pushed to it.
+    Ws(u64),
+}
+
+/// A plugin the core can attach handles to.
+#[derive(Debug, Clone)]
+pub struct PluginDescriptor {
+    /// Package name, e.g. `janus.plugin.videoroom`.
+    pub package: &'static str,
+    /// Human-readable name for `server_info`.
+    pub name: &'static str,
+    /// Description for `server_info`.
+    pub description: &'static str,
+    /// Version string for `server_info`.
+    pub version_string: &'static str,
+    /// Numeric version for `server_info`.
+    pub version: u32,
+}
+
+/// What a plugin is asked to do for one handle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PluginOp {
+    /// A new handle was attached.
+    Attach,
+    /// A `message`.
+    Message { body: serde_json::Map<String, Value>, jsep: Option<Jsep> },
+    /// Remote ICE candidates.
+    Trickle(Trickle),
+    /// Close the PeerConnection, keep the handle.
+    Hangup,
+    /// The handle is gone (detach, session destroy or timeout).
+    Detach,
+}
+
+/// Work for a plugin, produced by the core for the adapter to run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginCall {
+    /// Plugin package name.
+    pub plugin: &'static str,
+    /// Session id.
+    pub session_id: u64,
+    /// Handle id.
+    pub handle_id: u64,
+    /// The request's transaction (empty for calls the core makes itself).
+    pub transaction: String,
+    /// What to do.
+    pub op: PluginOp,
+}
+
+/// The result of a plugin `message`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PluginReply {
+    /// A synchronous result, answered as `success` with `plugindata.data`.
+    Sync(Value),
+    /// Accepted; the result follows as an `event` with the same transaction.
+    Ack,
+}
+
+/// What the adapter must do after one request.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Outcome {
+    /// The immediate reply; `None` when it comes from the plugin call.
+    pub reply: Option<Value>,
+    /// Plugin work to run, in order.
+    pub calls: Vec<PluginCall>,
+    /// Events to push now to WebSocket connections (e.g. after a `claim`).
+    pub pushes: Vec<(u64, Value)>,
+}
+
+/// Where an event went.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Delivery {
+    /// Queued for the session's long poll: wake its waiters.
+    Queued(u64),
+    /// Push this to the WebSocket connection.
+    Push(u64, Value),
+    /// The session no longer exists.
+    Dropped,
+}
+
+/// A session removed by the timeout sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Expired {
+    /// The session.
+    pub session_id: u64,
+    /// Its transport; a WebSocket gets `event` pushed.
+    pub owner: Transport,
+    /// `{"janus":"timeout","session_id"}`.
+    pub event: Value,
+    /// Detach calls for its handles.
+    pub calls: Vec<PluginCall>,
+}
+
+struct Session {
+    owner: Transport,
+    last_activity: Instant,
+    handles: BTreeSet<u64>,
+    events: VecDeque<Value>,
+}
+
+struct Handle {
+    session: u64,
+    plugin: &'static str,
+}
+
+/// The Janus core state machine.
+pub struct Core {
+    sessions: HashMap<u64, Session>,
+    handles: HashMap<u64, Handle>,
+    plugins: Vec<PluginDescriptor>,
+    session_timeout: Option<Duration>,
+}
+
+impl Core {
+    /// A core serving `plugins`, timing sessions out after `session_timeout`
+    /// without activity (`Duration::ZERO` disables the timeout, as in Janus).
+    pub fn new(plugins: Vec<PluginDescriptor>, session_timeout: Duration) -> Self {
+        Core {
+            sessions: HashMap::new(),
+            handles: HashMap::new(),
+            plugins,
+            session_timeout: (!session_timeout.is_zero()).then_some(session_timeout),
+        }
+    }
+
+    /// Number of live sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Number of live handles.
+    pub fn handle_count(&self) -> usize {
+        self.handles.len()
+    }
+
+    /// The plugin a handle is attached to, if the handle exists.
+    pub fn handle_plugin(&self, handle_id: u64) -> Option<&'static str> {
+        self.handles.get(&handle_id).map(|h| h.plugin)
+    }
+
+    fn new_id<T>(map: &HashMap<u64, T>) -> u64 {
+        let mut rng = rand::rng();
+        loop {
+            let id = rng.random_range(1..MAX_SAFE_ID);
+            if !map.contains_key(&id) {
+                return id;
+            }
+        }
+    }
+
+    /// `server_info`, as `GET /janus/info` and the `info` verb return it.
+    pub fn server_info(&self, transaction: Option<&str>) -> Value {
+        let plugins: serde_json::Map<String, Value> = self
+            .plugins
+            .iter()
+            .map(|p| {
+                (
+                    p.package.to_owned(),
+                    json!({"name": p.name, "description": p.description,
+                           "version_string": p.version_string, "version": p.version,
+                           "author": "webrtc-gateway"}),
+                )
+            })
+            .collect();
+        let mut v = json!({
+            "janus": "server_info",
+            "name": "webrtc-gateway (Janus API compatible)",
+            "version": 1400,
+            "version_string": "1.4.0",
+            "author": "webrtc-gateway",
+            "server-name": "webrtc-gateway",
+            "gateway": env!("CARGO_PKG_VERSION"),
+            "session-timeout": self.session_timeout.map_or(0, |d| d.as_secs()),
+            "api_secret": false,
+            "auth_token": false,
+            "plugins": plugins,
+            "transports": {
+                "janus.transport.http": {"name": "HTTP transport", "version_string": "1.4.0"},
+                "janus.transport.websockets": {"name": "WebSockets transport", "version_string": "1.4.0"},
+            },
+        });
+        if let Some(t) = transaction {
+            v["transaction"] = json!(t);
+        }
+        v
+    }
+
+    fn session_mut(&mut self, id: u64) -> Result<&mut Session, JanusError> {
+        self.sessions.get_mut(&id).ok_or(JanusError::SessionNotFound(id))
+    }
+
+    /// Handles one parsed request from `from` at time `now`.
+    pub fn handle(&mut self, req: Request, from: Transport, now: Instant) -> Outcome {
+        let tx = req.transaction.clone();
+        let session = req.path.session;
+        match self.handle_inner(req, from, now) {
+            Ok(o) => o,
+            Err(e) => Outcome { reply: Some(wire::error(Some(&tx), session, &e)), ..Outcome::default() },
+        }
+    }
+
+    fn handle_inner(&mut self, req: Request, from: Transport, now: Instant) -> Result<Outcome, JanusError> {
+        let tx = req.transaction.as_str();
+        let reply = |v| Ok(Outcome { reply: Some(v), ..Outcome::default() });
+        match req.verb {
+            Verb::Info => return reply(self.server_info(Some(tx))),
+            Verb::Ping => return reply(json!({"janus": "pong", "transaction": tx})),
+            Verb::Create { id } => {
+                let id = match id {
+                    Some(id) if self.sessions.contains_key(&id) => return Err(JanusError::SessionConflict),
+                    Some(id) => id,
+                    None => Self::new_id(&self.sessions),
+                };
+                self.sessions.insert(
+                    id,
+                    Session { owner: from, last_activity: now, handles: BTreeSet::new(), events: VecDeque::new() },
+                );
+                return reply(wire::success_id(tx, None, id));
+            }
+            _ => {}
+        }
+        // Session level and below: the parser guarantees a session id here.
+        let session_id = req.path.session.ok_or(JanusError::MissingMandatoryElement("session_id"))?;
+        let session = self.session_mut(session_id)?;
+        session.last_activity = now;
+        let Some(handle_id) = req.path.handle else {
+            return match req.verb {
+                Verb::Keepalive => reply(json!({"janus": "ack", "session_id": session_id, "transaction": tx})),
+                Verb::Claim => {
+                    session.owner = from;
+                    let mut out = Outcome {
+                        reply: Some(wire::success(tx, Some(session_id))),
+                        ..Outcome::default()
+                    };
+                    if let Transport::Ws(conn) = from {
+                        out.pushes = session.events.drain(..).map(|e| (conn, e)).collect();
+                    }
+                    Ok(out)
+                }
+                Verb::Attach { plugin, .. } => {
+                    let plugin = self
+                        .plugins
+                        .iter()
+                        .find(|p| p.package == plugin)
+                        .map(|p| p.package)
+                        .ok_or(JanusError::PluginNotFound(plugin))?;
+                    let handle_id = Self::new_id(&self.handles);
+                    self.handles.insert(handle_id, Handle { session: session_id, plugin });
+                    self.session_mut(session_id)?.handles.insert(handle_id);
+                    Ok(Outcome {
+                        reply: Some(wire::success_id(tx, Some(session_id), handle_id)),
+                        calls: vec![PluginCall {
+                            plugin,
+                            session_id,
+                            handle_id,
+                            transaction: tx.to_owned(),
+                            op: PluginOp::Attach,
+                        }],
+                        pushes: vec![],
+                    })
+                }
+                Verb::Destroy => {
+                    let calls = self.remove_session(session_id);
+                    Ok(Outcome { reply: Some(wire::success(tx, Some(session_id))), calls, pushes: vec![] })
+                }
+                // The parser only lets session-level verbs through here.
+                other => Err(JanusError::InvalidRequestPath(format!("{other:?}"))),
+            };
+        };
+        let plugin = match self.handles.get(&handle_id) {
+            Some(h) if h.session == session_id => h.plugin,
+            _ => return Err(JanusError::HandleNotFound(handle_id, session_id)),
+        };
+        let call = |op| PluginCall { plugin, session_id, handle_id, transaction: tx.to_owned(), op };
+        match req.verb {
+            Verb::Message { body, jsep } => {
+                Ok(Outcome { reply: None, calls: vec![call(PluginOp::Message { body, jsep })], pushes: vec![] })
+            }
+            Verb::Trickle(t) => Ok(Outcome {
+                reply: Some(wire::ack(tx, session_id)),
+                calls: vec![call(PluginOp::Trickle(t))],
+                pushes: vec![],
+            }),
+            Verb::Hangup => Ok(Outcome {
+                reply: Some(wire::success(tx, Some(session_id))),
+                calls: vec![call(PluginOp::Hangup)],
+                pushes: vec![],
+            }),
+            Verb::Detach => {
+                self.handles.remove(&handle_id);
+                if let Some(s) = self.sessions.get_mut(&session_id) {
+                    s.handles.remove(&handle_id);
+                }
+                let mut out = Outcome {
+                    reply: Some(wire::success(tx, Some(session_id))),
+                    calls: vec![call(PluginOp::Detach)],
+                    pushes: vec![],
+                };
+                let detached = json!({"janus": "detached", "session_id": session_id, "sender": handle_id});
+                if let Delivery::Push(c, v) = self.push_event(session_id, detached) {
+                    out.pushes.push((c, v));
+                }
+                Ok(out)
+            }
+            other => Err(JanusError::InvalidRequestPath(format!("{other:?}"))),
+        }
+    }
+
+    /// Removes a session and its handles, returning the detach calls.
+    fn remove_session(&mut self, session_id: u64) -> Vec<PluginCall> {
+        let Some(session) = self.sessions.remove(&session_id) else {
+            return vec![];
+        };
+        session
+            .handles
+            .into_iter()
+            .filter_map(|h| {
+                self.handles.remove(&h).map(|handle| PluginCall {
+                    plugin: handle.plugin,
+                    session_id,
+                    handle_id: h,
+                    transaction: String::new(),
+                    op: PluginOp::Detach,
+                })
+            })
+            .collect()
+    }
+
+    /// Queues or routes an event for `session_id`.
+    pub fn push_event(&mut self, session_id: u64, event: Value) -> Delivery {
+        let Some(s) = self.sessions.get_mut(&session_id) else {
+            return Delivery::Dropped;
+        };
+        match s.owner {
+            Transport::Ws(conn) => Delivery::Push(conn, event),
+            Transport::Http => {
+                if s.events.len() >= MAX_QUEUED_EVENTS {
+                    s.events.pop_front();
+                }
+                s.events.push_back(event);
+                Delivery::Queued(session_id)
+            }
+        }
+    }
+
+    /// Takes up to `max` queued events for a long poll (which also counts as
+    /// session activity, as in Janus).
+    pub fn take_events(&mut self, session_id: u64, max: usize, now: Instant) -> Result<Vec<Value>, JanusError> {
+        let s = self.session_mut(session_id)?;
+        s.last_activity = now;
+        let n = max.max(1).min(s.events.len());
+        Ok(s.events.drain(..n).collect())
+    }
+
+    /// Whether the session exists.
+    pub fn has_session(&self, session_id: u64) -> bool {
+        self.sessions.contains_key(&session_id)
+    }
+
+    /// Destroys every session a closed WebSocket connection owned.
+    pub fn transport_gone(&mut self, conn: u64) -> Vec<PluginCall> {
+        let owned: Vec<u64> =
+            self.sessions.iter().filter(|(_, s)| s.owner == Transport::Ws(conn)).map(|(id, _)| *id).collect();
+        owned.into_iter().flat_map(|id| self.remove_session(id)).collect()
+    }
+
+    /// Removes sessions idle for longer than the session timeout.
+    pub fn expire(&mut self, now: Instant) -> Vec<Expired> {
+        let Some(timeout) = self.session_timeout else {
+            return vec![];
+        };
+        let stale: Vec<(u64, Transport)> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| now.saturating_duration_since(s.last_activity) >= timeout)
+            .map(|(id, s)| (*id, s.owner))
+            .collect();
+        stale
+            .into_iter()
+            .map(|(session_id, owner)| Expired {
+                session_id,
+                owner,
+                event: json!({"janus": "timeout", "session_id": session_id}),
+                calls: self.remove_session(session_id),
+            })
+            .collect()
+    }
+}
+
+/// Forms the reply to a plugin `message` from the plugin's result.
+pub fn plugin_reply(call: &PluginCall, result: Result<PluginReply, JanusError>) -> Value {
+    match result {
+        Ok(PluginReply::Sync(data)) => {
+            wire::plugin_success(&call.transaction, call.session_id, call.handle_id, call.plugin, data)
+        }
+        Ok(PluginReply::Ack) => wire::ack(&call.transaction, call.session_id),
+        Err(e) => wire::error(Some(&call.transaction), Some(call.session_id), &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::janus::wire::{Path, parse_request};
+
+    const VR: &str = "janus.plugin.videoroom";
+
+    fn core() -> Core {
+        Core::new(
+            vec![PluginDescriptor {
+                package: VR,
+                name: "VideoRoom",
+                description: "",
+                version_string: "1",
+                version: 1,
+            }],
+            Duration::from_secs(60),
+        )
+    }
+
+    fn send(c: &mut Core, from: Transport, json: Value, now: Instant) -> Outcome {
+        let req = parse_request(json.to_string().as_bytes(), None).expect("test request parses");
+        c.handle(req, from, now)
+    }
+
+    fn create(c: &mut Core, from: Transport, now: Instant) -> u64 {
+        let o = send(c, from, json!({"janus":"create","transaction":"c"}), now);
+        o.reply.unwrap()["data"]["id"].as_u64().unwrap()
+    }
+
+    fn attach(c: &mut Core, s: u64, now: Instant) -> u64 {
+        let o = send(c, Transport::Http, json!({"janus":"attach","transaction":"a","session_id":s,"plugin":VR}), now);
+        assert_eq!(o.calls.len(), 1);
+        o.reply.unwrap()["data"]["id"].as_u64().unwrap()
+    }
+
+    #[test]
+    fn create_attach_message_detach() {
+        let mut c = core();
+        let now = Instant::now();
+        let s = create(&mut c, Transport::Http, now);
+        assert!(s > 0 && s < MAX_SAFE_ID);
+        let h = attach(&mut c, s, now);
+        let o = send(
+            &mut c,
+            Transport::Http,
+            json!({"janus":"message","transaction":"m","session_id":s,"handle_id":h,"body":{"request":"list"}}),
+            now,
+        );
+        assert!(o.reply.is_none());
+        assert_eq!(o.calls[0].plugin, VR);
+        let sync = plugin_reply(&o.calls[0], Ok(PluginReply::Sync(json!({"videoroom":"success"}))));
+        assert_eq!(sync["janus"], "success");
+        assert_eq!(sync["plugindata"]["plugin"], VR);
+        assert_eq!(sync["sender"], h);
+        let ack = plugin_reply(&o.calls[0], Ok(PluginReply::Ack));
+        assert_eq!(ack["janus"], "ack");
+        let o = send(&mut c, Transport::Http, json!({"janus":"detach","transaction":"d","session_id":s,"handle_id":h}), now);
+        assert_eq!(o.reply.unwrap()["janus"], "success");
+        assert_eq!(o.calls[0].op, PluginOp::Detach);
+        assert_eq!(c.handle_count(), 0);
+        // The `detached` event waits in the HTTP queue.
+        let evs = c.take_events(s, 10, now).unwrap();
+        assert_eq!(evs[0]["janus"], "detached");
+    }
+
+    #[test]
+    fn error_paths() {
+        let mut c = core();
+        let now = Instant::now();
+        let o = send(&mut c, Transport::Http, json!({"janus":"keepalive","transaction":"k","session_id":42}), now);
+        assert_eq!(o.reply.unwrap()["error"]["code"], 458);
+        let s = create(&mut c, Transport::Http, now);
+        let o = send(
+            &mut c,
+            Transport::Http,
+            json!({"janus":"message","transaction":"m","session_id":s,"handle_id":9,"body":{}}),
+            now,
+        );
+        let r = o.reply.unwrap();
+        assert_eq!(r["error"]["code"], 459);
+        assert_eq!(r["transaction"], "m");
+        let o = send(&mut c, Transport::Http, json!({"janus":"attach","transaction":"a","session_id":s,"plugin":"nope"}), now);
+        assert_eq!(o.reply.unwrap()["error"]["code"], 460);
+        let o = send(&mut c, Transport::Http, json!({"janus":"create","transaction":"c","id":s}), now);
+        assert_eq!(o.reply.unwrap()["error"]["code"], 468);
+        // A handle of another session is not found through this one.
+        let s2 = create(&mut c, Transport::Http, now);
+        let h2 = attach(&mut c, s2, now);
+        let o = send(&mut c, Transport::Http, json!({"janus":"hangup","transaction":"h","session_id":s,"handle_id":h2}), now);
+        assert_eq!(o.reply.unwrap()["error"]["code"], 459);
+    }
+
+    #[test]
+    fn keepalive_and_timeout() {
+        let mut c = core();
+        let t0 = Instant::now();
+        let s = create(&mut c, Transport::Ws(3), t0);
+        let h = attach(&mut c, s, t0);
+        let o = send(&mut c, Transport::Ws(3), json!({"janus":"keepalive","transaction":"k","session_id":s}), t0 + Duration::from_secs(50));
+        assert_eq!(o.reply.unwrap()["janus"], "ack");
+        assert!(c.expire(t0 + Duration::from_secs(100)).is_empty());
+        let gone = c.expire(t0 + Duration::from_secs(111));
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].event["janus"], "timeout");
+        assert_eq!(gone[0].owner, Transport::Ws(3));
+        assert_eq!(gone[0].calls[0].handle_id, h);
+        assert_eq!(c.session_count(), 0);
+        assert_eq!(c.handle_count(), 0);
+    }
+
+    #[test]
+    fn zero_timeout_never_expires() {
+        let mut c = Core::new(vec![], Duration::ZERO);
+        let t0 = Instant::now();
+        create(&mut c, Transport::Http, t0);
+        assert!(c.expire(t0 + Duration::from_secs(100_000)).is_empty());
+    }
+
+    #[test]
+    fn events_route_by_owner_and_claim_moves_them() {
+        let mut c = core();
+        let now = Instant::now();
+        let s = create(&mut c, Transport::Http, now);
+        assert_eq!(c.push_event(s, json!({"n":1})), Delivery::Queued(s));
+        assert_eq!(c.push_event(s, json!({"n":2})), Delivery::Queued(s));
+        assert_eq!(c.take_events(s, 1, now).unwrap(), vec![json!({"n":1})]);
+        let o = send(&mut c, Transport::Ws(7), json!({"janus":"claim","transaction":"x","session_id":s}), now);
+        assert_eq!(o.reply.unwrap()["janus"], "success");
+        assert_eq!(o.pushes, vec![(7, json!({"n":2}))]);
+        assert_eq!(c.push_event(s, json!({"n":3})), Delivery::Push(7, json!({"n":3})));
+        assert_eq!(c.push_event(999, json!({})), Delivery::Dropped);
+    }
+
+    #[test]
+    fn closing_a_websocket_destroys_its_sessions_only() {
+        let mut c = core();
+        let now = Instant::now();
+        let a = create(&mut c, Transport::Ws(1), now);
+        attach(&mut c, a, now);
+        let b = create(&mut c, Transport::Ws(2), now);
+        let calls = c.transport_gone(1);
+        assert_eq!(calls.len(), 1);
+        assert!(!c.has_session(a));
+        assert!(c.has_session(b));
+    }
+
+    #[test]
+    fn destroy_detaches_all_handles() {
+        let mut c = core();
+        let now = Instant::now();
+        let s = create(&mut c, Transport::Http, now);
+        attach(&mut c, s, now);
+        attach(&mut c, s, now);
+        let o = send(&mut c, Transport::Http, json!({"janus":"destroy","transaction":"d","session_id":s}), now);
+        assert_eq!(o.calls.len(), 2);
+        assert!(o.calls.iter().all(|c| c.op == PluginOp::Detach));
+        assert!(!c.has_session(s));
+    }
+
+    #[test]
+    fn info_and_ping_anywhere() {
+        let mut c = core();
+        let now = Instant::now();
+        let o = send(&mut c, Transport::Http, json!({"janus":"info","transaction":"i"}), now);
+        let r = o.reply.unwrap();
+        assert_eq!(r["janus"], "server_info");
+        assert!(r["plugins"][VR].is_object());
+        let o = send(&mut c, Transport::Http, json!({"janus":"ping","transaction":"p"}), now);
+        assert_eq!(o.reply.unwrap()["janus"], "pong");
+        let req = parse_request(br#"{"janus":"ping","transaction":"p"}"#, Some(Path::default())).unwrap();
+        assert_eq!(c.handle(req, Transport::Http, now).reply.unwrap()["janus"], "pong");
+    }
+}

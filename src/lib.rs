@@ -1,0 +1,19 @@
+//! webrtc-gateway: a WebRTC media gateway on GStreamer that speaks the Janus
+//! WebRTC Server API, so janus.js and janode clients work against it unchanged.
+//!
+//! Layout: [`janus`] (wire types and the session state machine, no I/O),
+//! [`transport`] (HTTP long-poll and WebSocket adapters), [`plugins`]
+//! (videoroom request handling), [`room`] (the per-room task and its
+//! GStreamer graph), [`media`] (codecs, SDP, ICE), [`server`] (start-up),
+//! [`client`] (a Janus client with GStreamer peers, for tests and the bench).
+
+pub mod client;
+pub mod config;
+pub mod gateway;
+pub mod janus;
+pub mod media;
+pub mod metrics;
+pub mod plugins;
+pub mod room;
+pub mod server;
+pub mod transport;

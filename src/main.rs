@@ -1,0 +1,53 @@
+//! `webrtc-gateway`: runs the gateway (`--config conf/gateway.toml`).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+
+use webrtc_gateway::config::Config;
+
+/// A Janus-API WebRTC gateway on GStreamer.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (TOML).
+    #[arg(short, long, default_value = "conf/gateway.toml")]
+    config: PathBuf,
+    /// Override the HTTP port (0 picks a free one).
+    #[arg(long)]
+    http_port: Option<u16>,
+    /// Override the WebSocket port (0 picks a free one).
+    #[arg(long)]
+    ws_port: Option<u16>,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_from_env("GATEWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_target(false)
+        .init();
+    let cli = Cli::parse();
+    let mut cfg = Config::load(&cli.config)?;
+    if let Some(p) = cli.http_port {
+        cfg.http.port = p;
+    }
+    if let Some(p) = cli.ws_port {
+        cfg.websockets.ws_port = p;
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("tokio runtime")?;
+    rt.block_on(async move {
+        let running = webrtc_gateway::server::start(&cfg).await?;
+        // A line tests and scripts parse to find the ports.
+        println!("READY http={} ws={}", running.http, running.ws);
+        println!("Demo page: http://{}/", running.http);
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+        anyhow::Ok(())
+    })
+}

@@ -1,0 +1,1247 @@
+//! A video room: one GStreamer pipeline owned by one tokio task.
+//!
+//! Invariants:
+//! - only the room task touches the room's state and changes its graph;
+//!   others send [`Command`]s (bounded queue, `oneshot` reply), GStreamer
+//!   callbacks post [`RoomEvent`]s;
+//! - a participant's failure (bad SDP, failed ICE, element error) tears down
+//!   that participant only; a room's failure never touches another room;
+//! - every element a participant adds is retired when it goes, and the
+//!   pipeline is set to NULL when the room is destroyed, so no elements,
+//!   threads or sockets outlive the room.
+//!
+//! The graph is built so later branches hang off the same points: every
+//! publisher stream ends in a `tee` (subscribers today; recorders, the MCU
+//! mixer's decoders and RTMP/RTSP egress later), and ingest sources will
+//! appear as publishers feeding their own tees.
+
+pub mod config;
+pub mod peer;
+mod sfu;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use gst::prelude::*;
+use gst_webrtc::WebRTCPeerConnectionState;
+use rand::Rng;
+use serde_json::{Map, Value, json};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use self::config::RoomConfig;
+use self::peer::{Peer, RoomEvent, RoomEvents};
+use crate::janus::{Candidate, Jsep, SdpType, Trickle};
+use crate::media::codec::{Codec, MediaKind};
+use crate::media::ice::IceSettings;
+use crate::media::sdp;
+use crate::plugins::params::Id;
+use crate::plugins::videoroom::error::VideoRoomError;
+use crate::plugins::{Events, HandleEvent, HandleId};
+
+/// The videoroom plugin's package name, which room events carry.
+pub const PLUGIN: &str = "janus.plugin.videoroom";
+/// Commands a room queues before senders get "busy".
+const COMMAND_QUEUE: usize = 256;
+
+/// Result sent back for a command.
+pub type Reply<T> = oneshot::Sender<Result<T, VideoRoomError>>;
+/// A plugin reply: data and an optional JSEP.
+pub type WithJsep = (Value, Option<Jsep>);
+
+/// Settings every room shares.
+pub struct RoomContext {
+    /// ICE settings for every `webrtcbin`.
+    pub ice: IceSettings,
+    /// Publisher jitter buffer, ms.
+    pub jitter_buffer_ms: u32,
+    /// Minimum spacing of keyframe requests per publisher stream.
+    pub keyframe_interval: Duration,
+    /// Where client events go.
+    pub events: Events,
+    /// Ids are strings.
+    pub string_ids: bool,
+    /// Which room each handle is in, and in which role (the plugin routes by
+    /// it; room tasks keep it true).
+    pub membership: Arc<Mutex<HashMap<u64, Member>>>,
+    /// Weak references to every room pipeline and `webrtcbin`, for leak checks.
+    pub alive: Arc<Mutex<Vec<glib::WeakRef<gst::Element>>>>,
+}
+
+/// A handle's place: its room and role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// The room.
+    pub room: Id,
+    /// Subscriber (true) or publisher-role participant (false).
+    pub subscriber: bool,
+}
+
+/// `join` as publisher.
+#[derive(Debug, Clone, Default)]
+pub struct JoinParams {
+    /// Requested participant id.
+    pub id: Option<Id>,
+    /// `display`.
+    pub display: Option<String>,
+    /// `metadata`.
+    pub metadata: Option<Value>,
+    /// `pin`.
+    pub pin: Option<String>,
+}
+
+/// `publish`/`configure` for a publisher.
+#[derive(Debug, Clone, Default)]
+pub struct PublishParams {
+    /// New `display`.
+    pub display: Option<String>,
+    /// New `metadata`.
+    pub metadata: Option<Value>,
+    /// `descriptions[{mid,description}]`.
+    pub descriptions: Vec<(String, String)>,
+    /// `keyframe: true` asks for a keyframe now.
+    pub keyframe: bool,
+    /// The request is `publish` (not `configure`): an offer is required.
+    pub is_publish: bool,
+}
+
+/// One `streams[]` entry of a subscription: a feed, and optionally one of its mids.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamRequest {
+    /// Publisher id.
+    pub feed: Id,
+    /// The publisher's mid; `None` means all of its streams.
+    pub mid: Option<String>,
+}
+
+/// What the plugin asks of a room.
+pub enum Command {
+    /// The `list` entry.
+    Info { reply: oneshot::Sender<Value> },
+    /// `edit` (body with `secret` and `new_*`).
+    Edit { body: Map<String, Value>, reply: Reply<Value> },
+    /// `destroy`: on success the room task ends.
+    Destroy { secret: Option<String>, reply: Reply<Value> },
+    /// `listparticipants`.
+    ListParticipants { reply: Reply<Value> },
+    /// `kick`.
+    Kick { secret: Option<String>, id: Id, reply: Reply<Value> },
+    /// `join` as publisher.
+    Join { h: HandleId, params: JoinParams, reply: Reply<Value> },
+    /// `publish` / publisher `configure`.
+    Publish { h: HandleId, params: PublishParams, jsep: Option<Jsep>, reply: Reply<WithJsep> },
+    /// `unpublish`.
+    Unpublish { h: HandleId, reply: Reply<Value> },
+    /// `leave` (either role).
+    Leave { h: HandleId, reply: Reply<Value> },
+    /// `join` as subscriber.
+    Subscribe { h: HandleId, streams: Vec<StreamRequest>, reply: Reply<WithJsep> },
+    /// `start` (answer, or resume after `pause`).
+    Start { h: HandleId, jsep: Option<Jsep>, reply: Reply<Value> },
+    /// `pause`.
+    Pause { h: HandleId, reply: Reply<Value> },
+    /// Subscriber `configure` with `streams[{mid,send}]`.
+    ConfigureSubscriber { h: HandleId, streams: Vec<(String, bool)>, reply: Reply<Value> },
+    /// `update`/`subscribe`/`unsubscribe`: renegotiates.
+    Update { h: HandleId, add: Vec<StreamRequest>, remove: Vec<StreamRequest>, reply: Reply<WithJsep> },
+    /// Remote ICE candidates.
+    Trickle { h: HandleId, trickle: Trickle },
+    /// Close the handle's PeerConnection.
+    Hangup { h: HandleId },
+    /// The handle is gone.
+    Detach { h: HandleId },
+}
+
+/// The plugin's way to a room task.
+#[derive(Clone)]
+pub struct RoomHandle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl RoomHandle {
+    /// Queues a command; fails when the room is gone or its queue is full.
+    pub fn send(&self, cmd: Command) -> Result<(), VideoRoomError> {
+        self.tx.try_send(cmd).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => VideoRoomError::Unknown("room is overloaded, try again".into()),
+            mpsc::error::TrySendError::Closed(_) => VideoRoomError::Unknown("room is closing".into()),
+        })
+    }
+
+    /// Whether the room task still runs.
+    pub fn is_alive(&self) -> bool {
+        !self.tx.is_closed()
+    }
+}
+
+struct PubStream {
+    mindex: u32,
+    mid: String,
+    kind: MediaKind,
+    codec: Codec,
+    pt: u8,
+    ssrc: Option<u32>,
+    description: Option<String>,
+    tee: gst::Element,
+    receiving: bool,
+    last_keyframe_request: Option<Instant>,
+}
+
+struct Publication {
+    peer: Peer,
+    streams: Vec<PubStream>,
+    connected: bool,
+}
+
+struct Participant {
+    h: HandleId,
+    id: Id,
+    private_id: u32,
+    display: Option<String>,
+    metadata: Option<Value>,
+    publication: Option<Publication>,
+}
+
+struct SubStream {
+    mindex: u32,
+    mid: String,
+    feed: Id,
+    feed_handle: u64,
+    feed_mid: String,
+    feed_display: Option<String>,
+    kind: MediaKind,
+    codec: Codec,
+    queue: gst::Element,
+    /// `None` once the publisher stream is gone (m-line inactive).
+    link: Option<(gst::Element, gst::Pad)>,
+    send: bool,
+    drop_probe: Option<gst::PadProbeId>,
+}
+
+struct Subscriber {
+    h: HandleId,
+    peer: Peer,
+    streams: Vec<SubStream>,
+    /// An answer was applied and no new offer is pending.
+    stable: bool,
+    paused: bool,
+}
+
+/// Creates a room's pipeline and starts its task.
+pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, VideoRoomError> {
+    let pipeline = gst::Pipeline::with_name(&format!("room-{}", cfg.room));
+    pipeline
+        .set_state(gst::State::Playing)
+        .map_err(|e| VideoRoomError::Unknown(format!("room pipeline failed to start: {e}")))?;
+    let bus = pipeline.bus().ok_or_else(|| VideoRoomError::Unknown("pipeline without bus".into()))?;
+    ctx.alive.lock().unwrap_or_else(|e| e.into_inner()).push(pipeline.upcast_ref::<gst::Element>().downgrade());
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let (ev_tx, ev_rx) = mpsc::unbounded_channel();
+    let span = info_span!("room", room = %cfg.room);
+    let room = Room {
+        cfg,
+        pipeline,
+        ctx,
+        ev_tx,
+        participants: BTreeMap::new(),
+        subscribers: HashMap::new(),
+        pending_candidates: HashMap::new(),
+    };
+    tokio::spawn(room.run(rx, ev_rx, bus).instrument(span));
+    Ok(RoomHandle { tx })
+}
+
+struct Room {
+    cfg: RoomConfig,
+    pipeline: gst::Pipeline,
+    ctx: Arc<RoomContext>,
+    ev_tx: RoomEvents,
+    /// Publisher-role participants by handle id.
+    participants: BTreeMap<u64, Participant>,
+    /// Subscribers by handle id.
+    subscribers: HashMap<u64, Subscriber>,
+    /// Candidates that arrived before their PeerConnection could take them.
+    pending_candidates: HashMap<u64, Vec<Candidate>>,
+}
+
+fn send_reply<T>(reply: Reply<T>, r: Result<T, VideoRoomError>) {
+    // The requester may have given up (timeout); nothing to do then.
+    let _ = reply.send(r);
+}
+
+impl Room {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut ev_rx: mpsc::UnboundedReceiver<RoomEvent>, bus: gst::Bus) {
+        info!("room created");
+        let mut bus_stream = bus.stream();
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    if self.command(cmd).await.is_break() {
+                        break;
+                    }
+                }
+                Some(ev) = ev_rx.recv() => self.event(ev).await,
+                Some(msg) = bus_stream.next() => self.bus_message(&msg),
+            }
+        }
+        self.shutdown();
+        info!("room destroyed");
+    }
+
+    fn notify(&self, h: HandleId, data: Value) {
+        self.ctx.events.push(h, PLUGIN, HandleEvent::Plugin { transaction: None, data, jsep: None });
+    }
+
+    /// Sends `data` to every publisher-role participant except `except`.
+    fn broadcast(&self, data: Value, except: Option<u64>) {
+        for (hid, p) in &self.participants {
+            if Some(*hid) != except {
+                self.notify(p.h, data.clone());
+            }
+        }
+    }
+
+    fn room_json(&self) -> Value {
+        self.cfg.room.to_json()
+    }
+
+    fn publisher_json(p: &Participant) -> Option<Value> {
+        let publication = p.publication.as_ref()?;
+        let streams: Vec<Value> = publication
+            .streams
+            .iter()
+            .map(|s| {
+                let mut v = json!({"type": s.kind.as_str(), "mindex": s.mindex, "mid": s.mid, "codec": s.codec.janus_name()});
+                if s.codec == Codec::H264 {
+                    v["h264_profile"] = json!("42e01f");
+                }
+                if let Some(d) = &s.description {
+                    v["description"] = json!(d);
+                }
+                v
+            })
+            .collect();
+        let mut v = json!({"id": p.id.to_json(), "streams": streams, "talking": false});
+        if let Some(d) = &p.display {
+            v["display"] = json!(d);
+        }
+        if let Some(m) = &p.metadata {
+            v["metadata"] = m.clone();
+        }
+        Some(v)
+    }
+
+    fn publishers_json(&self, except: Option<u64>) -> Vec<Value> {
+        self.participants.iter().filter(|(h, _)| Some(**h) != except).filter_map(|(_, p)| Self::publisher_json(p)).collect()
+    }
+
+    fn new_participant_id(&self) -> Id {
+        let mut rng = rand::rng();
+        loop {
+            let id = if self.ctx.string_ids {
+                Id::Str(format!("{:016x}", rng.random::<u64>()))
+            } else {
+                Id::Num(rng.random_range(1..(1u64 << 53)))
+            };
+            if !self.participants.values().any(|p| p.id == id) {
+                return id;
+            }
+        }
+    }
+
+    fn remember(&self, handle: u64, subscriber: bool) {
+        let member = Member { room: self.cfg.room.clone(), subscriber };
+        self.ctx.membership.lock().unwrap_or_else(|e| e.into_inner()).insert(handle, member);
+    }
+
+    fn forget(&self, handle: u64) {
+        let mut m = self.ctx.membership.lock().unwrap_or_else(|e| e.into_inner());
+        if m.get(&handle).is_some_and(|m| m.room == self.cfg.room) {
+            m.remove(&handle);
+        }
+    }
+
+    async fn command(&mut self, cmd: Command) -> std::ops::ControlFlow<()> {
+        use std::ops::ControlFlow::{Break, Continue};
+        match cmd {
+            Command::Info { reply } => {
+                let _ = reply.send(self.cfg.list_entry(self.participants.len()));
+            }
+            Command::Edit { body, reply } => {
+                let p = crate::plugins::params::Params::new(&body, self.ctx.string_ids);
+                let r = p
+                    .str("secret")
+                    .map_err(VideoRoomError::from)
+                    .and_then(|s| self.cfg.check_secret(s))
+                    .and_then(|_| self.cfg.apply_edit(&p))
+                    .map(|_| json!({"videoroom": "edited", "room": self.room_json()}));
+                send_reply(reply, r);
+            }
+            Command::Destroy { secret, reply } => {
+                if let Err(e) = self.cfg.check_secret(secret.as_deref()) {
+                    send_reply(reply, Err(e));
+                    return Continue(());
+                }
+                let gone = json!({"videoroom": "destroyed", "room": self.room_json()});
+                for p in self.participants.values() {
+                    self.notify(p.h, gone.clone());
+                }
+                for s in self.subscribers.values() {
+                    self.notify(s.h, gone.clone());
+                }
+                send_reply(reply, Ok(gone));
+                return Break(());
+            }
+            Command::ListParticipants { reply } => {
+                let list: Vec<Value> = self
+                    .participants
+                    .values()
+                    .map(|p| {
+                        let mut v = json!({"id": p.id.to_json(), "publisher": p.publication.is_some(), "talking": false});
+                        if let Some(d) = &p.display {
+                            v["display"] = json!(d);
+                        }
+                        if let Some(m) = &p.metadata {
+                            v["metadata"] = m.clone();
+                        }
+                        v
+                    })
+                    .collect();
+                send_reply(reply, Ok(json!({"videoroom": "participants", "room": self.room_json(), "participants": list})));
+            }
+            Command::Kick { secret, id, reply } => {
+                let r = self.kick(secret.as_deref(), &id).await;
+                send_reply(reply, r);
+            }
+            Command::Join { h, params, reply } => {
+                let r = self.join(h, params);
+                send_reply(reply, r);
+            }
+            Command::Publish { h, params, jsep, reply } => {
+                let r = self.publish(h, params, jsep).await;
+                send_reply(reply, r);
+            }
+            Command::Unpublish { h, reply } => {
+                let r = if self.participants.get(&h.handle_id).is_some_and(|p| p.publication.is_some()) {
+                    self.unpublish(h.handle_id).await;
+                    Ok(json!({"videoroom": "event", "room": self.room_json(), "unpublished": "ok"}))
+                } else if self.participants.contains_key(&h.handle_id) {
+                    Err(VideoRoomError::NotPublished)
+                } else {
+                    Err(VideoRoomError::JoinFirst)
+                };
+                send_reply(reply, r);
+            }
+            Command::Leave { h, reply } => {
+                let r = if self.participants.contains_key(&h.handle_id) {
+                    self.leave_publisher(h.handle_id, None).await;
+                    Ok(json!({"videoroom": "event", "room": self.room_json(), "leaving": "ok"}))
+                } else if self.subscribers.contains_key(&h.handle_id) {
+                    self.remove_subscriber(h.handle_id);
+                    Ok(json!({"videoroom": "event", "room": self.room_json(), "left": "ok"}))
+                } else {
+                    Err(VideoRoomError::JoinFirst)
+                };
+                send_reply(reply, r);
+            }
+            Command::Subscribe { h, streams, reply } => {
+                let r = self.subscribe(h, streams).await;
+                send_reply(reply, r);
+            }
+            Command::Start { h, jsep, reply } => {
+                let r = self.start(h, jsep).await;
+                send_reply(reply, r);
+            }
+            Command::Pause { h, reply } => {
+                let r = match self.subscribers.get_mut(&h.handle_id) {
+                    None => Err(VideoRoomError::JoinFirst),
+                    Some(s) => {
+                        s.paused = true;
+                        for st in &mut s.streams {
+                            set_forwarding(st, false);
+                        }
+                        Ok(json!({"videoroom": "event", "room": self.room_json(), "paused": "ok"}))
+                    }
+                };
+                send_reply(reply, r);
+            }
+            Command::ConfigureSubscriber { h, streams, reply } => {
+                let r = self.configure_subscriber(h, &streams);
+                send_reply(reply, r);
+            }
+            Command::Update { h, add, remove, reply } => {
+                let r = self.update(h, add, remove).await;
+                send_reply(reply, r);
+            }
+            Command::Trickle { h, trickle } => self.trickle(h.handle_id, trickle),
+            Command::Hangup { h } => {
+                if self.participants.get(&h.handle_id).is_some_and(|p| p.publication.is_some()) {
+                    self.unpublish(h.handle_id).await;
+                } else if self.subscribers.contains_key(&h.handle_id) {
+                    self.remove_subscriber(h.handle_id);
+                }
+            }
+            Command::Detach { h } => {
+                if self.participants.contains_key(&h.handle_id) {
+                    self.leave_publisher(h.handle_id, None).await;
+                }
+                if self.subscribers.contains_key(&h.handle_id) {
+                    self.remove_subscriber(h.handle_id);
+                }
+                self.pending_candidates.remove(&h.handle_id);
+            }
+        }
+        Continue(())
+    }
+
+    fn join(&mut self, h: HandleId, params: JoinParams) -> Result<Value, VideoRoomError> {
+        if self.participants.contains_key(&h.handle_id) {
+            return Err(VideoRoomError::AlreadyJoined("publisher"));
+        }
+        if self.subscribers.contains_key(&h.handle_id) {
+            return Err(VideoRoomError::AlreadyJoined("subscriber"));
+        }
+        self.cfg.check_pin(params.pin.as_deref())?;
+        let id = match params.id {
+            Some(id) if self.participants.values().any(|p| p.id == id) => return Err(VideoRoomError::IdExists(id)),
+            Some(id) => id,
+            None => self.new_participant_id(),
+        };
+        let private_id = rand::rng().random::<u32>();
+        let p = Participant {
+            h,
+            id: id.clone(),
+            private_id,
+            display: params.display.clone(),
+            metadata: params.metadata.clone(),
+            publication: None,
+        };
+        if self.cfg.notify_joining {
+            let mut who = json!({"id": id.to_json()});
+            if let Some(d) = &params.display {
+                who["display"] = json!(d);
+            }
+            self.broadcast(json!({"videoroom": "event", "room": self.room_json(), "joining": who}), None);
+        }
+        self.participants.insert(h.handle_id, p);
+        self.remember(h.handle_id, false);
+        info!(session_id = h.session_id, handle_id = h.handle_id, id = %id, "publisher joined");
+        Ok(json!({
+            "videoroom": "joined",
+            "room": self.room_json(),
+            "description": self.cfg.description,
+            "id": id.to_json(),
+            "private_id": private_id,
+            "publishers": self.publishers_json(Some(h.handle_id)),
+        }))
+    }
+
+    async fn publish(&mut self, h: HandleId, params: PublishParams, jsep: Option<Jsep>) -> Result<WithJsep, VideoRoomError> {
+        let handle = h.handle_id;
+        let room = self.room_json();
+        let Some(p) = self.participants.get_mut(&handle) else { return Err(VideoRoomError::JoinFirst) };
+        let mut changed = false;
+        if let Some(d) = params.display {
+            p.display = Some(d);
+            changed = true;
+        }
+        if let Some(m) = params.metadata {
+            p.metadata = Some(m);
+            changed = true;
+        }
+        let configured = json!({"videoroom": "event", "room": room, "configured": "ok"});
+        let Some(jsep) = jsep else {
+            if params.is_publish {
+                return Err(VideoRoomError::MissingElement("jsep".into()));
+            }
+            if params.keyframe {
+                self.keyframe_for_publisher(handle, true);
+            }
+            if changed && let Some(v) = self.participants.get(&handle).and_then(Self::publisher_json) {
+                self.broadcast(json!({"videoroom": "event", "room": self.room_json(), "publishers": [v]}), Some(handle));
+            }
+            return Ok((configured, None));
+        };
+        if jsep.kind != SdpType::Offer {
+            return Err(VideoRoomError::InvalidSdpType("Publishers must send an SDP offer".into()));
+        }
+        if p.publication.is_some() {
+            return Err(VideoRoomError::AlreadyPublished);
+        }
+        let publishing = self.participants.values().filter(|p| p.publication.is_some()).count() as u64;
+        if publishing >= self.cfg.max_publishers {
+            return Err(VideoRoomError::PublishersFull(self.cfg.max_publishers));
+        }
+        let msg = sdp::parse(&jsep.sdp).map_err(|e| VideoRoomError::InvalidSdp(e.to_string()))?;
+        let offered = sdp::offered_streams(&msg, &self.cfg.audiocodec, &self.cfg.videocodec);
+        if !offered.iter().any(|s| s.choice.is_some() && s.sending) {
+            return Err(VideoRoomError::InvalidSdp("the offer has no stream in a codec this room accepts".into()));
+        }
+
+        let peer = Peer::new(&format!("pub_{handle}"), handle, &self.ctx.ice, self.ctx.jitter_buffer_ms, &self.ev_tx)?;
+        self.pipeline.add(&peer.webrtcbin).map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+        self.track(&peer.webrtcbin);
+        if let Err(e) = peer.webrtcbin.sync_state_with_parent() {
+            peer::retire(&self.pipeline, vec![peer.webrtcbin.clone()]);
+            return Err(VideoRoomError::Unknown(format!("webrtcbin failed to start: {e}")));
+        }
+        let negotiated = async {
+            peer.set_remote(SdpType::Offer, &jsep.sdp).await?;
+            for s in &offered {
+                let Some(t) = peer.transceiver(s.mindex) else { continue };
+                match (s.choice, msg.media(s.mindex)) {
+                    (Some((_, pt)), Some(media)) if s.sending => {
+                        if let Some(caps) = media.caps_from_media(pt as i32) {
+                            let caps = strip_caps(caps);
+                            t.set_property("codec-preferences", &caps);
+                        }
+                        t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly);
+                    }
+                    _ => t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Inactive),
+                }
+            }
+            peer.answer().await
+        }
+        .await;
+        let answer = match negotiated {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(handle_id = handle, error = %e, "publisher negotiation failed");
+                peer::retire(&self.pipeline, vec![peer.webrtcbin.clone()]);
+                return Err(e.into());
+            }
+        };
+        let mut streams = Vec::new();
+        for s in offered.iter().filter(|s| s.sending) {
+            let Some((codec, pt)) = s.choice else { continue };
+            let tee = sfu::make_tee(&self.pipeline, &format!("tee_{handle}_{}", s.mindex))
+                .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+            let description = params.descriptions.iter().find(|(mid, _)| *mid == s.mid).map(|(_, d)| d.clone());
+            streams.push(PubStream {
+                mindex: s.mindex,
+                mid: s.mid.clone(),
+                kind: s.kind,
+                codec,
+                pt,
+                ssrc: s.ssrc,
+                description,
+                tee,
+                receiving: false,
+                last_keyframe_request: None,
+            });
+        }
+        let audio_codec = streams.iter().find(|s| s.kind == MediaKind::Audio).map(|s| s.codec.janus_name());
+        let video_codec = streams.iter().find(|s| s.kind == MediaKind::Video).map(|s| s.codec.janus_name());
+        let p = self.participants.get_mut(&handle).ok_or(VideoRoomError::JoinFirst)?;
+        p.publication = Some(Publication { peer, streams, connected: false });
+        info!(session_id = h.session_id, handle_id = handle, id = %p.id, "publishing");
+        self.flush_candidates(handle);
+        if let Some(v) = self.participants.get(&handle).and_then(Self::publisher_json) {
+            self.broadcast(json!({"videoroom": "event", "room": self.room_json(), "publishers": [v.clone()]}), Some(handle));
+            let mut reply = configured;
+            reply["streams"] = v["streams"].clone();
+            if let Some(a) = audio_codec {
+                reply["audio_codec"] = json!(a);
+            }
+            if let Some(v) = video_codec {
+                reply["video_codec"] = json!(v);
+            }
+            return Ok((reply, Some(Jsep { kind: SdpType::Answer, sdp: answer, trickle: None })));
+        }
+        Err(VideoRoomError::Unknown("publication vanished".into()))
+    }
+
+    fn track(&self, el: &gst::Element) {
+        let mut alive = self.ctx.alive.lock().unwrap_or_else(|e| e.into_inner());
+        alive.retain(|w| w.upgrade().is_some());
+        alive.push(el.downgrade());
+    }
+
+    /// Takes down a publication: subscribers' branches detach (and they are
+    /// renegotiated), the others hear `unpublished`.
+    async fn unpublish(&mut self, handle: u64) {
+        let Some(p) = self.participants.get_mut(&handle) else { return };
+        let Some(publication) = p.publication.take() else { return };
+        let id = p.id.clone();
+        let h = p.h;
+        info!(handle_id = handle, id = %id, "unpublishing");
+        let mut elements = vec![publication.peer.webrtcbin.clone()];
+        elements.extend(publication.streams.iter().map(|s| s.tee.clone()));
+        self.drop_feed_from_subscribers(handle).await;
+        peer::retire(&self.pipeline, elements);
+        self.pending_candidates.remove(&handle);
+        self.broadcast(json!({"videoroom": "event", "room": self.room_json(), "unpublished": id.to_json()}), Some(handle));
+        self.ctx.events.push(h, PLUGIN, HandleEvent::Hangup { reason: "Unpublished".into() });
+    }
+
+    /// Detaches every subscriber branch fed by `feed_handle` and, where the
+    /// subscriber's signalling allows, renegotiates it (Janus `autoupdate`).
+    async fn drop_feed_from_subscribers(&mut self, feed_handle: u64) {
+        let mut renegotiate = Vec::new();
+        for (sh, sub) in &mut self.subscribers {
+            let mut touched = false;
+            for st in sub.streams.iter_mut().filter(|st| st.feed_handle == feed_handle) {
+                if let Some((tee, pad)) = st.link.take() {
+                    sfu::detach_branch(&tee, &pad);
+                    touched = true;
+                }
+                if let Some(t) = sub.peer.transceiver(st.mindex) {
+                    t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Inactive);
+                }
+            }
+            if touched && sub.stable {
+                renegotiate.push(*sh);
+            }
+        }
+        for sh in renegotiate {
+            match self.renegotiate(sh).await {
+                Ok((data, jsep)) => {
+                    if let Some(sub) = self.subscribers.get(&sh) {
+                        self.ctx.events.push(sub.h, PLUGIN, HandleEvent::Plugin { transaction: None, data, jsep });
+                    }
+                }
+                Err(e) => warn!(handle_id = sh, error = %e, "subscriber renegotiation failed"),
+            }
+        }
+    }
+
+    async fn leave_publisher(&mut self, handle: u64, reason: Option<&str>) {
+        self.unpublish(handle).await;
+        let Some(p) = self.participants.remove(&handle) else { return };
+        self.forget(handle);
+        info!(handle_id = handle, id = %p.id, "participant left");
+        let mut ev = json!({"videoroom": "event", "room": self.room_json(), "leaving": p.id.to_json()});
+        if let Some(d) = &p.display {
+            ev["display"] = json!(d);
+        }
+        if let Some(r) = reason {
+            ev["reason"] = json!(r);
+        }
+        self.broadcast(ev, None);
+    }
+
+    async fn kick(&mut self, secret: Option<&str>, id: &Id) -> Result<Value, VideoRoomError> {
+        self.cfg.check_secret(secret)?;
+        let Some((&handle, p)) = self.participants.iter().find(|(_, p)| &p.id == id) else {
+            return Err(VideoRoomError::NoSuchFeed(id.to_string()));
+        };
+        let h = p.h;
+        self.notify(h, json!({"videoroom": "event", "room": self.room_json(), "leaving": "ok", "reason": "kicked"}));
+        self.broadcast(json!({"videoroom": "event", "room": self.room_json(), "kicked": id.to_json()}), Some(handle));
+        self.leave_publisher(handle, Some("kicked")).await;
+        Ok(json!({"videoroom": "success"}))
+    }
+
+    fn find_feed(&self, feed: &Id) -> Option<(u64, &Participant)> {
+        self.participants.iter().find(|(_, p)| &p.id == feed).map(|(h, p)| (*h, p))
+    }
+
+    /// Resolves subscription requests into (feed handle, stream index) pairs.
+    fn resolve(&self, reqs: &[StreamRequest]) -> Result<Vec<(u64, usize)>, VideoRoomError> {
+        let mut out = Vec::new();
+        for r in reqs {
+            let Some((fh, p)) = self.find_feed(&r.feed) else {
+                return Err(VideoRoomError::NoSuchFeed(r.feed.to_string()));
+            };
+            let Some(publication) = &p.publication else {
+                return Err(VideoRoomError::NoSuchFeed(r.feed.to_string()));
+            };
+            let before = out.len();
+            for (i, s) in publication.streams.iter().enumerate() {
+                if r.mid.as_deref().is_none_or(|m| m == s.mid) {
+                    out.push((fh, i));
+                }
+            }
+            if out.len() == before {
+                return Err(VideoRoomError::NoSuchFeed(format!("{} mid {}", r.feed, r.mid.as_deref().unwrap_or("*"))));
+            }
+        }
+        Ok(out)
+    }
+
+    fn add_stream(&self, sub: &mut Subscriber, feed_handle: u64, idx: usize) -> Result<(), VideoRoomError> {
+        let p = self.participants.get(&feed_handle).ok_or_else(|| VideoRoomError::NoSuchFeed("gone".into()))?;
+        let publication = p.publication.as_ref().ok_or_else(|| VideoRoomError::NoSuchFeed(p.id.to_string()))?;
+        let s = &publication.streams[idx];
+        let mline = sub.streams.len() as u32;
+        let spec = sfu::BranchSpec {
+            publisher_handle: feed_handle,
+            publisher_mindex: s.mindex,
+            tee: &s.tee,
+            codec: s.codec,
+            pt: s.pt,
+            ssrc: s.ssrc,
+            msid: p.id.to_string(),
+        };
+        let branch = sfu::add_branch(&self.pipeline, &sub.peer.webrtcbin, mline, &spec, &self.ev_tx)
+            .map_err(VideoRoomError::Unknown)?;
+        sub.streams.push(SubStream {
+            mindex: mline,
+            mid: mline.to_string(),
+            feed: p.id.clone(),
+            feed_handle,
+            feed_mid: s.mid.clone(),
+            feed_display: p.display.clone(),
+            kind: s.kind,
+            codec: s.codec,
+            queue: branch.queue,
+            link: Some((branch.tee, branch.tee_pad)),
+            send: true,
+            drop_probe: None,
+        });
+        Ok(())
+    }
+
+    fn streams_json(sub: &Subscriber) -> Vec<Value> {
+        sub.streams
+            .iter()
+            .map(|st| {
+                let mut v = json!({
+                    "mindex": st.mindex, "mid": st.mid, "type": st.kind.as_str(),
+                    "active": st.link.is_some(), "feed_id": st.feed.to_json(), "feed_mid": st.feed_mid,
+                    "send": st.send, "codec": st.codec.janus_name(), "ready": false,
+                });
+                if let Some(d) = &st.feed_display {
+                    v["feed_display"] = json!(d);
+                }
+                if st.codec == Codec::H264 {
+                    v["h264-profile"] = json!("42e01f");
+                }
+                v
+            })
+            .collect()
+    }
+
+    /// Creates and applies a new offer for a subscriber; fills the stream mids
+    /// from it. Returns the SDP.
+    async fn offer_for(&mut self, handle: u64) -> Result<String, VideoRoomError> {
+        let sub = self.subscribers.get_mut(&handle).ok_or(VideoRoomError::JoinFirst)?;
+        let offer = sub.peer.offer().await?;
+        if let Ok(msg) = sdp::parse(&offer) {
+            for st in &mut sub.streams {
+                if let Some(mid) = msg.media(st.mindex).and_then(|m| m.attribute_val("mid")) {
+                    st.mid = mid.to_owned();
+                }
+            }
+        }
+        sub.stable = false;
+        Ok(offer)
+    }
+
+    async fn subscribe(&mut self, h: HandleId, streams: Vec<StreamRequest>) -> Result<WithJsep, VideoRoomError> {
+        let handle = h.handle_id;
+        if self.subscribers.contains_key(&handle) {
+            return Err(VideoRoomError::AlreadyJoined("subscriber"));
+        }
+        if self.participants.contains_key(&handle) {
+            return Err(VideoRoomError::AlreadyJoined("publisher"));
+        }
+        let wanted = self.resolve(&streams)?;
+        if wanted.is_empty() {
+            return Err(VideoRoomError::MissingElement("streams".into()));
+        }
+        let peer = Peer::new(&format!("sub_{handle}"), handle, &self.ctx.ice, self.ctx.jitter_buffer_ms, &self.ev_tx)?;
+        self.pipeline.add(&peer.webrtcbin).map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+        self.track(&peer.webrtcbin);
+        let _ = peer.webrtcbin.sync_state_with_parent();
+        let mut sub = Subscriber { h, peer, streams: Vec::new(), stable: false, paused: false };
+        for (fh, idx) in wanted {
+            if let Err(e) = self.add_stream(&mut sub, fh, idx) {
+                self.retire_subscriber(sub);
+                return Err(e);
+            }
+        }
+        self.subscribers.insert(handle, sub);
+        self.remember(handle, true);
+        match self.offer_for(handle).await {
+            Ok(offer) => {
+                info!(session_id = h.session_id, handle_id = handle, "subscriber attached");
+                let sub = &self.subscribers[&handle];
+                let data = json!({"videoroom": "attached", "room": self.room_json(), "streams": Self::streams_json(sub)});
+                Ok((data, Some(Jsep { kind: SdpType::Offer, sdp: offer, trickle: None })))
+            }
+            Err(e) => {
+                self.remove_subscriber(handle);
+                Err(e)
+            }
+        }
+    }
+
+    async fn start(&mut self, h: HandleId, jsep: Option<Jsep>) -> Result<Value, VideoRoomError> {
+        let handle = h.handle_id;
+        let sub = self.subscribers.get_mut(&handle).ok_or(VideoRoomError::JoinFirst)?;
+        if let Some(jsep) = jsep {
+            if jsep.kind != SdpType::Answer {
+                return Err(VideoRoomError::InvalidSdpType("Subscribers must send an SDP answer".into()));
+            }
+            sub.peer.set_remote(SdpType::Answer, &jsep.sdp).await?;
+            sub.stable = true;
+        }
+        if sub.paused {
+            sub.paused = false;
+            for st in &mut sub.streams {
+                let send = st.send;
+                set_forwarding(st, send);
+            }
+        }
+        self.flush_candidates(handle);
+        self.keyframes_for_subscriber(handle);
+        Ok(json!({"videoroom": "event", "room": self.room_json(), "started": "ok"}))
+    }
+
+    fn configure_subscriber(&mut self, h: HandleId, streams: &[(String, bool)]) -> Result<Value, VideoRoomError> {
+        let sub = self.subscribers.get_mut(&h.handle_id).ok_or(VideoRoomError::JoinFirst)?;
+        for (mid, send) in streams {
+            let st = sub
+                .streams
+                .iter_mut()
+                .find(|st| &st.mid == mid)
+                .ok_or_else(|| VideoRoomError::InvalidElement("mid".into(), format!("an existing mid (no '{mid}')")))?;
+            st.send = *send;
+            if !sub.paused {
+                set_forwarding(st, *send);
+            }
+        }
+        self.keyframes_for_subscriber(h.handle_id);
+        Ok(json!({"videoroom": "event", "room": self.room_json(), "configured": "ok"}))
+    }
+
+    async fn renegotiate(&mut self, handle: u64) -> Result<WithJsep, VideoRoomError> {
+        let offer = self.offer_for(handle).await?;
+        let sub = self.subscribers.get(&handle).ok_or(VideoRoomError::JoinFirst)?;
+        let data = json!({"videoroom": "updated", "room": self.room_json(), "streams": Self::streams_json(sub)});
+        Ok((data, Some(Jsep { kind: SdpType::Offer, sdp: offer, trickle: None })))
+    }
+
+    async fn update(&mut self, h: HandleId, add: Vec<StreamRequest>, remove: Vec<StreamRequest>) -> Result<WithJsep, VideoRoomError> {
+        let handle = h.handle_id;
+        let Some(stable) = self.subscribers.get(&handle).map(|s| s.stable) else { return Err(VideoRoomError::JoinFirst) };
+        if !stable {
+            return Err(VideoRoomError::Unknown("a previous offer is still waiting for its answer".into()));
+        }
+        let wanted = self.resolve(&add)?;
+        let mut sub = self.subscribers.remove(&handle).ok_or(VideoRoomError::JoinFirst)?;
+        for r in &remove {
+            for st in sub.streams.iter_mut().filter(|st| st.feed == r.feed && r.mid.as_deref().is_none_or(|m| m == st.feed_mid)) {
+                if let Some((tee, pad)) = st.link.take() {
+                    sfu::detach_branch(&tee, &pad);
+                }
+                if let Some(t) = sub.peer.transceiver(st.mindex) {
+                    t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Inactive);
+                }
+            }
+        }
+        let mut result = Ok(());
+        for (fh, idx) in wanted {
+            if let Err(e) = self.add_stream(&mut sub, fh, idx) {
+                result = Err(e);
+                break;
+            }
+        }
+        self.subscribers.insert(handle, sub);
+        result?;
+        self.renegotiate(handle).await
+    }
+
+    fn trickle(&mut self, handle: u64, trickle: Trickle) {
+        let Trickle::Candidates(cands) = trickle else { return };
+        let peer = self
+            .subscribers
+            .get(&handle)
+            .map(|s| &s.peer)
+            .or_else(|| self.participants.get(&handle).and_then(|p| p.publication.as_ref()).map(|p| &p.peer));
+        match peer {
+            Some(peer) if peer.webrtcbin.property::<Option<gst_webrtc::WebRTCSessionDescription>>("remote-description").is_some() => {
+                for c in cands {
+                    apply_candidate(peer, &c);
+                }
+            }
+            _ => self.pending_candidates.entry(handle).or_default().extend(cands),
+        }
+    }
+
+    fn flush_candidates(&mut self, handle: u64) {
+        let Some(cands) = self.pending_candidates.remove(&handle) else { return };
+        let peer = self
+            .subscribers
+            .get(&handle)
+            .map(|s| &s.peer)
+            .or_else(|| self.participants.get(&handle).and_then(|p| p.publication.as_ref()).map(|p| &p.peer));
+        if let Some(peer) = peer {
+            if peer.webrtcbin.property::<Option<gst_webrtc::WebRTCSessionDescription>>("remote-description").is_some() {
+                for c in &cands {
+                    apply_candidate(peer, c);
+                }
+                return;
+            }
+        }
+        self.pending_candidates.insert(handle, cands);
+    }
+
+    fn retire_subscriber(&self, sub: Subscriber) {
+        let mut elements = vec![sub.peer.webrtcbin.clone()];
+        for st in sub.streams {
+            if let Some((tee, pad)) = st.link {
+                sfu::detach_branch(&tee, &pad);
+            }
+            elements.push(st.queue);
+        }
+        peer::retire(&self.pipeline, elements);
+    }
+
+    fn remove_subscriber(&mut self, handle: u64) {
+        if let Some(sub) = self.subscribers.remove(&handle) {
+            info!(session_id = sub.h.session_id, handle_id = handle, "subscriber left");
+            self.forget(handle);
+            self.pending_candidates.remove(&handle);
+            self.retire_subscriber(sub);
+        }
+    }
+
+    /// Asks the publisher for a keyframe on a stream, at most once per
+    /// `keyframe_interval` (subscribers' PLI/FIR are merged).
+    fn keyframe(&mut self, publisher: u64, mindex: u32, force: bool) {
+        let interval = self.ctx.keyframe_interval;
+        let Some(s) = self
+            .participants
+            .get_mut(&publisher)
+            .and_then(|p| p.publication.as_mut())
+            .and_then(|p| p.streams.iter_mut().find(|s| s.mindex == mindex))
+        else {
+            return;
+        };
+        let now = Instant::now();
+        if !force && s.last_keyframe_request.is_some_and(|t| now.duration_since(t) < interval) {
+            return;
+        }
+        if sfu::request_keyframe(&s.tee) {
+            s.last_keyframe_request = Some(now);
+            debug!(handle_id = publisher, mindex, "keyframe requested");
+        }
+    }
+
+    fn keyframe_for_publisher(&mut self, publisher: u64, force: bool) {
+        let mindexes: Vec<u32> = self
+            .participants
+            .get(&publisher)
+            .and_then(|p| p.publication.as_ref())
+            .map(|p| p.streams.iter().filter(|s| s.kind == MediaKind::Video).map(|s| s.mindex).collect())
+            .unwrap_or_default();
+        for m in mindexes {
+            self.keyframe(publisher, m, force);
+        }
+    }
+
+    /// A new or resumed subscriber needs a picture now: H.264 decoders wait for
+    /// an IDR, and nothing else on the path asks for one.
+    fn keyframes_for_subscriber(&mut self, handle: u64) {
+        let Some(sub) = self.subscribers.get(&handle) else { return };
+        let targets: Vec<(u64, u32)> = sub
+            .streams
+            .iter()
+            .filter(|st| st.kind == MediaKind::Video && st.link.is_some())
+            .filter_map(|st| {
+                let p = self.participants.get(&st.feed_handle)?.publication.as_ref()?;
+                let s = p.streams.iter().find(|s| s.mid == st.feed_mid)?;
+                Some((st.feed_handle, s.mindex))
+            })
+            .collect();
+        for (fh, m) in targets {
+            self.keyframe(fh, m, true);
+        }
+    }
+
+    async fn event(&mut self, ev: RoomEvent) {
+        match ev {
+            RoomEvent::IceCandidate { handle, mline, candidate } => {
+                let Some(h) = self.handle_of(handle) else { return };
+                let candidate = self.ctx.ice.map_candidate(&candidate);
+                let c = Candidate { sdp_mid: None, sdp_mline_index: Some(mline), candidate };
+                self.ctx.events.push(h, PLUGIN, HandleEvent::Trickle(Some(c)));
+            }
+            RoomEvent::IceGatheringDone { handle } => {
+                if let Some(h) = self.handle_of(handle) {
+                    self.ctx.events.push(h, PLUGIN, HandleEvent::Trickle(None));
+                }
+            }
+            RoomEvent::PadAdded { handle, pad } => self.publisher_pad(handle, pad),
+            RoomEvent::ConnectionState { handle, state } => self.connection_state(handle, state).await,
+            RoomEvent::KeyframeRequest { publisher_handle, mindex } => self.keyframe(publisher_handle, mindex, false),
+        }
+    }
+
+    fn handle_of(&self, handle: u64) -> Option<HandleId> {
+        self.subscribers.get(&handle).map(|s| s.h).or_else(|| self.participants.get(&handle).map(|p| p.h))
+    }
+
+    fn publisher_pad(&mut self, handle: u64, pad: gst::Pad) {
+        let Some(p) = self.participants.get_mut(&handle) else { return };
+        let h = p.h;
+        let Some(publication) = p.publication.as_mut() else { return };
+        let mline = pad
+            .property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
+            .map(|t| t.property::<u32>("mlineindex"));
+        let stream = mline.and_then(|m| publication.streams.iter_mut().find(|s| s.mindex == m));
+        let tee = stream.as_ref().map(|s| s.tee.clone());
+        if let Err(e) = sfu::link_publisher_pad(&self.pipeline, &pad, tee.as_ref()) {
+            warn!(handle_id = handle, error = %e, "cannot link publisher pad");
+            return;
+        }
+        if let Some(s) = stream {
+            if let Some(ssrc) = pad.current_caps().and_then(|c| c.structure(0).and_then(|s| s.get::<u32>("ssrc").ok())) {
+                if s.ssrc.is_none() {
+                    s.ssrc = Some(ssrc);
+                }
+            }
+            if !s.receiving {
+                s.receiving = true;
+                let (mid, kind) = (s.mid.clone(), s.kind);
+                debug!(handle_id = handle, mid = %mid, "receiving");
+                self.ctx.events.push(h, PLUGIN, HandleEvent::Media { mid, kind, receiving: true });
+            }
+        }
+    }
+
+    async fn connection_state(&mut self, handle: u64, state: WebRTCPeerConnectionState) {
+        debug!(handle_id = handle, ?state, "connection state");
+        match state {
+            WebRTCPeerConnectionState::Connected => {
+                if let Some(h) = self.handle_of(handle) {
+                    self.ctx.events.push(h, PLUGIN, HandleEvent::WebrtcUp);
+                }
+                if let Some(p) = self.participants.get_mut(&handle).and_then(|p| p.publication.as_mut()) {
+                    p.connected = true;
+                }
+                if self.subscribers.contains_key(&handle) {
+                    self.keyframes_for_subscriber(handle);
+                }
+            }
+            WebRTCPeerConnectionState::Failed => {
+                warn!(handle_id = handle, "PeerConnection failed");
+                let h = self.handle_of(handle);
+                if self.subscribers.contains_key(&handle) {
+                    self.remove_subscriber(handle);
+                } else {
+                    self.unpublish(handle).await;
+                }
+                if let Some(h) = h {
+                    self.ctx.events.push(h, PLUGIN, HandleEvent::Hangup { reason: "ICE failed".into() });
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Maps a failing element to its participant (elements are named
+    /// `pub_<handle>`/`sub_<handle>`; their children sit below them) and tears
+    /// that participant down. The room itself keeps running.
+    fn bus_message(&mut self, msg: &gst::Message) {
+        match msg.view() {
+            gst::MessageView::Error(err) => {
+                let owner = owner_handle(msg.src());
+                warn!(error = %err.error(), debug = ?err.debug(), src = ?msg.src().map(|s| s.path_string()), "element error");
+                if std::env::var_os("GST_DEBUG_DUMP_DOT_DIR").is_some() {
+                    self.pipeline.debug_to_dot_file_with_ts(gst::DebugGraphDetails::all(), "room-error");
+                }
+                if let Some(handle) = owner {
+                    if self.subscribers.contains_key(&handle) {
+                        let h = self.subscribers[&handle].h;
+                        self.remove_subscriber(handle);
+                        self.ctx.events.push(h, PLUGIN, HandleEvent::Hangup { reason: "Media error".into() });
+                    } else if self.participants.contains_key(&handle) {
+                        // Unpublishing awaits renegotiations: do it from the event queue.
+                        let _ = self.ev_tx.send(RoomEvent::ConnectionState { handle, state: WebRTCPeerConnectionState::Failed });
+                    }
+                }
+            }
+            gst::MessageView::Latency(_) => {
+                let _ = self.pipeline.recalculate_latency();
+            }
+            gst::MessageView::Warning(w) => {
+                debug!(warning = %w.error(), src = ?msg.src().map(|s| s.path_string()), "element warning");
+            }
+            _ => {}
+        }
+    }
+
+    fn shutdown(&mut self) {
+        let handles: Vec<u64> = self.participants.keys().chain(self.subscribers.keys()).copied().collect();
+        for h in handles {
+            self.forget(h);
+        }
+        self.subscribers.clear();
+        self.participants.clear();
+        let pipeline = self.pipeline.clone();
+        let work = move || {
+            let _ = pipeline.set_state(gst::State::Null);
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(rt) => {
+                rt.spawn_blocking(work);
+            }
+            Err(_) => work(),
+        }
+    }
+}
+
+/// Keeps the codec part of an offer's caps for a transceiver's codec
+/// preferences (no header extensions: none are negotiated yet).
+fn strip_caps(caps: gst::Caps) -> gst::Caps {
+    let mut caps = caps;
+    {
+        let caps = caps.make_mut();
+        for s in caps.iter_mut() {
+            let drop: Vec<String> = s
+                .fields()
+                .filter(|f| f.starts_with("extmap-") || f.starts_with("a-") || f.starts_with("x-"))
+                .map(|f| f.to_string())
+                .collect();
+            for f in drop {
+                s.remove_field(&f);
+            }
+        }
+    }
+    caps
+}
+
+fn apply_candidate(peer: &Peer, c: &Candidate) {
+    // With max-bundle every m-line shares one transport; an unknown mid maps to 0.
+    let mline = c.sdp_mline_index.unwrap_or(0);
+    if c.candidate.is_empty() {
+        return;
+    }
+    peer.add_candidate(mline, &c.candidate);
+}
+
+fn set_forwarding(st: &mut SubStream, on: bool) {
+    let Some(pad) = st.queue.static_pad("src") else { return };
+    match (on, st.drop_probe.take()) {
+        (true, Some(id)) => pad.remove_probe(id),
+        (false, None) => st.drop_probe = pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, |_, _| gst::PadProbeReturn::Drop),
+        (_, keep) => st.drop_probe = keep,
+    }
+}
+
+fn owner_handle(src: Option<&gst::Object>) -> Option<u64> {
+    let mut cur = src.cloned();
+    while let Some(o) = cur {
+        let name = o.name();
+        if let Some(rest) = name.strip_prefix("pub_").or_else(|| name.strip_prefix("sub_")) {
+            if let Ok(h) = rest.parse() {
+                return Some(h);
+            }
+        }
+        cur = o.parent();
+    }
+    None
+}
+
+/// Counts live room pipelines and `webrtcbin`s among tracked elements.
+pub fn alive_counts(alive: &Mutex<Vec<glib::WeakRef<gst::Element>>>) -> (usize, usize) {
+    let mut alive = alive.lock().unwrap_or_else(|e| e.into_inner());
+    alive.retain(|w| w.upgrade().is_some());
+    let pipelines = alive.iter().filter_map(|w| w.upgrade()).filter(|e| e.is::<gst::Pipeline>()).count();
+    (pipelines, alive.len() - pipelines)
+}

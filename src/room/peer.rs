@@ -1,0 +1,207 @@
+//! One `webrtcbin` (one PeerConnection) inside a room's pipeline.
+//!
+//! Invariants:
+//! - signal handlers are connected before the element is added or started
+//!   (connecting later sometimes never negotiates on 1.22);
+//! - handlers capture only an event sender, never a strong element or
+//!   pipeline reference (a strong one makes a cycle that leaks ~9 threads);
+//! - handlers never panic (a panic in a GStreamer callback aborts the
+//!   process) and never block: they post a [`RoomEvent`] and return.
+
+use std::time::Duration;
+
+use gst::glib;
+use gst::prelude::*;
+use gst_webrtc::{WebRTCPeerConnectionState, WebRTCSDPType, WebRTCSessionDescription};
+use thiserror::Error;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::janus::SdpType;
+use crate::media::ice::IceSettings;
+
+/// How long one webrtcbin operation (set description, create offer/answer) may take.
+const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Something a GStreamer callback reports to its room task.
+#[derive(Debug)]
+pub enum RoomEvent {
+    /// A local ICE candidate for the peer of `handle`.
+    IceCandidate { handle: u64, mline: u32, candidate: String },
+    /// Gathering finished for that peer.
+    IceGatheringDone { handle: u64 },
+    /// A publisher's `webrtcbin` exposed a receiving RTP pad.
+    PadAdded { handle: u64, pad: gst::Pad },
+    /// The PeerConnection state changed.
+    ConnectionState { handle: u64, state: WebRTCPeerConnectionState },
+    /// A subscriber asked for a keyframe (PLI/FIR) on a publisher stream.
+    KeyframeRequest { publisher_handle: u64, mindex: u32 },
+}
+
+/// Sender half for callbacks; unbounded so a callback never blocks or drops
+/// (the rate of these events is signalling-scale, not packet-scale).
+pub type RoomEvents = mpsc::UnboundedSender<RoomEvent>;
+
+/// A failed webrtcbin operation.
+#[derive(Debug, Error)]
+pub enum PeerError {
+    /// A GStreamer element is missing (a plugin is not installed).
+    #[error("GStreamer element '{0}' is not available")]
+    MissingElement(&'static str),
+    /// webrtcbin refused an operation.
+    #[error("{0}")]
+    Negotiation(String),
+    /// The SDP was rejected.
+    #[error("invalid SDP: {0}")]
+    Sdp(String),
+    /// An operation did not finish in time.
+    #[error("webrtcbin did not answer within {0:?}")]
+    Timeout(Duration),
+}
+
+/// One PeerConnection.
+pub struct Peer {
+    /// The element, inside the room pipeline.
+    pub webrtcbin: gst::Element,
+}
+
+impl Peer {
+    /// Creates a `webrtcbin` named `name` for handle `handle`, configured with
+    /// `ice` and a jitter buffer of `latency_ms`, with all callbacks wired to
+    /// `events`. It is not yet in any bin.
+    pub fn new(name: &str, handle: u64, ice: &IceSettings, latency_ms: u32, events: &RoomEvents) -> Result<Self, PeerError> {
+        let webrtcbin =
+            gst::ElementFactory::make("webrtcbin").name(name).build().map_err(|_| PeerError::MissingElement("webrtcbin"))?;
+        ice.apply(&webrtcbin);
+        webrtcbin.set_property("latency", latency_ms);
+
+        let tx = events.clone();
+        webrtcbin.connect("on-ice-candidate", false, move |values| {
+            let mline = values.get(1).and_then(|v| v.get::<u32>().ok());
+            let candidate = values.get(2).and_then(|v| v.get::<String>().ok());
+            if let (Some(mline), Some(candidate)) = (mline, candidate) {
+                let _ = tx.send(RoomEvent::IceCandidate { handle, mline, candidate });
+            }
+            None
+        });
+        let tx = events.clone();
+        webrtcbin.connect_notify(Some("ice-gathering-state"), move |el, _| {
+            let state = el.property::<gst_webrtc::WebRTCICEGatheringState>("ice-gathering-state");
+            if state == gst_webrtc::WebRTCICEGatheringState::Complete {
+                let _ = tx.send(RoomEvent::IceGatheringDone { handle });
+            }
+        });
+        let tx = events.clone();
+        webrtcbin.connect_notify(Some("connection-state"), move |el, _| {
+            let state = el.property::<WebRTCPeerConnectionState>("connection-state");
+            let _ = tx.send(RoomEvent::ConnectionState { handle, state });
+        });
+        let tx = events.clone();
+        webrtcbin.connect_pad_added(move |_, pad| {
+            if pad.direction() == gst::PadDirection::Src {
+                let _ = tx.send(RoomEvent::PadAdded { handle, pad: pad.clone() });
+            }
+        });
+        // NACK on every transceiver: publishers get retransmission requests from
+        // our jitter buffer, subscribers get RTX from webrtcbin's packet store.
+        webrtcbin.connect("on-new-transceiver", false, |values| {
+            if let Some(Ok(t)) = values.get(1).map(|v| v.get::<gst_webrtc::WebRTCRTPTransceiver>()) {
+                t.set_property("do-nack", true);
+            }
+            None
+        });
+        Ok(Peer { webrtcbin })
+    }
+
+    async fn call(&self, signal: &str, arg: Option<&(dyn ToValue + Sync)>) -> Result<Option<gst::Structure>, PeerError> {
+        let (tx, rx) = oneshot::channel();
+        let promise = gst::Promise::with_change_func(move |reply| {
+            let reply = match reply {
+                Ok(Some(s)) => match s.get::<glib::Error>("error") {
+                    Ok(e) => Err(PeerError::Negotiation(e.message().to_owned())),
+                    Err(_) => Ok(Some(s.to_owned())),
+                },
+                Ok(None) => Ok(None),
+                Err(e) => Err(PeerError::Negotiation(format!("promise {e:?}"))),
+            };
+            let _ = tx.send(reply);
+        });
+        match arg {
+            Some(a) => self.webrtcbin.emit_by_name::<()>(signal, &[a, &promise]),
+            None => self.webrtcbin.emit_by_name::<()>(signal, &[&None::<gst::Structure>, &promise]),
+        }
+        match tokio::time::timeout(NEGOTIATION_TIMEOUT, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(PeerError::Negotiation(format!("{signal}: promise dropped"))),
+            Err(_) => Err(PeerError::Timeout(NEGOTIATION_TIMEOUT)),
+        }
+    }
+
+    /// Applies the remote offer or answer.
+    pub async fn set_remote(&self, kind: SdpType, sdp: &str) -> Result<(), PeerError> {
+        let msg = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|e| PeerError::Sdp(e.to_string()))?;
+        let t = match kind {
+            SdpType::Offer => WebRTCSDPType::Offer,
+            SdpType::Answer => WebRTCSDPType::Answer,
+        };
+        let desc = WebRTCSessionDescription::new(t, msg);
+        self.call("set-remote-description", Some(&desc)).await.map(|_| ())
+    }
+
+    async fn create(&self, signal: &str, field: &str) -> Result<WebRTCSessionDescription, PeerError> {
+        let reply = self.call(signal, None).await?.ok_or_else(|| PeerError::Negotiation(format!("{signal}: no reply")))?;
+        reply.get::<WebRTCSessionDescription>(field).map_err(|e| PeerError::Negotiation(format!("{signal}: {e}")))
+    }
+
+    /// Creates an answer, sets it as local description and returns its SDP.
+    pub async fn answer(&self) -> Result<String, PeerError> {
+        let answer = self.create("create-answer", "answer").await?;
+        self.call("set-local-description", Some(&answer)).await?;
+        answer.sdp().as_text().map_err(|e| PeerError::Sdp(e.to_string()))
+    }
+
+    /// Creates an offer, sets it as local description and returns its SDP.
+    pub async fn offer(&self) -> Result<String, PeerError> {
+        let offer = self.create("create-offer", "offer").await?;
+        self.call("set-local-description", Some(&offer)).await?;
+        offer.sdp().as_text().map_err(|e| PeerError::Sdp(e.to_string()))
+    }
+
+    /// Adds a remote ICE candidate for m-line `mline`.
+    pub fn add_candidate(&self, mline: u32, candidate: &str) {
+        self.webrtcbin.emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]);
+    }
+
+    /// The transceiver of m-line `mline`.
+    pub fn transceiver(&self, mline: u32) -> Option<gst_webrtc::WebRTCRTPTransceiver> {
+        self.webrtcbin.emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&(mline as i32)])
+    }
+}
+
+/// Takes elements out of a playing pipeline without stalling it: each is
+/// locked out of the pipeline's state changes, then set to NULL and removed
+/// on a blocking thread (NULL on a webrtcbin joins its threads). Pass
+/// `webrtcbin`s first: NULL flushes their sink pads, which releases any
+/// streaming thread blocked on them, so the queues behind can stop.
+pub fn retire(pipeline: &gst::Pipeline, elements: Vec<gst::Element>) {
+    if elements.is_empty() {
+        return;
+    }
+    for e in &elements {
+        e.set_locked_state(true);
+    }
+    let pipeline = pipeline.downgrade();
+    let work = move || {
+        for e in &elements {
+            let _ = e.set_state(gst::State::Null);
+            if let Some(p) = pipeline.upgrade() {
+                let _ = p.remove(e);
+            }
+        }
+    };
+    match tokio::runtime::Handle::try_current() {
+        Ok(rt) => {
+            rt.spawn_blocking(work);
+        }
+        Err(_) => work(),
+    }
+}

@@ -1,0 +1,155 @@
+//! The SFU part of a room graph: per-stream `tee`s behind publishers'
+//! `webrtcbin`s, and subscriber branches `tee → queue (leaky) → webrtcbin`.
+//! No decoding anywhere.
+//!
+//! Branch order (GStreamer "pipeline manipulation" docs, plus 1.22 facts):
+//! add → link downstream → `sync_state_with_parent` → link the tee last;
+//! removal releases the tee's request pad first (tee takes the pad's stream
+//! lock, so no buffer is mid-push), then retires the elements.
+
+use gst::prelude::*;
+
+use super::peer::{RoomEvent, RoomEvents};
+use crate::media::codec::{Codec, MediaKind};
+
+/// Per-subscriber queue depth in buffers: ~1 s of 1 Mbps video. Leaky, so a
+/// slow or not-yet-negotiated subscriber never stalls the publisher's tee.
+const BRANCH_QUEUE_BUFFERS: u32 = 200;
+
+/// Creates the `tee` for one publisher stream and starts it.
+pub fn make_tee(pipeline: &gst::Pipeline, name: &str) -> Result<gst::Element, glib::BoolError> {
+    let tee = gst::ElementFactory::make("tee").name(name).property("allow-not-linked", true).build()?;
+    pipeline.add(&tee)?;
+    tee.sync_state_with_parent()?;
+    Ok(tee)
+}
+
+/// Links a publisher `webrtcbin` src pad to its stream's tee, or to a
+/// discarding sink when that tee is already fed (e.g. a second SSRC on the
+/// same m-line), so the pad is never left unlinked.
+pub fn link_publisher_pad(pipeline: &gst::Pipeline, pad: &gst::Pad, tee: Option<&gst::Element>) -> Result<(), String> {
+    if let Some(tee) = tee {
+        let sink = tee.static_pad("sink").ok_or("tee has no sink pad")?;
+        if !sink.is_linked() {
+            return pad.link(&sink).map(|_| ()).map_err(|e| format!("link to tee: {e:?}"));
+        }
+    }
+    let fakesink = gst::ElementFactory::make("fakesink")
+        .property("sync", false)
+        .property("async", false)
+        .build()
+        .map_err(|e| e.to_string())?;
+    pipeline.add(&fakesink).map_err(|e| e.to_string())?;
+    fakesink.sync_state_with_parent().map_err(|e| e.to_string())?;
+    let sink = fakesink.static_pad("sink").ok_or("fakesink has no sink pad")?;
+    pad.link(&sink).map(|_| ()).map_err(|e| format!("link to fakesink: {e:?}"))
+}
+
+/// What a subscriber branch forwards.
+pub struct BranchSpec<'a> {
+    /// Publisher handle, for keyframe requests.
+    pub publisher_handle: u64,
+    /// The publisher's m-line index, for keyframe requests.
+    pub publisher_mindex: u32,
+    /// The publisher stream's tee.
+    pub tee: &'a gst::Element,
+    /// Codec, payload type and SSRC, for the subscriber's caps.
+    pub codec: Codec,
+    /// Payload type (the publisher's: the gateway makes the subscriber offer).
+    pub pt: u8,
+    /// The publisher's SSRC, announced in the subscriber offer.
+    pub ssrc: Option<u32>,
+    /// `msid` for the subscriber's track grouping (the feed id).
+    pub msid: String,
+}
+
+/// A built subscriber branch.
+pub struct Branch {
+    /// The leaky queue in front of the subscriber's `webrtcbin`.
+    pub queue: gst::Element,
+    /// The tee request pad feeding it (release it to detach the branch).
+    pub tee_pad: gst::Pad,
+    /// The tee it hangs off.
+    pub tee: gst::Element,
+}
+
+/// Builds `tee → queue → webrtcbin sink_<mline>` for a subscriber: requests
+/// the sink pad by explicit name (1.22's caps-based request has an inverted
+/// condition), sets `msid`, makes the transceiver sendonly with NACK and the
+/// codec caps, and links the tee last.
+pub fn add_branch(
+    pipeline: &gst::Pipeline,
+    webrtcbin: &gst::Element,
+    mline: u32,
+    spec: &BranchSpec,
+    events: &RoomEvents,
+) -> Result<Branch, String> {
+    let caps = spec.codec.subscriber_caps(spec.pt, spec.ssrc);
+    let sink = webrtcbin
+        .request_pad_simple(&format!("sink_{mline}"))
+        .ok_or_else(|| format!("webrtcbin refused sink_{mline}"))?;
+    sink.set_property("msid", &spec.msid);
+    let transceiver = sink.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
+    transceiver.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
+    transceiver.set_property("do-nack", true);
+    transceiver.set_property("codec-preferences", &caps);
+
+    let queue = gst::ElementFactory::make("queue")
+        .property_from_str("leaky", "downstream")
+        .property("max-size-buffers", BRANCH_QUEUE_BUFFERS)
+        .property("max-size-bytes", 0u32)
+        .property("max-size-time", 0u64)
+        .build()
+        .map_err(|e| e.to_string())?;
+    pipeline.add(&queue).map_err(|e| e.to_string())?;
+    let qsrc = queue.static_pad("src").ok_or("queue has no src pad")?;
+    // The publisher's caps carry its extmap ids, rtcp-fb and other fields a
+    // subscriber must not see; replace them with the caps we offered.
+    qsrc.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(ev)) = &info.data
+            && ev.type_() == gst::EventType::Caps
+        {
+            info.data = Some(gst::PadProbeData::Event(gst::event::Caps::new(&caps)));
+        }
+        gst::PadProbeReturn::Ok
+    });
+    qsrc.link(&sink).map_err(|e| format!("queue → webrtcbin: {e:?}"))?;
+    queue.sync_state_with_parent().map_err(|e| e.to_string())?;
+
+    let tee_pad = spec.tee.request_pad_simple("src_%u").ok_or("tee refused a src pad")?;
+    if spec.codec.kind() == MediaKind::Video {
+        let (tx, publisher_handle, mindex) = (events.clone(), spec.publisher_handle, spec.publisher_mindex);
+        tee_pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data
+                && gst_video::ForceKeyUnitEvent::is(ev)
+            {
+                // Rate-limited and forwarded by the room task.
+                let _ = tx.send(RoomEvent::KeyframeRequest { publisher_handle, mindex });
+                return gst::PadProbeReturn::Drop;
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    let qsink = queue.static_pad("sink").ok_or("queue has no sink pad")?;
+    if let Err(e) = tee_pad.link(&qsink) {
+        spec.tee.release_request_pad(&tee_pad);
+        return Err(format!("tee → queue: {e:?}"));
+    }
+    Ok(Branch { queue, tee_pad, tee: spec.tee.clone() })
+}
+
+/// Detaches a branch from its tee. The queue stays linked to the subscriber's
+/// `webrtcbin` (transceivers cannot be removed on 1.22) and is retired with it.
+pub fn detach_branch(tee: &gst::Element, tee_pad: &gst::Pad) {
+    tee.release_request_pad(tee_pad);
+}
+
+/// Asks the publisher for a keyframe on the stream behind `tee`: an upstream
+/// `GstForceKeyUnit` that webrtcbin's RTP session turns into a PLI.
+pub fn request_keyframe(tee: &gst::Element) -> bool {
+    let Some(sink) = tee.static_pad("sink") else { return false };
+    if !sink.is_linked() {
+        return false;
+    }
+    sink.push_event(gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build())
+}

@@ -1,0 +1,181 @@
+//! HTTP transport (Janus "RESTful API"): `POST <base>`, `POST <base>/<session>`,
+//! `POST <base>/<session>/<handle>`, long poll `GET <base>/<session>?maxev=N`
+//! and `GET <base>/info`. Every Janus reply is HTTP 200 with a JSON body, as
+//! in Janus. Also serves the demo page at `/`, npm packages at `/vendor/`,
+//! `/config.js` (the page's gateway URLs) and Prometheus `/metrics`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Deserialize;
+use serde_json::Value;
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::hyper::body::Bytes;
+
+use crate::gateway::{Gateway, LONG_POLL_TIMEOUT};
+use crate::janus::wire::{self, Path};
+use crate::janus::{JanusError, Transport};
+
+/// Largest request body accepted (an SDP with many m-lines fits easily).
+const MAX_BODY_BYTES: u64 = 1 << 20;
+
+/// What the HTTP server serves besides the API.
+#[derive(Clone)]
+pub struct HttpSite {
+    /// API base path, e.g. `/janus`.
+    pub base_path: String,
+    /// Demo page directory, served at `/` (`None` disables).
+    pub demo_dir: Option<PathBuf>,
+    /// npm packages, served at `/vendor/`.
+    pub vendor_dir: Option<PathBuf>,
+    /// Body of `/config.js`: `window.GATEWAY_CONFIG = {...}`.
+    pub config_js: String,
+    /// Renders the `/metrics` text.
+    pub metrics: Arc<dyn Fn() -> String + Send + Sync>,
+}
+
+#[derive(Deserialize)]
+struct PollQuery {
+    maxev: Option<usize>,
+}
+
+fn parse_id(s: &str) -> Option<u64> {
+    s.parse().ok()
+}
+
+fn json_reply(v: &Value) -> warp::reply::Response {
+    let body = serde_json::to_vec(v).unwrap_or_default();
+    let mut resp = warp::reply::Response::new(body.into());
+    resp.headers_mut().insert("content-type", warp::http::HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn session_error(s: &str) -> Value {
+    let id = parse_id(s).unwrap_or(0);
+    wire::error(None, Some(id), &JanusError::SessionNotFound(id))
+}
+
+/// All HTTP routes.
+pub fn routes(
+    gw: Arc<Gateway>,
+    site: HttpSite,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
+    let base_segments: Vec<String> =
+        site.base_path.trim_matches('/').split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    let base = base_segments.into_iter().fold(warp::any().boxed(), |f, seg| f.and(warp::path(seg)).boxed());
+    let gw_f = warp::any().map(move || gw.clone());
+
+    let post_root = base
+        .clone()
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
+        .and(warp::body::bytes())
+        .and(gw_f.clone())
+        .then(|body: Bytes, gw: Arc<Gateway>| async move {
+            json_reply(&gw.request(&body, Some(Path::default()), Transport::Http).await)
+        });
+    let post_session = base
+        .clone()
+        .and(warp::path::param::<String>())
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
+        .and(warp::body::bytes())
+        .and(gw_f.clone())
+        .then(|s: String, body: Bytes, gw: Arc<Gateway>| async move {
+            let Some(sid) = parse_id(&s) else { return json_reply(&session_error(&s)) };
+            let path = Path { session: Some(sid), handle: None };
+            json_reply(&gw.request(&body, Some(path), Transport::Http).await)
+        });
+    let post_handle = base
+        .clone()
+        .and(warp::path::param::<String>())
+        .and(warp::path::param::<String>())
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
+        .and(warp::body::bytes())
+        .and(gw_f.clone())
+        .then(|s: String, h: String, body: Bytes, gw: Arc<Gateway>| async move {
+            let Some(sid) = parse_id(&s) else { return json_reply(&session_error(&s)) };
+            let Some(hid) = parse_id(&h) else {
+                return json_reply(&wire::error(None, Some(sid), &JanusError::HandleNotFound(0, sid)));
+            };
+            let path = Path { session: Some(sid), handle: Some(hid) };
+            json_reply(&gw.request(&body, Some(path), Transport::Http).await)
+        });
+    let info = base
+        .clone()
+        .and(warp::path("info"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(gw_f.clone())
+        .map(|gw: Arc<Gateway>| json_reply(&gw.server_info()));
+    let poll = base
+        .clone()
+        .and(warp::path::param::<String>())
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(warp::query::<PollQuery>())
+        .and(gw_f.clone())
+        .then(|s: String, q: PollQuery, gw: Arc<Gateway>| async move {
+            let Some(sid) = parse_id(&s) else { return json_reply(&session_error(&s)) };
+            let maxev = q.maxev.unwrap_or(1).clamp(1, 1000);
+            match gw.long_poll(sid, maxev, LONG_POLL_TIMEOUT).await {
+                Err(e) => json_reply(&wire::error(None, Some(sid), &e)),
+                // Janus answers a single object unless maxev > 1.
+                Ok(mut evs) if maxev == 1 && evs.len() == 1 => json_reply(&evs.remove(0)),
+                Ok(evs) => json_reply(&Value::Array(evs)),
+            }
+        });
+
+    let metrics = site.metrics.clone();
+    let metrics_route = warp::path("metrics").and(warp::path::end()).and(warp::get()).map(move || {
+        let mut r = warp::reply::Response::new(metrics().into());
+        r.headers_mut().insert("content-type", warp::http::HeaderValue::from_static("text/plain; version=0.0.4"));
+        r
+    });
+    let config_js = site.config_js.clone();
+    let config_route = warp::path("config.js").and(warp::path::end()).and(warp::get()).map(move || {
+        let mut r = warp::reply::Response::new(config_js.clone().into());
+        r.headers_mut().insert("content-type", warp::http::HeaderValue::from_static("application/javascript"));
+        r
+    });
+    let not_found = || {
+        warp::any().map(|| {
+            let mut r = warp::reply::Response::new("not found".into());
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            r
+        })
+    };
+    let vendor = match site.vendor_dir.clone() {
+        Some(dir) => warp::path("vendor").and(warp::fs::dir(dir)).map(warp::reply::Reply::into_response).boxed(),
+        None => warp::path("vendor").and(not_found()).boxed(),
+    };
+    let demo = match site.demo_dir.clone() {
+        Some(dir) => warp::get().and(warp::fs::dir(dir)).map(warp::reply::Reply::into_response).boxed(),
+        None => warp::get().and(warp::path::end()).and(not_found()).boxed(),
+    };
+    let cors = warp::cors().allow_any_origin().allow_methods(["GET", "POST", "OPTIONS"]).allow_header("content-type");
+
+    info.or(post_root)
+        .unify()
+        .or(post_session)
+        .unify()
+        .or(post_handle)
+        .unify()
+        .or(poll)
+        .unify()
+        .or(metrics_route)
+        .unify()
+        .or(config_route)
+        .unify()
+        .or(vendor)
+        .unify()
+        .or(demo)
+        .unify()
+        .with(cors)
+        .map(warp::reply::Reply::into_response)
+}

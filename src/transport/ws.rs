@@ -1,0 +1,80 @@
+//! WebSocket transport (Janus "WebSockets API"): one JSON request per text
+//! frame, `session_id`/`handle_id` in the body, events pushed on the same
+//! socket. The `janus-protocol` subprotocol is echoed in the handshake (janus.js
+//! refuses the socket otherwise; warp does not do it by itself). Closing the
+//! socket destroys the sessions it created.
+
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use tracing::debug;
+use warp::Filter;
+use warp::ws::{Message, WebSocket, Ws};
+
+use crate::gateway::Gateway;
+use crate::janus::Transport;
+
+/// The subprotocol Janus clients ask for.
+pub const SUBPROTOCOL: &str = "janus-protocol";
+/// Largest accepted frame.
+const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// The WebSocket route (any path, as Janus accepts).
+pub fn routes(
+    gw: Arc<Gateway>,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
+    warp::ws()
+        .and(warp::header::optional::<String>("sec-websocket-protocol"))
+        .map(move |ws: Ws, protocols: Option<String>| {
+            let gw = gw.clone();
+            let reply = ws.max_message_size(MAX_MESSAGE_BYTES).on_upgrade(move |socket| serve(gw, socket));
+            let wants_janus =
+                protocols.as_deref().is_some_and(|p| p.split(',').any(|p| p.trim() == SUBPROTOCOL));
+            let mut resp = warp::reply::Reply::into_response(reply);
+            if wants_janus {
+                resp.headers_mut()
+                    .insert("sec-websocket-protocol", warp::http::HeaderValue::from_static(SUBPROTOCOL));
+            }
+            resp
+        })
+}
+
+async fn serve(gw: Arc<Gateway>, socket: WebSocket) {
+    let (conn, mut outbox) = gw.ws_open();
+    debug!(conn, "websocket open");
+    let (mut tx, mut rx) = socket.split();
+    let writer = tokio::spawn(async move {
+        while let Some(v) = outbox.recv().await {
+            if tx.send(Message::text(v.to_string())).await.is_err() {
+                break;
+            }
+        }
+    });
+    let (reply_tx, mut reply_rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
+    // Replies go through the gateway's outbox so they interleave with events in order.
+    let gw_replies = gw.clone();
+    let reply_pump = tokio::spawn(async move {
+        while let Some(v) = reply_rx.recv().await {
+            gw_replies.push_ws(conn, v);
+        }
+    });
+    while let Some(Ok(msg)) = rx.next().await {
+        if msg.is_close() {
+            break;
+        }
+        if !(msg.is_text() || msg.is_binary()) {
+            continue;
+        }
+        // The ordered part runs now; only the wait for the reply is spawned.
+        let fut = gw.request(msg.as_bytes(), None, Transport::Ws(conn));
+        let reply_tx = reply_tx.clone();
+        tokio::spawn(async move {
+            let _ = reply_tx.send(fut.await);
+        });
+    }
+    debug!(conn, "websocket closed");
+    gw.ws_closed(conn);
+    drop(reply_tx);
+    let _ = reply_pump.await;
+    writer.abort();
+}
