@@ -64,7 +64,7 @@ pub struct OfferedStream {
     pub ssrc: Option<u32>,
     /// `a=msid` stream id, if any.
     pub msid: Option<String>,
-    /// Whether the m-line sends to us (`sendonly`/`sendrecv` and not port 0).
+    /// Whether the m-line sends to us (`sendonly`/`sendrecv`, not rejected).
     pub sending: bool,
 }
 
@@ -160,6 +160,8 @@ pub fn offered_streams(msg: &SDPMessage, allowed_audio: &[Codec], allowed_video:
             };
             let allowed = if kind == MediaKind::Audio { allowed_audio } else { allowed_video };
             let direction_sends = !m.attributes().any(|a| a.key() == "recvonly" || a.key() == "inactive");
+            // Port 0 rejects an m-line unless it is `bundle-only` (RFC 8843 §6).
+            let rejected = m.port() == 0 && !m.attributes().any(|a| a.key() == "bundle-only");
             Some(OfferedStream {
                 mindex: i as u32,
                 mid: m.attribute_val("mid").unwrap_or(&i.to_string()).to_owned(),
@@ -167,7 +169,7 @@ pub fn offered_streams(msg: &SDPMessage, allowed_audio: &[Codec], allowed_video:
                 choice: choose_codec(m, allowed),
                 ssrc: first_ssrc(m),
                 msid: m.attribute_val("msid").and_then(|v| v.split_whitespace().next()).map(str::to_owned),
-                sending: direction_sends && m.port() != 0,
+                sending: direction_sends && !rejected,
             })
         })
         .collect()

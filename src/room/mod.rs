@@ -1066,7 +1066,12 @@ impl Room {
                     self.ctx.events.push(h, PLUGIN, HandleEvent::Trickle(None));
                 }
             }
-            RoomEvent::PadAdded { handle, pad } => self.publisher_pad(handle, pad),
+            RoomEvent::PadAdded { handle, pad, block } => {
+                self.publisher_pad(handle, &pad);
+                if let Some(b) = block {
+                    pad.remove_probe(b);
+                }
+            }
             RoomEvent::ConnectionState { handle, state } => self.connection_state(handle, state).await,
             RoomEvent::KeyframeRequest { publisher_handle, mindex } => self.keyframe(publisher_handle, mindex, false),
         }
@@ -1076,16 +1081,20 @@ impl Room {
         self.subscribers.get(&handle).map(|s| s.h).or_else(|| self.participants.get(&handle).map(|p| p.h))
     }
 
-    fn publisher_pad(&mut self, handle: u64, pad: gst::Pad) {
-        let Some(p) = self.participants.get_mut(&handle) else { return };
-        let h = p.h;
-        let Some(publication) = p.publication.as_mut() else { return };
+    /// Links a publisher's new RTP pad to its stream's tee (or a discarding
+    /// sink when nothing claims it, so it never stays unlinked).
+    fn publisher_pad(&mut self, handle: u64, pad: &gst::Pad) {
+        let publication = self.participants.get_mut(&handle).and_then(|p| p.publication.as_mut().map(|pb| (p.h, pb)));
+        let Some((h, publication)) = publication else {
+            let _ = sfu::link_publisher_pad(&self.pipeline, pad, None);
+            return;
+        };
         let mline = pad
             .property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
             .map(|t| t.property::<u32>("mlineindex"));
         let stream = mline.and_then(|m| publication.streams.iter_mut().find(|s| s.mindex == m));
         let tee = stream.as_ref().map(|s| s.tee.clone());
-        if let Err(e) = sfu::link_publisher_pad(&self.pipeline, &pad, tee.as_ref()) {
+        if let Err(e) = sfu::link_publisher_pad(&self.pipeline, pad, tee.as_ref()) {
             warn!(handle_id = handle, error = %e, "cannot link publisher pad");
             return;
         }
@@ -1187,7 +1196,9 @@ impl Room {
 }
 
 /// Keeps the codec part of an offer's caps for a transceiver's codec
-/// preferences (no header extensions: none are negotiated yet).
+/// preferences: no header extensions (none are negotiated yet) and no Opus
+/// `sprop-*` (1.22.0's Opus caps intersection fails on them, leaving the
+/// m-line without media; fixed upstream in 1.22.10).
 fn strip_caps(caps: gst::Caps) -> gst::Caps {
     let mut caps = caps;
     {
@@ -1195,7 +1206,7 @@ fn strip_caps(caps: gst::Caps) -> gst::Caps {
         for s in caps.iter_mut() {
             let drop: Vec<String> = s
                 .fields()
-                .filter(|f| f.starts_with("extmap-") || f.starts_with("a-") || f.starts_with("x-"))
+                .filter(|f| f.starts_with("extmap-") || f.starts_with("a-") || f.starts_with("x-") || f.starts_with("sprop-"))
                 .map(|f| f.to_string())
                 .collect();
             for f in drop {

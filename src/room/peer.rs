@@ -29,8 +29,10 @@ pub enum RoomEvent {
     IceCandidate { handle: u64, mline: u32, candidate: String },
     /// Gathering finished for that peer.
     IceGatheringDone { handle: u64 },
-    /// A publisher's `webrtcbin` exposed a receiving RTP pad.
-    PadAdded { handle: u64, pad: gst::Pad },
+    /// A publisher's `webrtcbin` exposed a receiving RTP pad. It is held by
+    /// the blocking probe `block` until the room task links it (an unlinked
+    /// pad would fail the whole PeerConnection with not-linked).
+    PadAdded { handle: u64, pad: gst::Pad, block: Option<gst::PadProbeId> },
     /// The PeerConnection state changed.
     ConnectionState { handle: u64, state: WebRTCPeerConnectionState },
     /// A subscriber asked for a keyframe (PLI/FIR) on a publisher stream.
@@ -98,7 +100,8 @@ impl Peer {
         let tx = events.clone();
         webrtcbin.connect_pad_added(move |_, pad| {
             if pad.direction() == gst::PadDirection::Src {
-                let _ = tx.send(RoomEvent::PadAdded { handle, pad: pad.clone() });
+                let block = pad.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| gst::PadProbeReturn::Ok);
+                let _ = tx.send(RoomEvent::PadAdded { handle, pad: pad.clone(), block });
             }
         });
         // NACK on every transceiver: publishers get retransmission requests from

@@ -1,0 +1,382 @@
+//! GStreamer `webrtcbin` peers that publish to and subscribe from a Janus
+//! videoroom through a [`Handle`]: the "real clients" of the integration
+//! tests and the load of the bench. Candidates stay on 127.0.0.1.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use gst::prelude::*;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use super::janus::Handle;
+
+/// How long a signalling step may take.
+const STEP_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Video codec a test publisher encodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    /// VP8 (`vp8enc deadline=1`).
+    Vp8,
+    /// H.264 constrained baseline (`x264enc tune=zerolatency`).
+    H264,
+}
+
+/// What a test publisher sends.
+#[derive(Debug, Clone)]
+pub struct PublisherSpec {
+    /// Codec of every video track.
+    pub codec: VideoCodec,
+    /// `videotestsrc` patterns, one video track each (e.g. `"ball"`, `"smpte"`).
+    pub video_patterns: Vec<String>,
+    /// Audio tone in Hz; `None` for no audio track.
+    pub audio_hz: Option<f64>,
+    /// Frame size and rate.
+    pub width: u32,
+    /// Frame height.
+    pub height: u32,
+    /// Frames per second.
+    pub fps: u32,
+    /// Keyframe interval in frames (a long GOP shows whether keyframe requests work).
+    pub gop: u32,
+}
+
+impl Default for PublisherSpec {
+    fn default() -> Self {
+        PublisherSpec {
+            codec: VideoCodec::Vp8,
+            video_patterns: vec!["ball".into()],
+            audio_hz: Some(440.0),
+            width: 320,
+            height: 240,
+            fps: 30,
+            gop: 300,
+        }
+    }
+}
+
+/// Counters a peer keeps about what it received.
+#[derive(Debug, Default)]
+pub struct PeerStats {
+    /// Decoded video frames (subscriber with decoding).
+    pub video_frames: AtomicU64,
+    /// Decoded audio buffers.
+    pub audio_buffers: AtomicU64,
+    /// Received RTP packets of video (subscriber without decoding).
+    pub video_packets: AtomicU64,
+    /// Received RTP packets of audio.
+    pub audio_packets: AtomicU64,
+    /// Number of distinct video tracks that produced frames or packets.
+    pub video_tracks: AtomicU64,
+    /// When the first video frame/packet arrived.
+    pub first_video: Mutex<Option<Instant>>,
+}
+
+impl PeerStats {
+    /// Decoded frames so far.
+    pub fn frames(&self) -> u64 {
+        self.video_frames.load(Ordering::Relaxed)
+    }
+    /// Decoded audio buffers so far.
+    pub fn audio(&self) -> u64 {
+        self.audio_buffers.load(Ordering::Relaxed)
+    }
+}
+
+/// One client PeerConnection in its own pipeline.
+pub struct TestPeer {
+    /// The peer's pipeline.
+    pub pipeline: gst::Pipeline,
+    /// Its `webrtcbin`.
+    pub webrtcbin: gst::Element,
+    /// What it received.
+    pub stats: Arc<PeerStats>,
+    /// When it was created (for time-to-first-frame).
+    pub created: Instant,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for TestPeer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}
+
+async fn promise(el: &gst::Element, signal: &str, arg: Option<&(dyn ToValue + Sync)>) -> anyhow::Result<Option<gst::Structure>> {
+    let (tx, rx) = oneshot::channel();
+    let p = gst::Promise::with_change_func(move |r| {
+        let _ = tx.send(r.map(|s| s.map(|s| s.to_owned())).map_err(|e| anyhow!("{e:?}")));
+    });
+    match arg {
+        Some(a) => el.emit_by_name::<()>(signal, &[a, &p]),
+        None => el.emit_by_name::<()>(signal, &[&None::<gst::Structure>, &p]),
+    }
+    let reply = tokio::time::timeout(STEP_TIMEOUT, rx).await.context("promise timed out")?.context("promise dropped")??;
+    if let Some(s) = &reply
+        && let Ok(e) = s.get::<glib::Error>("error")
+    {
+        bail!("{signal}: {}", e.message());
+    }
+    Ok(reply)
+}
+
+fn desc(kind: gst_webrtc::WebRTCSDPType, sdp: &str) -> anyhow::Result<gst_webrtc::WebRTCSessionDescription> {
+    Ok(gst_webrtc::WebRTCSessionDescription::new(kind, gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes())?))
+}
+
+fn loopback_only(webrtcbin: &gst::Element) {
+    webrtcbin.set_property_from_str("bundle-policy", "max-bundle");
+    let agent = webrtcbin.property::<glib::Object>("ice-agent");
+    let _: bool = agent.emit_by_name("add-local-ip-address", &[&"127.0.0.1"]);
+}
+
+/// Sends our candidates to the server and applies the server's, until aborted.
+fn wire_trickle(webrtcbin: &gst::Element, handle: &Arc<Handle>) -> Vec<tokio::task::JoinHandle<()>> {
+    let (tx, mut rx) = mpsc::unbounded_channel::<(u32, String)>();
+    webrtcbin.connect("on-ice-candidate", false, move |v| {
+        if let (Some(Ok(m)), Some(Ok(c))) = (v.get(1).map(|v| v.get::<u32>()), v.get(2).map(|v| v.get::<String>())) {
+            let _ = tx.send((m, c));
+        }
+        None
+    });
+    let h = handle.clone();
+    let out = tokio::spawn(async move {
+        while let Some((m, c)) = rx.recv().await {
+            let _ = h.trickle(m, Some(&c)).await;
+        }
+    });
+    let mut tasks = vec![out];
+    if let Some(mut incoming) = handle.take_trickles() {
+        let weak = webrtcbin.downgrade();
+        tasks.push(tokio::spawn(async move {
+            while let Some(ev) = incoming.recv().await {
+                let c = &ev["candidate"];
+                let (Some(cand), Some(el)) = (c["candidate"].as_str(), weak.upgrade()) else { continue };
+                let mline = c["sdpMLineIndex"].as_u64().unwrap_or(0) as u32;
+                el.emit_by_name::<()>("add-ice-candidate", &[&mline, &cand]);
+            }
+        }));
+    }
+    tasks
+}
+
+fn video_chain(codec: VideoCodec, pattern: &str, s: &PublisherSpec, pt: u32) -> String {
+    let src = format!(
+        "videotestsrc is-live=true pattern={pattern} ! video/x-raw,width={},height={},framerate={}/1,format=I420",
+        s.width, s.height, s.fps
+    );
+    match codec {
+        VideoCodec::Vp8 => format!(
+            "{src} ! vp8enc deadline=1 cpu-used=8 keyframe-max-dist={} target-bitrate=600000 ! rtpvp8pay pt={pt} picture-id-mode=15-bit mtu=1200 ! application/x-rtp,media=video,encoding-name=VP8,payload={pt}",
+            s.gop
+        ),
+        VideoCodec::H264 => format!(
+            "{src} ! x264enc tune=zerolatency speed-preset=ultrafast bitrate=600 key-int-max={} bframes=0 ! video/x-h264,profile=constrained-baseline ! rtph264pay pt={pt} config-interval=-1 aggregate-mode=zero-latency mtu=1200 ! application/x-rtp,media=video,encoding-name=H264,payload={pt},packetization-mode=(string)1,profile-level-id=(string)42e01f",
+            s.gop
+        ),
+    }
+}
+
+impl TestPeer {
+    /// Builds a publisher pipeline for `spec`, joins `room` on `handle` as
+    /// publisher `display`, publishes, and returns once the answer is applied.
+    /// Returns the peer and the `joined` data.
+    pub async fn publish(handle: &Arc<Handle>, room: &Value, display: &str, spec: &PublisherSpec) -> anyhow::Result<(TestPeer, Value)> {
+        let (joined, _) = handle
+            .call(json!({"request": "join", "ptype": "publisher", "room": room, "display": display}), None, STEP_TIMEOUT)
+            .await?;
+        if joined["videoroom"] != "joined" {
+            bail!("join refused: {joined}");
+        }
+        let mut launch = String::from("webrtcbin name=w ");
+        for (i, pattern) in spec.video_patterns.iter().enumerate() {
+            launch += &format!("{} ! w. ", video_chain(spec.codec, pattern, spec, 96 + i as u32));
+        }
+        if let Some(hz) = spec.audio_hz {
+            launch += &format!(
+                "audiotestsrc is-live=true wave=sine freq={hz} volume=0.3 ! audioconvert ! audioresample ! opusenc ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! w. "
+            );
+        }
+        let pipeline = gst::parse::launch(&launch)?.downcast::<gst::Pipeline>().map_err(|_| anyhow!("not a pipeline"))?;
+        let webrtcbin = pipeline.by_name("w").context("no webrtcbin")?;
+        loopback_only(&webrtcbin);
+        // The launch line already requested the sink pads: make their
+        // transceivers sendonly, as a browser publisher's are.
+        for pad in webrtcbin.sink_pads() {
+            if let Some(t) = pad.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver") {
+                t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
+            }
+        }
+        let (neg_tx, mut neg_rx) = mpsc::unbounded_channel::<()>();
+        webrtcbin.connect("on-negotiation-needed", false, move |_| {
+            let _ = neg_tx.send(());
+            None
+        });
+        let tasks = wire_trickle(&webrtcbin, handle);
+        pipeline.set_state(gst::State::Playing)?;
+        tokio::time::timeout(STEP_TIMEOUT, neg_rx.recv()).await.context("no on-negotiation-needed")?;
+        // The first negotiation-needed can come before every track has caps;
+        // an offer made then would miss m-lines.
+        let expected = spec.video_patterns.len() + usize::from(spec.audio_hz.is_some());
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        while webrtcbin.sink_pads().iter().filter(|p| p.current_caps().is_some()).count() < expected {
+            if Instant::now() > deadline {
+                bail!("publisher tracks did not get caps");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let reply = promise(&webrtcbin, "create-offer", None).await?.context("no offer")?;
+        let offer = reply.get::<gst_webrtc::WebRTCSessionDescription>("offer")?;
+        promise(&webrtcbin, "set-local-description", Some(&offer)).await?;
+        let sdp = offer.sdp().as_text()?;
+        if std::env::var_os("GW_DEBUG_SDP").is_some() {
+            eprintln!("publisher offer:\n{sdp}");
+        }
+        let (data, jsep) = handle
+            .call(json!({"request": "publish"}), Some(json!({"type": "offer", "sdp": sdp})), STEP_TIMEOUT)
+            .await?;
+        if data["configured"] != "ok" {
+            bail!("publish refused: {data}");
+        }
+        let answer = jsep.and_then(|j| j["sdp"].as_str().map(str::to_owned)).context("no answer")?;
+        promise(&webrtcbin, "set-remote-description", Some(&desc(gst_webrtc::WebRTCSDPType::Answer, &answer)?)).await?;
+        let peer = TestPeer { pipeline, webrtcbin, stats: Arc::default(), created: Instant::now(), tasks };
+        Ok((peer, joined))
+    }
+
+    /// Joins `room` as a subscriber of `streams` (`[{feed, mid?}]`), answers
+    /// the offer and sends `start`. With `decode`, received media is decoded
+    /// and frames counted; otherwise RTP packets are counted.
+    pub async fn subscribe(handle: &Arc<Handle>, room: &Value, streams: Value, decode: bool) -> anyhow::Result<(TestPeer, Value)> {
+        let pipeline = gst::Pipeline::new();
+        let webrtcbin = gst::ElementFactory::make("webrtcbin").name("w").build()?;
+        loopback_only(&webrtcbin);
+        pipeline.add(&webrtcbin)?;
+        let stats: Arc<PeerStats> = Arc::default();
+        let (st, weak_pipe) = (stats.clone(), pipeline.downgrade());
+        webrtcbin.connect_pad_added(move |_, pad| {
+            if pad.direction() != gst::PadDirection::Src {
+                return;
+            }
+            if let Some(p) = weak_pipe.upgrade() {
+                let _ = Self::consume(&p, pad, decode, &st);
+            }
+        });
+        let tasks = wire_trickle(&webrtcbin, handle);
+        pipeline.set_state(gst::State::Playing)?;
+        let mut peer = TestPeer { pipeline, webrtcbin, stats, created: Instant::now(), tasks };
+        let (data, jsep) = handle
+            .call(json!({"request": "join", "ptype": "subscriber", "room": room, "streams": streams}), None, STEP_TIMEOUT)
+            .await?;
+        if data["videoroom"] != "attached" {
+            bail!("subscribe refused: {data}");
+        }
+        let offer = jsep.and_then(|j| j["sdp"].as_str().map(str::to_owned)).context("no offer")?;
+        peer.answer_and_start(handle, &offer).await?;
+        peer.created = Instant::now();
+        Ok((peer, data))
+    }
+
+    /// Applies a server offer (initial or `updated`), answers and sends `start`.
+    pub async fn answer_and_start(&mut self, handle: &Arc<Handle>, offer: &str) -> anyhow::Result<()> {
+        let w = &self.webrtcbin;
+        promise(w, "set-remote-description", Some(&desc(gst_webrtc::WebRTCSDPType::Offer, offer)?)).await?;
+        let reply = promise(w, "create-answer", None).await?.context("no answer")?;
+        let answer = reply.get::<gst_webrtc::WebRTCSessionDescription>("answer")?;
+        promise(w, "set-local-description", Some(&answer)).await?;
+        let (data, _) = handle
+            .call(json!({"request": "start"}), Some(json!({"type": "answer", "sdp": answer.sdp().as_text()?})), STEP_TIMEOUT)
+            .await?;
+        if data["started"] != "ok" {
+            bail!("start refused: {data}");
+        }
+        Ok(())
+    }
+
+    fn count_probe(pad: &gst::Pad, stats: &Arc<PeerStats>, video: bool, decoded: bool) {
+        let st = stats.clone();
+        let first = std::sync::atomic::AtomicBool::new(true);
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+            if first.swap(false, Ordering::Relaxed) {
+                if video {
+                    st.video_tracks.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let counter = match (video, decoded) {
+                (true, true) => &st.video_frames,
+                (false, true) => &st.audio_buffers,
+                (true, false) => &st.video_packets,
+                (false, false) => &st.audio_packets,
+            };
+            if video && counter.fetch_add(1, Ordering::Relaxed) == 0 {
+                let mut f = st.first_video.lock().unwrap_or_else(|e| e.into_inner());
+                f.get_or_insert_with(Instant::now);
+            } else if !video {
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+
+    fn consume(pipeline: &gst::Pipeline, pad: &gst::Pad, decode: bool, stats: &Arc<PeerStats>) -> anyhow::Result<()> {
+        let caps = pad.current_caps().context("pad without caps")?;
+        let video = caps.structure(0).and_then(|s| s.get::<&str>("media").ok()) == Some("video");
+        if !decode {
+            let sink = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build()?;
+            pipeline.add(&sink)?;
+            sink.sync_state_with_parent()?;
+            Self::count_probe(pad, stats, video, false);
+            pad.link(&sink.static_pad("sink").context("sink pad")?)?;
+            return Ok(());
+        }
+        let decodebin = gst::ElementFactory::make("decodebin").build()?;
+        let (st, weak_pipe) = (stats.clone(), pipeline.downgrade());
+        decodebin.connect_pad_added(move |_, dpad| {
+            let Some(p) = weak_pipe.upgrade() else { return };
+            let Ok(sink) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build() else {
+                return;
+            };
+            if p.add(&sink).is_err() || sink.sync_state_with_parent().is_err() {
+                return;
+            }
+            let is_video = dpad.current_caps().and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/"))).unwrap_or(video);
+            Self::count_probe(dpad, &st, is_video, true);
+            if let Some(sp) = sink.static_pad("sink") {
+                let _ = dpad.link(&sp);
+            }
+        });
+        pipeline.add(&decodebin)?;
+        decodebin.sync_state_with_parent()?;
+        pad.link(&decodebin.static_pad("sink").context("decodebin sink")?)?;
+        Ok(())
+    }
+
+    /// Waits until `pred(stats)` holds, polling every 50 ms, at most `timeout`.
+    pub async fn wait_until(&self, timeout: Duration, pred: impl Fn(&PeerStats) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if pred(&self.stats) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        pred(&self.stats)
+    }
+
+    /// Time from creation (or the last `start`) to the first video frame.
+    pub fn time_to_first_video(&self) -> Option<Duration> {
+        let f = *self.stats.first_video.lock().unwrap_or_else(|e| e.into_inner());
+        f.map(|t| t.saturating_duration_since(self.created))
+    }
+}
+
+/// The feed streams a `joined`/`publishers` entry lists, as subscription requests.
+pub fn all_streams_of(feed: &Value) -> Value {
+    json!([{"feed": feed}])
+}

@@ -1,0 +1,180 @@
+//! Shared test support: the real gateway binary started on free loopback
+//! ports with a temporary config, and stopped by its pid.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use webrtc_gateway::client::janus::{Handle, Session};
+
+/// How long the gateway may take to print its READY line.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+pub const VIDEOROOM: &str = "janus.plugin.videoroom";
+
+/// A running gateway process.
+pub struct Gateway {
+    child: Child,
+    /// `http://127.0.0.1:<port>/janus`
+    pub http: String,
+    /// `ws://127.0.0.1:<port>`
+    pub ws: String,
+    /// `http://127.0.0.1:<port>`
+    pub site: String,
+    _dir: TempDir,
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("gw-test-{tag}-{}-{}", std::process::id(), rand_u32()));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish() as u32
+}
+
+/// A random room id for one test.
+pub fn room_id() -> u64 {
+    100_000 + (rand_u32() as u64 % 1_000_000)
+}
+
+impl Gateway {
+    /// Starts the gateway with `extra` TOML appended to a loopback config.
+    pub fn start_with(extra: &str) -> Gateway {
+        let dir = TempDir::new("gw");
+        let repo = env!("CARGO_MANIFEST_DIR");
+        let cfg = format!(
+            r#"
+[general]
+session_timeout = 60
+[http]
+ip = "127.0.0.1"
+port = 0
+demo_dir = "{repo}/demo"
+vendor_dir = "{repo}/node_modules"
+[websockets]
+ws_ip = "127.0.0.1"
+ws_port = 0
+[nat]
+ice_enforce_list = ["127.0.0.1"]
+[media]
+rtp_port_range = ""
+{extra}
+"#
+        );
+        let path = dir.0.join("gateway.toml");
+        std::fs::write(&path, cfg).expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_webrtc-gateway"))
+            .arg("--config")
+            .arg(&path)
+            .env("GATEWAY_LOG", std::env::var("GATEWAY_LOG").unwrap_or_else(|_| "warn".into()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn gateway");
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("READY") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(l) => l,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("gateway did not start within {START_TIMEOUT:?}");
+            }
+        };
+        let field = |k: &str| {
+            line.split_whitespace().find_map(|f| f.strip_prefix(k)).expect("READY line field").to_owned()
+        };
+        let (http, ws) = (field("http="), field("ws="));
+        Gateway { child, http: format!("http://{http}/janus"), ws: format!("ws://{ws}"), site: format!("http://{http}"), _dir: dir }
+    }
+
+    pub fn start() -> Gateway {
+        Self::start_with("")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process still runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// One Prometheus gauge from `/metrics`.
+    pub async fn metric(&self, name: &str) -> Option<f64> {
+        let text = reqwest::get(format!("{}/metrics", self.site)).await.ok()?.text().await.ok()?;
+        text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+    }
+
+    /// Waits until a gauge equals `want`, at most `timeout`.
+    pub async fn wait_metric(&self, name: &str, want: f64, timeout: Duration) -> Option<f64> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let v = self.metric(name).await;
+            if v == Some(want) || Instant::now() > deadline {
+                return v;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// A session over WebSocket (`ws`) or HTTP.
+    pub async fn session(&self, ws: bool) -> Arc<Session> {
+        if ws { Session::connect_ws(&self.ws).await } else { Session::connect_http(&self.http).await }
+            .expect("janus session")
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        // Stop our own process by its pid, and reap it.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A videoroom handle on a new session.
+pub async fn videoroom_handle(gw: &Gateway, ws: bool) -> Arc<Handle> {
+    let s = gw.session(ws).await;
+    Arc::new(s.attach(VIDEOROOM).await.expect("attach"))
+}
+
+/// Creates a room and returns its id.
+pub async fn create_room(admin: &Handle, extra: Value) -> Value {
+    let room = room_id();
+    let mut body = json!({"request": "create", "room": room, "publishers": 6, "videocodec": "vp8,h264", "audiocodec": "opus"});
+    if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+        b.extend(e);
+    }
+    let r = admin.sync(body).await.expect("create");
+    assert_eq!(r["videoroom"], "created", "{r}");
+    r["room"].clone()
+}
