@@ -177,7 +177,7 @@ fn video_chain(codec: VideoCodec, pattern: &str, s: &PublisherSpec, pt: u32) -> 
             s.gop
         ),
         VideoCodec::H264 => format!(
-            "{src} ! x264enc tune=zerolatency speed-preset=ultrafast bitrate=600 key-int-max={} bframes=0 ! video/x-h264,profile=constrained-baseline ! rtph264pay pt={pt} config-interval=-1 aggregate-mode=zero-latency mtu=1200 ! application/x-rtp,media=video,encoding-name=H264,payload={pt},packetization-mode=(string)1,profile-level-id=(string)42e01f",
+            "{src} ! x264enc tune=zerolatency speed-preset=ultrafast bitrate=600 key-int-max={} bframes=0 ! video/x-h264,profile=constrained-baseline ! rtph264pay pt={pt} config-interval=-1 aggregate-mode=zero-latency mtu=1200 ! application/x-rtp,media=video,encoding-name=H264,payload={pt},packetization-mode=(string)1",
             s.gop
         ),
     }
