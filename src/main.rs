@@ -24,8 +24,9 @@ struct Cli {
 }
 
 fn main() -> anyhow::Result<()> {
+    // warp logs every client that drops a long poll as an ERROR; silence that noise.
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("GATEWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_env("GATEWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info,warp::server=off")))
         .with_target(false)
         .with_writer(std::io::stderr)
         .init();

@@ -278,6 +278,9 @@ impl TestPeer {
             bail!("subscribe refused: {data}");
         }
         let offer = jsep.and_then(|j| j["sdp"].as_str().map(str::to_owned)).context("no offer")?;
+        if std::env::var_os("GW_DEBUG_SDP").is_some() {
+            eprintln!("subscriber offer:\n{offer}");
+        }
         peer.answer_and_start(handle, &offer).await?;
         peer.created = Instant::now();
         Ok((peer, data))

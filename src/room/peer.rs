@@ -104,11 +104,14 @@ impl Peer {
                 let _ = tx.send(RoomEvent::PadAdded { handle, pad: pad.clone(), block });
             }
         });
-        // NACK on every transceiver: publishers get retransmission requests from
-        // our jitter buffer, subscribers get RTX from webrtcbin's packet store.
+        // NACK on video transceivers: publishers get retransmission requests
+        // from our jitter buffer, subscribers get RTX from webrtcbin's packet
+        // store. (Subscriber transceivers are set again when their branch is
+        // built, once the kind is known.)
         webrtcbin.connect("on-new-transceiver", false, |values| {
             if let Some(Ok(t)) = values.get(1).map(|v| v.get::<gst_webrtc::WebRTCRTPTransceiver>()) {
-                t.set_property("do-nack", true);
+                let audio = t.property::<gst_webrtc::WebRTCKind>("kind") == gst_webrtc::WebRTCKind::Audio;
+                t.set_property("do-nack", !audio);
             }
             None
         });

@@ -91,7 +91,9 @@ pub fn add_branch(
     sink.set_property("msid", &spec.msid);
     let transceiver = sink.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
     transceiver.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
-    transceiver.set_property("do-nack", true);
+    // NACK/RTX for video only: an audio m-line with an RTX SSRC group is
+    // refused by Chrome ("Failed to add remote stream ssrc").
+    transceiver.set_property("do-nack", spec.codec.kind() == MediaKind::Video);
     transceiver.set_property("codec-preferences", &caps);
 
     let queue = gst::ElementFactory::make("queue")
