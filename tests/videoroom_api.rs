@@ -148,6 +148,16 @@ async fn bad_input_gets_janus_errors_and_nothing_breaks() {
     let (ev, _) = c.call(json!({"request": "publish"}), Some(json!({"type": "offer", "sdp": g722})), WITHIN).await.unwrap();
     assert_eq!(err(ev.clone()), 437, "no usable codec: {ev}");
 
+    // require_pvtid: a subscriber without a participant's private_id is refused.
+    let strict = create_room(&h, json!({"require_pvtid": true})).await;
+    let d = videoroom_handle(&gw, false).await;
+    let (ev, _) = d
+        .call(json!({"request": "join", "ptype": "subscriber", "room": strict, "streams": [{"feed": 1}], "private_id": 5}), None, WITHIN)
+        .await
+        .unwrap();
+    assert_eq!(err(ev), 433, "require_pvtid");
+    h.sync(json!({"request": "destroy", "room": strict})).await.unwrap();
+
     // The gateway still serves: alive, and a fresh room works end to end.
     assert!(gw.alive(), "gateway survived");
     let room2 = create_room(&h, json!({})).await;
@@ -191,4 +201,30 @@ fn webrtc_offer_sdp() -> String {
         "",
     ]
     .join("\r\n")
+}
+
+/// Two publishers with the same payload types, one subscriber PeerConnection
+/// receiving both (the BUNDLE carries two m-lines per kind with equal PTs).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn one_subscriber_two_feeds() {
+    init();
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(&admin, json!({})).await;
+    let mut feeds = Vec::new();
+    let mut pubs = Vec::new();
+    for (name, codec) in [("a", VideoCodec::Vp8), ("b", VideoCodec::Vp8)] {
+        let ph = videoroom_handle(&gw, true).await;
+        let spec = PublisherSpec { codec, ..PublisherSpec::default() };
+        let (p, joined) = TestPeer::publish(&ph, &room, name, &spec).await.expect("publish");
+        feeds.push(joined["id"].clone());
+        pubs.push((ph, p));
+    }
+    let sh = videoroom_handle(&gw, true).await;
+    let (sub, attached) =
+        TestPeer::subscribe(&sh, &room, json!([{"feed": feeds[0]}, {"feed": feeds[1]}]), true).await.expect("subscribe");
+    assert_eq!(attached["streams"].as_array().unwrap().len(), 4, "{attached}");
+    let ok = sub.wait_until(WITHIN, |s| s.video_tracks.load(std::sync::atomic::Ordering::Relaxed) >= 2 && s.frames() >= 60).await;
+    assert!(ok, "both feeds decode: {:?}", sub.stats);
 }

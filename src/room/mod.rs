@@ -136,8 +136,9 @@ pub enum Command {
     Unpublish { h: HandleId, reply: Reply<Value> },
     /// `leave` (either role).
     Leave { h: HandleId, reply: Reply<Value> },
-    /// `join` as subscriber.
-    Subscribe { h: HandleId, streams: Vec<StreamRequest>, reply: Reply<WithJsep> },
+    /// `join` as subscriber; `private_id` ties it to a participant
+    /// (required when the room has `require_pvtid`).
+    Subscribe { h: HandleId, streams: Vec<StreamRequest>, private_id: Option<u64>, reply: Reply<WithJsep> },
     /// `start` (answer, or resume after `pause`).
     Start { h: HandleId, jsep: Option<Jsep>, reply: Reply<Value> },
     /// `pause`.
@@ -213,6 +214,7 @@ struct SubStream {
     kind: MediaKind,
     codec: Codec,
     queue: gst::Element,
+    guard: gst::Element,
     /// `None` once the publisher stream is gone (m-line inactive).
     link: Option<(gst::Element, gst::Pad)>,
     send: bool,
@@ -446,8 +448,16 @@ impl Room {
                 };
                 send_reply(reply, r);
             }
-            Command::Subscribe { h, streams, reply } => {
-                let r = self.subscribe(h, streams).await;
+            Command::Subscribe { h, streams, private_id, reply } => {
+                let r = match private_id {
+                    _ if !self.cfg.require_pvtid => Ok(()),
+                    Some(pid) if self.participants.values().any(|p| u64::from(p.private_id) == pid) => Ok(()),
+                    _ => Err(VideoRoomError::Unauthorized("this room requires a valid private_id")),
+                };
+                let r = match r {
+                    Ok(()) => self.subscribe(h, streams).await,
+                    Err(e) => Err(e),
+                };
                 send_reply(reply, r);
             }
             Command::Start { h, jsep, reply } => {
@@ -767,6 +777,7 @@ impl Room {
         let s = &publication.streams[idx];
         let mline = sub.streams.len() as u32;
         let spec = sfu::BranchSpec {
+            subscriber_handle: sub.h.handle_id,
             publisher_handle: feed_handle,
             publisher_mindex: s.mindex,
             tee: &s.tee,
@@ -787,6 +798,7 @@ impl Room {
             kind: s.kind,
             codec: s.codec,
             queue: branch.queue,
+            guard: branch.guard,
             link: Some((branch.tee, branch.tee_pad)),
             send: true,
             drop_probe: None,
@@ -986,6 +998,7 @@ impl Room {
             if let Some((tee, pad)) = st.link {
                 sfu::detach_branch(&tee, &pad);
             }
+            elements.push(st.guard);
             elements.push(st.queue);
         }
         peer::retire(&self.pipeline, elements);
@@ -1074,6 +1087,13 @@ impl Room {
             }
             RoomEvent::ConnectionState { handle, state } => self.connection_state(handle, state).await,
             RoomEvent::KeyframeRequest { publisher_handle, mindex } => self.keyframe(publisher_handle, mindex, false),
+            RoomEvent::BranchFailed { handle, reason } => {
+                warn!(handle_id = handle, %reason, "subscriber stopped taking media; removing it");
+                if let Some(h) = self.subscribers.get(&handle).map(|s| s.h) {
+                    self.remove_subscriber(handle);
+                    self.ctx.events.push(h, PLUGIN, HandleEvent::Hangup { reason: "Media error".into() });
+                }
+            }
         }
     }
 

@@ -35,6 +35,9 @@ pub enum RoomEvent {
     PadAdded { handle: u64, pad: gst::Pad, block: Option<gst::PadProbeId> },
     /// The PeerConnection state changed.
     ConnectionState { handle: u64, state: WebRTCPeerConnectionState },
+    /// A subscriber branch's `webrtcbin` refused data (a flow error its guard
+    /// kept from the publisher).
+    BranchFailed { handle: u64, reason: String },
     /// A subscriber asked for a keyframe (PLI/FIR) on a publisher stream.
     KeyframeRequest { publisher_handle: u64, mindex: u32 },
 }

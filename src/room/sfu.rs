@@ -47,6 +47,8 @@ pub fn link_publisher_pad(pipeline: &gst::Pipeline, pad: &gst::Pad, tee: Option<
 
 /// What a subscriber branch forwards.
 pub struct BranchSpec<'a> {
+    /// The subscriber's handle, for failure reports.
+    pub subscriber_handle: u64,
     /// Publisher handle, for keyframe requests.
     pub publisher_handle: u64,
     /// The publisher's m-line index, for keyframe requests.
@@ -63,17 +65,77 @@ pub struct BranchSpec<'a> {
     pub msid: String,
 }
 
+/// Builds a flow guard: a bin whose sink pad forwards everything to its src
+/// pad but never returns a downstream flow error upstream. `tee` stops and
+/// returns the error of any one branch, which would stall the publisher and
+/// every other subscriber; behind a guard, a failing subscriber `webrtcbin`
+/// is reported (once, as [`RoomEvent::BranchFailed`]) and torn down alone.
+pub fn flow_guard(subscriber: u64, events: &RoomEvents) -> gst::Element {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, OnceLock};
+
+    let bin = gst::Bin::new();
+    let src_slot: Arc<OnceLock<glib::WeakRef<gst::Pad>>> = Arc::new(OnceLock::new());
+    let reported = Arc::new(AtomicBool::new(false));
+    let guard = {
+        let (tx, reported) = (events.clone(), reported.clone());
+        move |r: Result<gst::FlowSuccess, gst::FlowError>| -> Result<gst::FlowSuccess, gst::FlowError> {
+            if let Err(e) = r
+                && e != gst::FlowError::Flushing
+                && !reported.swap(true, Ordering::Relaxed)
+            {
+                let _ = tx.send(RoomEvent::BranchFailed { handle: subscriber, reason: format!("{e:?}") });
+            }
+            Ok(gst::FlowSuccess::Ok)
+        }
+    };
+    let src_of = |slot: &Arc<OnceLock<glib::WeakRef<gst::Pad>>>| slot.get().and_then(|w| w.upgrade());
+    let sink = gst::Pad::builder(gst::PadDirection::Sink)
+        .name("sink")
+        .chain_function({
+            let (slot, guard) = (src_slot.clone(), guard.clone());
+            move |_, _, buf| guard(src_of(&slot).map_or(Ok(gst::FlowSuccess::Ok), |p| p.push(buf)))
+        })
+        .chain_list_function({
+            let slot = src_slot.clone();
+            move |_, _, list| guard(src_of(&slot).map_or(Ok(gst::FlowSuccess::Ok), |p| p.push_list(list)))
+        })
+        .event_function({
+            let slot = src_slot.clone();
+            move |_, _, ev| src_of(&slot).is_some_and(|p| p.push_event(ev))
+        })
+        .query_function({
+            let slot = src_slot.clone();
+            move |_, _, q| src_of(&slot).is_some_and(|p| p.peer_query(q))
+        })
+        .build();
+    let sink_weak = sink.downgrade();
+    let sink_weak2 = sink.downgrade();
+    let src = gst::Pad::builder(gst::PadDirection::Src)
+        .name("src")
+        .event_function(move |_, _, ev| sink_weak.upgrade().is_some_and(|p| p.push_event(ev)))
+        .query_function(move |_, _, q| sink_weak2.upgrade().is_some_and(|p| p.peer_query(q)))
+        .build();
+    let _ = src_slot.set(src.downgrade());
+    // Pad names are unique on a fresh bin: adding cannot fail.
+    let _ = bin.add_pad(&sink);
+    let _ = bin.add_pad(&src);
+    bin.upcast()
+}
+
 /// A built subscriber branch.
 pub struct Branch {
     /// The leaky queue in front of the subscriber's `webrtcbin`.
     pub queue: gst::Element,
+    /// The flow guard between the queue and the `webrtcbin`.
+    pub guard: gst::Element,
     /// The tee request pad feeding it (release it to detach the branch).
     pub tee_pad: gst::Pad,
     /// The tee it hangs off.
     pub tee: gst::Element,
 }
 
-/// Builds `tee → queue → webrtcbin sink_<mline>` for a subscriber: requests
+/// Builds `tee → queue → guard → webrtcbin sink_<mline>` for a subscriber: requests
 /// the sink pad by explicit name (1.22's caps-based request has an inverted
 /// condition), sets `msid`, makes the transceiver sendonly with NACK and the
 /// codec caps, and links the tee last.
@@ -115,7 +177,13 @@ pub fn add_branch(
         }
         gst::PadProbeReturn::Ok
     });
-    qsrc.link(&sink).map_err(|e| format!("queue → webrtcbin: {e:?}"))?;
+    let guard = flow_guard(spec.subscriber_handle, events);
+    pipeline.add(&guard).map_err(|e| e.to_string())?;
+    let gsrc = guard.static_pad("src").ok_or("guard has no src pad")?;
+    let gsink = guard.static_pad("sink").ok_or("guard has no sink pad")?;
+    gsrc.link(&sink).map_err(|e| format!("guard → webrtcbin: {e:?}"))?;
+    guard.sync_state_with_parent().map_err(|e| e.to_string())?;
+    qsrc.link(&gsink).map_err(|e| format!("queue → guard: {e:?}"))?;
     queue.sync_state_with_parent().map_err(|e| e.to_string())?;
 
     let tee_pad = spec.tee.request_pad_simple("src_%u").ok_or("tee refused a src pad")?;
@@ -137,7 +205,7 @@ pub fn add_branch(
         spec.tee.release_request_pad(&tee_pad);
         return Err(format!("tee → queue: {e:?}"));
     }
-    Ok(Branch { queue, tee_pad, tee: spec.tee.clone() })
+    Ok(Branch { queue, guard, tee_pad, tee: spec.tee.clone() })
 }
 
 /// Detaches a branch from its tee. The queue stays linked to the subscriber's

@@ -251,8 +251,9 @@ impl VideoRoom {
                         if streams.is_empty() {
                             return Err(VideoRoomError::MissingElement("streams".into()));
                         }
+                        let private_id = p.u64("private_id")?;
                         let (tx, rx) = oneshot::channel();
-                        room.send(Command::Subscribe { h, streams, reply: tx })?;
+                        room.send(Command::Subscribe { h, streams, private_id, reply: tx })?;
                         Ok(Box::pin(wait(rx)))
                     }
                     _ => Err(VideoRoomError::InvalidElement("ptype".into(), "publisher or subscriber".into())),
