@@ -1,1 +1,489 @@
-fn main() {}
+//! `webrtc-gateway-bench`: SFU fan-out cost of the gateway, and of Janus
+//! under the same load (`--against-janus`).
+//!
+//! Load: one publisher sending pre-encoded H.264 constrained baseline
+//! 640x360 at 30 fps (~1 Mbps) plus Opus, read into memory once and looped
+//! through `appsrc` (the client encodes nothing), and N subscribers that do
+//! not decode. For each N a fresh server process is measured over a window:
+//! CPU in cores (utime+stime from `/proc/<pid>/stat`), RSS, packets/s per
+//! subscriber, and subscribers that got nothing. CPU and RSS per subscriber
+//! are the least-squares slopes over N. Runs repeat and report medians.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use gst::prelude::*;
+use serde_json::{Value, json};
+use webrtc_gateway::client::janus::{Handle, Session};
+use webrtc_gateway::client::peer::TestPeer;
+
+#[derive(Parser, Debug)]
+#[command(about = "SFU fan-out benchmark: this gateway, and Janus with --against-janus")]
+struct Args {
+    /// Subscriber counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+    subscribers: Vec<usize>,
+    /// Measurement window per point, seconds.
+    #[arg(long, default_value_t = 20)]
+    window: u64,
+    /// Warm-up after the last subscriber started, seconds.
+    #[arg(long, default_value_t = 4)]
+    warmup: u64,
+    /// Repetitions; the table shows medians.
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Also run the same load against Janus (Debian package `janus`).
+    #[arg(long)]
+    against_janus: bool,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "target/bench-sfu.json")]
+    json: PathBuf,
+    /// The gateway binary (default: next to this one).
+    #[arg(long)]
+    gateway: Option<PathBuf>,
+}
+
+/// One measured point.
+#[derive(Debug, Clone)]
+struct Point {
+    n: usize,
+    cpu_cores: f64,
+    rss_mb: f64,
+    video_pps: f64,
+    audio_pps: f64,
+    starved: usize,
+}
+
+/// Pre-encoded media held in memory: (pts, duration, bytes) per unit.
+struct Media {
+    video: Vec<(u64, u64, gst::Buffer)>,
+    audio: Vec<(u64, u64, gst::Buffer)>,
+    length_ns: u64,
+}
+
+/// Encodes `secs` seconds of test media once, into memory.
+fn encode_media(secs: u32) -> anyhow::Result<Media> {
+    let collect = |launch: &str| -> anyhow::Result<Vec<(u64, u64, gst::Buffer)>> {
+        let p = gst::parse::launch(launch)?.downcast::<gst::Pipeline>().map_err(|_| anyhow::anyhow!("pipeline"))?;
+        let sink = p.by_name("out").context("appsink")?.downcast::<gst_app::AppSink>().map_err(|_| anyhow::anyhow!("appsink"))?;
+        p.set_state(gst::State::Playing)?;
+        let mut out = Vec::new();
+        while let Ok(s) = sink.pull_sample() {
+            if let Some(b) = s.buffer_owned() {
+                out.push((b.pts().map_or(0, |t| t.nseconds()), b.duration().map_or(0, |t| t.nseconds()), b));
+            }
+        }
+        p.set_state(gst::State::Null)?;
+        // Encoders may offset timestamps (x264enc, opusenc lookahead): start at 0.
+        let first = out.first().map_or(0, |(pts, _, _)| *pts);
+        for item in &mut out {
+            item.0 -= first.min(item.0);
+        }
+        Ok(out)
+    };
+    let frames = secs * 30;
+    let video = collect(&format!(
+        "videotestsrc num-buffers={frames} pattern=smpte horizontal-speed=4 ! video/x-raw,width=640,height=360,framerate=30/1,format=I420 ! \
+         x264enc bitrate=1000 pass=cbr tune=zerolatency speed-preset=veryfast key-int-max=60 bframes=0 ! \
+         video/x-h264,profile=constrained-baseline,stream-format=byte-stream,alignment=au ! h264parse config-interval=-1 ! appsink name=out sync=false"
+    ))?;
+    let audio = collect(&format!(
+        "audiotestsrc num-buffers={} samplesperbuffer=960 freq=440 ! audio/x-raw,rate=48000,channels=2 ! opusenc frame-size=20 ! appsink name=out sync=false",
+        secs * 50
+    ))?;
+    Ok(Media { video, audio, length_ns: u64::from(secs) * 1_000_000_000 })
+}
+
+/// A publisher that loops pre-encoded media: `appsrc → payloader → webrtcbin`.
+struct LoopPublisher {
+    /// Kept alive for the measurement.
+    #[allow(dead_code)]
+    peer: TestPeer,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    feeder: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for LoopPublisher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(f) = self.feeder.take() {
+            let _ = f.join();
+        }
+    }
+}
+
+async fn publish_loop(handle: &Arc<Handle>, room: &Value, media: &Arc<Media>) -> anyhow::Result<(LoopPublisher, Value)> {
+    let launch = "webrtcbin name=w \
+        appsrc name=v is-live=true format=time do-timestamp=false caps=video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline \
+          ! h264parse ! rtph264pay pt=96 config-interval=-1 aggregate-mode=zero-latency mtu=1200 \
+          ! application/x-rtp,media=video,encoding-name=H264,payload=96,packetization-mode=(string)1 ! w. \
+        appsrc name=a is-live=true format=time do-timestamp=false caps=audio/x-opus,rate=48000,channels=2,channel-mapping-family=0 \
+          ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! w.";
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (peer, joined, feeder) = TestPeer::publish_launch(handle, room, "bench", launch, 2, |pipeline| {
+        let v = pipeline.by_name("v").and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
+        let a = pipeline.by_name("a").and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
+        let (media, stop) = (media.clone(), stop.clone());
+        let feeder = std::thread::spawn(move || {
+            let (Some(v), Some(a)) = (v, a) else { return };
+            // appsrc refuses buffers (flushing) until the pipeline plays.
+            let ready_by = Instant::now() + Duration::from_secs(10);
+            while v.current_state() != gst::State::Playing || a.current_state() != gst::State::Playing {
+                if Instant::now() > ready_by || stop.load(Ordering::Relaxed) {
+                    eprintln!("bench feeder: appsrc never reached PLAYING ({:?})", v.current_state());
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let start = Instant::now();
+            let mut lap = 0u64;
+            // Merge both tracks in time order, lap after lap.
+            while !stop.load(Ordering::Relaxed) {
+                let mut vi = media.video.iter().peekable();
+                let mut ai = media.audio.iter().peekable();
+                loop {
+                    let next_v = vi.peek().map(|x| x.0);
+                    let next_a = ai.peek().map(|x| x.0);
+                    let (src, item) = match (next_v, next_a) {
+                        (None, None) => break,
+                        (Some(tv), Some(ta)) if tv <= ta => (&v, vi.next()),
+                        (Some(_), None) => (&v, vi.next()),
+                        _ => (&a, ai.next()),
+                    };
+                    let Some((pts, dur, buf)) = item else { break };
+                    let at = lap * media.length_ns + pts;
+                    let due = start + Duration::from_nanos(at);
+                    let now = Instant::now();
+                    if due > now {
+                        std::thread::sleep(due - now);
+                    }
+                    if stop.load(Ordering::Relaxed) {
+                        return;
+                    }
+                    let mut b = buf.copy();
+                    {
+                        let bm = b.make_mut();
+                        bm.set_pts(gst::ClockTime::from_nseconds(at));
+                        bm.set_dts(gst::ClockTime::from_nseconds(at));
+                        bm.set_duration(gst::ClockTime::from_nseconds(*dur));
+                    }
+                    if let Err(e) = src.push_buffer(b) {
+                        eprintln!("bench feeder stops: {e:?}");
+                        return;
+                    }
+                }
+                lap += 1;
+            }
+        });
+        Some(feeder)
+    })
+    .await?;
+    Ok((LoopPublisher { peer, stop, feeder }, joined))
+}
+
+/// A server under test.
+struct Server {
+    child: Child,
+    ws: String,
+    _dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
+    use std::io::{BufRead, BufReader};
+    let dir = std::env::temp_dir().join(format!("gw-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let cfg = dir.join("gateway.toml");
+    std::fs::write(
+        &cfg,
+        "[http]\nport = 0\ndemo_dir = \"\"\n[websockets]\nws_port = 0\n[nat]\nice_enforce_list = [\"127.0.0.1\"]\n[media]\nrtp_port_range = \"\"\n",
+    )?;
+    let mut child = Command::new(bin)
+        .arg("--config")
+        .arg(&cfg)
+        .env("GATEWAY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("READY") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let line = match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(l) => l,
+        Err(_) => {
+            let _ = child.kill();
+            bail!("gateway did not start");
+        }
+    };
+    let ws = line.split_whitespace().find_map(|f| f.strip_prefix("ws=")).context("READY line")?.to_owned();
+    Ok(Server { child, ws: format!("ws://{ws}"), _dir: dir })
+}
+
+fn start_janus() -> anyhow::Result<Server> {
+    let dir = std::env::temp_dir().join(format!("janus-bench-{}", std::process::id()));
+    let (http, ws) = (free_port()?, free_port()?);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/janus/run-janus.sh");
+    let child = Command::new(script)
+        .arg(&dir)
+        .arg(http.to_string())
+        .arg(ws.to_string())
+        .env("JANUS_DEBUG_LEVEL", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("starting janus")?;
+    let url = format!("ws://127.0.0.1:{ws}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", ws)).is_err() {
+        if Instant::now() > deadline {
+            bail!("janus did not start");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(Server { child, ws: url, _dir: dir })
+}
+
+/// (utime + stime) in seconds and RSS in MB of `pid`.
+fn proc_usage(pid: u32) -> anyhow::Result<(f64, f64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the parenthesised command name; utime and stime are 14 and 15.
+    let rest = stat.rsplit_once(')').context("stat format")?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f[11].parse::<f64>()? + f[12].parse::<f64>()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc_sysconf_clk_tck() } as f64;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss_kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    Ok((ticks / hz, rss_kb / 1024.0))
+}
+
+unsafe extern "C" {
+    fn sysconf(name: i32) -> i64;
+}
+
+/// `sysconf(_SC_CLK_TCK)`; `_SC_CLK_TCK` is 2 on Linux.
+unsafe fn libc_sysconf_clk_tck() -> i64 {
+    // SAFETY: the caller upholds nothing; sysconf is always safe to call.
+    let v = unsafe { sysconf(2) };
+    if v > 0 { v } else { 100 }
+}
+
+async fn measure(server: &Server, n: usize, media: &Arc<Media>, args: &Args) -> anyhow::Result<Point> {
+    let pid = server.child.id();
+    let admin = Arc::new(Session::connect_ws(&server.ws).await?.attach("janus.plugin.videoroom").await?);
+    let room = json!(1_000 + rand_u32() % 100_000);
+    let created = admin
+        .sync(json!({"request": "create", "room": room, "publishers": 4, "videocodec": "h264", "audiocodec": "opus"}))
+        .await?;
+    anyhow::ensure!(created["videoroom"] == "created", "create: {created}");
+    let ph = Arc::new(Session::connect_ws(&server.ws).await?.attach("janus.plugin.videoroom").await?);
+    let (publisher, joined) = publish_loop(&ph, &room, media).await?;
+    let feed = joined["id"].clone();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut subs = Vec::new();
+    for _ in 0..n {
+        let h = Arc::new(Session::connect_ws(&server.ws).await?.attach("janus.plugin.videoroom").await?);
+        let (peer, _) = TestPeer::subscribe(&h, &room, json!([{"feed": feed}]), false).await?;
+        subs.push((h, peer));
+    }
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    let count = |subs: &[(Arc<Handle>, TestPeer)]| -> Vec<(u64, u64)> {
+        subs.iter()
+            .map(|(_, p)| (p.stats.video_packets.load(Ordering::Relaxed), p.stats.audio_packets.load(Ordering::Relaxed)))
+            .collect()
+    };
+    let (cpu0, _) = proc_usage(pid)?;
+    let c0 = count(&subs);
+    let t0 = Instant::now();
+    let mut rss_samples = Vec::new();
+    while t0.elapsed() < Duration::from_secs(args.window) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rss_samples.push(proc_usage(pid)?.1);
+    }
+    let (cpu1, _) = proc_usage(pid)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let c1 = count(&subs);
+    let per: Vec<(f64, f64)> =
+        c0.iter().zip(&c1).map(|(a, b)| ((b.0 - a.0) as f64 / secs, (b.1 - a.1) as f64 / secs)).collect();
+    let starved = per.iter().filter(|(v, a)| *v < 1.0 || *a < 1.0).count();
+    drop(subs);
+    drop(publisher);
+    let _ = admin.sync(json!({"request": "destroy", "room": room})).await;
+    Ok(Point {
+        n,
+        cpu_cores: (cpu1 - cpu0) / secs,
+        rss_mb: median(&mut rss_samples),
+        video_pps: per.iter().map(|p| p.0).sum::<f64>() / n.max(1) as f64,
+        audio_pps: per.iter().map(|p| p.1).sum::<f64>() / n.max(1) as f64,
+        starved,
+    })
+}
+
+fn rand_u32() -> u32 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish() as u32
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let m = v.len() / 2;
+    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+}
+
+/// Least-squares slope of y over x.
+fn slope(points: &[(f64, f64)]) -> f64 {
+    let n = points.len() as f64;
+    if n < 2.0 {
+        return f64::NAN;
+    }
+    let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    let (mx, my) = (sx / n, sy / n);
+    let num: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    let den: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
+    num / den
+}
+
+/// Runs every N `repeats` times against servers from `start`; returns the
+/// per-N medians.
+async fn run_series(
+    name: &str,
+    start: &dyn Fn() -> anyhow::Result<Server>,
+    media: &Arc<Media>,
+    args: &Args,
+) -> anyhow::Result<Vec<Point>> {
+    let mut out = Vec::new();
+    for &n in &args.subscribers {
+        let mut runs = Vec::new();
+        for r in 0..args.repeats {
+            let server = start()?;
+            let p = measure(&server, n, media, args).await.with_context(|| format!("{name} N={n} run {r}"))?;
+            eprintln!(
+                "{name:>8} N={n:>2} run {}: {:.3} cores, {:.1} MB RSS, {:.0} video pkt/s, {:.0} audio pkt/s per subscriber, {} starved",
+                r + 1,
+                p.cpu_cores,
+                p.rss_mb,
+                p.video_pps,
+                p.audio_pps,
+                p.starved
+            );
+            runs.push(p);
+            drop(server);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let med = |f: fn(&Point) -> f64| median(&mut runs.iter().map(f).collect::<Vec<_>>());
+        out.push(Point {
+            n,
+            cpu_cores: med(|p| p.cpu_cores),
+            rss_mb: med(|p| p.rss_mb),
+            video_pps: med(|p| p.video_pps),
+            audio_pps: med(|p| p.audio_pps),
+            starved: runs.iter().map(|p| p.starved).max().unwrap_or(0),
+        });
+    }
+    Ok(out)
+}
+
+fn fit(points: &[Point]) -> (f64, f64) {
+    let cpu: Vec<(f64, f64)> = points.iter().map(|p| (p.n as f64, p.cpu_cores)).collect();
+    let rss: Vec<(f64, f64)> = points.iter().map(|p| (p.n as f64, p.rss_mb)).collect();
+    (slope(&cpu), slope(&rss))
+}
+
+fn table(name: &str, points: &[Point]) {
+    println!("\n{name}");
+    println!("{:>4} {:>10} {:>9} {:>14} {:>14} {:>8}", "N", "CPU cores", "RSS MB", "video pkt/s", "audio pkt/s", "starved");
+    for p in points {
+        println!(
+            "{:>4} {:>10.3} {:>9.1} {:>14.1} {:>14.1} {:>8}",
+            p.n, p.cpu_cores, p.rss_mb, p.video_pps, p.audio_pps, p.starved
+        );
+    }
+    let (c, r) = fit(points);
+    println!("per subscriber (fitted slope): {c:.4} cores, {r:.2} MB RSS");
+}
+
+fn to_json(points: &[Point]) -> Value {
+    let (c, r) = fit(points);
+    json!({
+        "points": points.iter().map(|p| json!({
+            "subscribers": p.n, "cpu_cores": p.cpu_cores, "rss_mb": p.rss_mb,
+            "video_pkts_per_s": p.video_pps, "audio_pkts_per_s": p.audio_pps, "starved": p.starved,
+        })).collect::<Vec<_>>(),
+        "cpu_cores_per_subscriber": c,
+        "rss_mb_per_subscriber": r,
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    gst::init()?;
+    let gateway_bin = match &args.gateway {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()?.parent().context("exe dir")?.join("webrtc-gateway"),
+    };
+    anyhow::ensure!(gateway_bin.exists(), "gateway binary not found at {}", gateway_bin.display());
+    eprintln!("encoding 10 s of H.264 640x360@30 + Opus into memory...");
+    let media = Arc::new(encode_media(10)?);
+    let bytes: usize = media.video.iter().map(|(_, _, b)| b.size()).sum();
+    eprintln!("video: {} frames, {:.0} kbps", media.video.len(), bytes as f64 * 8.0 / 10.0 / 1000.0);
+
+    let ours = run_series("gateway", &|| start_gateway(&gateway_bin), &media, &args).await?;
+    table("webrtc-gateway (medians)", &ours);
+    let mut report = json!({"load": "1 publisher H.264 640x360@30 ~1 Mbps + Opus, N non-decoding subscribers",
+        "window_s": args.window, "repeats": args.repeats, "gateway": to_json(&ours)});
+
+    let janus_installed = Command::new("sh").arg("-c").arg("command -v janus").output().map(|o| o.status.success()).unwrap_or(false);
+    if args.against_janus && !janus_installed {
+        eprintln!("--against-janus: janus is not installed (apt-get install janus); skipping");
+    }
+    if args.against_janus && janus_installed {
+        let janus = run_series("janus", &start_janus, &media, &args).await?;
+        table("Janus (medians)", &janus);
+        let (oc, or) = fit(&ours);
+        let (jc, jr) = fit(&janus);
+        println!("\nratio ours/Janus per subscriber: CPU {:.2}x, RSS {:.2}x", oc / jc, or / jr);
+        report["janus"] = to_json(&janus);
+        report["ratio_cpu_per_subscriber"] = json!(oc / jc);
+        report["ratio_rss_per_subscriber"] = json!(or / jr);
+    }
+    if let Some(dir) = args.json.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.json, serde_json::to_string_pretty(&report)?)?;
+    println!("\nJSON: {}", args.json.display());
+    Ok(())
+}

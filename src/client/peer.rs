@@ -188,12 +188,6 @@ impl TestPeer {
     /// publisher `display`, publishes, and returns once the answer is applied.
     /// Returns the peer and the `joined` data.
     pub async fn publish(handle: &Arc<Handle>, room: &Value, display: &str, spec: &PublisherSpec) -> anyhow::Result<(TestPeer, Value)> {
-        let (joined, _) = handle
-            .call(json!({"request": "join", "ptype": "publisher", "room": room, "display": display}), None, STEP_TIMEOUT)
-            .await?;
-        if joined["videoroom"] != "joined" {
-            bail!("join refused: {joined}");
-        }
         let mut launch = String::from("webrtcbin name=w ");
         for (i, pattern) in spec.video_patterns.iter().enumerate() {
             launch += &format!("{} ! w. ", video_chain(spec.codec, pattern, spec, 96 + i as u32));
@@ -203,7 +197,29 @@ impl TestPeer {
                 "audiotestsrc is-live=true wave=sine freq={hz} volume=0.3 ! audioconvert ! audioresample ! opusenc ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! w. "
             );
         }
-        let pipeline = gst::parse::launch(&launch)?.downcast::<gst::Pipeline>().map_err(|_| anyhow!("not a pipeline"))?;
+        let tracks = spec.video_patterns.len() + usize::from(spec.audio_hz.is_some());
+        let (peer, joined, ()) = Self::publish_launch(handle, room, display, &launch, tracks, |_| ()).await?;
+        Ok((peer, joined))
+    }
+
+    /// Like [`TestPeer::publish`] with any `gst-launch` line holding a
+    /// `webrtcbin name=w` fed by `tracks` payloaded tracks. `setup` runs on
+    /// the pipeline before it starts (to attach `appsrc` feeders).
+    pub async fn publish_launch<T>(
+        handle: &Arc<Handle>,
+        room: &Value,
+        display: &str,
+        launch: &str,
+        tracks: usize,
+        setup: impl FnOnce(&gst::Pipeline) -> T,
+    ) -> anyhow::Result<(TestPeer, Value, T)> {
+        let (joined, _) = handle
+            .call(json!({"request": "join", "ptype": "publisher", "room": room, "display": display}), None, STEP_TIMEOUT)
+            .await?;
+        if joined["videoroom"] != "joined" {
+            bail!("join refused: {joined}");
+        }
+        let pipeline = gst::parse::launch(launch)?.downcast::<gst::Pipeline>().map_err(|_| anyhow!("not a pipeline"))?;
         let webrtcbin = pipeline.by_name("w").context("no webrtcbin")?;
         loopback_only(&webrtcbin);
         // The launch line already requested the sink pads: make their
@@ -213,27 +229,23 @@ impl TestPeer {
                 t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
             }
         }
-        let (neg_tx, mut neg_rx) = mpsc::unbounded_channel::<()>();
-        webrtcbin.connect("on-negotiation-needed", false, move |_| {
-            let _ = neg_tx.send(());
-            None
-        });
         let tasks = wire_trickle(&webrtcbin, handle);
-        pipeline.set_state(gst::State::Playing)?;
-        tokio::time::timeout(STEP_TIMEOUT, neg_rx.recv()).await.context("no on-negotiation-needed")?;
-        // The first negotiation-needed can come before every track has caps;
-        // an offer made then would miss m-lines.
-        let expected = spec.video_patterns.len() + usize::from(spec.audio_hz.is_some());
+        let extra = setup(&pipeline);
+        let peer = TestPeer { pipeline, webrtcbin, stats: Arc::default(), created: Instant::now(), tasks };
+        peer.pipeline.set_state(gst::State::Playing)?;
+        let webrtcbin = &peer.webrtcbin;
+        // Offer once every track has caps: an earlier offer would miss m-lines
+        // (on-negotiation-needed can fire before the last track negotiates).
         let deadline = Instant::now() + STEP_TIMEOUT;
-        while webrtcbin.sink_pads().iter().filter(|p| p.current_caps().is_some()).count() < expected {
+        while webrtcbin.sink_pads().iter().filter(|p| p.current_caps().is_some()).count() < tracks {
             if Instant::now() > deadline {
                 bail!("publisher tracks did not get caps");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let reply = promise(&webrtcbin, "create-offer", None).await?.context("no offer")?;
+        let reply = promise(webrtcbin, "create-offer", None).await?.context("no offer")?;
         let offer = reply.get::<gst_webrtc::WebRTCSessionDescription>("offer")?;
-        promise(&webrtcbin, "set-local-description", Some(&offer)).await?;
+        promise(webrtcbin, "set-local-description", Some(&offer)).await?;
         let sdp = offer.sdp().as_text()?;
         if std::env::var_os("GW_DEBUG_SDP").is_some() {
             eprintln!("publisher offer:\n{sdp}");
@@ -245,9 +257,8 @@ impl TestPeer {
             bail!("publish refused: {data}");
         }
         let answer = jsep.and_then(|j| j["sdp"].as_str().map(str::to_owned)).context("no answer")?;
-        promise(&webrtcbin, "set-remote-description", Some(&desc(gst_webrtc::WebRTCSDPType::Answer, &answer)?)).await?;
-        let peer = TestPeer { pipeline, webrtcbin, stats: Arc::default(), created: Instant::now(), tasks };
-        Ok((peer, joined))
+        promise(webrtcbin, "set-remote-description", Some(&desc(gst_webrtc::WebRTCSDPType::Answer, &answer)?)).await?;
+        Ok((peer, joined, extra))
     }
 
     /// Joins `room` as a subscriber of `streams` (`[{feed, mid?}]`), answers

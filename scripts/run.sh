@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds, and runs the gateway with conf/gateway.toml.
+# Demo page: http://127.0.0.1:8088/  (Janus API: http://127.0.0.1:8088/janus, ws://127.0.0.1:8188)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+exec cargo run --release --locked --bin webrtc-gateway -- --config conf/gateway.toml "$@"
