@@ -213,10 +213,15 @@ struct SubStream {
     feed_display: Option<String>,
     kind: MediaKind,
     codec: Codec,
-    queue: gst::Element,
+    /// The flow guard in front of this m-line's `webrtcbin` sink pad.
     guard: gst::Element,
-    /// `None` once the publisher stream is gone (m-line inactive).
-    link: Option<(gst::Element, gst::Pad)>,
+    /// The publisher stream's tee, and its m-line there.
+    tee: gst::Element,
+    publisher_mindex: u32,
+    /// The tee pad feeding the guard, once linked (after `connected`).
+    tee_pad: Option<gst::Pad>,
+    /// False once the publisher stream is gone (m-line inactive).
+    active: bool,
     send: bool,
     drop_probe: Option<gst::PadProbeId>,
 }
@@ -227,6 +232,8 @@ struct Subscriber {
     streams: Vec<SubStream>,
     /// An answer was applied and no new offer is pending.
     stable: bool,
+    /// ICE and DTLS are up: branches can be linked without blocking the tee.
+    connected: bool,
     paused: bool,
 }
 
@@ -692,11 +699,12 @@ impl Room {
         let mut renegotiate = Vec::new();
         for (sh, sub) in &mut self.subscribers {
             let mut touched = false;
-            for st in sub.streams.iter_mut().filter(|st| st.feed_handle == feed_handle) {
-                if let Some((tee, pad)) = st.link.take() {
-                    sfu::detach_branch(&tee, &pad);
-                    touched = true;
+            for st in sub.streams.iter_mut().filter(|st| st.feed_handle == feed_handle && st.active) {
+                if let Some(pad) = st.tee_pad.take() {
+                    sfu::detach_branch(&st.tee, &pad);
                 }
+                st.active = false;
+                touched = true;
                 if let Some(t) = sub.peer.transceiver(st.mindex) {
                     t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Inactive);
                 }
@@ -778,15 +786,12 @@ impl Room {
         let mline = sub.streams.len() as u32;
         let spec = sfu::BranchSpec {
             subscriber_handle: sub.h.handle_id,
-            publisher_handle: feed_handle,
-            publisher_mindex: s.mindex,
-            tee: &s.tee,
             codec: s.codec,
             pt: s.pt,
             ssrc: s.ssrc,
             msid: p.id.to_string(),
         };
-        let branch = sfu::add_branch(&self.pipeline, &sub.peer.webrtcbin, mline, &spec, &self.ev_tx)
+        let guard = sfu::prepare_branch(&self.pipeline, &sub.peer.webrtcbin, mline, &spec, &self.ev_tx)
             .map_err(VideoRoomError::Unknown)?;
         sub.streams.push(SubStream {
             mindex: mline,
@@ -797,9 +802,11 @@ impl Room {
             feed_display: p.display.clone(),
             kind: s.kind,
             codec: s.codec,
-            queue: branch.queue,
-            guard: branch.guard,
-            link: Some((branch.tee, branch.tee_pad)),
+            guard,
+            tee: s.tee.clone(),
+            publisher_mindex: s.mindex,
+            tee_pad: None,
+            active: true,
             send: true,
             drop_probe: None,
         });
@@ -812,7 +819,7 @@ impl Room {
             .map(|st| {
                 let mut v = json!({
                     "mindex": st.mindex, "mid": st.mid, "type": st.kind.as_str(),
-                    "active": st.link.is_some(), "feed_id": st.feed.to_json(), "feed_mid": st.feed_mid,
+                    "active": st.active, "feed_id": st.feed.to_json(), "feed_mid": st.feed_mid,
                     "send": st.send, "codec": st.codec.janus_name(), "ready": false,
                 });
                 if let Some(d) = &st.feed_display {
@@ -858,7 +865,7 @@ impl Room {
         self.pipeline.add(&peer.webrtcbin).map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
         self.track(&peer.webrtcbin);
         let _ = peer.webrtcbin.sync_state_with_parent();
-        let mut sub = Subscriber { h, peer, streams: Vec::new(), stable: false, paused: false };
+        let mut sub = Subscriber { h, peer, streams: Vec::new(), stable: false, connected: false, paused: false };
         for (fh, idx) in wanted {
             if let Err(e) = self.add_stream(&mut sub, fh, idx) {
                 self.retire_subscriber(sub);
@@ -899,6 +906,7 @@ impl Room {
             }
         }
         self.flush_candidates(handle);
+        self.link_branches(handle);
         self.keyframes_for_subscriber(handle);
         Ok(json!({"videoroom": "event", "room": self.room_json(), "started": "ok"}))
     }
@@ -937,9 +945,10 @@ impl Room {
         let mut sub = self.subscribers.remove(&handle).ok_or(VideoRoomError::JoinFirst)?;
         for r in &remove {
             for st in sub.streams.iter_mut().filter(|st| st.feed == r.feed && r.mid.as_deref().is_none_or(|m| m == st.feed_mid)) {
-                if let Some((tee, pad)) = st.link.take() {
-                    sfu::detach_branch(&tee, &pad);
+                if let Some(pad) = st.tee_pad.take() {
+                    sfu::detach_branch(&st.tee, &pad);
                 }
+                st.active = false;
                 if let Some(t) = sub.peer.transceiver(st.mindex) {
                     t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Inactive);
                 }
@@ -992,14 +1001,29 @@ impl Room {
         self.pending_candidates.insert(handle, cands);
     }
 
+    /// Links every active, unlinked stream of a connected subscriber to its
+    /// publisher's tee (see `sfu::prepare_branch` for why only then).
+    fn link_branches(&mut self, handle: u64) {
+        let Some(sub) = self.subscribers.get_mut(&handle) else { return };
+        if !sub.connected || !sub.stable {
+            return;
+        }
+        for st in sub.streams.iter_mut().filter(|st| st.active && st.tee_pad.is_none()) {
+            let keyframes = (st.kind == MediaKind::Video).then_some((st.feed_handle, st.publisher_mindex));
+            match sfu::link_branch(&st.tee, &st.guard, keyframes, &self.ev_tx) {
+                Ok(pad) => st.tee_pad = Some(pad),
+                Err(e) => warn!(handle_id = handle, mid = %st.mid, error = %e, "cannot link subscriber stream"),
+            }
+        }
+    }
+
     fn retire_subscriber(&self, sub: Subscriber) {
         let mut elements = vec![sub.peer.webrtcbin.clone()];
         for st in sub.streams {
-            if let Some((tee, pad)) = st.link {
-                sfu::detach_branch(&tee, &pad);
+            if let Some(pad) = st.tee_pad {
+                sfu::detach_branch(&st.tee, &pad);
             }
             elements.push(st.guard);
-            elements.push(st.queue);
         }
         peer::retire(&self.pipeline, elements);
     }
@@ -1054,12 +1078,8 @@ impl Room {
         let targets: Vec<(u64, u32)> = sub
             .streams
             .iter()
-            .filter(|st| st.kind == MediaKind::Video && st.link.is_some())
-            .filter_map(|st| {
-                let p = self.participants.get(&st.feed_handle)?.publication.as_ref()?;
-                let s = p.streams.iter().find(|s| s.mid == st.feed_mid)?;
-                Some((st.feed_handle, s.mindex))
-            })
+            .filter(|st| st.kind == MediaKind::Video && st.tee_pad.is_some())
+            .map(|st| (st.feed_handle, st.publisher_mindex))
             .collect();
         for (fh, m) in targets {
             self.keyframe(fh, m, true);
@@ -1143,7 +1163,9 @@ impl Room {
                 if let Some(p) = self.participants.get_mut(&handle).and_then(|p| p.publication.as_mut()) {
                     p.connected = true;
                 }
-                if self.subscribers.contains_key(&handle) {
+                if let Some(sub) = self.subscribers.get_mut(&handle) {
+                    sub.connected = true;
+                    self.link_branches(handle);
                     self.keyframes_for_subscriber(handle);
                 }
             }
@@ -1195,16 +1217,43 @@ impl Room {
         }
     }
 
+    /// Tears the room down in an order that cannot deadlock: first every
+    /// branch leaves its tee (so no publisher thread pushes into a peer being
+    /// stopped), then subscribers, publishers and the pipeline go to NULL on
+    /// one blocking thread.
     fn shutdown(&mut self) {
         let handles: Vec<u64> = self.participants.keys().chain(self.subscribers.keys()).copied().collect();
         for h in handles {
             self.forget(h);
         }
-        self.subscribers.clear();
-        self.participants.clear();
+        let mut elements = Vec::new();
+        for (_, sub) in self.subscribers.drain() {
+            for st in &sub.streams {
+                if let Some(pad) = &st.tee_pad {
+                    sfu::detach_branch(&st.tee, pad);
+                }
+            }
+            elements.push(sub.peer.webrtcbin.clone());
+            elements.extend(sub.streams.iter().map(|st| st.guard.clone()));
+        }
+        for (_, p) in std::mem::take(&mut self.participants) {
+            if let Some(publication) = p.publication {
+                elements.push(publication.peer.webrtcbin.clone());
+                elements.extend(publication.streams.iter().map(|s| s.tee.clone()));
+            }
+        }
+        for e in &elements {
+            e.set_locked_state(true);
+        }
         let pipeline = self.pipeline.clone();
         let work = move || {
+            for e in &elements {
+                let _ = e.set_state(gst::State::Null);
+            }
             let _ = pipeline.set_state(gst::State::Null);
+            for e in &elements {
+                let _ = pipeline.remove(e);
+            }
         };
         match tokio::runtime::Handle::try_current() {
             Ok(rt) => {
@@ -1247,7 +1296,7 @@ fn apply_candidate(peer: &Peer, c: &Candidate) {
 }
 
 fn set_forwarding(st: &mut SubStream, on: bool) {
-    let Some(pad) = st.queue.static_pad("src") else { return };
+    let Some(pad) = st.guard.static_pad("src") else { return };
     match (on, st.drop_probe.take()) {
         (true, Some(id)) => pad.remove_probe(id),
         (false, None) => st.drop_probe = pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, |_, _| gst::PadProbeReturn::Drop),

@@ -1,20 +1,17 @@
 //! The SFU part of a room graph: per-stream `tee`s behind publishers'
-//! `webrtcbin`s, and subscriber branches `tee → queue (leaky) → webrtcbin`.
+//! `webrtcbin`s, and subscriber branches `tee → flow guard → webrtcbin`.
 //! No decoding anywhere.
 //!
 //! Branch order (GStreamer "pipeline manipulation" docs, plus 1.22 facts):
-//! add → link downstream → `sync_state_with_parent` → link the tee last;
-//! removal releases the tee's request pad first (tee takes the pad's stream
-//! lock, so no buffer is mid-push), then retires the elements.
+//! add → link downstream → `sync_state_with_parent` → link the tee last
+//! (here: once the subscriber is connected); removal releases the tee's
+//! request pad first (tee takes the pad's stream lock, so no buffer is
+//! mid-push), then retires the elements.
 
 use gst::prelude::*;
 
 use super::peer::{RoomEvent, RoomEvents};
 use crate::media::codec::{Codec, MediaKind};
-
-/// Per-subscriber queue depth in buffers: ~1 s of 1 Mbps video. Leaky, so a
-/// slow or not-yet-negotiated subscriber never stalls the publisher's tee.
-const BRANCH_QUEUE_BUFFERS: u32 = 200;
 
 /// Creates the `tee` for one publisher stream and starts it.
 pub fn make_tee(pipeline: &gst::Pipeline, name: &str) -> Result<gst::Element, glib::BoolError> {
@@ -46,15 +43,9 @@ pub fn link_publisher_pad(pipeline: &gst::Pipeline, pad: &gst::Pad, tee: Option<
 }
 
 /// What a subscriber branch forwards.
-pub struct BranchSpec<'a> {
+pub struct BranchSpec {
     /// The subscriber's handle, for failure reports.
     pub subscriber_handle: u64,
-    /// Publisher handle, for keyframe requests.
-    pub publisher_handle: u64,
-    /// The publisher's m-line index, for keyframe requests.
-    pub publisher_mindex: u32,
-    /// The publisher stream's tee.
-    pub tee: &'a gst::Element,
     /// Codec, payload type and SSRC, for the subscriber's caps.
     pub codec: Codec,
     /// Payload type (the publisher's: the gateway makes the subscriber offer).
@@ -63,6 +54,89 @@ pub struct BranchSpec<'a> {
     pub ssrc: Option<u32>,
     /// `msid` for the subscriber's track grouping (the feed id).
     pub msid: String,
+}
+
+/// Prepares `guard → webrtcbin sink_<mline>` for a subscriber: requests the
+/// sink pad by explicit name (1.22's caps-based request has an inverted
+/// condition), sets `msid`, makes the transceiver sendonly with the codec
+/// caps (NACK/RTX for video), and puts a flow guard in front. Returns the
+/// guard; it is linked to the publisher's tee by [`link_branch`] once the
+/// PeerConnection is connected.
+///
+/// Why no queue: the tee pushes straight through the guard into the
+/// subscriber's `webrtcbin` on the publisher's streaming thread, as an SFU
+/// relays (no thread hop per packet per subscriber). That is safe only once
+/// nothing in that `webrtcbin` blocks: its sink pads block until the answer
+/// is applied and its transport holds RTP until DTLS is up, so the tee is
+/// linked only after the connection state is `connected`. After that the
+/// path is SRTP protection and a non-blocking UDP send.
+pub fn prepare_branch(
+    pipeline: &gst::Pipeline,
+    webrtcbin: &gst::Element,
+    mline: u32,
+    spec: &BranchSpec,
+    events: &RoomEvents,
+) -> Result<gst::Element, String> {
+    let caps = spec.codec.subscriber_caps(spec.pt, spec.ssrc);
+    let sink = webrtcbin
+        .request_pad_simple(&format!("sink_{mline}"))
+        .ok_or_else(|| format!("webrtcbin refused sink_{mline}"))?;
+    sink.set_property("msid", &spec.msid);
+    let transceiver = sink.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
+    transceiver.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
+    // NACK/RTX for video only: an audio m-line with an RTX SSRC group is
+    // refused by Chrome ("Failed to add remote stream ssrc").
+    transceiver.set_property("do-nack", spec.codec.kind() == MediaKind::Video);
+    transceiver.set_property("codec-preferences", &caps);
+
+    let guard = flow_guard(spec.subscriber_handle, events);
+    pipeline.add(&guard).map_err(|e| e.to_string())?;
+    let gsrc = guard.static_pad("src").ok_or("guard has no src pad")?;
+    // The publisher's caps carry its extmap ids, rtcp-fb and other fields a
+    // subscriber must not see; replace them with the caps we offered.
+    gsrc.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+        if let Some(gst::PadProbeData::Event(ev)) = &info.data
+            && ev.type_() == gst::EventType::Caps
+        {
+            info.data = Some(gst::PadProbeData::Event(gst::event::Caps::new(&caps)));
+        }
+        gst::PadProbeReturn::Ok
+    });
+    gsrc.link(&sink).map_err(|e| format!("guard → webrtcbin: {e:?}"))?;
+    guard.sync_state_with_parent().map_err(|e| e.to_string())?;
+    Ok(guard)
+}
+
+/// Links a prepared branch to the publisher stream's tee (the upstream link
+/// last, per GStreamer's dynamic-pipeline order). Video branches forward the
+/// subscriber's keyframe requests (PLI/FIR) to the room task, which merges
+/// them per publisher stream.
+pub fn link_branch(
+    tee: &gst::Element,
+    guard: &gst::Element,
+    keyframes: Option<(u64, u32)>,
+    events: &RoomEvents,
+) -> Result<gst::Pad, String> {
+    let tee_pad = tee.request_pad_simple("src_%u").ok_or("tee refused a src pad")?;
+    if let Some((publisher_handle, mindex)) = keyframes {
+        let tx = events.clone();
+        tee_pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data
+                && gst_video::ForceKeyUnitEvent::is(ev)
+            {
+                // Rate-limited and forwarded by the room task.
+                let _ = tx.send(RoomEvent::KeyframeRequest { publisher_handle, mindex });
+                return gst::PadProbeReturn::Drop;
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    let gsink = guard.static_pad("sink").ok_or("guard has no sink pad")?;
+    if let Err(e) = tee_pad.link(&gsink) {
+        tee.release_request_pad(&tee_pad);
+        return Err(format!("tee → guard: {e:?}"));
+    }
+    Ok(tee_pad)
 }
 
 /// Builds a flow guard: a bin whose sink pad forwards everything to its src
@@ -123,92 +197,7 @@ pub fn flow_guard(subscriber: u64, events: &RoomEvents) -> gst::Element {
     bin.upcast()
 }
 
-/// A built subscriber branch.
-pub struct Branch {
-    /// The leaky queue in front of the subscriber's `webrtcbin`.
-    pub queue: gst::Element,
-    /// The flow guard between the queue and the `webrtcbin`.
-    pub guard: gst::Element,
-    /// The tee request pad feeding it (release it to detach the branch).
-    pub tee_pad: gst::Pad,
-    /// The tee it hangs off.
-    pub tee: gst::Element,
-}
-
-/// Builds `tee → queue → guard → webrtcbin sink_<mline>` for a subscriber: requests
-/// the sink pad by explicit name (1.22's caps-based request has an inverted
-/// condition), sets `msid`, makes the transceiver sendonly with NACK and the
-/// codec caps, and links the tee last.
-pub fn add_branch(
-    pipeline: &gst::Pipeline,
-    webrtcbin: &gst::Element,
-    mline: u32,
-    spec: &BranchSpec,
-    events: &RoomEvents,
-) -> Result<Branch, String> {
-    let caps = spec.codec.subscriber_caps(spec.pt, spec.ssrc);
-    let sink = webrtcbin
-        .request_pad_simple(&format!("sink_{mline}"))
-        .ok_or_else(|| format!("webrtcbin refused sink_{mline}"))?;
-    sink.set_property("msid", &spec.msid);
-    let transceiver = sink.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
-    transceiver.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
-    // NACK/RTX for video only: an audio m-line with an RTX SSRC group is
-    // refused by Chrome ("Failed to add remote stream ssrc").
-    transceiver.set_property("do-nack", spec.codec.kind() == MediaKind::Video);
-    transceiver.set_property("codec-preferences", &caps);
-
-    let queue = gst::ElementFactory::make("queue")
-        .property_from_str("leaky", "downstream")
-        .property("max-size-buffers", BRANCH_QUEUE_BUFFERS)
-        .property("max-size-bytes", 0u32)
-        .property("max-size-time", 0u64)
-        .build()
-        .map_err(|e| e.to_string())?;
-    pipeline.add(&queue).map_err(|e| e.to_string())?;
-    let qsrc = queue.static_pad("src").ok_or("queue has no src pad")?;
-    // The publisher's caps carry its extmap ids, rtcp-fb and other fields a
-    // subscriber must not see; replace them with the caps we offered.
-    qsrc.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
-        if let Some(gst::PadProbeData::Event(ev)) = &info.data
-            && ev.type_() == gst::EventType::Caps
-        {
-            info.data = Some(gst::PadProbeData::Event(gst::event::Caps::new(&caps)));
-        }
-        gst::PadProbeReturn::Ok
-    });
-    let guard = flow_guard(spec.subscriber_handle, events);
-    pipeline.add(&guard).map_err(|e| e.to_string())?;
-    let gsrc = guard.static_pad("src").ok_or("guard has no src pad")?;
-    let gsink = guard.static_pad("sink").ok_or("guard has no sink pad")?;
-    gsrc.link(&sink).map_err(|e| format!("guard → webrtcbin: {e:?}"))?;
-    guard.sync_state_with_parent().map_err(|e| e.to_string())?;
-    qsrc.link(&gsink).map_err(|e| format!("queue → guard: {e:?}"))?;
-    queue.sync_state_with_parent().map_err(|e| e.to_string())?;
-
-    let tee_pad = spec.tee.request_pad_simple("src_%u").ok_or("tee refused a src pad")?;
-    if spec.codec.kind() == MediaKind::Video {
-        let (tx, publisher_handle, mindex) = (events.clone(), spec.publisher_handle, spec.publisher_mindex);
-        tee_pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
-            if let Some(gst::PadProbeData::Event(ev)) = &info.data
-                && gst_video::ForceKeyUnitEvent::is(ev)
-            {
-                // Rate-limited and forwarded by the room task.
-                let _ = tx.send(RoomEvent::KeyframeRequest { publisher_handle, mindex });
-                return gst::PadProbeReturn::Drop;
-            }
-            gst::PadProbeReturn::Ok
-        });
-    }
-    let qsink = queue.static_pad("sink").ok_or("queue has no sink pad")?;
-    if let Err(e) = tee_pad.link(&qsink) {
-        spec.tee.release_request_pad(&tee_pad);
-        return Err(format!("tee → queue: {e:?}"));
-    }
-    Ok(Branch { queue, guard, tee_pad, tee: spec.tee.clone() })
-}
-
-/// Detaches a branch from its tee. The queue stays linked to the subscriber's
+/// Detaches a branch from its tee. The guard stays linked to the subscriber's
 /// `webrtcbin` (transceivers cannot be removed on 1.22) and is retired with it.
 pub fn detach_branch(tee: &gst::Element, tee_pad: &gst::Pad) {
     tee.release_request_pad(tee_pad);
