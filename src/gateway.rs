@@ -199,6 +199,16 @@ impl Gateway {
         async move {
             let deadline = tokio::time::Instant::now() + timeout;
             let notify = gw.notifier(session_id);
+            lock(&gw.core).poll_started(session_id, Instant::now());
+            // Ends the poll even when the client goes away and warp drops
+            // this future mid-wait (else the session could never expire).
+            struct PollGuard(Arc<Gateway>, u64);
+            impl Drop for PollGuard {
+                fn drop(&mut self) {
+                    lock(&self.0.core).poll_ended(self.1, Instant::now());
+                }
+            }
+            let guard = PollGuard(gw.clone(), session_id);
             let result = loop {
                 // Register interest before looking, so an event pushed in
                 // between is not missed.
@@ -214,6 +224,7 @@ impl Gateway {
                     break Ok(vec![serde_json::json!({"janus": "keepalive"})]);
                 }
             };
+            drop(guard);
             if !lock(&gw.core).has_session(session_id) {
                 lock(&gw.waiters).remove(&session_id);
             }

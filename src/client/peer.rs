@@ -73,6 +73,11 @@ pub struct PeerStats {
     pub video_tracks: AtomicU64,
     /// When the first video frame/packet arrived.
     pub first_video: Mutex<Option<Instant>>,
+    /// When the last video frame/packet arrived.
+    pub last_video: Mutex<Option<Instant>>,
+    /// Longest interval between two video frames/packets since
+    /// [`PeerStats::reset_gap`], in ms.
+    pub max_video_gap_ms: AtomicU64,
 }
 
 impl PeerStats {
@@ -83,6 +88,28 @@ impl PeerStats {
     /// Decoded audio buffers so far.
     pub fn audio(&self) -> u64 {
         self.audio_buffers.load(Ordering::Relaxed)
+    }
+    /// Starts a new max-gap measurement.
+    pub fn reset_gap(&self) {
+        self.max_video_gap_ms.store(0, Ordering::Relaxed);
+    }
+    /// Longest video gap since the last reset, counting the time since the
+    /// last frame as a gap too (so a stream that stopped shows it).
+    pub fn max_gap(&self) -> Duration {
+        let since_last = self
+            .last_video
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map_or(Duration::MAX, |t| t.elapsed());
+        Duration::from_millis(self.max_video_gap_ms.load(Ordering::Relaxed)).max(since_last)
+    }
+    fn video_arrived(&self) {
+        let now = Instant::now();
+        let mut last = self.last_video.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(prev) = *last {
+            self.max_video_gap_ms.fetch_max(now.duration_since(prev).as_millis() as u64, Ordering::Relaxed);
+        }
+        *last = Some(now);
     }
 }
 
@@ -328,6 +355,9 @@ impl TestPeer {
                 (true, false) => &st.video_packets,
                 (false, false) => &st.audio_packets,
             };
+            if video {
+                st.video_arrived();
+            }
             if video && counter.fetch_add(1, Ordering::Relaxed) == 0 {
                 let mut f = st.first_video.lock().unwrap_or_else(|e| e.into_inner());
                 f.get_or_insert_with(Instant::now);

@@ -128,6 +128,9 @@ pub struct Expired {
 struct Session {
     owner: Transport,
     last_activity: Instant,
+    /// Long polls waiting on this session right now: a client parked in a
+    /// poll is alive even when the poll outlasts the session timeout.
+    polls: u32,
     handles: BTreeSet<u64>,
     events: VecDeque<Value>,
 }
@@ -247,7 +250,7 @@ impl Core {
                 };
                 self.sessions.insert(
                     id,
-                    Session { owner: from, last_activity: now, handles: BTreeSet::new(), events: VecDeque::new() },
+                    Session { owner: from, last_activity: now, polls: 0, handles: BTreeSet::new(), events: VecDeque::new() },
                 );
                 return reply(wire::success_id(tx, None, id));
             }
@@ -386,6 +389,22 @@ impl Core {
         Ok(s.events.drain(..n).collect())
     }
 
+    /// A long poll starts waiting on `session_id` (no-op for unknown sessions).
+    pub fn poll_started(&mut self, session_id: u64, now: Instant) {
+        if let Some(s) = self.sessions.get_mut(&session_id) {
+            s.polls += 1;
+            s.last_activity = now;
+        }
+    }
+
+    /// A long poll on `session_id` returned.
+    pub fn poll_ended(&mut self, session_id: u64, now: Instant) {
+        if let Some(s) = self.sessions.get_mut(&session_id) {
+            s.polls = s.polls.saturating_sub(1);
+            s.last_activity = now;
+        }
+    }
+
     /// Whether the session exists.
     pub fn has_session(&self, session_id: u64) -> bool {
         self.sessions.contains_key(&session_id)
@@ -406,7 +425,7 @@ impl Core {
         let stale: Vec<(u64, Transport)> = self
             .sessions
             .iter()
-            .filter(|(_, s)| now.saturating_duration_since(s.last_activity) >= timeout)
+            .filter(|(_, s)| s.polls == 0 && now.saturating_duration_since(s.last_activity) >= timeout)
             .map(|(id, s)| (*id, s.owner))
             .collect();
         stale
@@ -541,6 +560,18 @@ mod tests {
         assert_eq!(gone[0].calls[0].handle_id, h);
         assert_eq!(c.session_count(), 0);
         assert_eq!(c.handle_count(), 0);
+    }
+
+    #[test]
+    fn a_pending_long_poll_keeps_the_session() {
+        let mut c = core();
+        let t0 = Instant::now();
+        let s = create(&mut c, Transport::Http, t0);
+        c.poll_started(s, t0);
+        assert!(c.expire(t0 + Duration::from_secs(90)).is_empty());
+        c.poll_ended(s, t0 + Duration::from_secs(90));
+        assert!(c.expire(t0 + Duration::from_secs(120)).is_empty());
+        assert_eq!(c.expire(t0 + Duration::from_secs(151)).len(), 1);
     }
 
     #[test]

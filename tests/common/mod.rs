@@ -61,12 +61,16 @@ pub fn room_id() -> u64 {
 impl Gateway {
     /// Starts the gateway with `extra` TOML appended to a loopback config.
     pub fn start_with(extra: &str) -> Gateway {
+        Self::start_config("[general]\nsession_timeout = 60\n", extra)
+    }
+
+    /// Starts the gateway with its `[general]` section and `extra` TOML.
+    pub fn start_config(general: &str, extra: &str) -> Gateway {
         let dir = TempDir::new("gw");
         let repo = env!("CARGO_MANIFEST_DIR");
         let cfg = format!(
             r#"
-[general]
-session_timeout = 60
+{general}
 [http]
 ip = "127.0.0.1"
 port = 0
