@@ -16,10 +16,16 @@ use thiserror::Error;
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The TOML is malformed or has wrong types.
     #[error("invalid config {path}: {source}")]
-    Parse { path: PathBuf, source: toml::de::Error },
+    Parse {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
     /// A value is out of range.
     #[error("invalid config value {key}: {reason}")]
     Invalid { key: &'static str, reason: String },
@@ -41,6 +47,36 @@ pub struct Config {
     pub media: Media,
     /// `[videoroom]`: plugin settings.
     pub videoroom: VideoRoom,
+    /// `[encoder]`: video encoder selection.
+    pub encoder: Encoder,
+}
+
+/// `[encoder]`: which video encoders the gateway may use (MCU mix, and later
+/// recording transcodes and restreaming). Candidates and their settings are
+/// data in `catalog`; each is probed at start-up by really encoding frames.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Encoder {
+    /// The candidate catalog (`pipelines/encoders.toml`); empty disables
+    /// encoder probing (an SFU-only gateway).
+    pub catalog: PathBuf,
+    /// H.264 factories in the order to try; empty means catalog order.
+    pub h264: Vec<String>,
+    /// VP8 factories in the order to try; empty means catalog order.
+    pub vp8: Vec<String>,
+    /// Pin one factory (e.g. `"x264enc"`); empty means none.
+    pub force: String,
+}
+
+impl Default for Encoder {
+    fn default() -> Self {
+        Encoder {
+            catalog: "pipelines/encoders.toml".into(),
+            h264: vec![],
+            vp8: vec![],
+            force: String::new(),
+        }
+    }
 }
 
 /// `[general]`.
@@ -54,7 +90,9 @@ pub struct General {
 
 impl Default for General {
     fn default() -> Self {
-        General { session_timeout: 60 }
+        General {
+            session_timeout: 60,
+        }
     }
 }
 
@@ -98,7 +136,10 @@ pub struct WebSockets {
 
 impl Default for WebSockets {
     fn default() -> Self {
-        WebSockets { ws_ip: IpAddr::from([127, 0, 0, 1]), ws_port: 8188 }
+        WebSockets {
+            ws_ip: IpAddr::from([127, 0, 0, 1]),
+            ws_port: 8188,
+        }
     }
 }
 
@@ -147,7 +188,8 @@ impl Default for Nat {
 impl Nat {
     /// The `stun://host:port` URI webrtcbin takes, if STUN is configured.
     pub fn stun_uri(&self) -> Option<String> {
-        (!self.stun_server.is_empty()).then(|| format!("stun://{}:{}", self.stun_server, self.stun_port))
+        (!self.stun_server.is_empty())
+            .then(|| format!("stun://{}:{}", self.stun_server, self.stun_port))
     }
 
     /// The `turn(s)://user:pwd@host:port?transport=..` URI, if TURN is configured.
@@ -155,8 +197,16 @@ impl Nat {
         if self.turn_server.is_empty() {
             return None;
         }
-        let scheme = if self.turn_type == "tls" { "turns" } else { "turn" };
-        let transport = if self.turn_type == "tcp" { "?transport=tcp" } else { "" };
+        let scheme = if self.turn_type == "tls" {
+            "turns"
+        } else {
+            "turn"
+        };
+        let transport = if self.turn_type == "tcp" {
+            "?transport=tcp"
+        } else {
+            ""
+        };
         Some(format!(
             "{scheme}://{}:{}@{}:{}{transport}",
             self.turn_user, self.turn_pwd, self.turn_server, self.turn_port
@@ -180,7 +230,11 @@ pub struct Media {
 
 impl Default for Media {
     fn default() -> Self {
-        Media { rtp_port_range: "20000-40000".into(), jitter_buffer_ms: 100, keyframe_interval_ms: 500 }
+        Media {
+            rtp_port_range: "20000-40000".into(),
+            jitter_buffer_ms: 100,
+            keyframe_interval_ms: 500,
+        }
     }
 }
 
@@ -190,8 +244,14 @@ impl Media {
         if self.rtp_port_range.trim().is_empty() {
             return Ok(None);
         }
-        let bad = |reason: &str| ConfigError::Invalid { key: "media.rtp_port_range", reason: reason.into() };
-        let (a, b) = self.rtp_port_range.split_once('-').ok_or_else(|| bad("expected min-max"))?;
+        let bad = |reason: &str| ConfigError::Invalid {
+            key: "media.rtp_port_range",
+            reason: reason.into(),
+        };
+        let (a, b) = self
+            .rtp_port_range
+            .split_once('-')
+            .ok_or_else(|| bad("expected min-max"))?;
         let min: u16 = a.trim().parse().map_err(|_| bad("min is not a port"))?;
         let max: u16 = b.trim().parse().map_err(|_| bad("max is not a port"))?;
         if min == 0 || min > max {
@@ -215,7 +275,11 @@ pub struct VideoRoom {
 
 impl Default for VideoRoom {
     fn default() -> Self {
-        VideoRoom { string_ids: false, admin_key: String::new(), rooms: vec![] }
+        VideoRoom {
+            string_ids: false,
+            admin_key: String::new(),
+            rooms: vec![],
+        }
     }
 }
 
@@ -227,8 +291,14 @@ pub struct RoomPreset(pub toml::Table);
 impl Config {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let cfg: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let cfg: Config = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.into(),
+            source,
+        })?;
         cfg.media.port_range()?;
         Ok(cfg)
     }
@@ -240,7 +310,11 @@ mod tests {
 
     #[test]
     fn shipped_config_parses() {
-        let cfg = Config::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/conf/gateway.toml"))).unwrap();
+        let cfg = Config::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/conf/gateway.toml"
+        )))
+        .unwrap();
         assert_eq!(cfg.http.port, 8088);
         assert_eq!(cfg.websockets.ws_port, 8188);
         assert_eq!(cfg.general.session_timeout, 60);
@@ -252,10 +326,19 @@ mod tests {
         assert_eq!(m.port_range().unwrap(), Some((20000, 40000)));
         m.rtp_port_range = "5-2".into();
         assert!(m.port_range().is_err());
-        let n = Nat { stun_server: "stun.example.org".into(), ..Nat::default() };
+        let n = Nat {
+            stun_server: "stun.example.org".into(),
+            ..Nat::default()
+        };
         assert_eq!(n.stun_uri().unwrap(), "stun://stun.example.org:3478");
         assert!(n.turn_uri().is_none());
-        let n = Nat { turn_server: "t".into(), turn_user: "u".into(), turn_pwd: "p".into(), turn_type: "tcp".into(), ..n };
+        let n = Nat {
+            turn_server: "t".into(),
+            turn_user: "u".into(),
+            turn_pwd: "p".into(),
+            turn_type: "tcp".into(),
+            ..n
+        };
         assert_eq!(n.turn_uri().unwrap(), "turn://u:p@t:3478?transport=tcp");
     }
 

@@ -67,7 +67,10 @@ impl Gateway {
             let descriptors = plugins.iter().map(|p| p.descriptor()).collect();
             Gateway {
                 core: Mutex::new(Core::new(descriptors, session_timeout)),
-                plugins: plugins.into_iter().map(|p| (p.descriptor().package, p)).collect(),
+                plugins: plugins
+                    .into_iter()
+                    .map(|p| (p.descriptor().package, p))
+                    .collect(),
                 waiters: Mutex::new(HashMap::new()),
                 ws_conns: Mutex::new(HashMap::new()),
                 next_conn: AtomicU64::new(1),
@@ -101,6 +104,11 @@ impl Gateway {
         lock(&self.core).server_info(None)
     }
 
+    /// Adds or replaces a field of `server_info`.
+    pub fn set_info(&self, key: &str, value: Value) {
+        lock(&self.core).set_info(key, value);
+    }
+
     /// (sessions, handles) alive, for metrics.
     pub fn counts(&self) -> (usize, usize) {
         let c = lock(&self.core);
@@ -110,7 +118,12 @@ impl Gateway {
     /// Handles one request body. Everything that must happen in request
     /// order (core state, routing to plugins and rooms) happens before this
     /// returns; the returned future only waits for the reply.
-    pub fn request(self: &Arc<Self>, body: &[u8], path: Option<Path>, from: Transport) -> BoxFuture<'static, Value> {
+    pub fn request(
+        self: &Arc<Self>,
+        body: &[u8],
+        path: Option<Path>,
+        from: Transport,
+    ) -> BoxFuture<'static, Value> {
         let req = match wire::parse_request(body, path) {
             Ok(r) => r,
             Err(f) => {
@@ -139,7 +152,9 @@ impl Gateway {
                 Box::pin(async move {
                     let result = match tokio::time::timeout(PLUGIN_REPLY_TIMEOUT, fut).await {
                         Ok(r) => r,
-                        Err(_) => Err(JanusError::PluginMessage("plugin did not answer in time".into())),
+                        Err(_) => Err(JanusError::PluginMessage(
+                            "plugin did not answer in time".into(),
+                        )),
                     };
                     crate::janus::core::plugin_reply(&call, result)
                 })
@@ -147,7 +162,10 @@ impl Gateway {
         }
     }
 
-    fn dispatch_message(&self, call: &PluginCall) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
+    fn dispatch_message(
+        &self,
+        call: &PluginCall,
+    ) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
         let Some(plugin) = self.plugins.get(call.plugin) else {
             let e = JanusError::PluginNotFound(call.plugin.into());
             return Box::pin(async move { Err(e) });
@@ -155,15 +173,23 @@ impl Gateway {
         let PluginOp::Message { body, jsep } = &call.op else {
             return Box::pin(async { Err(JanusError::Unknown("not a message".into())) });
         };
-        let h = HandleId { session_id: call.session_id, handle_id: call.handle_id };
+        let h = HandleId {
+            session_id: call.session_id,
+            handle_id: call.handle_id,
+        };
         plugin.message(h, call.transaction.clone(), body.clone(), jsep.clone())
     }
 
     /// Runs the non-message plugin calls (attach, trickle, hangup, detach).
     fn run_calls(&self, calls: Vec<PluginCall>) {
         for call in calls {
-            let Some(plugin) = self.plugins.get(call.plugin) else { continue };
-            let h = HandleId { session_id: call.session_id, handle_id: call.handle_id };
+            let Some(plugin) = self.plugins.get(call.plugin) else {
+                continue;
+            };
+            let h = HandleId {
+                session_id: call.session_id,
+                handle_id: call.handle_id,
+            };
             match call.op {
                 PluginOp::Attach | PluginOp::Message { .. } => {}
                 PluginOp::Trickle(t) => plugin.trickle(h, t),
@@ -189,12 +215,20 @@ impl Gateway {
     }
 
     fn notifier(&self, session_id: u64) -> Arc<Notify> {
-        lock(&self.waiters).entry(session_id).or_insert_with(|| Arc::new(Notify::new())).clone()
+        lock(&self.waiters)
+            .entry(session_id)
+            .or_insert_with(|| Arc::new(Notify::new()))
+            .clone()
     }
 
     /// A long poll (`GET /janus/<session>?maxev=N`): up to `maxev` events, or
     /// `[keepalive]` after `timeout`. Errors with 458 for an unknown session.
-    pub fn long_poll(self: &Arc<Self>, session_id: u64, maxev: usize, timeout: Duration) -> impl Future<Output = Result<Vec<Value>, JanusError>> + Send + 'static {
+    pub fn long_poll(
+        self: &Arc<Self>,
+        session_id: u64,
+        maxev: usize,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Vec<Value>, JanusError>> + Send + 'static {
         let gw = self.clone();
         async move {
             let deadline = tokio::time::Instant::now() + timeout;
@@ -245,7 +279,11 @@ impl Gateway {
         lock(&self.ws_conns).remove(&conn);
         let calls = lock(&self.core).transport_gone(conn);
         if !calls.is_empty() {
-            info!(conn, handles = calls.len(), "websocket closed, destroying its sessions");
+            info!(
+                conn,
+                handles = calls.len(),
+                "websocket closed, destroying its sessions"
+            );
         }
         self.run_calls(calls);
     }

@@ -26,10 +26,14 @@ struct Cli {
 fn main() -> anyhow::Result<()> {
     // warp logs every client that drops a long poll as an ERROR; silence that noise.
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_env("GATEWAY_LOG").unwrap_or_else(|_| EnvFilter::new("info,warp::server=off")))
+        .with_env_filter(
+            EnvFilter::try_from_env("GATEWAY_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,warp::server=off")),
+        )
         .with_target(false)
         .with_writer(std::io::stderr)
         .init();
+    route_glib_logs();
     let cli = Cli::parse();
     let mut cfg = Config::load(&cli.config)?;
     if let Some(p) = cli.http_port {
@@ -38,7 +42,10 @@ fn main() -> anyhow::Result<()> {
     if let Some(p) = cli.ws_port {
         cfg.websockets.ws_port = p;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("tokio runtime")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
     rt.block_on(async move {
         let running = webrtc_gateway::server::start(&cfg).await?;
         // A line tests and scripts parse to find the ports.
@@ -52,4 +59,25 @@ fn main() -> anyhow::Result<()> {
         tracing::info!("shutting down");
         anyhow::Ok(())
     })
+}
+
+/// Sends GLib/GStreamer log output (g_warning, g_critical) through `tracing`
+/// instead of bare stderr, so it carries timestamps and levels like the rest
+/// of the gateway's logs. `GST_DEBUG` output is GStreamer's own and unchanged.
+/// With `GATEWAY_LOG` at `debug`, criticals also log a backtrace.
+fn route_glib_logs() {
+    glib::log_set_default_handler(|domain, level, message| {
+        let domain = domain.unwrap_or("glib");
+        match level {
+            glib::LogLevel::Error | glib::LogLevel::Critical => {
+                tracing::error!(domain, "{message}");
+                if tracing::enabled!(tracing::Level::DEBUG) {
+                    tracing::debug!(domain, backtrace = %std::backtrace::Backtrace::force_capture(), "critical raised here");
+                }
+            }
+            glib::LogLevel::Warning => tracing::warn!(domain, "{message}"),
+            glib::LogLevel::Message | glib::LogLevel::Info => tracing::info!(domain, "{message}"),
+            glib::LogLevel::Debug => tracing::debug!(domain, "{message}"),
+        }
+    });
 }

@@ -24,7 +24,9 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     // Names are constants of this module and registered once: both calls
     // only fail on invalid or duplicate names.
     let g = IntGauge::new(name, help).expect("valid metric name");
-    registry.register(Box::new(g.clone())).expect("metric registered once");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("metric registered once");
     g
 }
 
@@ -36,9 +38,21 @@ impl Metrics {
             sessions: gauge(&registry, "gateway_sessions", "Janus sessions alive"),
             handles: gauge(&registry, "gateway_handles", "Janus handles alive"),
             rooms: gauge(&registry, "gateway_rooms", "video rooms alive"),
-            pipelines: gauge(&registry, "gateway_pipelines_alive", "room pipelines not yet freed"),
-            webrtcbins: gauge(&registry, "gateway_webrtcbins_alive", "webrtcbin elements not yet freed"),
-            threads: gauge(&registry, "gateway_threads", "threads of the gateway process"),
+            pipelines: gauge(
+                &registry,
+                "gateway_pipelines_alive",
+                "room pipelines not yet freed",
+            ),
+            webrtcbins: gauge(
+                &registry,
+                "gateway_webrtcbins_alive",
+                "webrtcbin elements not yet freed",
+            ),
+            threads: gauge(
+                &registry,
+                "gateway_threads",
+                "threads of the gateway process",
+            ),
             registry,
         }
     }
@@ -74,7 +88,12 @@ impl Default for Metrics {
 pub fn process_threads() -> usize {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Threads:").and_then(|v| v.trim().parse().ok())))
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("Threads:")
+                    .and_then(|v| v.trim().parse().ok())
+            })
+        })
         .unwrap_or(0)
 }
 

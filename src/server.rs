@@ -27,13 +27,22 @@ pub struct Running {
     pub gateway: Arc<Gateway>,
     /// The videoroom plugin.
     pub videoroom: Arc<VideoRoom>,
+    /// Encoders chosen by the start-up probe.
+    pub encoders: Encoders,
 }
 
 /// Initializes GStreamer, binds the listeners (port 0 picks a free port),
 /// creates the configured rooms and starts serving.
 pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     gst::init().context("GStreamer failed to initialize")?;
-    for f in ["webrtcbin", "nicesrc", "dtlssrtpenc", "rtpbin", "tee", "queue"] {
+    for f in [
+        "webrtcbin",
+        "nicesrc",
+        "dtlssrtpenc",
+        "rtpbin",
+        "tee",
+        "queue",
+    ] {
         anyhow::ensure!(
             gst::ElementFactory::find(f).is_some(),
             "GStreamer element '{f}' is missing: install gstreamer1.0-plugins-bad, -good and gstreamer1.0-nice"
@@ -41,6 +50,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     }
     let ice = IceSettings::from_config(&cfg.nat, cfg.media.port_range()?)?;
     let alive = Arc::new(Mutex::new(Vec::new()));
+    let encoders: Encoders = Arc::default();
     let mut videoroom_slot = None;
     let gateway = Gateway::new(Duration::from_secs(cfg.general.session_timeout), |events| {
         let ctx = Arc::new(RoomContext {
@@ -51,29 +61,41 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
             string_ids: cfg.videoroom.string_ids,
             membership: Arc::new(Mutex::new(HashMap::new())),
             alive: alive.clone(),
+            encoders: encoders.clone(),
         });
-        let admin_key = (!cfg.videoroom.admin_key.is_empty()).then(|| cfg.videoroom.admin_key.clone());
+        let admin_key =
+            (!cfg.videoroom.admin_key.is_empty()).then(|| cfg.videoroom.admin_key.clone());
         let vr = Arc::new(VideoRoom::new(ctx, admin_key));
         videoroom_slot = Some(vr.clone());
         vec![vr as Arc<dyn Plugin>]
     });
     let videoroom = videoroom_slot.context("videoroom plugin not created")?;
     for preset in &cfg.videoroom.rooms {
-        let body: serde_json::Map<String, serde_json::Value> =
-            serde_json::to_value(&preset.0)?.as_object().cloned().unwrap_or_default();
+        let body: serde_json::Map<String, serde_json::Value> = serde_json::to_value(&preset.0)?
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
         let mut body = body;
         if !cfg.videoroom.admin_key.is_empty() {
             body.insert("admin_key".into(), cfg.videoroom.admin_key.clone().into());
         }
-        videoroom.create(&body).map_err(|e| anyhow::anyhow!("config room: {e}"))?;
+        videoroom
+            .create(&body)
+            .map_err(|e| anyhow::anyhow!("config room: {e}"))?;
     }
     gateway.spawn_sweeper();
+    spawn_encoder_probe(cfg, &gateway, encoders.clone());
 
     let http_listener = transport::bind(SocketAddr::new(cfg.http.ip, cfg.http.port)).await?;
-    let ws_listener = transport::bind(SocketAddr::new(cfg.websockets.ws_ip, cfg.websockets.ws_port)).await?;
+    let ws_listener = transport::bind(SocketAddr::new(
+        cfg.websockets.ws_ip,
+        cfg.websockets.ws_port,
+    ))
+    .await?;
     let http = http_listener.local_addr()?;
     let ws = ws_listener.local_addr()?;
-    let dir = |p: &std::path::Path| (!p.as_os_str().is_empty() && p.is_dir()).then(|| p.to_path_buf());
+    let dir =
+        |p: &std::path::Path| (!p.as_os_str().is_empty() && p.is_dir()).then(|| p.to_path_buf());
     let site = HttpSite {
         base_path: cfg.http.base_path.clone(),
         demo_dir: dir(&cfg.http.demo_dir),
@@ -89,5 +111,79 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     tokio::spawn(warp::serve(http_routes).incoming(http_listener).run());
     tokio::spawn(warp::serve(ws_routes).incoming(ws_listener).run());
     info!(%http, %ws, "gateway listening");
-    Ok(Running { http, ws, gateway, videoroom })
+    Ok(Running {
+        http,
+        ws,
+        gateway,
+        videoroom,
+        encoders,
+    })
+}
+
+/// The encoders chosen at start-up.
+pub type Encoders = crate::media::encoder::Chosen;
+
+/// Probes the encoder catalog off the runtime (it encodes real frames, so it
+/// must not delay start-up), logs the choice and shows it in `server_info`.
+fn spawn_encoder_probe(cfg: &Config, gateway: &Arc<Gateway>, slot: Encoders) {
+    use crate::media::codec::Codec;
+    use crate::media::encoder::{self, Catalog, PROBE_TIMEOUT, Preferences};
+    if cfg.encoder.catalog.as_os_str().is_empty() {
+        info!("encoder catalog disabled: no mixing or transcoding");
+        gateway.set_info("encoders", serde_json::json!("disabled"));
+        return;
+    }
+    let catalog = match Catalog::load(&cfg.encoder.catalog) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "no encoder catalog: mixing and transcoding unavailable");
+            gateway.set_info("encoders", serde_json::json!({"error": e.to_string()}));
+            return;
+        }
+    };
+    gateway.set_info("encoders", serde_json::json!("probing"));
+    let force = (!cfg.encoder.force.is_empty()).then(|| cfg.encoder.force.clone());
+    let jobs = [
+        (
+            Codec::H264,
+            Preferences {
+                order: cfg.encoder.h264.clone(),
+                force: force.clone(),
+            },
+        ),
+        (
+            Codec::Vp8,
+            Preferences {
+                order: cfg.encoder.vp8.clone(),
+                force,
+            },
+        ),
+    ];
+    let (gw, out) = (Arc::downgrade(gateway), slot.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut chosen = Vec::new();
+        let mut info = serde_json::Map::new();
+        for (codec, prefs) in jobs {
+            match encoder::select(&catalog, codec, &prefs, |spec| {
+                encoder::probe(spec, codec, PROBE_TIMEOUT)
+            }) {
+                Ok(sel) => {
+                    info!(codec = %codec, encoder = %sel.spec.factory, "video encoder selected");
+                    info.insert(codec.janus_name().into(), sel.to_json());
+                    chosen.push(sel);
+                }
+                Err(e) => {
+                    tracing::warn!(codec = %codec, error = %e, "no video encoder");
+                    info.insert(
+                        codec.janus_name().into(),
+                        serde_json::json!({"error": e.to_string()}),
+                    );
+                }
+            }
+        }
+        let _ = out.set(chosen);
+        if let Some(gw) = gw.upgrade() {
+            gw.set_info("encoders", serde_json::Value::Object(info));
+        }
+    });
 }

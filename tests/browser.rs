@@ -16,13 +16,20 @@ const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
 fn run_browser_test(server_override: Option<&str>) {
     let repo = env!("CARGO_MANIFEST_DIR");
     assert!(
-        std::path::Path::new(repo).join("node_modules/playwright-core").is_dir(),
+        std::path::Path::new(repo)
+            .join("node_modules/playwright-core")
+            .is_dir(),
         "node_modules missing: run `npm ci` (the README's set-up command does)"
     );
-    assert!(std::path::Path::new("/usr/bin/chromium").exists(), "Debian's chromium is not installed");
+    assert!(
+        std::path::Path::new("/usr/bin/chromium").exists(),
+        "Debian's chromium is not installed"
+    );
     let gw = Gateway::start();
     let mut cmd = Command::new("node");
-    cmd.current_dir(repo).arg("tests/browser/videoroom.mjs").arg(format!("{}/", gw.site));
+    cmd.current_dir(repo)
+        .arg("tests/browser/videoroom.mjs")
+        .arg(format!("{}/", gw.site));
     if let Some(s) = server_override {
         cmd.arg(s.replace("{ws}", &gw.ws).replace("{http}", &gw.http));
     }

@@ -27,19 +27,34 @@ async fn churn_and_failures_stay_local() {
     let admin = videoroom_handle(&gw, true).await;
     let room_a = create_room(&admin, json!({})).await;
     let room_b = create_room(&admin, json!({})).await;
-    let spec = PublisherSpec { codec: VideoCodec::Vp8, gop: 60, ..PublisherSpec::default() };
+    let spec = PublisherSpec {
+        codec: VideoCodec::Vp8,
+        gop: 60,
+        ..PublisherSpec::default()
+    };
 
     // Room A: a steady publisher and subscriber. Room B: the same.
     let pa = videoroom_handle(&gw, true).await;
-    let (_pub_a, ja) = TestPeer::publish(&pa, &room_a, "steady-a", &spec).await.unwrap();
+    let (_pub_a, ja) = TestPeer::publish(&pa, &room_a, "steady-a", &spec)
+        .await
+        .unwrap();
     let sa = videoroom_handle(&gw, true).await;
-    let (steady_a, _) = TestPeer::subscribe(&sa, &room_a, json!([{"feed": ja["id"]}]), true).await.unwrap();
+    let (steady_a, _) = TestPeer::subscribe(&sa, &room_a, json!([{"feed": ja["id"]}]), true)
+        .await
+        .unwrap();
     let pb = videoroom_handle(&gw, false).await;
-    let (_pub_b, jb) = TestPeer::publish(&pb, &room_b, "steady-b", &spec).await.unwrap();
+    let (_pub_b, jb) = TestPeer::publish(&pb, &room_b, "steady-b", &spec)
+        .await
+        .unwrap();
     let sb = videoroom_handle(&gw, false).await;
-    let (steady_b, _) = TestPeer::subscribe(&sb, &room_b, json!([{"feed": jb["id"]}]), true).await.unwrap();
+    let (steady_b, _) = TestPeer::subscribe(&sb, &room_b, json!([{"feed": jb["id"]}]), true)
+        .await
+        .unwrap();
     for s in [&steady_a, &steady_b] {
-        assert!(s.wait_until(WITHIN, |st| st.frames() >= 30).await, "steady subscribers play");
+        assert!(
+            s.wait_until(WITHIN, |st| st.frames() >= 30).await,
+            "steady subscribers play"
+        );
     }
     steady_a.stats.reset_gap();
     steady_b.stats.reset_gap();
@@ -49,10 +64,18 @@ async fn churn_and_failures_stay_local() {
     for round in 0..3 {
         let s = Session::connect_ws(&gw.ws).await.unwrap();
         let h = Arc::new(s.attach(VIDEOROOM).await.unwrap());
-        let (p, _) = TestPeer::subscribe(&h, &room_a, json!([{"feed": ja["id"]}]), true).await.unwrap();
-        assert!(p.wait_until(WITHIN, |st| st.frames() >= 5).await, "churn subscriber {round} plays");
+        let (p, _) = TestPeer::subscribe(&h, &room_a, json!([{"feed": ja["id"]}]), true)
+            .await
+            .unwrap();
+        assert!(
+            p.wait_until(WITHIN, |st| st.frames() >= 5).await,
+            "churn subscriber {round} plays"
+        );
         if round % 2 == 0 {
-            let (left, _) = h.call(json!({"request": "leave"}), None, WITHIN).await.unwrap();
+            let (left, _) = h
+                .call(json!({"request": "leave"}), None, WITHIN)
+                .await
+                .unwrap();
             assert_eq!(left["left"], "ok", "{left}");
         }
         // Odd rounds: the client just disappears (session dropped, socket closed).
@@ -61,28 +84,59 @@ async fn churn_and_failures_stay_local() {
     }
     let s = Session::connect_ws(&gw.ws).await.unwrap();
     let h = Arc::new(s.attach(VIDEOROOM).await.unwrap());
-    let (vanishing, jv) = TestPeer::publish(&h, &room_a, "vanishing", &spec).await.unwrap();
+    let (vanishing, jv) = TestPeer::publish(&h, &room_a, "vanishing", &spec)
+        .await
+        .unwrap();
     let sv = videoroom_handle(&gw, true).await;
-    let (sub_v, _) = TestPeer::subscribe(&sv, &room_a, json!([{"feed": jv["id"]}]), true).await.unwrap();
-    assert!(sub_v.wait_until(WITHIN, |st| st.frames() >= 5).await, "second publisher plays");
+    let (sub_v, _) = TestPeer::subscribe(&sv, &room_a, json!([{"feed": jv["id"]}]), true)
+        .await
+        .unwrap();
+    assert!(
+        sub_v.wait_until(WITHIN, |st| st.frames() >= 5).await,
+        "second publisher plays"
+    );
     drop(vanishing);
     drop(h);
     drop(s);
     // Its subscriber is renegotiated with the feed gone.
-    let updated = sv.wait_for(|e| e["plugindata"]["data"]["videoroom"] == "updated", WITHIN).await;
-    assert!(updated.is_ok(), "subscriber of a vanished publisher is updated");
+    let updated = sv
+        .wait_for(
+            |e| e["plugindata"]["data"]["videoroom"] == "updated",
+            WITHIN,
+        )
+        .await;
+    assert!(
+        updated.is_ok(),
+        "subscriber of a vanished publisher is updated"
+    );
 
     // Room A's failure end: destroyed while room B plays.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(steady_a.stats.max_gap() < MAX_GAP, "room A steady subscriber stalled {:?}", steady_a.stats.max_gap());
-    admin.sync(json!({"request": "destroy", "room": room_a})).await.unwrap();
+    assert!(
+        steady_a.stats.max_gap() < MAX_GAP,
+        "room A steady subscriber stalled {:?}",
+        steady_a.stats.max_gap()
+    );
+    admin
+        .sync(json!({"request": "destroy", "room": room_a}))
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(steady_b.stats.max_gap() < MAX_GAP, "room B stalled {:?} while room A churned and died", steady_b.stats.max_gap());
+    assert!(
+        steady_b.stats.max_gap() < MAX_GAP,
+        "room B stalled {:?} while room A churned and died",
+        steady_b.stats.max_gap()
+    );
     assert!(steady_b.stats.frames() > 100);
 
     // Nothing leaked: only room B's two webrtcbins remain.
     drop((steady_a, sub_v, sa, sv, pa));
-    assert_eq!(gw.wait_metric("gateway_webrtcbins_alive", 2.0, WITHIN).await, Some(2.0), "webrtcbins of gone peers freed");
+    assert_eq!(
+        gw.wait_metric("gateway_webrtcbins_alive", 2.0, WITHIN)
+            .await,
+        Some(2.0),
+        "webrtcbins of gone peers freed"
+    );
     assert_eq!(gw.metric("gateway_pipelines_alive").await, Some(1.0));
 }
 
@@ -121,11 +175,28 @@ async fn idle_sessions_time_out_and_closed_sockets_free_theirs() {
     let http = reqwest::Client::new();
     let post = |url: String, body: serde_json::Value| {
         let http = http.clone();
-        async move { http.post(url).body(body.to_string()).send().await.unwrap().json::<serde_json::Value>().await.unwrap() }
+        async move {
+            http.post(url)
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
     };
-    let created = post(gw.http.clone(), json!({"janus": "create", "transaction": "c"})).await;
+    let created = post(
+        gw.http.clone(),
+        json!({"janus": "create", "transaction": "c"}),
+    )
+    .await;
     let sid = created["data"]["id"].as_u64().unwrap();
-    let attached = post(format!("{}/{sid}", gw.http), json!({"janus": "attach", "plugin": VIDEOROOM, "transaction": "a"})).await;
+    let attached = post(
+        format!("{}/{sid}", gw.http),
+        json!({"janus": "attach", "plugin": VIDEOROOM, "transaction": "a"}),
+    )
+    .await;
     let hid = attached["data"]["id"].as_u64().unwrap();
     let ack = post(
         format!("{}/{sid}/{hid}", gw.http),
@@ -133,18 +204,40 @@ async fn idle_sessions_time_out_and_closed_sockets_free_theirs() {
     )
     .await;
     assert_eq!(ack["janus"], "ack", "{ack}");
-    let count = || async { admin.sync(json!({"request": "listparticipants", "room": room})).await.unwrap()["participants"].as_array().unwrap().len() };
+    let count = || async {
+        admin
+            .sync(json!({"request": "listparticipants", "room": room}))
+            .await
+            .unwrap()["participants"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(count().await, 1);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let gone = post(format!("{}/{sid}", gw.http), json!({"janus": "keepalive", "transaction": "k"})).await;
-    assert_eq!(gone["error"]["code"], 458, "timed-out session is gone: {gone}");
+    let gone = post(
+        format!("{}/{sid}", gw.http),
+        json!({"janus": "keepalive", "transaction": "k"}),
+    )
+    .await;
+    assert_eq!(
+        gone["error"]["code"], 458,
+        "timed-out session is gone: {gone}"
+    );
     assert_eq!(count().await, 0, "its handle left the room");
 
     // A WebSocket that closes takes its sessions (and their room places) along.
     let ws = Session::connect_ws(&gw.ws).await.unwrap();
     let h = ws.attach(VIDEOROOM).await.unwrap();
-    let (joined, _) = h.call(json!({"request": "join", "ptype": "publisher", "room": room}), None, WITHIN).await.unwrap();
+    let (joined, _) = h
+        .call(
+            json!({"request": "join", "ptype": "publisher", "room": room}),
+            None,
+            WITHIN,
+        )
+        .await
+        .unwrap();
     assert_eq!(joined["videoroom"], "joined");
     assert_eq!(count().await, 1);
     drop(h);

@@ -28,7 +28,11 @@ fn init() {
 async fn watcher(gw: &Gateway, ws: bool, room: &Value) -> Arc<Handle> {
     let h = videoroom_handle(gw, ws).await;
     let (joined, _) = h
-        .call(json!({"request": "join", "ptype": "publisher", "room": room, "display": "watcher"}), None, EVENT_WITHIN)
+        .call(
+            json!({"request": "join", "ptype": "publisher", "room": room, "display": "watcher"}),
+            None,
+            EVENT_WITHIN,
+        )
         .await
         .expect("watcher join");
     assert_eq!(joined["videoroom"], "joined", "{joined}");
@@ -45,51 +49,120 @@ async fn scenario(ws: bool, codec: VideoCodec) {
     let room = create_room(&admin, json!({})).await;
 
     let pub_handle = videoroom_handle(&gw, ws).await;
-    let spec = PublisherSpec { codec, gop: 600, ..PublisherSpec::default() };
-    let (publisher, joined) = TestPeer::publish(&pub_handle, &room, "alice", &spec).await.expect("publish");
+    let spec = PublisherSpec {
+        codec,
+        gop: 600,
+        ..PublisherSpec::default()
+    };
+    let (publisher, joined) = TestPeer::publish(&pub_handle, &room, "alice", &spec)
+        .await
+        .expect("publish");
     let feed = joined["id"].clone();
 
     let w1 = watcher(&gw, ws, &room).await;
     let s1 = videoroom_handle(&gw, ws).await;
-    let (sub1, attached) = TestPeer::subscribe(&s1, &room, json!([{"feed": feed}]), true).await.expect("subscribe 1");
-    assert_eq!(attached["streams"].as_array().map(Vec::len), Some(2), "{attached}");
+    let (sub1, attached) = TestPeer::subscribe(&s1, &room, json!([{"feed": feed}]), true)
+        .await
+        .expect("subscribe 1");
+    assert_eq!(
+        attached["streams"].as_array().map(Vec::len),
+        Some(2),
+        "{attached}"
+    );
 
     tokio::time::sleep(Duration::from_secs(3)).await;
     let w2 = watcher(&gw, ws, &room).await;
     let s2 = videoroom_handle(&gw, ws).await;
-    let (sub2, _) = TestPeer::subscribe(&s2, &room, json!([{"feed": feed}]), true).await.expect("subscribe 2");
+    let (sub2, _) = TestPeer::subscribe(&s2, &room, json!([{"feed": feed}]), true)
+        .await
+        .expect("subscribe 2");
 
     for (name, sub) in [("first", &sub1), ("late", &sub2)] {
-        let ok = sub.wait_until(FRAMES_WITHIN, |s| s.frames() >= FRAMES && s.audio() > 0).await;
-        assert!(ok, "{name} subscriber: {} frames, {} audio buffers", sub.stats.frames(), sub.stats.audio());
+        let ok = sub
+            .wait_until(FRAMES_WITHIN, |s| s.frames() >= FRAMES && s.audio() > 0)
+            .await;
+        assert!(
+            ok,
+            "{name} subscriber: {} frames, {} audio buffers",
+            sub.stats.frames(),
+            sub.stats.audio()
+        );
     }
-    let ttff = sub2.time_to_first_video().expect("late subscriber got video");
-    println!("late joiner ({codec:?}, GOP 20 s): first decoded frame {} ms after start", ttff.as_millis());
-    assert!(ttff < Duration::from_secs(5), "late joiner waited {ttff:?} for a picture");
+    let ttff = sub2
+        .time_to_first_video()
+        .expect("late subscriber got video");
+    println!(
+        "late joiner ({codec:?}, GOP 20 s): first decoded frame {} ms after start",
+        ttff.as_millis()
+    );
+    assert!(
+        ttff < Duration::from_secs(5),
+        "late joiner waited {ttff:?} for a picture"
+    );
 
-    let (left, _) = pub_handle.call(json!({"request": "leave"}), None, EVENT_WITHIN).await.expect("leave");
+    let (left, _) = pub_handle
+        .call(json!({"request": "leave"}), None, EVENT_WITHIN)
+        .await
+        .expect("leave");
     assert_eq!(left["leaving"], "ok", "{left}");
     for w in [&w1, &w2] {
         let ev = w
-            .wait_for(|e| e["plugindata"]["data"]["leaving"] == feed || e["plugindata"]["data"]["unpublished"] == feed, EVENT_WITHIN)
+            .wait_for(
+                |e| {
+                    e["plugindata"]["data"]["leaving"] == feed
+                        || e["plugindata"]["data"]["unpublished"] == feed
+                },
+                EVENT_WITHIN,
+            )
             .await
             .expect("leaving/unpublished event");
         assert_eq!(ev["plugindata"]["data"]["room"], room);
     }
     // Subscribers are renegotiated with the feed's m-lines inactive (Janus autoupdate).
     for s in [&s1, &s2] {
-        let ev = s.wait_for(|e| e["plugindata"]["data"]["videoroom"] == "updated", EVENT_WITHIN).await.expect("updated");
-        assert!(ev["plugindata"]["data"]["streams"].as_array().unwrap().iter().all(|st| st["active"] == false), "{ev}");
+        let ev = s
+            .wait_for(
+                |e| e["plugindata"]["data"]["videoroom"] == "updated",
+                EVENT_WITHIN,
+            )
+            .await
+            .expect("updated");
+        assert!(
+            ev["plugindata"]["data"]["streams"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|st| st["active"] == false),
+            "{ev}"
+        );
     }
     drop(publisher);
 
-    let destroyed = admin.sync(json!({"request": "destroy", "room": room})).await.expect("destroy");
+    let destroyed = admin
+        .sync(json!({"request": "destroy", "room": room}))
+        .await
+        .expect("destroy");
     assert_eq!(destroyed["videoroom"], "destroyed");
-    let ev = w1.wait_for(|e| e["plugindata"]["data"]["videoroom"] == "destroyed", EVENT_WITHIN).await;
+    let ev = w1
+        .wait_for(
+            |e| e["plugindata"]["data"]["videoroom"] == "destroyed",
+            EVENT_WITHIN,
+        )
+        .await;
     assert!(ev.is_ok(), "participants hear destroyed");
     drop((sub1, sub2));
-    assert_eq!(gw.wait_metric("gateway_pipelines_alive", 0.0, Duration::from_secs(10)).await, Some(0.0), "room pipeline freed");
-    assert_eq!(gw.wait_metric("gateway_webrtcbins_alive", 0.0, Duration::from_secs(10)).await, Some(0.0), "webrtcbins freed");
+    assert_eq!(
+        gw.wait_metric("gateway_pipelines_alive", 0.0, Duration::from_secs(10))
+            .await,
+        Some(0.0),
+        "room pipeline freed"
+    );
+    assert_eq!(
+        gw.wait_metric("gateway_webrtcbins_alive", 0.0, Duration::from_secs(10))
+            .await,
+        Some(0.0),
+        "webrtcbins freed"
+    );
     assert_eq!(gw.metric("gateway_rooms").await, Some(0.0));
 }
 

@@ -32,25 +32,50 @@ async fn multistream_publisher_two_video_tracks() {
         video_patterns: vec!["ball".into(), "smpte".into()],
         ..PublisherSpec::default()
     };
-    let (_publisher, joined) = TestPeer::publish(&ph, &room, "camera+screen", &spec).await.expect("publish");
+    let (_publisher, joined) = TestPeer::publish(&ph, &room, "camera+screen", &spec)
+        .await
+        .expect("publish");
     let feed = joined["id"].clone();
 
-    let listed = admin.sync(json!({"request": "listparticipants", "room": room})).await.unwrap();
+    let listed = admin
+        .sync(json!({"request": "listparticipants", "room": room}))
+        .await
+        .unwrap();
     assert_eq!(listed["participants"][0]["publisher"], true, "{listed}");
 
     let sh = videoroom_handle(&gw, true).await;
-    let (sub, attached) = TestPeer::subscribe(&sh, &room, json!([{"feed": feed}]), true).await.expect("subscribe");
+    let (sub, attached) = TestPeer::subscribe(&sh, &room, json!([{"feed": feed}]), true)
+        .await
+        .expect("subscribe");
     let streams = attached["streams"].as_array().unwrap();
-    assert_eq!(streams.iter().filter(|s| s["type"] == "video").count(), 2, "{attached}");
-    let ok = sub.wait_until(WITHIN, |s| s.video_tracks.load(std::sync::atomic::Ordering::Relaxed) >= 2 && s.frames() >= 60).await;
+    assert_eq!(
+        streams.iter().filter(|s| s["type"] == "video").count(),
+        2,
+        "{attached}"
+    );
+    let ok = sub
+        .wait_until(WITHIN, |s| {
+            s.video_tracks.load(std::sync::atomic::Ordering::Relaxed) >= 2 && s.frames() >= 60
+        })
+        .await;
     assert!(ok, "both video tracks decode: {:?}", sub.stats);
 
     // Subscribing to one mid only gives one m-line.
     let sh2 = videoroom_handle(&gw, true).await;
     let mid = streams.iter().find(|s| s["type"] == "video").unwrap()["feed_mid"].clone();
-    let (one, attached) = TestPeer::subscribe(&sh2, &room, json!([{"feed": feed, "mid": mid}]), true).await.expect("subscribe one mid");
-    assert_eq!(attached["streams"].as_array().unwrap().len(), 1, "{attached}");
-    assert!(one.wait_until(WITHIN, |s| s.frames() >= 30).await, "single mid decodes");
+    let (one, attached) =
+        TestPeer::subscribe(&sh2, &room, json!([{"feed": feed, "mid": mid}]), true)
+            .await
+            .expect("subscribe one mid");
+    assert_eq!(
+        attached["streams"].as_array().unwrap().len(),
+        1,
+        "{attached}"
+    );
+    assert!(
+        one.wait_until(WITHIN, |s| s.frames() >= 30).await,
+        "single mid decodes"
+    );
 }
 
 async fn expect_core_error(s: &Session, handle: Option<u64>, raw: &str, code: u64) {
@@ -72,11 +97,41 @@ async fn bad_input_gets_janus_errors_and_nothing_breaks() {
     expect_core_error(&s, None, "[1,2,3]", 455).await;
     expect_core_error(&s, None, r#"{"janus":"keepalive"}"#, 456).await;
     expect_core_error(&s, None, r#"{"janus":"dance","transaction":"x"}"#, 453).await;
-    expect_core_error(&s, None, r#"{"janus":"attach","transaction":"x","plugin":5}"#, 467).await;
-    expect_core_error(&s, None, r#"{"janus":"attach","transaction":"x","plugin":"janus.plugin.nope"}"#, 460).await;
-    expect_core_error(&s, Some(h.id), r#"{"janus":"message","transaction":"x","body":[]}"#, 467).await;
-    expect_core_error(&s, Some(h.id), r#"{"janus":"message","transaction":"x"}"#, 456).await;
-    expect_core_error(&s, Some(999), r#"{"janus":"message","transaction":"x","body":{}}"#, 459).await;
+    expect_core_error(
+        &s,
+        None,
+        r#"{"janus":"attach","transaction":"x","plugin":5}"#,
+        467,
+    )
+    .await;
+    expect_core_error(
+        &s,
+        None,
+        r#"{"janus":"attach","transaction":"x","plugin":"janus.plugin.nope"}"#,
+        460,
+    )
+    .await;
+    expect_core_error(
+        &s,
+        Some(h.id),
+        r#"{"janus":"message","transaction":"x","body":[]}"#,
+        467,
+    )
+    .await;
+    expect_core_error(
+        &s,
+        Some(h.id),
+        r#"{"janus":"message","transaction":"x"}"#,
+        456,
+    )
+    .await;
+    expect_core_error(
+        &s,
+        Some(999),
+        r#"{"janus":"message","transaction":"x","body":{}}"#,
+        459,
+    )
+    .await;
     let garbage_sdp = r#"{"janus":"message","transaction":"x","body":{"request":"publish"},"jsep":{"type":"offer","sdp":"garbage"}}"#;
     expect_core_error(&s, Some(h.id), garbage_sdp, 465).await;
     let http = reqwest::Client::new();
@@ -90,7 +145,14 @@ async fn bad_input_gets_janus_errors_and_nothing_breaks() {
         .await
         .unwrap();
     assert_eq!(unknown_session["error"]["code"], 458, "{unknown_session}");
-    let poll: serde_json::Value = http.get(format!("{}/12345", gw.http)).send().await.unwrap().json().await.unwrap();
+    let poll: serde_json::Value = http
+        .get(format!("{}/12345", gw.http))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(poll["error"]["code"], 458, "{poll}");
 
     // Plugin errors (videoroom codes, inside plugindata).
@@ -98,22 +160,85 @@ async fn bad_input_gets_janus_errors_and_nothing_breaks() {
     assert_eq!(err(h.sync(json!({"foo": 1})).await.unwrap()), 429);
     assert_eq!(err(h.sync(json!({"request": 7})).await.unwrap()), 430);
     assert_eq!(err(h.sync(json!({"request": "dance"})).await.unwrap()), 423);
-    assert_eq!(err(h.sync(json!({"request": "create", "publishers": "many"})).await.unwrap()), 430);
-    assert_eq!(err(h.sync(json!({"request": "create", "room": "abc"})).await.unwrap()), 430);
-    assert_eq!(err(h.sync(json!({"request": "exists"})).await.unwrap()), 429);
-    assert_eq!(err(h.sync(json!({"request": "destroy", "room": 424242})).await.unwrap()), 426);
+    assert_eq!(
+        err(h
+            .sync(json!({"request": "create", "publishers": "many"}))
+            .await
+            .unwrap()),
+        430
+    );
+    assert_eq!(
+        err(h
+            .sync(json!({"request": "create", "room": "abc"}))
+            .await
+            .unwrap()),
+        430
+    );
+    assert_eq!(
+        err(h.sync(json!({"request": "exists"})).await.unwrap()),
+        429
+    );
+    assert_eq!(
+        err(h
+            .sync(json!({"request": "destroy", "room": 424242}))
+            .await
+            .unwrap()),
+        426
+    );
     let room = create_room(&h, json!({"publishers": 1, "secret": "s3", "pin": "p1"})).await;
-    assert_eq!(err(h.sync(json!({"request": "create", "room": room})).await.unwrap()), 427);
-    assert_eq!(err(h.sync(json!({"request": "destroy", "room": room, "secret": "wrong"})).await.unwrap()), 433);
-    assert_eq!(err(h.sync(json!({"request": "edit", "room": room, "new_description": "x"})).await.unwrap()), 433);
+    assert_eq!(
+        err(h
+            .sync(json!({"request": "create", "room": room}))
+            .await
+            .unwrap()),
+        427
+    );
+    assert_eq!(
+        err(h
+            .sync(json!({"request": "destroy", "room": room, "secret": "wrong"}))
+            .await
+            .unwrap()),
+        433
+    );
+    assert_eq!(
+        err(h
+            .sync(json!({"request": "edit", "room": room, "new_description": "x"}))
+            .await
+            .unwrap()),
+        433
+    );
 
-    let (ev, _) = h.call(json!({"request": "join", "ptype": "publisher", "room": 424242}), None, WITHIN).await.unwrap();
+    let (ev, _) = h
+        .call(
+            json!({"request": "join", "ptype": "publisher", "room": 424242}),
+            None,
+            WITHIN,
+        )
+        .await
+        .unwrap();
     assert_eq!(err(ev), 426);
-    let (ev, _) = h.call(json!({"request": "join", "ptype": "publisher", "room": room, "pin": "bad"}), None, WITHIN).await.unwrap();
+    let (ev, _) = h
+        .call(
+            json!({"request": "join", "ptype": "publisher", "room": room, "pin": "bad"}),
+            None,
+            WITHIN,
+        )
+        .await
+        .unwrap();
     assert_eq!(err(ev), 433);
-    let (ev, _) = h.call(json!({"request": "join", "ptype": "dancer", "room": room, "pin": "p1"}), None, WITHIN).await.unwrap();
+    let (ev, _) = h
+        .call(
+            json!({"request": "join", "ptype": "dancer", "room": room, "pin": "p1"}),
+            None,
+            WITHIN,
+        )
+        .await
+        .unwrap();
     assert_eq!(err(ev), 430);
-    let (ev, _) = h.call(json!({"request": "publish"}), None, WITHIN).await.unwrap();
+    let (ev, _) = h
+        .call(json!({"request": "publish"}), None, WITHIN)
+        .await
+        .unwrap();
     assert_eq!(err(ev), 424, "publish before join");
     let (ev, _) = h
         .call(json!({"request": "join", "ptype": "subscriber", "room": room, "pin": "p1", "streams": [{"feed": 777}]}), None, WITHIN)
@@ -123,29 +248,85 @@ async fn bad_input_gets_janus_errors_and_nothing_breaks() {
 
     // A second publisher over the room's limit of 1.
     let a = videoroom_handle(&gw, false).await;
-    let (j, _) = a.call(json!({"request": "join", "ptype": "publisher", "room": room, "pin": "p1"}), None, WITHIN).await.unwrap();
+    let (j, _) = a
+        .call(
+            json!({"request": "join", "ptype": "publisher", "room": room, "pin": "p1"}),
+            None,
+            WITHIN,
+        )
+        .await
+        .unwrap();
     assert_eq!(j["videoroom"], "joined", "{j}");
     let sdp = webrtc_offer_sdp();
-    let (ev, answer) = a.call(json!({"request": "publish"}), Some(json!({"type": "offer", "sdp": sdp})), WITHIN).await.unwrap();
+    let (ev, answer) = a
+        .call(
+            json!({"request": "publish"}),
+            Some(json!({"type": "offer", "sdp": sdp})),
+            WITHIN,
+        )
+        .await
+        .unwrap();
     assert_eq!(ev["configured"], "ok", "{ev}");
     assert!(answer.is_some());
     let b = videoroom_handle(&gw, false).await;
-    let (j, _) = b.call(json!({"request": "join", "ptype": "publisher", "room": room, "pin": "p1"}), None, WITHIN).await.unwrap();
+    let (j, _) = b
+        .call(
+            json!({"request": "join", "ptype": "publisher", "room": room, "pin": "p1"}),
+            None,
+            WITHIN,
+        )
+        .await
+        .unwrap();
     assert_eq!(j["videoroom"], "joined");
-    let (ev, _) = b.call(json!({"request": "publish"}), Some(json!({"type": "offer", "sdp": sdp})), WITHIN).await.unwrap();
+    let (ev, _) = b
+        .call(
+            json!({"request": "publish"}),
+            Some(json!({"type": "offer", "sdp": sdp})),
+            WITHIN,
+        )
+        .await
+        .unwrap();
     assert_eq!(err(ev), 432, "publishers full");
     // An answer where an offer belongs.
-    let (ev, _) = b.call(json!({"request": "publish"}), Some(json!({"type": "answer", "sdp": sdp})), WITHIN).await.unwrap();
+    let (ev, _) = b
+        .call(
+            json!({"request": "publish"}),
+            Some(json!({"type": "answer", "sdp": sdp})),
+            WITHIN,
+        )
+        .await
+        .unwrap();
     assert_eq!(err(ev), 431);
     // An offer without any codec the room accepts.
     let c = videoroom_handle(&gw, false).await;
-    c.call(json!({"request": "join", "ptype": "publisher", "room": room, "pin": "p1"}), None, WITHIN).await.unwrap();
-    let g722 = sdp.replace("VP8/90000", "VP9/90000").replace("opus/48000/2", "G722/8000");
-    let (ev, _) = b.call(json!({"request": "unpublish"}), None, WITHIN).await.unwrap();
+    c.call(
+        json!({"request": "join", "ptype": "publisher", "room": room, "pin": "p1"}),
+        None,
+        WITHIN,
+    )
+    .await
+    .unwrap();
+    let g722 = sdp
+        .replace("VP8/90000", "VP9/90000")
+        .replace("opus/48000/2", "G722/8000");
+    let (ev, _) = b
+        .call(json!({"request": "unpublish"}), None, WITHIN)
+        .await
+        .unwrap();
     assert_eq!(err(ev), 435, "unpublish without publishing");
-    let (ev, _) = a.call(json!({"request": "unpublish"}), None, WITHIN).await.unwrap();
+    let (ev, _) = a
+        .call(json!({"request": "unpublish"}), None, WITHIN)
+        .await
+        .unwrap();
     assert_eq!(ev["unpublished"], "ok", "{ev}");
-    let (ev, _) = c.call(json!({"request": "publish"}), Some(json!({"type": "offer", "sdp": g722})), WITHIN).await.unwrap();
+    let (ev, _) = c
+        .call(
+            json!({"request": "publish"}),
+            Some(json!({"type": "offer", "sdp": g722})),
+            WITHIN,
+        )
+        .await
+        .unwrap();
     assert_eq!(err(ev.clone()), 437, "no usable codec: {ev}");
 
     // require_pvtid: a subscriber without a participant's private_id is refused.
@@ -156,16 +337,31 @@ async fn bad_input_gets_janus_errors_and_nothing_breaks() {
         .await
         .unwrap();
     assert_eq!(err(ev), 433, "require_pvtid");
-    h.sync(json!({"request": "destroy", "room": strict})).await.unwrap();
+    h.sync(json!({"request": "destroy", "room": strict}))
+        .await
+        .unwrap();
 
     // The gateway still serves: alive, and a fresh room works end to end.
     assert!(gw.alive(), "gateway survived");
     let room2 = create_room(&h, json!({})).await;
     let list = h.sync(json!({"request": "list"})).await.unwrap();
-    assert!(list["list"].as_array().unwrap().iter().any(|r| r["room"] == room2), "{list}");
-    let destroyed = h.sync(json!({"request": "destroy", "room": room, "secret": "s3"})).await.unwrap();
+    assert!(
+        list["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["room"] == room2),
+        "{list}"
+    );
+    let destroyed = h
+        .sync(json!({"request": "destroy", "room": room, "secret": "s3"}))
+        .await
+        .unwrap();
     assert_eq!(destroyed["videoroom"], "destroyed");
-    assert_eq!(gw.wait_metric("gateway_rooms", 1.0, WITHIN).await, Some(1.0));
+    assert_eq!(
+        gw.wait_metric("gateway_rooms", 1.0, WITHIN).await,
+        Some(1.0)
+    );
 }
 
 /// A minimal browser-like publisher offer (VP8 + Opus, BUNDLE, one SSRC each).
@@ -216,15 +412,34 @@ async fn one_subscriber_two_feeds() {
     let mut pubs = Vec::new();
     for (name, codec) in [("a", VideoCodec::Vp8), ("b", VideoCodec::Vp8)] {
         let ph = videoroom_handle(&gw, true).await;
-        let spec = PublisherSpec { codec, ..PublisherSpec::default() };
-        let (p, joined) = TestPeer::publish(&ph, &room, name, &spec).await.expect("publish");
+        let spec = PublisherSpec {
+            codec,
+            ..PublisherSpec::default()
+        };
+        let (p, joined) = TestPeer::publish(&ph, &room, name, &spec)
+            .await
+            .expect("publish");
         feeds.push(joined["id"].clone());
         pubs.push((ph, p));
     }
     let sh = videoroom_handle(&gw, true).await;
-    let (sub, attached) =
-        TestPeer::subscribe(&sh, &room, json!([{"feed": feeds[0]}, {"feed": feeds[1]}]), true).await.expect("subscribe");
-    assert_eq!(attached["streams"].as_array().unwrap().len(), 4, "{attached}");
-    let ok = sub.wait_until(WITHIN, |s| s.video_tracks.load(std::sync::atomic::Ordering::Relaxed) >= 2 && s.frames() >= 60).await;
+    let (sub, attached) = TestPeer::subscribe(
+        &sh,
+        &room,
+        json!([{"feed": feeds[0]}, {"feed": feeds[1]}]),
+        true,
+    )
+    .await
+    .expect("subscribe");
+    assert_eq!(
+        attached["streams"].as_array().unwrap().len(),
+        4,
+        "{attached}"
+    );
+    let ok = sub
+        .wait_until(WITHIN, |s| {
+            s.video_tracks.load(std::sync::atomic::Ordering::Relaxed) >= 2 && s.frames() >= 60
+        })
+        .await;
     assert!(ok, "both feeds decode: {:?}", sub.stats);
 }

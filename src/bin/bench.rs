@@ -69,13 +69,23 @@ struct Media {
 /// Encodes `secs` seconds of test media once, into memory.
 fn encode_media(secs: u32) -> anyhow::Result<Media> {
     let collect = |launch: &str| -> anyhow::Result<Vec<(u64, u64, gst::Buffer)>> {
-        let p = gst::parse::launch(launch)?.downcast::<gst::Pipeline>().map_err(|_| anyhow::anyhow!("pipeline"))?;
-        let sink = p.by_name("out").context("appsink")?.downcast::<gst_app::AppSink>().map_err(|_| anyhow::anyhow!("appsink"))?;
+        let p = gst::parse::launch(launch)?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| anyhow::anyhow!("pipeline"))?;
+        let sink = p
+            .by_name("out")
+            .context("appsink")?
+            .downcast::<gst_app::AppSink>()
+            .map_err(|_| anyhow::anyhow!("appsink"))?;
         p.set_state(gst::State::Playing)?;
         let mut out = Vec::new();
         while let Ok(s) = sink.pull_sample() {
             if let Some(b) = s.buffer_owned() {
-                out.push((b.pts().map_or(0, |t| t.nseconds()), b.duration().map_or(0, |t| t.nseconds()), b));
+                out.push((
+                    b.pts().map_or(0, |t| t.nseconds()),
+                    b.duration().map_or(0, |t| t.nseconds()),
+                    b,
+                ));
             }
         }
         p.set_state(gst::State::Null)?;
@@ -96,7 +106,11 @@ fn encode_media(secs: u32) -> anyhow::Result<Media> {
         "audiotestsrc num-buffers={} samplesperbuffer=960 freq=440 ! audio/x-raw,rate=48000,channels=2 ! opusenc frame-size=20 ! appsink name=out sync=false",
         secs * 50
     ))?;
-    Ok(Media { video, audio, length_ns: u64::from(secs) * 1_000_000_000 })
+    Ok(Media {
+        video,
+        audio,
+        length_ns: u64::from(secs) * 1_000_000_000,
+    })
 }
 
 /// A publisher that loops pre-encoded media: `appsrc → payloader → webrtcbin`.
@@ -117,7 +131,11 @@ impl Drop for LoopPublisher {
     }
 }
 
-async fn publish_loop(handle: &Arc<Handle>, room: &Value, media: &Arc<Media>) -> anyhow::Result<(LoopPublisher, Value)> {
+async fn publish_loop(
+    handle: &Arc<Handle>,
+    room: &Value,
+    media: &Arc<Media>,
+) -> anyhow::Result<(LoopPublisher, Value)> {
     let launch = "webrtcbin name=w \
         appsrc name=v is-live=true format=time do-timestamp=false caps=video/x-h264,stream-format=byte-stream,alignment=au,profile=constrained-baseline \
           ! h264parse ! rtph264pay pt=96 config-interval=-1 aggregate-mode=zero-latency mtu=1200 \
@@ -125,64 +143,74 @@ async fn publish_loop(handle: &Arc<Handle>, room: &Value, media: &Arc<Media>) ->
         appsrc name=a is-live=true format=time do-timestamp=false caps=audio/x-opus,rate=48000,channels=2,channel-mapping-family=0 \
           ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! w.";
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let (peer, joined, feeder) = TestPeer::publish_launch(handle, room, "bench", launch, 2, |pipeline| {
-        let v = pipeline.by_name("v").and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
-        let a = pipeline.by_name("a").and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
-        let (media, stop) = (media.clone(), stop.clone());
-        let feeder = std::thread::spawn(move || {
-            let (Some(v), Some(a)) = (v, a) else { return };
-            // appsrc refuses buffers (flushing) until the pipeline plays.
-            let ready_by = Instant::now() + Duration::from_secs(10);
-            while v.current_state() != gst::State::Playing || a.current_state() != gst::State::Playing {
-                if Instant::now() > ready_by || stop.load(Ordering::Relaxed) {
-                    eprintln!("bench feeder: appsrc never reached PLAYING ({:?})", v.current_state());
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            let start = Instant::now();
-            let mut lap = 0u64;
-            // Merge both tracks in time order, lap after lap.
-            while !stop.load(Ordering::Relaxed) {
-                let mut vi = media.video.iter().peekable();
-                let mut ai = media.audio.iter().peekable();
-                loop {
-                    let next_v = vi.peek().map(|x| x.0);
-                    let next_a = ai.peek().map(|x| x.0);
-                    let (src, item) = match (next_v, next_a) {
-                        (None, None) => break,
-                        (Some(tv), Some(ta)) if tv <= ta => (&v, vi.next()),
-                        (Some(_), None) => (&v, vi.next()),
-                        _ => (&a, ai.next()),
-                    };
-                    let Some((pts, dur, buf)) = item else { break };
-                    let at = lap * media.length_ns + pts;
-                    let due = start + Duration::from_nanos(at);
-                    let now = Instant::now();
-                    if due > now {
-                        std::thread::sleep(due - now);
-                    }
-                    if stop.load(Ordering::Relaxed) {
+    let (peer, joined, feeder) =
+        TestPeer::publish_launch(handle, room, "bench", launch, 2, |pipeline| {
+            let v = pipeline
+                .by_name("v")
+                .and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
+            let a = pipeline
+                .by_name("a")
+                .and_then(|e| e.downcast::<gst_app::AppSrc>().ok());
+            let (media, stop) = (media.clone(), stop.clone());
+            let feeder = std::thread::spawn(move || {
+                let (Some(v), Some(a)) = (v, a) else { return };
+                // appsrc refuses buffers (flushing) until the pipeline plays.
+                let ready_by = Instant::now() + Duration::from_secs(10);
+                while v.current_state() != gst::State::Playing
+                    || a.current_state() != gst::State::Playing
+                {
+                    if Instant::now() > ready_by || stop.load(Ordering::Relaxed) {
+                        eprintln!(
+                            "bench feeder: appsrc never reached PLAYING ({:?})",
+                            v.current_state()
+                        );
                         return;
                     }
-                    let mut b = buf.copy();
-                    {
-                        let bm = b.make_mut();
-                        bm.set_pts(gst::ClockTime::from_nseconds(at));
-                        bm.set_dts(gst::ClockTime::from_nseconds(at));
-                        bm.set_duration(gst::ClockTime::from_nseconds(*dur));
-                    }
-                    if let Err(e) = src.push_buffer(b) {
-                        eprintln!("bench feeder stops: {e:?}");
-                        return;
-                    }
+                    std::thread::sleep(Duration::from_millis(10));
                 }
-                lap += 1;
-            }
-        });
-        Some(feeder)
-    })
-    .await?;
+                let start = Instant::now();
+                let mut lap = 0u64;
+                // Merge both tracks in time order, lap after lap.
+                while !stop.load(Ordering::Relaxed) {
+                    let mut vi = media.video.iter().peekable();
+                    let mut ai = media.audio.iter().peekable();
+                    loop {
+                        let next_v = vi.peek().map(|x| x.0);
+                        let next_a = ai.peek().map(|x| x.0);
+                        let (src, item) = match (next_v, next_a) {
+                            (None, None) => break,
+                            (Some(tv), Some(ta)) if tv <= ta => (&v, vi.next()),
+                            (Some(_), None) => (&v, vi.next()),
+                            _ => (&a, ai.next()),
+                        };
+                        let Some((pts, dur, buf)) = item else { break };
+                        let at = lap * media.length_ns + pts;
+                        let due = start + Duration::from_nanos(at);
+                        let now = Instant::now();
+                        if due > now {
+                            std::thread::sleep(due - now);
+                        }
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        let mut b = buf.copy();
+                        {
+                            let bm = b.make_mut();
+                            bm.set_pts(gst::ClockTime::from_nseconds(at));
+                            bm.set_dts(gst::ClockTime::from_nseconds(at));
+                            bm.set_duration(gst::ClockTime::from_nseconds(*dur));
+                        }
+                        if let Err(e) = src.push_buffer(b) {
+                            eprintln!("bench feeder stops: {e:?}");
+                            return;
+                        }
+                    }
+                    lap += 1;
+                }
+            });
+            Some(feeder)
+        })
+        .await?;
     Ok((LoopPublisher { peer, stop, feeder }, joined))
 }
 
@@ -202,7 +230,9 @@ impl Drop for Server {
 }
 
 fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
@@ -212,7 +242,7 @@ fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
     let cfg = dir.join("gateway.toml");
     std::fs::write(
         &cfg,
-        "[http]\nport = 0\ndemo_dir = \"\"\n[websockets]\nws_port = 0\n[nat]\nice_enforce_list = [\"127.0.0.1\"]\n[media]\nrtp_port_range = \"\"\n",
+        "[http]\nport = 0\ndemo_dir = \"\"\n[websockets]\nws_port = 0\n[nat]\nice_enforce_list = [\"127.0.0.1\"]\n[media]\nrtp_port_range = \"\"\n[encoder]\ncatalog = \"\"\n",
     )?;
     let mut child = Command::new(bin)
         .arg("--config")
@@ -238,8 +268,16 @@ fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
             bail!("gateway did not start");
         }
     };
-    let ws = line.split_whitespace().find_map(|f| f.strip_prefix("ws=")).context("READY line")?.to_owned();
-    Ok(Server { child, ws: format!("ws://{ws}"), _dir: dir })
+    let ws = line
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("ws="))
+        .context("READY line")?
+        .to_owned();
+    Ok(Server {
+        child,
+        ws: format!("ws://{ws}"),
+        _dir: dir,
+    })
 }
 
 fn start_janus() -> anyhow::Result<Server> {
@@ -263,7 +301,11 @@ fn start_janus() -> anyhow::Result<Server> {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Ok(Server { child, ws: url, _dir: dir })
+    Ok(Server {
+        child,
+        ws: url,
+        _dir: dir,
+    })
 }
 
 /// (utime + stime) in seconds and RSS in MB of `pid`.
@@ -296,28 +338,53 @@ unsafe fn libc_sysconf_clk_tck() -> i64 {
     if v > 0 { v } else { 100 }
 }
 
-async fn measure(server: &Server, n: usize, media: &Arc<Media>, args: &Args) -> anyhow::Result<Point> {
+async fn measure(
+    server: &Server,
+    n: usize,
+    media: &Arc<Media>,
+    args: &Args,
+) -> anyhow::Result<Point> {
     let pid = server.child.id();
-    let admin = Arc::new(Session::connect_ws(&server.ws).await?.attach("janus.plugin.videoroom").await?);
+    let admin = Arc::new(
+        Session::connect_ws(&server.ws)
+            .await?
+            .attach("janus.plugin.videoroom")
+            .await?,
+    );
     let room = json!(1_000 + rand_u32() % 100_000);
     let created = admin
         .sync(json!({"request": "create", "room": room, "publishers": 4, "videocodec": "h264", "audiocodec": "opus"}))
         .await?;
     anyhow::ensure!(created["videoroom"] == "created", "create: {created}");
-    let ph = Arc::new(Session::connect_ws(&server.ws).await?.attach("janus.plugin.videoroom").await?);
+    let ph = Arc::new(
+        Session::connect_ws(&server.ws)
+            .await?
+            .attach("janus.plugin.videoroom")
+            .await?,
+    );
     let (publisher, joined) = publish_loop(&ph, &room, media).await?;
     let feed = joined["id"].clone();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut subs = Vec::new();
     for _ in 0..n {
-        let h = Arc::new(Session::connect_ws(&server.ws).await?.attach("janus.plugin.videoroom").await?);
+        let h = Arc::new(
+            Session::connect_ws(&server.ws)
+                .await?
+                .attach("janus.plugin.videoroom")
+                .await?,
+        );
         let (peer, _) = TestPeer::subscribe(&h, &room, json!([{"feed": feed}]), false).await?;
         subs.push((h, peer));
     }
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
     let count = |subs: &[(Arc<Handle>, TestPeer)]| -> Vec<(u64, u64)> {
         subs.iter()
-            .map(|(_, p)| (p.stats.video_packets.load(Ordering::Relaxed), p.stats.audio_packets.load(Ordering::Relaxed)))
+            .map(|(_, p)| {
+                (
+                    p.stats.video_packets.load(Ordering::Relaxed),
+                    p.stats.audio_packets.load(Ordering::Relaxed),
+                )
+            })
             .collect()
     };
     let (cpu0, _) = proc_usage(pid)?;
@@ -331,12 +398,17 @@ async fn measure(server: &Server, n: usize, media: &Arc<Media>, args: &Args) -> 
     let (cpu1, _) = proc_usage(pid)?;
     let secs = t0.elapsed().as_secs_f64();
     let c1 = count(&subs);
-    let per: Vec<(f64, f64)> =
-        c0.iter().zip(&c1).map(|(a, b)| ((b.0 - a.0) as f64 / secs, (b.1 - a.1) as f64 / secs)).collect();
+    let per: Vec<(f64, f64)> = c0
+        .iter()
+        .zip(&c1)
+        .map(|(a, b)| ((b.0 - a.0) as f64 / secs, (b.1 - a.1) as f64 / secs))
+        .collect();
     let starved = per.iter().filter(|(v, a)| *v < 1.0 || *a < 1.0).count();
     drop(subs);
     drop(publisher);
-    let _ = admin.sync(json!({"request": "destroy", "room": room})).await;
+    let _ = admin
+        .sync(json!({"request": "destroy", "room": room}))
+        .await;
     Ok(Point {
         n,
         cpu_cores: (cpu1 - cpu0) / secs,
@@ -360,7 +432,11 @@ fn median(v: &mut [f64]) -> f64 {
     }
     v.sort_by(|a, b| a.total_cmp(b));
     let m = v.len() / 2;
-    if v.len() % 2 == 1 { v[m] } else { (v[m - 1] + v[m]) / 2.0 }
+    if v.len() % 2 == 1 {
+        v[m]
+    } else {
+        (v[m - 1] + v[m]) / 2.0
+    }
 }
 
 /// Least-squares slope of y over x.
@@ -369,7 +445,9 @@ fn slope(points: &[(f64, f64)]) -> f64 {
     if n < 2.0 {
         return f64::NAN;
     }
-    let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    let (sx, sy) = points
+        .iter()
+        .fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
     let (mx, my) = (sx / n, sy / n);
     let num: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
     let den: f64 = points.iter().map(|(x, _)| (x - mx) * (x - mx)).sum();
@@ -389,7 +467,9 @@ async fn run_series(
         let mut runs = Vec::new();
         for r in 0..args.repeats {
             let server = start()?;
-            let p = measure(&server, n, media, args).await.with_context(|| format!("{name} N={n} run {r}"))?;
+            let p = measure(&server, n, media, args)
+                .await
+                .with_context(|| format!("{name} N={n} run {r}"))?;
             eprintln!(
                 "{name:>8} N={n:>2} run {}: {:.3} cores, {:.1} MB RSS, {:.0} video pkt/s, {:.0} audio pkt/s per subscriber, {} starved",
                 r + 1,
@@ -424,7 +504,10 @@ fn fit(points: &[Point]) -> (f64, f64) {
 
 fn table(name: &str, points: &[Point]) {
     println!("\n{name}");
-    println!("{:>4} {:>10} {:>9} {:>14} {:>14} {:>8}", "N", "CPU cores", "RSS MB", "video pkt/s", "audio pkt/s", "starved");
+    println!(
+        "{:>4} {:>10} {:>9} {:>14} {:>14} {:>8}",
+        "N", "CPU cores", "RSS MB", "video pkt/s", "audio pkt/s", "starved"
+    );
     for p in points {
         println!(
             "{:>4} {:>10.3} {:>9.1} {:>14.1} {:>14.1} {:>8}",
@@ -453,20 +536,36 @@ async fn main() -> anyhow::Result<()> {
     gst::init()?;
     let gateway_bin = match &args.gateway {
         Some(p) => p.clone(),
-        None => std::env::current_exe()?.parent().context("exe dir")?.join("webrtc-gateway"),
+        None => std::env::current_exe()?
+            .parent()
+            .context("exe dir")?
+            .join("webrtc-gateway"),
     };
-    anyhow::ensure!(gateway_bin.exists(), "gateway binary not found at {}", gateway_bin.display());
+    anyhow::ensure!(
+        gateway_bin.exists(),
+        "gateway binary not found at {}",
+        gateway_bin.display()
+    );
     eprintln!("encoding 10 s of H.264 640x360@30 + Opus into memory...");
     let media = Arc::new(encode_media(10)?);
     let bytes: usize = media.video.iter().map(|(_, _, b)| b.size()).sum();
-    eprintln!("video: {} frames, {:.0} kbps", media.video.len(), bytes as f64 * 8.0 / 10.0 / 1000.0);
+    eprintln!(
+        "video: {} frames, {:.0} kbps",
+        media.video.len(),
+        bytes as f64 * 8.0 / 10.0 / 1000.0
+    );
 
     let ours = run_series("gateway", &|| start_gateway(&gateway_bin), &media, &args).await?;
     table("webrtc-gateway (medians)", &ours);
     let mut report = json!({"load": "1 publisher H.264 640x360@30 ~1 Mbps + Opus, N non-decoding subscribers",
         "window_s": args.window, "repeats": args.repeats, "gateway": to_json(&ours)});
 
-    let janus_installed = Command::new("sh").arg("-c").arg("command -v janus").output().map(|o| o.status.success()).unwrap_or(false);
+    let janus_installed = Command::new("sh")
+        .arg("-c")
+        .arg("command -v janus")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if args.against_janus && !janus_installed {
         eprintln!("--against-janus: janus is not installed (apt-get install janus); skipping");
     }
@@ -475,7 +574,11 @@ async fn main() -> anyhow::Result<()> {
         table("Janus (medians)", &janus);
         let (oc, or) = fit(&ours);
         let (jc, jr) = fit(&janus);
-        println!("\nratio ours/Janus per subscriber: CPU {:.2}x, RSS {:.2}x", oc / jc, or / jr);
+        println!(
+            "\nratio ours/Janus per subscriber: CPU {:.2}x, RSS {:.2}x",
+            oc / jc,
+            or / jr
+        );
         report["janus"] = to_json(&janus);
         report["ratio_cpu_per_subscriber"] = json!(oc / jc);
         report["ratio_rss_per_subscriber"] = json!(or / jr);

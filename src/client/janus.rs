@@ -21,11 +21,18 @@ const KEEPALIVE_PERIOD: Duration = Duration::from_secs(25);
 
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
 /// Per handle: (plugin and core events, server-trickled candidates).
-type Routes = Arc<Mutex<HashMap<u64, (mpsc::UnboundedSender<Value>, mpsc::UnboundedSender<Value>)>>>;
+type Routes =
+    Arc<Mutex<HashMap<u64, (mpsc::UnboundedSender<Value>, mpsc::UnboundedSender<Value>)>>>;
 
 enum Link {
-    Ws { out: mpsc::UnboundedSender<Message>, pending: Pending },
-    Http { base: String, http: reqwest::Client },
+    Ws {
+        out: mpsc::UnboundedSender<Message>,
+        pending: Pending,
+    },
+    Http {
+        base: String,
+        http: reqwest::Client,
+    },
 }
 
 /// A Janus session.
@@ -55,7 +62,11 @@ fn route(routes: &Routes, ev: Value) {
     if let Some(sender) = ev.get("sender").and_then(Value::as_u64)
         && let Some((events, trickles)) = lock(routes).get(&sender)
     {
-        let _ = if ev["janus"] == "trickle" { trickles.send(ev) } else { events.send(ev) };
+        let _ = if ev["janus"] == "trickle" {
+            trickles.send(ev)
+        } else {
+            events.send(ev)
+        };
     }
 }
 
@@ -63,12 +74,16 @@ impl Session {
     /// Connects over WebSocket (`ws://host:port`) and creates a session.
     pub async fn connect_ws(url: &str) -> anyhow::Result<Arc<Session>> {
         let mut req = url.into_client_request()?;
-        req.headers_mut().insert("Sec-WebSocket-Protocol", "janus-protocol".parse()?);
+        req.headers_mut()
+            .insert("Sec-WebSocket-Protocol", "janus-protocol".parse()?);
         let (ws, resp) = tokio::time::timeout(REPLY_TIMEOUT, tokio_tungstenite::connect_async(req))
             .await
             .context("websocket connect timed out")??;
         anyhow::ensure!(
-            resp.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()) == Some("janus-protocol"),
+            resp.headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok())
+                == Some("janus-protocol"),
             "server did not accept the janus-protocol subprotocol"
         );
         let (mut sink, mut stream) = ws.split();
@@ -86,7 +101,9 @@ impl Session {
         let reader = tokio::spawn(async move {
             while let Some(Ok(msg)) = stream.next().await {
                 let Ok(text) = msg.to_text() else { continue };
-                let Ok(v) = serde_json::from_str::<Value>(text) else { continue };
+                let Ok(v) = serde_json::from_str::<Value>(text) else {
+                    continue;
+                };
                 let kind = v["janus"].as_str().unwrap_or("");
                 // Replies (success/error/ack/pong/server_info) settle their
                 // transaction; events (which may carry one too) go to the handle.
@@ -115,20 +132,32 @@ impl Session {
     /// Connects over HTTP (`http://host:port/janus`) and creates a session;
     /// a background task long-polls for events.
     pub async fn connect_http(base: &str) -> anyhow::Result<Arc<Session>> {
-        let http = reqwest::Client::builder().timeout(Duration::from_secs(45)).build()?;
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(45))
+            .build()?;
         let mut s = Session {
-            link: Link::Http { base: base.trim_end_matches('/').to_owned(), http: http.clone() },
+            link: Link::Http {
+                base: base.trim_end_matches('/').to_owned(),
+                http: http.clone(),
+            },
             id: 0,
             routes: Arc::new(Mutex::new(HashMap::new())),
             next_tx: AtomicU64::new(1),
             tasks: vec![],
         };
         s.create().await?;
-        let (url, routes) = (format!("{}/{}?maxev=10", base.trim_end_matches('/'), s.id), s.routes.clone());
+        let (url, routes) = (
+            format!("{}/{}?maxev=10", base.trim_end_matches('/'), s.id),
+            s.routes.clone(),
+        );
         s.tasks.push(tokio::spawn(async move {
             loop {
-                let Ok(resp) = http.get(&url).send().await else { break };
-                let Ok(v) = resp.json::<Value>().await else { break };
+                let Ok(resp) = http.get(&url).send().await else {
+                    break;
+                };
+                let Ok(v) = resp.json::<Value>().await else {
+                    break;
+                };
                 let evs = match v {
                     Value::Array(a) => a,
                     other => vec![other],
@@ -161,7 +190,9 @@ impl Session {
 
     async fn create(&mut self) -> anyhow::Result<()> {
         let r = self.request(None, json!({"janus": "create"})).await?;
-        self.id = r["data"]["id"].as_u64().ok_or_else(|| anyhow!("create failed: {r}"))?;
+        self.id = r["data"]["id"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("create failed: {r}"))?;
         Ok(())
     }
 
@@ -179,8 +210,12 @@ impl Session {
                 }
                 let (otx, orx) = oneshot::channel();
                 lock(pending).insert(tx.clone(), otx);
-                out.send(Message::text(body.to_string())).map_err(|_| anyhow!("websocket closed"))?;
-                tokio::time::timeout(REPLY_TIMEOUT, orx).await.context("reply timed out")?.context("websocket closed")
+                out.send(Message::text(body.to_string()))
+                    .map_err(|_| anyhow!("websocket closed"))?;
+                tokio::time::timeout(REPLY_TIMEOUT, orx)
+                    .await
+                    .context("reply timed out")?
+                    .context("websocket closed")
             }
             Link::Http { base, http } => {
                 let url = match (self.id, handle) {
@@ -188,7 +223,13 @@ impl Session {
                     (s, None) => format!("{base}/{s}"),
                     (s, Some(h)) => format!("{base}/{s}/{h}"),
                 };
-                Ok(http.post(url).body(body.to_string()).send().await?.json().await?)
+                Ok(http
+                    .post(url)
+                    .body(body.to_string())
+                    .send()
+                    .await?
+                    .json()
+                    .await?)
             }
         }
     }
@@ -201,7 +242,13 @@ impl Session {
                     None => format!("{base}/{}", self.id),
                     Some(h) => format!("{base}/{}/{h}", self.id),
                 };
-                Ok(http.post(url).body(text.to_owned()).send().await?.json().await?)
+                Ok(http
+                    .post(url)
+                    .body(text.to_owned())
+                    .send()
+                    .await?
+                    .json()
+                    .await?)
             }
             Link::Ws { .. } => bail!("raw requests are only sent over HTTP"),
         }
@@ -209,8 +256,12 @@ impl Session {
 
     /// Attaches to `plugin`.
     pub async fn attach(self: &Arc<Self>, plugin: &str) -> anyhow::Result<Handle> {
-        let r = self.request(None, json!({"janus": "attach", "plugin": plugin})).await?;
-        let id = r["data"]["id"].as_u64().ok_or_else(|| anyhow!("attach failed: {r}"))?;
+        let r = self
+            .request(None, json!({"janus": "attach", "plugin": plugin}))
+            .await?;
+        let id = r["data"]["id"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("attach failed: {r}"))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let (ttx, trx) = mpsc::unbounded_channel();
         lock(&self.routes).insert(id, (tx, ttx));
@@ -264,14 +315,24 @@ impl Handle {
     /// An async request: waits for the event answering it (same transaction
     /// is not required; the first plugin event is taken) and returns
     /// `(plugindata.data, jsep)`.
-    pub async fn call(&self, body: Value, jsep: Option<Value>, timeout: Duration) -> anyhow::Result<(Value, Option<Value>)> {
+    pub async fn call(
+        &self,
+        body: Value,
+        jsep: Option<Value>,
+        timeout: Duration,
+    ) -> anyhow::Result<(Value, Option<Value>)> {
         let r = self.message(body, jsep).await?;
         match r["janus"].as_str() {
             Some("ack") => {}
             Some("success") => return Ok((r["plugindata"]["data"].clone(), None)),
             _ => bail!("request refused: {r}"),
         }
-        let ev = self.wait_for(|e| e["janus"] == "event" && e.get("transaction").is_some(), timeout).await?;
+        let ev = self
+            .wait_for(
+                |e| e["janus"] == "event" && e.get("transaction").is_some(),
+                timeout,
+            )
+            .await?;
         Ok((ev["plugindata"]["data"].clone(), ev.get("jsep").cloned()))
     }
 
@@ -281,12 +342,18 @@ impl Handle {
             Some(c) => json!({"sdpMLineIndex": mline, "candidate": c}),
             None => json!({"completed": true}),
         };
-        self.session.request(Some(self.id), json!({"janus": "trickle", "candidate": c})).await?;
+        self.session
+            .request(Some(self.id), json!({"janus": "trickle", "candidate": c}))
+            .await?;
         Ok(())
     }
 
     /// Waits for the next event matching `pred`; events skipped meanwhile stay queued.
-    pub async fn wait_for(&self, pred: impl Fn(&Value) -> bool, timeout: Duration) -> anyhow::Result<Value> {
+    pub async fn wait_for(
+        &self,
+        pred: impl Fn(&Value) -> bool,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
         let mut guard = self.events.lock().await;
         let (rx, backlog) = &mut *guard;
         if let Some(i) = backlog.iter().position(&pred) {
@@ -295,7 +362,9 @@ impl Handle {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             match tokio::time::timeout_at(deadline, rx.recv()).await {
-                Err(_) => bail!("timed out after {timeout:?} waiting for an event; queued: {backlog:?}"),
+                Err(_) => {
+                    bail!("timed out after {timeout:?} waiting for an event; queued: {backlog:?}")
+                }
                 Ok(None) => bail!("event stream closed"),
                 Ok(Some(ev)) if pred(&ev) => return Ok(ev),
                 Ok(Some(ev)) => backlog.push_back(ev),
@@ -311,6 +380,8 @@ impl Handle {
 
     /// Detaches the handle.
     pub async fn detach(&self) -> anyhow::Result<Value> {
-        self.session.request(Some(self.id), json!({"janus": "detach"})).await
+        self.session
+            .request(Some(self.id), json!({"janus": "detach"}))
+            .await
     }
 }

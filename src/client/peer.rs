@@ -58,9 +58,67 @@ impl Default for PublisherSpec {
     }
 }
 
+/// A decoded video frame, RGB, tightly packed.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    /// Width, px.
+    pub width: usize,
+    /// Height, px.
+    pub height: usize,
+    /// `width * height * 3` bytes.
+    pub rgb: Vec<u8>,
+}
+
+impl Frame {
+    /// The RGB value at (x, y), if inside.
+    pub fn pixel(&self, x: usize, y: usize) -> Option<[u8; 3]> {
+        (x < self.width && y < self.height).then(|| {
+            let i = (y * self.width + x) * 3;
+            [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+        })
+    }
+}
+
+/// How a subscriber treats what it receives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Receive {
+    /// Count RTP packets, decode nothing (load generation).
+    Packets,
+    /// Decode and count frames and audio buffers.
+    Decode,
+    /// Decode, count, and keep the last RGB frame and the last second of
+    /// mono audio (pixel and tone checks).
+    Capture,
+}
+
+/// Samples of captured audio kept (1 s at 48 kHz).
+const AUDIO_KEEP: usize = 48_000;
+
+/// Power of the `hz` component in `samples` (Goertzel), normalised so a
+/// full-scale sine gives about 0.25 and silence 0.
+pub fn tone_power(samples: &[f32], rate: f32, hz: f32) -> f32 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let w = 2.0 * std::f32::consts::PI * hz / rate;
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f32, 0.0f32);
+    for &x in samples {
+        let s0 = x + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    power / (samples.len() as f32 * samples.len() as f32)
+}
+
 /// Counters a peer keeps about what it received.
 #[derive(Debug, Default)]
 pub struct PeerStats {
+    /// The last decoded frame (with [`Receive::Capture`]).
+    pub last_frame: Mutex<Option<Frame>>,
+    /// The last second of decoded mono 48 kHz audio (with [`Receive::Capture`]).
+    pub audio: Mutex<std::collections::VecDeque<f32>>,
     /// Decoded video frames (subscriber with decoding).
     pub video_frames: AtomicU64,
     /// Decoded audio buffers.
@@ -89,6 +147,19 @@ impl PeerStats {
     pub fn audio(&self) -> u64 {
         self.audio_buffers.load(Ordering::Relaxed)
     }
+    /// The last decoded frame.
+    pub fn frame(&self) -> Option<Frame> {
+        self.last_frame
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+    /// Power of `hz` in the last second of decoded audio (see [`tone_power`]).
+    pub fn tone(&self, hz: f32) -> f32 {
+        let a = self.audio.lock().unwrap_or_else(|e| e.into_inner());
+        let v: Vec<f32> = a.iter().copied().collect();
+        tone_power(&v, 48_000.0, hz)
+    }
     /// Starts a new max-gap measurement.
     pub fn reset_gap(&self) {
         self.max_video_gap_ms.store(0, Ordering::Relaxed);
@@ -107,7 +178,10 @@ impl PeerStats {
         let now = Instant::now();
         let mut last = self.last_video.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(prev) = *last {
-            self.max_video_gap_ms.fetch_max(now.duration_since(prev).as_millis() as u64, Ordering::Relaxed);
+            self.max_video_gap_ms.fetch_max(
+                now.duration_since(prev).as_millis() as u64,
+                Ordering::Relaxed,
+            );
         }
         *last = Some(now);
     }
@@ -135,16 +209,26 @@ impl Drop for TestPeer {
     }
 }
 
-async fn promise(el: &gst::Element, signal: &str, arg: Option<&(dyn ToValue + Sync)>) -> anyhow::Result<Option<gst::Structure>> {
+async fn promise(
+    el: &gst::Element,
+    signal: &str,
+    arg: Option<&(dyn ToValue + Sync)>,
+) -> anyhow::Result<Option<gst::Structure>> {
     let (tx, rx) = oneshot::channel();
     let p = gst::Promise::with_change_func(move |r| {
-        let _ = tx.send(r.map(|s| s.map(|s| s.to_owned())).map_err(|e| anyhow!("{e:?}")));
+        let _ = tx.send(
+            r.map(|s| s.map(|s| s.to_owned()))
+                .map_err(|e| anyhow!("{e:?}")),
+        );
     });
     match arg {
         Some(a) => el.emit_by_name::<()>(signal, &[a, &p]),
         None => el.emit_by_name::<()>(signal, &[&None::<gst::Structure>, &p]),
     }
-    let reply = tokio::time::timeout(STEP_TIMEOUT, rx).await.context("promise timed out")?.context("promise dropped")??;
+    let reply = tokio::time::timeout(STEP_TIMEOUT, rx)
+        .await
+        .context("promise timed out")?
+        .context("promise dropped")??;
     if let Some(s) = &reply
         && let Ok(e) = s.get::<glib::Error>("error")
     {
@@ -153,8 +237,14 @@ async fn promise(el: &gst::Element, signal: &str, arg: Option<&(dyn ToValue + Sy
     Ok(reply)
 }
 
-fn desc(kind: gst_webrtc::WebRTCSDPType, sdp: &str) -> anyhow::Result<gst_webrtc::WebRTCSessionDescription> {
-    Ok(gst_webrtc::WebRTCSessionDescription::new(kind, gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes())?))
+fn desc(
+    kind: gst_webrtc::WebRTCSDPType,
+    sdp: &str,
+) -> anyhow::Result<gst_webrtc::WebRTCSessionDescription> {
+    Ok(gst_webrtc::WebRTCSessionDescription::new(
+        kind,
+        gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes())?,
+    ))
 }
 
 fn loopback_only(webrtcbin: &gst::Element) {
@@ -164,10 +254,16 @@ fn loopback_only(webrtcbin: &gst::Element) {
 }
 
 /// Sends our candidates to the server and applies the server's, until aborted.
-fn wire_trickle(webrtcbin: &gst::Element, handle: &Arc<Handle>) -> Vec<tokio::task::JoinHandle<()>> {
+fn wire_trickle(
+    webrtcbin: &gst::Element,
+    handle: &Arc<Handle>,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let (tx, mut rx) = mpsc::unbounded_channel::<(u32, String)>();
     webrtcbin.connect("on-ice-candidate", false, move |v| {
-        if let (Some(Ok(m)), Some(Ok(c))) = (v.get(1).map(|v| v.get::<u32>()), v.get(2).map(|v| v.get::<String>())) {
+        if let (Some(Ok(m)), Some(Ok(c))) = (
+            v.get(1).map(|v| v.get::<u32>()),
+            v.get(2).map(|v| v.get::<String>()),
+        ) {
             let _ = tx.send((m, c));
         }
         None
@@ -184,7 +280,9 @@ fn wire_trickle(webrtcbin: &gst::Element, handle: &Arc<Handle>) -> Vec<tokio::ta
         tasks.push(tokio::spawn(async move {
             while let Some(ev) = incoming.recv().await {
                 let c = &ev["candidate"];
-                let (Some(cand), Some(el)) = (c["candidate"].as_str(), weak.upgrade()) else { continue };
+                let (Some(cand), Some(el)) = (c["candidate"].as_str(), weak.upgrade()) else {
+                    continue;
+                };
                 let mline = c["sdpMLineIndex"].as_u64().unwrap_or(0) as u32;
                 el.emit_by_name::<()>("add-ice-candidate", &[&mline, &cand]);
             }
@@ -214,10 +312,18 @@ impl TestPeer {
     /// Builds a publisher pipeline for `spec`, joins `room` on `handle` as
     /// publisher `display`, publishes, and returns once the answer is applied.
     /// Returns the peer and the `joined` data.
-    pub async fn publish(handle: &Arc<Handle>, room: &Value, display: &str, spec: &PublisherSpec) -> anyhow::Result<(TestPeer, Value)> {
+    pub async fn publish(
+        handle: &Arc<Handle>,
+        room: &Value,
+        display: &str,
+        spec: &PublisherSpec,
+    ) -> anyhow::Result<(TestPeer, Value)> {
         let mut launch = String::from("webrtcbin name=w ");
         for (i, pattern) in spec.video_patterns.iter().enumerate() {
-            launch += &format!("{} ! w. ", video_chain(spec.codec, pattern, spec, 96 + i as u32));
+            launch += &format!(
+                "{} ! w. ",
+                video_chain(spec.codec, pattern, spec, 96 + i as u32)
+            );
         }
         if let Some(hz) = spec.audio_hz {
             launch += &format!(
@@ -225,7 +331,8 @@ impl TestPeer {
             );
         }
         let tracks = spec.video_patterns.len() + usize::from(spec.audio_hz.is_some());
-        let (peer, joined, ()) = Self::publish_launch(handle, room, display, &launch, tracks, |_| ()).await?;
+        let (peer, joined, ()) =
+            Self::publish_launch(handle, room, display, &launch, tracks, |_| ()).await?;
         Ok((peer, joined))
     }
 
@@ -241,36 +348,60 @@ impl TestPeer {
         setup: impl FnOnce(&gst::Pipeline) -> T,
     ) -> anyhow::Result<(TestPeer, Value, T)> {
         let (joined, _) = handle
-            .call(json!({"request": "join", "ptype": "publisher", "room": room, "display": display}), None, STEP_TIMEOUT)
+            .call(
+                json!({"request": "join", "ptype": "publisher", "room": room, "display": display}),
+                None,
+                STEP_TIMEOUT,
+            )
             .await?;
         if joined["videoroom"] != "joined" {
             bail!("join refused: {joined}");
         }
-        let pipeline = gst::parse::launch(launch)?.downcast::<gst::Pipeline>().map_err(|_| anyhow!("not a pipeline"))?;
+        let pipeline = gst::parse::launch(launch)?
+            .downcast::<gst::Pipeline>()
+            .map_err(|_| anyhow!("not a pipeline"))?;
         let webrtcbin = pipeline.by_name("w").context("no webrtcbin")?;
         loopback_only(&webrtcbin);
         // The launch line already requested the sink pads: make their
         // transceivers sendonly, as a browser publisher's are.
         for pad in webrtcbin.sink_pads() {
-            if let Some(t) = pad.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver") {
-                t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
+            if let Some(t) = pad.property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
+            {
+                t.set_property(
+                    "direction",
+                    gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly,
+                );
             }
         }
         let tasks = wire_trickle(&webrtcbin, handle);
         let extra = setup(&pipeline);
-        let peer = TestPeer { pipeline, webrtcbin, stats: Arc::default(), created: Instant::now(), tasks };
+        let peer = TestPeer {
+            pipeline,
+            webrtcbin,
+            stats: Arc::default(),
+            created: Instant::now(),
+            tasks,
+        };
         peer.pipeline.set_state(gst::State::Playing)?;
         let webrtcbin = &peer.webrtcbin;
         // Offer once every track has caps: an earlier offer would miss m-lines
         // (on-negotiation-needed can fire before the last track negotiates).
         let deadline = Instant::now() + STEP_TIMEOUT;
-        while webrtcbin.sink_pads().iter().filter(|p| p.current_caps().is_some()).count() < tracks {
+        while webrtcbin
+            .sink_pads()
+            .iter()
+            .filter(|p| p.current_caps().is_some())
+            .count()
+            < tracks
+        {
             if Instant::now() > deadline {
                 bail!("publisher tracks did not get caps");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let reply = promise(webrtcbin, "create-offer", None).await?.context("no offer")?;
+        let reply = promise(webrtcbin, "create-offer", None)
+            .await?
+            .context("no offer")?;
         let offer = reply.get::<gst_webrtc::WebRTCSessionDescription>("offer")?;
         promise(webrtcbin, "set-local-description", Some(&offer)).await?;
         let sdp = offer.sdp().as_text()?;
@@ -278,20 +409,53 @@ impl TestPeer {
             eprintln!("publisher offer:\n{sdp}");
         }
         let (data, jsep) = handle
-            .call(json!({"request": "publish"}), Some(json!({"type": "offer", "sdp": sdp})), STEP_TIMEOUT)
+            .call(
+                json!({"request": "publish"}),
+                Some(json!({"type": "offer", "sdp": sdp})),
+                STEP_TIMEOUT,
+            )
             .await?;
         if data["configured"] != "ok" {
             bail!("publish refused: {data}");
         }
-        let answer = jsep.and_then(|j| j["sdp"].as_str().map(str::to_owned)).context("no answer")?;
-        promise(webrtcbin, "set-remote-description", Some(&desc(gst_webrtc::WebRTCSDPType::Answer, &answer)?)).await?;
+        let answer = jsep
+            .and_then(|j| j["sdp"].as_str().map(str::to_owned))
+            .context("no answer")?;
+        promise(
+            webrtcbin,
+            "set-remote-description",
+            Some(&desc(gst_webrtc::WebRTCSDPType::Answer, &answer)?),
+        )
+        .await?;
         Ok((peer, joined, extra))
     }
 
     /// Joins `room` as a subscriber of `streams` (`[{feed, mid?}]`), answers
     /// the offer and sends `start`. With `decode`, received media is decoded
     /// and frames counted; otherwise RTP packets are counted.
-    pub async fn subscribe(handle: &Arc<Handle>, room: &Value, streams: Value, decode: bool) -> anyhow::Result<(TestPeer, Value)> {
+    pub async fn subscribe(
+        handle: &Arc<Handle>,
+        room: &Value,
+        streams: Value,
+        decode: bool,
+    ) -> anyhow::Result<(TestPeer, Value)> {
+        let mode = if decode {
+            Receive::Decode
+        } else {
+            Receive::Packets
+        };
+        Self::subscribe_with(handle, room, streams, json!({}), mode).await
+    }
+
+    /// [`TestPeer::subscribe`] with extra `join` fields (e.g. `private_id`)
+    /// and a choice of what to do with the media.
+    pub async fn subscribe_with(
+        handle: &Arc<Handle>,
+        room: &Value,
+        streams: Value,
+        extra: Value,
+        mode: Receive,
+    ) -> anyhow::Result<(TestPeer, Value)> {
         let pipeline = gst::Pipeline::new();
         let webrtcbin = gst::ElementFactory::make("webrtcbin").name("w").build()?;
         loopback_only(&webrtcbin);
@@ -303,19 +467,30 @@ impl TestPeer {
                 return;
             }
             if let Some(p) = weak_pipe.upgrade() {
-                let _ = Self::consume(&p, pad, decode, &st);
+                let _ = Self::consume(&p, pad, mode, &st);
             }
         });
         let tasks = wire_trickle(&webrtcbin, handle);
         pipeline.set_state(gst::State::Playing)?;
-        let mut peer = TestPeer { pipeline, webrtcbin, stats, created: Instant::now(), tasks };
-        let (data, jsep) = handle
-            .call(json!({"request": "join", "ptype": "subscriber", "room": room, "streams": streams}), None, STEP_TIMEOUT)
-            .await?;
+        let mut peer = TestPeer {
+            pipeline,
+            webrtcbin,
+            stats,
+            created: Instant::now(),
+            tasks,
+        };
+        let mut body =
+            json!({"request": "join", "ptype": "subscriber", "room": room, "streams": streams});
+        if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+            b.extend(e);
+        }
+        let (data, jsep) = handle.call(body, None, STEP_TIMEOUT).await?;
         if data["videoroom"] != "attached" {
             bail!("subscribe refused: {data}");
         }
-        let offer = jsep.and_then(|j| j["sdp"].as_str().map(str::to_owned)).context("no offer")?;
+        let offer = jsep
+            .and_then(|j| j["sdp"].as_str().map(str::to_owned))
+            .context("no offer")?;
         if std::env::var_os("GW_DEBUG_SDP").is_some() {
             eprintln!("subscriber offer:\n{offer}");
         }
@@ -325,14 +500,29 @@ impl TestPeer {
     }
 
     /// Applies a server offer (initial or `updated`), answers and sends `start`.
-    pub async fn answer_and_start(&mut self, handle: &Arc<Handle>, offer: &str) -> anyhow::Result<()> {
+    pub async fn answer_and_start(
+        &mut self,
+        handle: &Arc<Handle>,
+        offer: &str,
+    ) -> anyhow::Result<()> {
         let w = &self.webrtcbin;
-        promise(w, "set-remote-description", Some(&desc(gst_webrtc::WebRTCSDPType::Offer, offer)?)).await?;
-        let reply = promise(w, "create-answer", None).await?.context("no answer")?;
+        promise(
+            w,
+            "set-remote-description",
+            Some(&desc(gst_webrtc::WebRTCSDPType::Offer, offer)?),
+        )
+        .await?;
+        let reply = promise(w, "create-answer", None)
+            .await?
+            .context("no answer")?;
         let answer = reply.get::<gst_webrtc::WebRTCSessionDescription>("answer")?;
         promise(w, "set-local-description", Some(&answer)).await?;
         let (data, _) = handle
-            .call(json!({"request": "start"}), Some(json!({"type": "answer", "sdp": answer.sdp().as_text()?})), STEP_TIMEOUT)
+            .call(
+                json!({"request": "start"}),
+                Some(json!({"type": "answer", "sdp": answer.sdp().as_text()?})),
+                STEP_TIMEOUT,
+            )
             .await?;
         if data["started"] != "ok" {
             bail!("start refused: {data}");
@@ -368,11 +558,19 @@ impl TestPeer {
         });
     }
 
-    fn consume(pipeline: &gst::Pipeline, pad: &gst::Pad, decode: bool, stats: &Arc<PeerStats>) -> anyhow::Result<()> {
+    fn consume(
+        pipeline: &gst::Pipeline,
+        pad: &gst::Pad,
+        mode: Receive,
+        stats: &Arc<PeerStats>,
+    ) -> anyhow::Result<()> {
         let caps = pad.current_caps().context("pad without caps")?;
         let video = caps.structure(0).and_then(|s| s.get::<&str>("media").ok()) == Some("video");
-        if !decode {
-            let sink = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build()?;
+        if mode == Receive::Packets {
+            let sink = gst::ElementFactory::make("fakesink")
+                .property("sync", false)
+                .property("async", false)
+                .build()?;
             pipeline.add(&sink)?;
             sink.sync_state_with_parent()?;
             Self::count_probe(pad, stats, video, false);
@@ -383,15 +581,17 @@ impl TestPeer {
         let (st, weak_pipe) = (stats.clone(), pipeline.downgrade());
         decodebin.connect_pad_added(move |_, dpad| {
             let Some(p) = weak_pipe.upgrade() else { return };
-            let Ok(sink) = gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build() else {
-                return;
-            };
-            if p.add(&sink).is_err() || sink.sync_state_with_parent().is_err() {
-                return;
-            }
-            let is_video = dpad.current_caps().and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/"))).unwrap_or(video);
+            let is_video = dpad
+                .current_caps()
+                .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+                .unwrap_or(video);
             Self::count_probe(dpad, &st, is_video, true);
-            if let Some(sp) = sink.static_pad("sink") {
+            let sink = if mode == Receive::Capture {
+                Self::capture_sink(&p, is_video, &st)
+            } else {
+                Self::fakesink(&p)
+            };
+            if let Some(sp) = sink.and_then(|s| s.static_pad("sink")) {
                 let _ = dpad.link(&sp);
             }
         });
@@ -399,6 +599,97 @@ impl TestPeer {
         decodebin.sync_state_with_parent()?;
         pad.link(&decodebin.static_pad("sink").context("decodebin sink")?)?;
         Ok(())
+    }
+
+    fn fakesink(p: &gst::Pipeline) -> Option<gst::Element> {
+        let sink = gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .property("async", false)
+            .build()
+            .ok()?;
+        p.add(&sink).ok()?;
+        sink.sync_state_with_parent().ok()?;
+        Some(sink)
+    }
+
+    /// `convert ! caps ! appsink` keeping the last RGB frame or the last
+    /// second of mono audio in `stats`. Returns the first element.
+    fn capture_sink(
+        p: &gst::Pipeline,
+        video: bool,
+        stats: &Arc<PeerStats>,
+    ) -> Option<gst::Element> {
+        let (convert, caps) = if video {
+            (
+                gst::ElementFactory::make("videoconvert").build().ok()?,
+                gst::Caps::builder("video/x-raw")
+                    .field("format", "RGB")
+                    .build(),
+            )
+        } else {
+            (
+                gst::ElementFactory::make("audioconvert").build().ok()?,
+                gst::Caps::builder("audio/x-raw")
+                    .field("format", "F32LE")
+                    .field("channels", 1)
+                    .field("rate", 48_000)
+                    .build(),
+            )
+        };
+        let resample = gst::ElementFactory::make(if video { "identity" } else { "audioresample" })
+            .build()
+            .ok()?;
+        let sink = gst_app::AppSink::builder().caps(&caps).sync(false).build();
+        let st = stats.clone();
+        sink.set_callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |s| {
+                    let sample = s.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    let (Some(buf), Some(caps)) = (sample.buffer(), sample.caps()) else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    let Ok(map) = buf.map_readable() else {
+                        return Ok(gst::FlowSuccess::Ok);
+                    };
+                    if video {
+                        if let Ok(info) = gst_video::VideoInfo::from_caps(caps) {
+                            let (w, h, stride) = (
+                                info.width() as usize,
+                                info.height() as usize,
+                                info.stride()[0] as usize,
+                            );
+                            let mut rgb = Vec::with_capacity(w * h * 3);
+                            for row in 0..h {
+                                rgb.extend_from_slice(&map[row * stride..row * stride + w * 3]);
+                            }
+                            *st.last_frame.lock().unwrap_or_else(|e| e.into_inner()) =
+                                Some(Frame {
+                                    width: w,
+                                    height: h,
+                                    rgb,
+                                });
+                        }
+                    } else {
+                        let mut a = st.audio.lock().unwrap_or_else(|e| e.into_inner());
+                        for c in map.chunks_exact(4) {
+                            a.push_back(f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+                        }
+                        while a.len() > AUDIO_KEEP {
+                            a.pop_front();
+                        }
+                    }
+                    Ok(gst::FlowSuccess::Ok)
+                })
+                .build(),
+        );
+        let sink: gst::Element = sink.upcast();
+        let chain = [&convert, &resample, &sink];
+        p.add_many(chain).ok()?;
+        gst::Element::link_many(chain).ok()?;
+        for e in chain.iter().rev() {
+            e.sync_state_with_parent().ok()?;
+        }
+        Some(convert)
     }
 
     /// Waits until `pred(stats)` holds, polling every 50 ms, at most `timeout`.
@@ -415,7 +706,11 @@ impl TestPeer {
 
     /// Time from creation (or the last `start`) to the first video frame.
     pub fn time_to_first_video(&self) -> Option<Duration> {
-        let f = *self.stats.first_video.lock().unwrap_or_else(|e| e.into_inner());
+        let f = *self
+            .stats
+            .first_video
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         f.map(|t| t.saturating_duration_since(self.created))
     }
 }

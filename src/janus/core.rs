@@ -57,7 +57,10 @@ pub enum PluginOp {
     /// A new handle was attached.
     Attach,
     /// A `message`.
-    Message { body: serde_json::Map<String, Value>, jsep: Option<Jsep> },
+    Message {
+        body: serde_json::Map<String, Value>,
+        jsep: Option<Jsep>,
+    },
     /// Remote ICE candidates.
     Trickle(Trickle),
     /// Close the PeerConnection, keep the handle.
@@ -146,6 +149,8 @@ pub struct Core {
     handles: HashMap<u64, Handle>,
     plugins: Vec<PluginDescriptor>,
     session_timeout: Option<Duration>,
+    /// Extra `server_info` fields (e.g. the encoders chosen at start-up).
+    info_extra: serde_json::Map<String, Value>,
 }
 
 impl Core {
@@ -157,7 +162,13 @@ impl Core {
             handles: HashMap::new(),
             plugins,
             session_timeout: (!session_timeout.is_zero()).then_some(session_timeout),
+            info_extra: serde_json::Map::new(),
         }
+    }
+
+    /// Adds or replaces a field of `server_info`.
+    pub fn set_info(&mut self, key: &str, value: Value) {
+        self.info_extra.insert(key.to_owned(), value);
     }
 
     /// Number of live sessions.
@@ -216,6 +227,9 @@ impl Core {
                 "janus.transport.websockets": {"name": "WebSockets transport", "version_string": "1.4.0"},
             },
         });
+        for (k, val) in &self.info_extra {
+            v[k] = val.clone();
+        }
         if let Some(t) = transaction {
             v["transaction"] = json!(t);
         }
@@ -223,7 +237,9 @@ impl Core {
     }
 
     fn session_mut(&mut self, id: u64) -> Result<&mut Session, JanusError> {
-        self.sessions.get_mut(&id).ok_or(JanusError::SessionNotFound(id))
+        self.sessions
+            .get_mut(&id)
+            .ok_or(JanusError::SessionNotFound(id))
     }
 
     /// Handles one parsed request from `from` at time `now`.
@@ -232,37 +248,63 @@ impl Core {
         let session = req.path.session;
         match self.handle_inner(req, from, now) {
             Ok(o) => o,
-            Err(e) => Outcome { reply: Some(wire::error(Some(&tx), session, &e)), ..Outcome::default() },
+            Err(e) => Outcome {
+                reply: Some(wire::error(Some(&tx), session, &e)),
+                ..Outcome::default()
+            },
         }
     }
 
-    fn handle_inner(&mut self, req: Request, from: Transport, now: Instant) -> Result<Outcome, JanusError> {
+    fn handle_inner(
+        &mut self,
+        req: Request,
+        from: Transport,
+        now: Instant,
+    ) -> Result<Outcome, JanusError> {
         let tx = req.transaction.as_str();
-        let reply = |v| Ok(Outcome { reply: Some(v), ..Outcome::default() });
+        let reply = |v| {
+            Ok(Outcome {
+                reply: Some(v),
+                ..Outcome::default()
+            })
+        };
         match req.verb {
             Verb::Info => return reply(self.server_info(Some(tx))),
             Verb::Ping => return reply(json!({"janus": "pong", "transaction": tx})),
             Verb::Create { id } => {
                 let id = match id {
-                    Some(id) if self.sessions.contains_key(&id) => return Err(JanusError::SessionConflict),
+                    Some(id) if self.sessions.contains_key(&id) => {
+                        return Err(JanusError::SessionConflict);
+                    }
                     Some(id) => id,
                     None => Self::new_id(&self.sessions),
                 };
                 self.sessions.insert(
                     id,
-                    Session { owner: from, last_activity: now, polls: 0, handles: BTreeSet::new(), events: VecDeque::new() },
+                    Session {
+                        owner: from,
+                        last_activity: now,
+                        polls: 0,
+                        handles: BTreeSet::new(),
+                        events: VecDeque::new(),
+                    },
                 );
                 return reply(wire::success_id(tx, None, id));
             }
             _ => {}
         }
         // Session level and below: the parser guarantees a session id here.
-        let session_id = req.path.session.ok_or(JanusError::MissingMandatoryElement("session_id"))?;
+        let session_id = req
+            .path
+            .session
+            .ok_or(JanusError::MissingMandatoryElement("session_id"))?;
         let session = self.session_mut(session_id)?;
         session.last_activity = now;
         let Some(handle_id) = req.path.handle else {
             return match req.verb {
-                Verb::Keepalive => reply(json!({"janus": "ack", "session_id": session_id, "transaction": tx})),
+                Verb::Keepalive => {
+                    reply(json!({"janus": "ack", "session_id": session_id, "transaction": tx}))
+                }
                 Verb::Claim => {
                     session.owner = from;
                     let mut out = Outcome {
@@ -282,7 +324,13 @@ impl Core {
                         .map(|p| p.package)
                         .ok_or(JanusError::PluginNotFound(plugin))?;
                     let handle_id = Self::new_id(&self.handles);
-                    self.handles.insert(handle_id, Handle { session: session_id, plugin });
+                    self.handles.insert(
+                        handle_id,
+                        Handle {
+                            session: session_id,
+                            plugin,
+                        },
+                    );
                     self.session_mut(session_id)?.handles.insert(handle_id);
                     Ok(Outcome {
                         reply: Some(wire::success_id(tx, Some(session_id), handle_id)),
@@ -298,7 +346,11 @@ impl Core {
                 }
                 Verb::Destroy => {
                     let calls = self.remove_session(session_id);
-                    Ok(Outcome { reply: Some(wire::success(tx, Some(session_id))), calls, pushes: vec![] })
+                    Ok(Outcome {
+                        reply: Some(wire::success(tx, Some(session_id))),
+                        calls,
+                        pushes: vec![],
+                    })
                 }
                 // The parser only lets session-level verbs through here.
                 other => Err(JanusError::InvalidRequestPath(format!("{other:?}"))),
@@ -308,11 +360,19 @@ impl Core {
             Some(h) if h.session == session_id => h.plugin,
             _ => return Err(JanusError::HandleNotFound(handle_id, session_id)),
         };
-        let call = |op| PluginCall { plugin, session_id, handle_id, transaction: tx.to_owned(), op };
+        let call = |op| PluginCall {
+            plugin,
+            session_id,
+            handle_id,
+            transaction: tx.to_owned(),
+            op,
+        };
         match req.verb {
-            Verb::Message { body, jsep } => {
-                Ok(Outcome { reply: None, calls: vec![call(PluginOp::Message { body, jsep })], pushes: vec![] })
-            }
+            Verb::Message { body, jsep } => Ok(Outcome {
+                reply: None,
+                calls: vec![call(PluginOp::Message { body, jsep })],
+                pushes: vec![],
+            }),
             Verb::Trickle(t) => Ok(Outcome {
                 reply: Some(wire::ack(tx, session_id)),
                 calls: vec![call(PluginOp::Trickle(t))],
@@ -333,7 +393,8 @@ impl Core {
                     calls: vec![call(PluginOp::Detach)],
                     pushes: vec![],
                 };
-                let detached = json!({"janus": "detached", "session_id": session_id, "sender": handle_id});
+                let detached =
+                    json!({"janus": "detached", "session_id": session_id, "sender": handle_id});
                 if let Delivery::Push(c, v) = self.push_event(session_id, detached) {
                     out.pushes.push((c, v));
                 }
@@ -382,7 +443,12 @@ impl Core {
 
     /// Takes up to `max` queued events for a long poll (which also counts as
     /// session activity, as in Janus).
-    pub fn take_events(&mut self, session_id: u64, max: usize, now: Instant) -> Result<Vec<Value>, JanusError> {
+    pub fn take_events(
+        &mut self,
+        session_id: u64,
+        max: usize,
+        now: Instant,
+    ) -> Result<Vec<Value>, JanusError> {
         let s = self.session_mut(session_id)?;
         s.last_activity = now;
         let n = max.max(1).min(s.events.len());
@@ -412,9 +478,16 @@ impl Core {
 
     /// Destroys every session a closed WebSocket connection owned.
     pub fn transport_gone(&mut self, conn: u64) -> Vec<PluginCall> {
-        let owned: Vec<u64> =
-            self.sessions.iter().filter(|(_, s)| s.owner == Transport::Ws(conn)).map(|(id, _)| *id).collect();
-        owned.into_iter().flat_map(|id| self.remove_session(id)).collect()
+        let owned: Vec<u64> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| s.owner == Transport::Ws(conn))
+            .map(|(id, _)| *id)
+            .collect();
+        owned
+            .into_iter()
+            .flat_map(|id| self.remove_session(id))
+            .collect()
     }
 
     /// Removes sessions idle for longer than the session timeout.
@@ -425,7 +498,9 @@ impl Core {
         let stale: Vec<(u64, Transport)> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.polls == 0 && now.saturating_duration_since(s.last_activity) >= timeout)
+            .filter(|(_, s)| {
+                s.polls == 0 && now.saturating_duration_since(s.last_activity) >= timeout
+            })
             .map(|(id, s)| (*id, s.owner))
             .collect();
         stale
@@ -443,9 +518,13 @@ impl Core {
 /// Forms the reply to a plugin `message` from the plugin's result.
 pub fn plugin_reply(call: &PluginCall, result: Result<PluginReply, JanusError>) -> Value {
     match result {
-        Ok(PluginReply::Sync(data)) => {
-            wire::plugin_success(&call.transaction, call.session_id, call.handle_id, call.plugin, data)
-        }
+        Ok(PluginReply::Sync(data)) => wire::plugin_success(
+            &call.transaction,
+            call.session_id,
+            call.handle_id,
+            call.plugin,
+            data,
+        ),
         Ok(PluginReply::Ack) => wire::ack(&call.transaction, call.session_id),
         Err(e) => wire::error(Some(&call.transaction), Some(call.session_id), &e),
     }
@@ -482,7 +561,12 @@ mod tests {
     }
 
     fn attach(c: &mut Core, s: u64, now: Instant) -> u64 {
-        let o = send(c, Transport::Http, json!({"janus":"attach","transaction":"a","session_id":s,"plugin":VR}), now);
+        let o = send(
+            c,
+            Transport::Http,
+            json!({"janus":"attach","transaction":"a","session_id":s,"plugin":VR}),
+            now,
+        );
         assert_eq!(o.calls.len(), 1);
         o.reply.unwrap()["data"]["id"].as_u64().unwrap()
     }
@@ -502,13 +586,21 @@ mod tests {
         );
         assert!(o.reply.is_none());
         assert_eq!(o.calls[0].plugin, VR);
-        let sync = plugin_reply(&o.calls[0], Ok(PluginReply::Sync(json!({"videoroom":"success"}))));
+        let sync = plugin_reply(
+            &o.calls[0],
+            Ok(PluginReply::Sync(json!({"videoroom":"success"}))),
+        );
         assert_eq!(sync["janus"], "success");
         assert_eq!(sync["plugindata"]["plugin"], VR);
         assert_eq!(sync["sender"], h);
         let ack = plugin_reply(&o.calls[0], Ok(PluginReply::Ack));
         assert_eq!(ack["janus"], "ack");
-        let o = send(&mut c, Transport::Http, json!({"janus":"detach","transaction":"d","session_id":s,"handle_id":h}), now);
+        let o = send(
+            &mut c,
+            Transport::Http,
+            json!({"janus":"detach","transaction":"d","session_id":s,"handle_id":h}),
+            now,
+        );
         assert_eq!(o.reply.unwrap()["janus"], "success");
         assert_eq!(o.calls[0].op, PluginOp::Detach);
         assert_eq!(c.handle_count(), 0);
@@ -521,7 +613,12 @@ mod tests {
     fn error_paths() {
         let mut c = core();
         let now = Instant::now();
-        let o = send(&mut c, Transport::Http, json!({"janus":"keepalive","transaction":"k","session_id":42}), now);
+        let o = send(
+            &mut c,
+            Transport::Http,
+            json!({"janus":"keepalive","transaction":"k","session_id":42}),
+            now,
+        );
         assert_eq!(o.reply.unwrap()["error"]["code"], 458);
         let s = create(&mut c, Transport::Http, now);
         let o = send(
@@ -533,14 +630,29 @@ mod tests {
         let r = o.reply.unwrap();
         assert_eq!(r["error"]["code"], 459);
         assert_eq!(r["transaction"], "m");
-        let o = send(&mut c, Transport::Http, json!({"janus":"attach","transaction":"a","session_id":s,"plugin":"nope"}), now);
+        let o = send(
+            &mut c,
+            Transport::Http,
+            json!({"janus":"attach","transaction":"a","session_id":s,"plugin":"nope"}),
+            now,
+        );
         assert_eq!(o.reply.unwrap()["error"]["code"], 460);
-        let o = send(&mut c, Transport::Http, json!({"janus":"create","transaction":"c","id":s}), now);
+        let o = send(
+            &mut c,
+            Transport::Http,
+            json!({"janus":"create","transaction":"c","id":s}),
+            now,
+        );
         assert_eq!(o.reply.unwrap()["error"]["code"], 468);
         // A handle of another session is not found through this one.
         let s2 = create(&mut c, Transport::Http, now);
         let h2 = attach(&mut c, s2, now);
-        let o = send(&mut c, Transport::Http, json!({"janus":"hangup","transaction":"h","session_id":s,"handle_id":h2}), now);
+        let o = send(
+            &mut c,
+            Transport::Http,
+            json!({"janus":"hangup","transaction":"h","session_id":s,"handle_id":h2}),
+            now,
+        );
         assert_eq!(o.reply.unwrap()["error"]["code"], 459);
     }
 
@@ -550,7 +662,12 @@ mod tests {
         let t0 = Instant::now();
         let s = create(&mut c, Transport::Ws(3), t0);
         let h = attach(&mut c, s, t0);
-        let o = send(&mut c, Transport::Ws(3), json!({"janus":"keepalive","transaction":"k","session_id":s}), t0 + Duration::from_secs(50));
+        let o = send(
+            &mut c,
+            Transport::Ws(3),
+            json!({"janus":"keepalive","transaction":"k","session_id":s}),
+            t0 + Duration::from_secs(50),
+        );
         assert_eq!(o.reply.unwrap()["janus"], "ack");
         assert!(c.expire(t0 + Duration::from_secs(100)).is_empty());
         let gone = c.expire(t0 + Duration::from_secs(111));
@@ -590,10 +707,18 @@ mod tests {
         assert_eq!(c.push_event(s, json!({"n":1})), Delivery::Queued(s));
         assert_eq!(c.push_event(s, json!({"n":2})), Delivery::Queued(s));
         assert_eq!(c.take_events(s, 1, now).unwrap(), vec![json!({"n":1})]);
-        let o = send(&mut c, Transport::Ws(7), json!({"janus":"claim","transaction":"x","session_id":s}), now);
+        let o = send(
+            &mut c,
+            Transport::Ws(7),
+            json!({"janus":"claim","transaction":"x","session_id":s}),
+            now,
+        );
         assert_eq!(o.reply.unwrap()["janus"], "success");
         assert_eq!(o.pushes, vec![(7, json!({"n":2}))]);
-        assert_eq!(c.push_event(s, json!({"n":3})), Delivery::Push(7, json!({"n":3})));
+        assert_eq!(
+            c.push_event(s, json!({"n":3})),
+            Delivery::Push(7, json!({"n":3}))
+        );
         assert_eq!(c.push_event(999, json!({})), Delivery::Dropped);
     }
 
@@ -617,7 +742,12 @@ mod tests {
         let s = create(&mut c, Transport::Http, now);
         attach(&mut c, s, now);
         attach(&mut c, s, now);
-        let o = send(&mut c, Transport::Http, json!({"janus":"destroy","transaction":"d","session_id":s}), now);
+        let o = send(
+            &mut c,
+            Transport::Http,
+            json!({"janus":"destroy","transaction":"d","session_id":s}),
+            now,
+        );
         assert_eq!(o.calls.len(), 2);
         assert!(o.calls.iter().all(|c| c.op == PluginOp::Detach));
         assert!(!c.has_session(s));
@@ -627,13 +757,30 @@ mod tests {
     fn info_and_ping_anywhere() {
         let mut c = core();
         let now = Instant::now();
-        let o = send(&mut c, Transport::Http, json!({"janus":"info","transaction":"i"}), now);
+        let o = send(
+            &mut c,
+            Transport::Http,
+            json!({"janus":"info","transaction":"i"}),
+            now,
+        );
         let r = o.reply.unwrap();
         assert_eq!(r["janus"], "server_info");
         assert!(r["plugins"][VR].is_object());
-        let o = send(&mut c, Transport::Http, json!({"janus":"ping","transaction":"p"}), now);
+        let o = send(
+            &mut c,
+            Transport::Http,
+            json!({"janus":"ping","transaction":"p"}),
+            now,
+        );
         assert_eq!(o.reply.unwrap()["janus"], "pong");
-        let req = parse_request(br#"{"janus":"ping","transaction":"p"}"#, Some(Path::default())).unwrap();
-        assert_eq!(c.handle(req, Transport::Http, now).reply.unwrap()["janus"], "pong");
+        let req = parse_request(
+            br#"{"janus":"ping","transaction":"p"}"#,
+            Some(Path::default()),
+        )
+        .unwrap();
+        assert_eq!(
+            c.handle(req, Transport::Http, now).reply.unwrap()["janus"],
+            "pong"
+        );
     }
 }

@@ -6,6 +6,8 @@ pub mod core;
 pub mod error;
 pub mod wire;
 
-pub use self::core::{Core, Delivery, Outcome, PluginCall, PluginDescriptor, PluginOp, PluginReply, Transport};
+pub use self::core::{
+    Core, Delivery, Outcome, PluginCall, PluginDescriptor, PluginOp, PluginReply, Transport,
+};
 pub use error::JanusError;
 pub use wire::{Candidate, Jsep, SdpType, Trickle};

@@ -44,13 +44,19 @@ pub enum Verb {
     /// `claim`: move an existing session to this transport (reconnect).
     Claim,
     /// `attach`: a new handle on `plugin`.
-    Attach { plugin: String, opaque_id: Option<String> },
+    Attach {
+        plugin: String,
+        opaque_id: Option<String>,
+    },
     /// `destroy`: end the session.
     Destroy,
     /// `keepalive`: refresh the session timer.
     Keepalive,
     /// `message`: a plugin request (`body`) with an optional JSEP.
-    Message { body: Map<String, Value>, jsep: Option<Jsep> },
+    Message {
+        body: Map<String, Value>,
+        jsep: Option<Jsep>,
+    },
     /// `trickle`: remote ICE candidates.
     Trickle(Trickle),
     /// `hangup`: close the handle's PeerConnection, keep the handle.
@@ -157,12 +163,21 @@ pub fn parse_request(bytes: &[u8], path: Option<Path>) -> Result<Request, ParseF
             handle: obj.get("handle_id").and_then(Value::as_u64),
         },
     };
-    let fail = |error| ParseFailure { error, transaction: transaction.clone(), session_id: path.session };
+    let fail = |error| ParseFailure {
+        error,
+        transaction: transaction.clone(),
+        session_id: path.session,
+    };
 
     match obj.get("transaction") {
         None => return Err(fail(JanusError::MissingMandatoryElement("transaction"))),
         Some(Value::String(_)) => {}
-        Some(_) => return Err(fail(JanusError::InvalidElementType("transaction", "a string"))),
+        Some(_) => {
+            return Err(fail(JanusError::InvalidElementType(
+                "transaction",
+                "a string",
+            )));
+        }
     }
     let verb_name = match obj.get("janus") {
         None => return Err(fail(JanusError::MissingMandatoryElement("janus"))),
@@ -173,8 +188,15 @@ pub fn parse_request(bytes: &[u8], path: Option<Path>) -> Result<Request, ParseF
         if let Some(v) = obj.get(key)
             && v.as_u64().is_none()
         {
-            let name = if key == "session_id" { "session_id" } else { "handle_id" };
-            return Err(fail(JanusError::InvalidElementType(name, "a positive integer")));
+            let name = if key == "session_id" {
+                "session_id"
+            } else {
+                "handle_id"
+            };
+            return Err(fail(JanusError::InvalidElementType(
+                name,
+                "a positive integer",
+            )));
         }
     }
 
@@ -204,7 +226,10 @@ pub fn parse_request(bytes: &[u8], path: Option<Path>) -> Result<Request, ParseF
                 Some(Value::String(s)) => s.clone(),
                 Some(_) => return Err(fail(JanusError::InvalidElementType("plugin", "a string"))),
             };
-            let opaque_id = obj.get("opaque_id").and_then(Value::as_str).map(str::to_owned);
+            let opaque_id = obj
+                .get("opaque_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             (Verb::Attach { plugin, opaque_id }, Level::Session)
         }
         "destroy" => (Verb::Destroy, Level::Session),
@@ -221,7 +246,10 @@ pub fn parse_request(bytes: &[u8], path: Option<Path>) -> Result<Request, ParseF
             };
             (Verb::Message { body, jsep }, Level::Handle)
         }
-        "trickle" => (Verb::Trickle(parse_trickle(&obj).map_err(fail)?), Level::Handle),
+        "trickle" => (
+            Verb::Trickle(parse_trickle(&obj).map_err(fail)?),
+            Level::Handle,
+        ),
         "hangup" => (Verb::Hangup, Level::Handle),
         "detach" => (Verb::Detach, Level::Handle),
         other => return Err(fail(JanusError::UnknownRequest(other.to_owned()))),
@@ -235,7 +263,11 @@ pub fn parse_request(bytes: &[u8], path: Option<Path>) -> Result<Request, ParseF
     if !at_right_level {
         return Err(fail(JanusError::InvalidRequestPath(verb_name.to_owned())));
     }
-    Ok(Request { transaction: transaction.unwrap_or_default(), path, verb })
+    Ok(Request {
+        transaction: transaction.unwrap_or_default(),
+        path,
+        verb,
+    })
 }
 
 fn parse_jsep(j: &Value) -> Result<Jsep, JanusError> {
@@ -272,11 +304,18 @@ fn parse_candidate(c: &Value) -> Result<Option<Candidate>, JanusError> {
         Some(_) => return Err(JanusError::InvalidElementType("candidate", "a string")),
     };
     let sdp_mid = c.get("sdpMid").and_then(Value::as_str).map(str::to_owned);
-    let sdp_mline_index = c.get("sdpMLineIndex").and_then(Value::as_u64).map(|i| i as u32);
+    let sdp_mline_index = c
+        .get("sdpMLineIndex")
+        .and_then(Value::as_u64)
+        .map(|i| i as u32);
     if sdp_mid.is_none() && sdp_mline_index.is_none() {
         return Err(JanusError::MissingMandatoryElement("sdpMid"));
     }
-    Ok(Some(Candidate { sdp_mid, sdp_mline_index, candidate }))
+    Ok(Some(Candidate {
+        sdp_mid,
+        sdp_mline_index,
+        candidate,
+    }))
 }
 
 fn parse_trickle(obj: &Map<String, Value>) -> Result<Trickle, JanusError> {
@@ -342,7 +381,13 @@ pub fn ack(transaction: &str, session_id: u64) -> Value {
 
 /// `{"janus":"success","session_id","sender","transaction","plugindata":{"plugin","data"}}`:
 /// the reply to a synchronous plugin request.
-pub fn plugin_success(transaction: &str, session_id: u64, sender: u64, plugin: &str, data: Value) -> Value {
+pub fn plugin_success(
+    transaction: &str,
+    session_id: u64,
+    sender: u64,
+    plugin: &str,
+    data: Value,
+) -> Value {
     json!({
         "janus": "success",
         "session_id": session_id,
@@ -402,13 +447,20 @@ mod tests {
     #[test]
     fn missing_and_wrong_types() {
         assert_eq!(ws(r#"{"janus":"create"}"#).unwrap_err().error.code(), 456);
-        assert_eq!(ws(r#"{"janus":"create","transaction":5}"#).unwrap_err().error.code(), 467);
+        assert_eq!(
+            ws(r#"{"janus":"create","transaction":5}"#)
+                .unwrap_err()
+                .error
+                .code(),
+            467
+        );
         assert_eq!(ws(r#"{"transaction":"x"}"#).unwrap_err().error.code(), 456);
         let e = ws(r#"{"janus":"attach","transaction":"x","session_id":1}"#).unwrap_err();
         assert_eq!(e.error, JanusError::MissingMandatoryElement("plugin"));
         assert_eq!(e.transaction.as_deref(), Some("x"));
-        let e = ws(r#"{"janus":"message","transaction":"x","session_id":1,"handle_id":2,"body":"a"}"#)
-            .unwrap_err();
+        let e =
+            ws(r#"{"janus":"message","transaction":"x","session_id":1,"handle_id":2,"body":"a"}"#)
+                .unwrap_err();
         assert_eq!(e.error.code(), 467);
         let e = ws(r#"{"janus":"keepalive","transaction":"x","session_id":"abc"}"#).unwrap_err();
         assert_eq!(e.error.code(), 467);
@@ -420,14 +472,22 @@ mod tests {
         assert_eq!(e.error.code(), 453);
         let e = ws(r#"{"janus":"attach","transaction":"x","plugin":"p"}"#).unwrap_err();
         assert_eq!(e.error.code(), 457);
-        let e = ws(r#"{"janus":"message","transaction":"x","session_id":1,"body":{}}"#).unwrap_err();
+        let e =
+            ws(r#"{"janus":"message","transaction":"x","session_id":1,"body":{}}"#).unwrap_err();
         assert_eq!(e.error.code(), 457);
     }
 
     #[test]
     fn http_path_wins_over_body() {
-        let p = Path { session: Some(7), handle: None };
-        let r = parse_request(br#"{"janus":"keepalive","transaction":"k","session_id":9}"#, Some(p)).unwrap();
+        let p = Path {
+            session: Some(7),
+            handle: None,
+        };
+        let r = parse_request(
+            br#"{"janus":"keepalive","transaction":"k","session_id":9}"#,
+            Some(p),
+        )
+        .unwrap();
         assert_eq!(r.path.session, Some(7));
     }
 
@@ -452,12 +512,16 @@ mod tests {
     fn trickle_forms() {
         let one = r#"{"janus":"trickle","transaction":"x","session_id":1,"handle_id":2,
             "candidate":{"sdpMid":"0","sdpMLineIndex":0,"candidate":"candidate:1 1 UDP 1 127.0.0.1 5000 typ host"}}"#;
-        assert!(matches!(ws(one).unwrap().verb, Verb::Trickle(Trickle::Candidates(c)) if c.len() == 1));
+        assert!(
+            matches!(ws(one).unwrap().verb, Verb::Trickle(Trickle::Candidates(c)) if c.len() == 1)
+        );
         let done = r#"{"janus":"trickle","transaction":"x","session_id":1,"handle_id":2,"candidate":{"completed":true}}"#;
         assert_eq!(ws(done).unwrap().verb, Verb::Trickle(Trickle::Completed));
         let many = r#"{"janus":"trickle","transaction":"x","session_id":1,"handle_id":2,
             "candidates":[{"sdpMLineIndex":0,"candidate":"a"},{"sdpMid":"1","candidate":"b"}]}"#;
-        assert!(matches!(ws(many).unwrap().verb, Verb::Trickle(Trickle::Candidates(c)) if c.len() == 2));
+        assert!(
+            matches!(ws(many).unwrap().verb, Verb::Trickle(Trickle::Candidates(c)) if c.len() == 2)
+        );
         let none = r#"{"janus":"trickle","transaction":"x","session_id":1,"handle_id":2}"#;
         assert_eq!(ws(none).unwrap_err().error.code(), 456);
     }

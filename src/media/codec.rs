@@ -103,7 +103,10 @@ impl Codec {
             .field("clock-rate", self.clock_rate())
             .field("payload", pt as i32);
         b = match self {
-            Codec::Opus => b.field("encoding-params", "2").field("minptime", "10").field("useinbandfec", "1"),
+            Codec::Opus => b
+                .field("encoding-params", "2")
+                .field("minptime", "10")
+                .field("useinbandfec", "1"),
             Codec::Vp8 => b,
             Codec::H264 => b
                 .field("packetization-mode", "1")
@@ -119,7 +122,10 @@ impl Codec {
 
 /// Parses Janus's comma-separated codec list (`"vp8,h264"`), keeping order.
 pub fn parse_list(list: &str) -> Result<Vec<Codec>, UnsupportedCodec> {
-    list.split(',').filter(|s| !s.trim().is_empty()).map(str::parse).collect()
+    list.split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(str::parse)
+        .collect()
 }
 
 #[cfg(test)]
@@ -128,7 +134,10 @@ mod tests {
 
     #[test]
     fn lists() {
-        assert_eq!(parse_list("vp8,h264").unwrap(), vec![Codec::Vp8, Codec::H264]);
+        assert_eq!(
+            parse_list("vp8,h264").unwrap(),
+            vec![Codec::Vp8, Codec::H264]
+        );
         assert_eq!(parse_list(" H264 ").unwrap(), vec![Codec::H264]);
         assert_eq!(parse_list("vp8,av1"), Err(UnsupportedCodec("av1".into())));
     }

@@ -35,7 +35,11 @@ impl IceSettings {
                 key: "nat.ice_enforce_list",
                 reason: format!("cannot list interfaces: {e}"),
             })?;
-            let found: Vec<IpAddr> = ifaces.iter().filter(|i| &i.name == entry).map(|i| i.ip()).collect();
+            let found: Vec<IpAddr> = ifaces
+                .iter()
+                .filter(|i| &i.name == entry)
+                .map(|i| i.ip())
+                .collect();
             if found.is_empty() {
                 return Err(ConfigError::Invalid {
                     key: "nat.ice_enforce_list",
@@ -51,7 +55,13 @@ impl IceSettings {
                 reason: format!("'{s}' is not an IP address"),
             })?),
         };
-        Ok(IceSettings { local_ips, stun: nat.stun_uri(), turn: nat.turn_uri(), port_range, nat_1_1 })
+        Ok(IceSettings {
+            local_ips,
+            stun: nat.stun_uri(),
+            turn: nat.turn_uri(),
+            port_range,
+            nat_1_1,
+        })
     }
 
     /// Applies the settings to a new `webrtcbin` (before it leaves NULL).
@@ -96,12 +106,21 @@ mod tests {
 
     #[test]
     fn resolves_and_maps() {
-        let nat = Nat { ice_enforce_list: vec!["127.0.0.1".into(), "lo".into()], ..Nat::default() };
+        let nat = Nat {
+            ice_enforce_list: vec!["127.0.0.1".into(), "lo".into()],
+            ..Nat::default()
+        };
         let s = IceSettings::from_config(&nat, None).unwrap();
         assert!(s.local_ips.iter().all(|ip| ip.is_loopback()));
-        let bad = Nat { ice_enforce_list: vec!["nosuchif0".into()], ..Nat::default() };
+        let bad = Nat {
+            ice_enforce_list: vec!["nosuchif0".into()],
+            ..Nat::default()
+        };
         assert!(IceSettings::from_config(&bad, None).is_err());
-        let s = IceSettings { nat_1_1: Some("203.0.113.9".parse().unwrap()), ..IceSettings::default() };
+        let s = IceSettings {
+            nat_1_1: Some("203.0.113.9".parse().unwrap()),
+            ..IceSettings::default()
+        };
         assert_eq!(
             s.map_candidate("candidate:1 1 UDP 2015363327 127.0.0.1 40000 typ host"),
             "candidate:1 1 UDP 2015363327 203.0.113.9 40000 typ host"

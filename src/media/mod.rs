@@ -1,6 +1,7 @@
 //! Media facts shared by rooms: codecs, SDP inspection and ICE settings.
-//! Later: encoder selection, recording and ingest/egress fragments.
+//! Encoder selection ([`encoder`]) serves the MCU mix, recording and egress.
 
 pub mod codec;
+pub mod encoder;
 pub mod ice;
 pub mod sdp;

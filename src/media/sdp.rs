@@ -25,7 +25,8 @@ pub fn parse(sdp: &str) -> Result<SDPMessage, SdpError> {
     // cheap after the first call, and keeps the Janus core usable without
     // a prior start-up step (its unit tests, for one).
     gst::init().map_err(|e| SdpError::Syntax(format!("GStreamer unavailable: {e}")))?;
-    let msg = SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|e| SdpError::Syntax(e.to_string()))?;
+    let msg =
+        SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|e| SdpError::Syntax(e.to_string()))?;
     if msg.version() != Some("0") {
         return Err(SdpError::Incomplete("missing v=0"));
     }
@@ -37,7 +38,9 @@ pub fn parse(sdp: &str) -> Result<SDPMessage, SdpError> {
     }
     for m in msg.medias() {
         if m.media().is_none() || m.formats_len() == 0 {
-            return Err(SdpError::Incomplete("m= line without media type or formats"));
+            return Err(SdpError::Incomplete(
+                "m= line without media type or formats",
+            ));
         }
     }
     Ok(msg)
@@ -70,7 +73,9 @@ pub struct OfferedStream {
 
 fn first_ssrc(m: &SDPMediaRef) -> Option<u32> {
     // With `a=ssrc-group:FID primary rtx`, the primary comes first.
-    if let Some(group) = m.attributes().find(|a| a.key() == "ssrc-group" && a.value().is_some_and(|v| v.starts_with("FID ")))
+    if let Some(group) = m
+        .attributes()
+        .find(|a| a.key() == "ssrc-group" && a.value().is_some_and(|v| v.starts_with("FID ")))
     {
         return group.value()?.split_whitespace().nth(1)?.parse().ok();
     }
@@ -116,15 +121,23 @@ pub fn choose_codec(m: &SDPMediaRef, allowed: &[Codec]) -> Option<(Codec, u8)> {
     for &codec in allowed {
         let mut best: Option<(u8, u8)> = None; // (score, pt)
         for pt in m.formats() {
-            let Some(enc) = rtpmap_for(m, pt) else { continue };
+            let Some(enc) = rtpmap_for(m, pt) else {
+                continue;
+            };
             let name = enc.split('/').next().unwrap_or("");
             if !name.eq_ignore_ascii_case(codec.encoding_name()) {
                 continue;
             }
-            let Ok(pt_num) = pt.parse::<u8>() else { continue };
+            let Ok(pt_num) = pt.parse::<u8>() else {
+                continue;
+            };
             let score = if codec == Codec::H264 {
                 let fmtp = fmtp_for(m, pt);
-                let get = |k: &str| fmtp.iter().find(|(key, _)| key == k).map(|(_, v)| v.to_ascii_lowercase());
+                let get = |k: &str| {
+                    fmtp.iter()
+                        .find(|(key, _)| key == k)
+                        .map(|(_, v)| v.to_ascii_lowercase())
+                };
                 if get("packetization-mode").as_deref() != Some("1") {
                     continue;
                 }
@@ -149,7 +162,11 @@ pub fn choose_codec(m: &SDPMediaRef, allowed: &[Codec]) -> Option<(Codec, u8)> {
 
 /// Reads every audio/video m-line of a publisher's offer. `allowed_audio` and
 /// `allowed_video` are the room's codec lists in preference order.
-pub fn offered_streams(msg: &SDPMessage, allowed_audio: &[Codec], allowed_video: &[Codec]) -> Vec<OfferedStream> {
+pub fn offered_streams(
+    msg: &SDPMessage,
+    allowed_audio: &[Codec],
+    allowed_video: &[Codec],
+) -> Vec<OfferedStream> {
     msg.medias()
         .enumerate()
         .filter_map(|(i, m)| {
@@ -158,8 +175,14 @@ pub fn offered_streams(msg: &SDPMessage, allowed_audio: &[Codec], allowed_video:
                 "video" => MediaKind::Video,
                 _ => return None,
             };
-            let allowed = if kind == MediaKind::Audio { allowed_audio } else { allowed_video };
-            let direction_sends = !m.attributes().any(|a| a.key() == "recvonly" || a.key() == "inactive");
+            let allowed = if kind == MediaKind::Audio {
+                allowed_audio
+            } else {
+                allowed_video
+            };
+            let direction_sends = !m
+                .attributes()
+                .any(|a| a.key() == "recvonly" || a.key() == "inactive");
             // Port 0 rejects an m-line unless it is `bundle-only` (RFC 8843 §6).
             let rejected = m.port() == 0 && !m.attributes().any(|a| a.key() == "bundle-only");
             Some(OfferedStream {
@@ -168,7 +191,10 @@ pub fn offered_streams(msg: &SDPMessage, allowed_audio: &[Codec], allowed_video:
                 kind,
                 choice: choose_codec(m, allowed),
                 ssrc: first_ssrc(m),
-                msid: m.attribute_val("msid").and_then(|v| v.split_whitespace().next()).map(str::to_owned),
+                msid: m
+                    .attribute_val("msid")
+                    .and_then(|v| v.split_whitespace().next())
+                    .map(str::to_owned),
                 sending: direction_sends && !rejected,
             })
         })
@@ -234,7 +260,11 @@ a=ssrc:3333 cname:x\r\n";
         assert_eq!(s[1].ssrc, Some(2222));
         assert_eq!(s[1].mid, "1");
         let s = offered_streams(&msg, &[Codec::Opus], &[Codec::H264]);
-        assert_eq!(s[1].choice, Some((Codec::H264, 104)), "constrained baseline, mode 1 wins");
+        assert_eq!(
+            s[1].choice,
+            Some((Codec::H264, 104)),
+            "constrained baseline, mode 1 wins"
+        );
         let s = offered_streams(&msg, &[], &[]);
         assert_eq!(s[1].choice, None);
     }

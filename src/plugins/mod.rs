@@ -9,7 +9,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
-use crate::janus::{Candidate, Jsep, JanusError, PluginDescriptor, PluginReply, Trickle};
+use crate::janus::{Candidate, JanusError, Jsep, PluginDescriptor, PluginReply, Trickle};
 use crate::media::codec::MediaKind;
 
 /// Identifies a handle to its plugin.
@@ -27,11 +27,19 @@ pub struct HandleId {
 pub enum HandleEvent {
     /// `{"janus":"event","plugindata":{..},"jsep"?}`; `transaction` set when it
     /// answers an acked request.
-    Plugin { transaction: Option<String>, data: Value, jsep: Option<Jsep> },
+    Plugin {
+        transaction: Option<String>,
+        data: Value,
+        jsep: Option<Jsep>,
+    },
     /// `webrtcup`: the PeerConnection is up (ICE and DTLS done).
     WebrtcUp,
     /// `media`: a stream started or stopped arriving.
-    Media { mid: String, kind: MediaKind, receiving: bool },
+    Media {
+        mid: String,
+        kind: MediaKind,
+        receiving: bool,
+    },
     /// `hangup`: the PeerConnection is gone.
     Hangup { reason: String },
     /// `trickle` from the gateway: a local candidate, or `None` for completed.
@@ -43,7 +51,11 @@ impl HandleEvent {
     pub fn to_json(&self, h: HandleId, plugin: &str) -> Value {
         let (s, sender) = (h.session_id, h.handle_id);
         match self {
-            HandleEvent::Plugin { transaction, data, jsep } => crate::janus::wire::plugin_event(
+            HandleEvent::Plugin {
+                transaction,
+                data,
+                jsep,
+            } => crate::janus::wire::plugin_event(
                 s,
                 sender,
                 transaction.as_deref(),
@@ -51,8 +63,14 @@ impl HandleEvent {
                 data.clone(),
                 jsep.as_ref().map(Jsep::to_json),
             ),
-            HandleEvent::WebrtcUp => json!({"janus": "webrtcup", "session_id": s, "sender": sender}),
-            HandleEvent::Media { mid, kind, receiving } => json!({
+            HandleEvent::WebrtcUp => {
+                json!({"janus": "webrtcup", "session_id": s, "sender": sender})
+            }
+            HandleEvent::Media {
+                mid,
+                kind,
+                receiving,
+            } => json!({
                 "janus": "media", "session_id": s, "sender": sender,
                 "mid": mid, "type": kind.as_str(), "receiving": receiving,
             }),

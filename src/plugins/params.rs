@@ -100,7 +100,10 @@ impl<'a> Params<'a> {
     pub fn u64(&self, key: &str) -> Result<Option<u64>, ParamError> {
         match self.raw(key) {
             None => Ok(None),
-            Some(v) => v.as_u64().map(Some).ok_or(ParamError::Invalid(key.into(), "a positive integer")),
+            Some(v) => v
+                .as_u64()
+                .map(Some)
+                .ok_or(ParamError::Invalid(key.into(), "a positive integer")),
         }
     }
 
@@ -126,6 +129,14 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// A required feed id: like [`Params::req_id`] but also `0` (the MCU mix).
+    pub fn req_feed(&self, key: &str) -> Result<Id, ParamError> {
+        match self.raw(key) {
+            Some(v) if !self.string_ids && v.as_u64() == Some(0) => Ok(Id::Num(0)),
+            _ => self.req_id(key),
+        }
+    }
+
     /// A required id.
     pub fn req_id(&self, key: &str) -> Result<Id, ParamError> {
         self.id(key)?.ok_or_else(|| ParamError::Missing(key.into()))
@@ -133,7 +144,8 @@ impl<'a> Params<'a> {
 
     /// A required string.
     pub fn req_str(&self, key: &str) -> Result<&'a str, ParamError> {
-        self.str(key)?.ok_or_else(|| ParamError::Missing(key.into()))
+        self.str(key)?
+            .ok_or_else(|| ParamError::Missing(key.into()))
     }
 }
 

@@ -7,6 +7,8 @@
 
 use serde_json::{Map, Value, json};
 
+use super::layout::Layout;
+use super::mcu::{MixSettings, Mode};
 use crate::media::codec::{self, Codec};
 use crate::plugins::params::{Id, Params};
 use crate::plugins::videoroom::error::VideoRoomError;
@@ -32,13 +34,6 @@ const STORED_KEYS: &[(&str, Kind)] = &[
     ("h264_profile", Kind::Str),
     ("vp9_profile", Kind::Str),
     ("threads", Kind::UInt),
-    ("mixing", Kind::Str),
-    ("mix_width", Kind::UInt),
-    ("mix_height", Kind::UInt),
-    ("mix_fps", Kind::UInt),
-    ("mix_bitrate", Kind::UInt),
-    ("mix_videocodec", Kind::Str),
-    ("layout", Kind::Str),
 ];
 
 #[derive(Clone, Copy)]
@@ -89,16 +84,73 @@ pub struct RoomConfig {
     pub require_pvtid: bool,
     /// `permanent` (config files are not rewritten; accepted and reported).
     pub permanent: bool,
+    /// `mixing`: SFU, MCU or hybrid.
+    pub mode: Mode,
+    /// `mix_width`, `mix_height`, `mix_fps`, `mix_bitrate`, `mix_videocodec`.
+    pub mix: MixSettings,
+    /// `layout` of the mix.
+    pub layout: Layout,
     /// Other accepted keys, as given.
     pub extra: Map<String, Value>,
+}
+
+fn ranged(p: &Params, key: &str, min: u64, max: u64, default: u64) -> Result<u64, VideoRoomError> {
+    match p.u64(key)? {
+        None => Ok(default),
+        Some(v) if (min..=max).contains(&v) => Ok(v),
+        Some(_) => Err(VideoRoomError::InvalidElement(
+            key.into(),
+            format!("an integer in {min}..={max}"),
+        )),
+    }
+}
+
+fn mix_settings(p: &Params) -> Result<(Mode, MixSettings, Layout), VideoRoomError> {
+    let mode = match p.str("mixing")? {
+        None => Mode::Sfu,
+        Some(m) => Mode::parse(m).ok_or_else(|| {
+            VideoRoomError::InvalidElement("mixing".into(), "sfu, mcu or hybrid".into())
+        })?,
+    };
+    let d = MixSettings::default();
+    let codec = match p.str("mix_videocodec")? {
+        None => d.codec,
+        Some("h264") => Codec::H264,
+        Some("vp8") => Codec::Vp8,
+        Some(_) => {
+            return Err(VideoRoomError::InvalidElement(
+                "mix_videocodec".into(),
+                "h264 or vp8".into(),
+            ));
+        }
+    };
+    let layout = match p.str("layout")? {
+        None | Some("custom") => Layout::Grid,
+        Some(l) => Layout::from_name(l).ok_or_else(|| {
+            VideoRoomError::InvalidElement("layout".into(), "grid, speaker or custom".into())
+        })?,
+    };
+    let even = |v: u64| (v & !1) as i32;
+    let mix = MixSettings {
+        width: even(ranged(p, "mix_width", 64, 3840, d.width as u64)?),
+        height: even(ranged(p, "mix_height", 64, 2160, d.height as u64)?),
+        fps: ranged(p, "mix_fps", 1, 60, d.fps as u64)? as i32,
+        bitrate: ranged(p, "mix_bitrate", 50_000, 50_000_000, d.bitrate as u64)? as u32,
+        codec,
+    };
+    Ok((mode, mix, layout))
 }
 
 fn codecs(p: &Params, key: &str, default: Codec) -> Result<Option<Vec<Codec>>, VideoRoomError> {
     match p.str(key)? {
         None => Ok(None),
         Some(list) => {
-            let list = codec::parse_list(list)
-                .map_err(|e| VideoRoomError::InvalidElement(key.into(), format!("a supported codec list (unsupported '{}')", e.0)))?;
+            let list = codec::parse_list(list).map_err(|e| {
+                VideoRoomError::InvalidElement(
+                    key.into(),
+                    format!("a supported codec list (unsupported '{}')", e.0),
+                )
+            })?;
             Ok(Some(if list.is_empty() { vec![default] } else { list }))
         }
     }
@@ -117,7 +169,10 @@ impl RoomConfig {
     pub fn from_create(p: &Params, room: Id) -> Result<Self, VideoRoomError> {
         let max_publishers = p.u64("publishers")?.unwrap_or(DEFAULT_MAX_PUBLISHERS);
         if max_publishers == 0 {
-            return Err(VideoRoomError::InvalidElement("publishers".into(), "a positive integer".into()));
+            return Err(VideoRoomError::InvalidElement(
+                "publishers".into(),
+                "a positive integer".into(),
+            ));
         }
         let mut extra = Map::new();
         for (key, kind) in STORED_KEYS {
@@ -125,8 +180,15 @@ impl RoomConfig {
                 extra.insert((*key).to_owned(), v);
             }
         }
+        let (mode, mix, layout) = mix_settings(p)?;
         Ok(RoomConfig {
-            description: p.str("description")?.map(str::to_owned).unwrap_or_else(|| format!("Room {room}")),
+            mode,
+            mix,
+            layout,
+            description: p
+                .str("description")?
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("Room {room}")),
             room,
             secret: p.str("secret")?.map(str::to_owned),
             pin: p.str("pin")?.map(str::to_owned),
@@ -138,8 +200,12 @@ impl RoomConfig {
             videocodec: codecs(p, "videocodec", Codec::Vp8)?.unwrap_or_else(|| vec![Codec::Vp8]),
             notify_joining: p.bool("notify_joining")?.unwrap_or(false),
             audiolevel_event: p.bool("audiolevel_event")?.unwrap_or(false),
-            audio_active_packets: p.u64("audio_active_packets")?.unwrap_or(DEFAULT_AUDIO_ACTIVE_PACKETS),
-            audio_level_average: p.u64("audio_level_average")?.unwrap_or(DEFAULT_AUDIO_LEVEL_AVERAGE),
+            audio_active_packets: p
+                .u64("audio_active_packets")?
+                .unwrap_or(DEFAULT_AUDIO_ACTIVE_PACKETS),
+            audio_level_average: p
+                .u64("audio_level_average")?
+                .unwrap_or(DEFAULT_AUDIO_LEVEL_AVERAGE),
             record: p.bool("record")?.unwrap_or(false),
             rec_dir: p.str("rec_dir")?.map(str::to_owned),
             lock_record: p.bool("lock_record")?.unwrap_or(false),
@@ -163,7 +229,10 @@ impl RoomConfig {
         let lock_record = p.bool("new_lock_record")?;
         let rec_dir = p.str("new_rec_dir")?;
         if publishers == Some(0) {
-            return Err(VideoRoomError::InvalidElement("new_publishers".into(), "a positive integer".into()));
+            return Err(VideoRoomError::InvalidElement(
+                "new_publishers".into(),
+                "a positive integer".into(),
+            ));
         }
         if let Some(v) = description {
             self.description = v.to_owned();
@@ -201,7 +270,9 @@ impl RoomConfig {
     /// Checks a `secret` against the room's (no secret set: anything passes).
     pub fn check_secret(&self, given: Option<&str>) -> Result<(), VideoRoomError> {
         match &self.secret {
-            Some(s) if given != Some(s.as_str()) => Err(VideoRoomError::Unauthorized("wrong secret")),
+            Some(s) if given != Some(s.as_str()) => {
+                Err(VideoRoomError::Unauthorized("wrong secret"))
+            }
             _ => Ok(()),
         }
     }
@@ -215,7 +286,10 @@ impl RoomConfig {
     }
 
     fn codec_list(list: &[Codec]) -> String {
-        list.iter().map(|c| c.janus_name()).collect::<Vec<_>>().join(",")
+        list.iter()
+            .map(|c| c.janus_name())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The entry `list` shows for this room (Janus field names).
@@ -236,7 +310,16 @@ impl RoomConfig {
             "lock_record": self.lock_record,
             "audiolevel_event": self.audiolevel_event,
             "num_participants": num_participants,
+            "mixing": self.mode.name(),
         });
+        if self.mode != Mode::Sfu {
+            v["mix_width"] = json!(self.mix.width);
+            v["mix_height"] = json!(self.mix.height);
+            v["mix_fps"] = json!(self.mix.fps);
+            v["mix_bitrate"] = json!(self.mix.bitrate);
+            v["mix_videocodec"] = json!(self.mix.codec.janus_name());
+            v["layout"] = json!(self.layout.name());
+        }
         if let Some(d) = &self.rec_dir {
             v["rec_dir"] = json!(d);
         }
@@ -268,12 +351,20 @@ mod tests {
         assert_eq!(c.max_publishers, 3);
         assert_eq!(c.audiocodec, vec![Codec::Opus]);
         assert_eq!(c.videocodec, vec![Codec::Vp8]);
-        let c = cfg(json!({"publishers": 6, "videocodec": "h264,vp8", "pin": "p", "mixing": "mcu", "record": true}))
+        let c = cfg(json!({"publishers": 6, "videocodec": "h264,vp8", "pin": "p", "mixing": "mcu", "record": true, "mix_width": 641, "layout": "speaker", "threads": 2}))
             .unwrap();
         assert_eq!(c.videocodec, vec![Codec::H264, Codec::Vp8]);
         assert!(c.check_pin(Some("p")).is_ok());
         assert_eq!(c.check_pin(None).unwrap_err().code(), 433);
-        assert_eq!(c.extra["mixing"], "mcu");
+        assert_eq!(c.mode, Mode::Mcu);
+        assert_eq!(
+            (c.mix.width, c.mix.height, c.mix.fps, c.mix.codec),
+            (640, 720, 30, Codec::H264),
+            "width made even"
+        );
+        assert_eq!(c.layout, Layout::Speaker);
+        assert_eq!(c.extra["threads"], 2);
+        assert_eq!(c.list_entry(0)["mixing"], "mcu");
         assert_eq!(c.list_entry(0)["pin_required"], true);
     }
 
@@ -281,19 +372,33 @@ mod tests {
     fn type_errors() {
         assert_eq!(cfg(json!({"publishers": "many"})).unwrap_err().code(), 430);
         assert_eq!(cfg(json!({"publishers": 0})).unwrap_err().code(), 430);
-        assert_eq!(cfg(json!({"videocodec": "vp8,av9"})).unwrap_err().code(), 430);
+        assert_eq!(
+            cfg(json!({"videocodec": "vp8,av9"})).unwrap_err().code(),
+            430
+        );
         assert_eq!(cfg(json!({"is_private": "yes"})).unwrap_err().code(), 430);
         assert_eq!(cfg(json!({"mix_fps": -3})).unwrap_err().code(), 430);
+        assert_eq!(cfg(json!({"mix_fps": 500})).unwrap_err().code(), 430);
+        assert_eq!(cfg(json!({"mixing": "blend"})).unwrap_err().code(), 430);
+        assert_eq!(
+            cfg(json!({"mix_videocodec": "av1"})).unwrap_err().code(),
+            430
+        );
+        assert_eq!(cfg(json!({"layout": "mosaic"})).unwrap_err().code(), 430);
     }
 
     #[test]
     fn edit_is_all_or_nothing() {
         let mut c = cfg(json!({"description": "a"})).unwrap();
         let bad = json!({"new_description": "b", "new_publishers": "x"});
-        assert!(c.apply_edit(&Params::new(bad.as_object().unwrap(), false)).is_err());
+        assert!(
+            c.apply_edit(&Params::new(bad.as_object().unwrap(), false))
+                .is_err()
+        );
         assert_eq!(c.description, "a");
         let good = json!({"new_description": "b", "new_publishers": 9, "new_secret": "s"});
-        c.apply_edit(&Params::new(good.as_object().unwrap(), false)).unwrap();
+        c.apply_edit(&Params::new(good.as_object().unwrap(), false))
+            .unwrap();
         assert_eq!((c.description.as_str(), c.max_publishers), ("b", 9));
         assert!(c.check_secret(Some("s")).is_ok());
     }

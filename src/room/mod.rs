@@ -16,6 +16,8 @@
 //! appear as publishers feeding their own tees.
 
 pub mod config;
+pub mod layout;
+pub mod mcu;
 pub mod peer;
 mod sfu;
 
@@ -32,6 +34,8 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use self::config::RoomConfig;
+use self::layout::Layout;
+use self::mcu::{MixKey, Mixer, Mode};
 use self::peer::{Peer, RoomEvent, RoomEvents};
 use crate::janus::{Candidate, Jsep, SdpType, Trickle};
 use crate::media::codec::{Codec, MediaKind};
@@ -45,6 +49,14 @@ use crate::plugins::{Events, HandleEvent, HandleId};
 pub const PLUGIN: &str = "janus.plugin.videoroom";
 /// Commands a room queues before senders get "busy".
 const COMMAND_QUEUE: usize = 256;
+/// The mix's "publisher handle" in keyframe requests and subscriber streams
+/// (real handles are random and never 0).
+pub(crate) const MIX_HANDLE: u64 = 0;
+/// Mids of the mix's streams, as listed in its `publishers[]` entry.
+const MIX_AUDIO_MID: &str = "mix-a";
+const MIX_VIDEO_MID: &str = "mix-v";
+/// How long an MCU room waits for the start-up encoder probe.
+const ENCODER_WAIT: Duration = Duration::from_secs(30);
 
 /// Result sent back for a command.
 pub type Reply<T> = oneshot::Sender<Result<T, VideoRoomError>>;
@@ -68,6 +80,8 @@ pub struct RoomContext {
     pub membership: Arc<Mutex<HashMap<u64, Member>>>,
     /// Weak references to every room pipeline and `webrtcbin`, for leak checks.
     pub alive: Arc<Mutex<Vec<glib::WeakRef<gst::Element>>>>,
+    /// Encoders chosen at start-up (MCU mixes).
+    pub encoders: crate::media::encoder::Chosen,
 }
 
 /// A handle's place: its room and role.
@@ -121,32 +135,75 @@ pub enum Command {
     /// The `list` entry.
     Info { reply: oneshot::Sender<Value> },
     /// `edit` (body with `secret` and `new_*`).
-    Edit { body: Map<String, Value>, reply: Reply<Value> },
+    Edit {
+        body: Map<String, Value>,
+        reply: Reply<Value>,
+    },
     /// `destroy`: on success the room task ends.
-    Destroy { secret: Option<String>, reply: Reply<Value> },
+    Destroy {
+        secret: Option<String>,
+        reply: Reply<Value>,
+    },
     /// `listparticipants`.
     ListParticipants { reply: Reply<Value> },
     /// `kick`.
-    Kick { secret: Option<String>, id: Id, reply: Reply<Value> },
+    Kick {
+        secret: Option<String>,
+        id: Id,
+        reply: Reply<Value>,
+    },
     /// `join` as publisher.
-    Join { h: HandleId, params: JoinParams, reply: Reply<Value> },
+    Join {
+        h: HandleId,
+        params: JoinParams,
+        reply: Reply<Value>,
+    },
     /// `publish` / publisher `configure`.
-    Publish { h: HandleId, params: PublishParams, jsep: Option<Jsep>, reply: Reply<WithJsep> },
+    Publish {
+        h: HandleId,
+        params: PublishParams,
+        jsep: Option<Jsep>,
+        reply: Reply<WithJsep>,
+    },
     /// `unpublish`.
     Unpublish { h: HandleId, reply: Reply<Value> },
     /// `leave` (either role).
     Leave { h: HandleId, reply: Reply<Value> },
     /// `join` as subscriber; `private_id` ties it to a participant
     /// (required when the room has `require_pvtid`).
-    Subscribe { h: HandleId, streams: Vec<StreamRequest>, private_id: Option<u64>, reply: Reply<WithJsep> },
+    Subscribe {
+        h: HandleId,
+        streams: Vec<StreamRequest>,
+        private_id: Option<u64>,
+        reply: Reply<WithJsep>,
+    },
     /// `start` (answer, or resume after `pause`).
-    Start { h: HandleId, jsep: Option<Jsep>, reply: Reply<Value> },
+    Start {
+        h: HandleId,
+        jsep: Option<Jsep>,
+        reply: Reply<Value>,
+    },
     /// `pause`.
     Pause { h: HandleId, reply: Reply<Value> },
     /// Subscriber `configure` with `streams[{mid,send}]`.
-    ConfigureSubscriber { h: HandleId, streams: Vec<(String, bool)>, reply: Reply<Value> },
+    ConfigureSubscriber {
+        h: HandleId,
+        streams: Vec<(String, bool)>,
+        reply: Reply<Value>,
+    },
+    /// `set_layout` of the mix (`secret` checked).
+    SetLayout {
+        secret: Option<String>,
+        layout: Layout,
+        reply: Reply<Value>,
+    },
     /// `update`/`subscribe`/`unsubscribe`: renegotiates.
-    Update { h: HandleId, add: Vec<StreamRequest>, remove: Vec<StreamRequest>, reply: Reply<WithJsep> },
+    Update {
+        h: HandleId,
+        add: Vec<StreamRequest>,
+        remove: Vec<StreamRequest>,
+        reply: Reply<WithJsep>,
+    },
     /// Remote ICE candidates.
     Trickle { h: HandleId, trickle: Trickle },
     /// Close the handle's PeerConnection.
@@ -165,8 +222,12 @@ impl RoomHandle {
     /// Queues a command; fails when the room is gone or its queue is full.
     pub fn send(&self, cmd: Command) -> Result<(), VideoRoomError> {
         self.tx.try_send(cmd).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => VideoRoomError::Unknown("room is overloaded, try again".into()),
-            mpsc::error::TrySendError::Closed(_) => VideoRoomError::Unknown("room is closing".into()),
+            mpsc::error::TrySendError::Full(_) => {
+                VideoRoomError::Unknown("room is overloaded, try again".into())
+            }
+            mpsc::error::TrySendError::Closed(_) => {
+                VideoRoomError::Unknown("room is closing".into())
+            }
         })
     }
 
@@ -235,6 +296,9 @@ struct Subscriber {
     /// ICE and DTLS are up: branches can be linked without blocking the tee.
     connected: bool,
     paused: bool,
+    /// The participant (handle) this subscriber belongs to, by `private_id`:
+    /// it gets that participant's mix-minus.
+    tied: Option<u64>,
 }
 
 /// Creates a room's pipeline and starts its task.
@@ -243,8 +307,13 @@ pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, Video
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|e| VideoRoomError::Unknown(format!("room pipeline failed to start: {e}")))?;
-    let bus = pipeline.bus().ok_or_else(|| VideoRoomError::Unknown("pipeline without bus".into()))?;
-    ctx.alive.lock().unwrap_or_else(|e| e.into_inner()).push(pipeline.upcast_ref::<gst::Element>().downgrade());
+    let bus = pipeline
+        .bus()
+        .ok_or_else(|| VideoRoomError::Unknown("pipeline without bus".into()))?;
+    ctx.alive
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(pipeline.upcast_ref::<gst::Element>().downgrade());
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (ev_tx, ev_rx) = mpsc::unbounded_channel();
     let span = info_span!("room", room = %cfg.room);
@@ -256,6 +325,8 @@ pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, Video
         participants: BTreeMap::new(),
         subscribers: HashMap::new(),
         pending_candidates: HashMap::new(),
+        mixer: None,
+        last_mix_keyframe: None,
     };
     tokio::spawn(room.run(rx, ev_rx, bus).instrument(span));
     Ok(RoomHandle { tx })
@@ -272,6 +343,9 @@ struct Room {
     subscribers: HashMap<u64, Subscriber>,
     /// Candidates that arrived before their PeerConnection could take them.
     pending_candidates: HashMap<u64, Vec<Candidate>>,
+    /// The MCU mixer (MCU and hybrid rooms).
+    mixer: Option<Mixer>,
+    last_mix_keyframe: Option<Instant>,
 }
 
 fn send_reply<T>(reply: Reply<T>, r: Result<T, VideoRoomError>) {
@@ -280,8 +354,16 @@ fn send_reply<T>(reply: Reply<T>, r: Result<T, VideoRoomError>) {
 }
 
 impl Room {
-    async fn run(mut self, mut rx: mpsc::Receiver<Command>, mut ev_rx: mpsc::UnboundedReceiver<RoomEvent>, bus: gst::Bus) {
-        info!("room created");
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Command>,
+        mut ev_rx: mpsc::UnboundedReceiver<RoomEvent>,
+        bus: gst::Bus,
+    ) {
+        info!(mixing = self.cfg.mode.name(), "room created");
+        if self.cfg.mode != Mode::Sfu {
+            self.start_mixer().await;
+        }
         let mut bus_stream = bus.stream();
         loop {
             tokio::select! {
@@ -299,8 +381,72 @@ impl Room {
         info!("room destroyed");
     }
 
+    /// Builds the mixer once the start-up encoder probe has chosen. Without
+    /// an encoder the room still forwards (SFU) and says why in the log.
+    async fn start_mixer(&mut self) {
+        let codec = self.cfg.mix.codec;
+        let deadline = Instant::now() + ENCODER_WAIT;
+        let chosen = loop {
+            if let Some(list) = self.ctx.encoders.get() {
+                break list.iter().find(|s| s.codec == codec).cloned();
+            }
+            if Instant::now() > deadline {
+                break None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        let Some(encoder) = chosen else {
+            warn!(codec = %codec, "no working encoder for the mix: the room forwards only");
+            return;
+        };
+        match Mixer::new(
+            &self.pipeline,
+            self.cfg.mix.clone(),
+            self.cfg.layout.clone(),
+            &encoder,
+        ) {
+            Ok(m) => {
+                info!(encoder = %encoder.spec.factory, width = self.cfg.mix.width, height = self.cfg.mix.height, fps = self.cfg.mix.fps, "mixer started");
+                self.mixer = Some(m);
+            }
+            Err(e) => warn!(error = %e, "mixer failed to start: the room forwards only"),
+        }
+    }
+
+    /// The mix's feed id: 0, or `"mix"` with string ids.
+    fn mix_id(&self) -> Id {
+        if self.ctx.string_ids {
+            Id::Str("mix".into())
+        } else {
+            Id::Num(0)
+        }
+    }
+
+    fn mix_json(&self) -> Option<Value> {
+        let m = self.mixer.as_ref()?;
+        let (vcodec, _, _) = m.video_format();
+        let mut video = json!({"type": "video", "mindex": 1, "mid": MIX_VIDEO_MID, "codec": vcodec.janus_name()});
+        if vcodec == Codec::H264 {
+            video["h264_profile"] = json!("42e01f");
+        }
+        Some(json!({
+            "id": self.mix_id().to_json(),
+            "display": "Mix",
+            "streams": [{"type": "audio", "mindex": 0, "mid": MIX_AUDIO_MID, "codec": "opus"}, video],
+            "talking": false,
+        }))
+    }
+
     fn notify(&self, h: HandleId, data: Value) {
-        self.ctx.events.push(h, PLUGIN, HandleEvent::Plugin { transaction: None, data, jsep: None });
+        self.ctx.events.push(
+            h,
+            PLUGIN,
+            HandleEvent::Plugin {
+                transaction: None,
+                data,
+                jsep: None,
+            },
+        );
     }
 
     /// Sends `data` to every publisher-role participant except `except`.
@@ -342,8 +488,36 @@ impl Room {
         Some(v)
     }
 
+    /// `publishers[]`: the individual feeds (SFU, hybrid) and the mix (MCU, hybrid).
     fn publishers_json(&self, except: Option<u64>) -> Vec<Value> {
-        self.participants.iter().filter(|(h, _)| Some(**h) != except).filter_map(|(_, p)| Self::publisher_json(p)).collect()
+        let mut list: Vec<Value> = if self.cfg.mode == Mode::Mcu {
+            vec![]
+        } else {
+            self.participants
+                .iter()
+                .filter(|(h, _)| Some(**h) != except)
+                .filter_map(|(_, p)| Self::publisher_json(p))
+                .collect()
+        };
+        list.extend(self.mix_json());
+        list
+    }
+
+    /// Broadcasts a new or changed publisher, unless the room shows only the mix.
+    fn announce(&self, handle: u64) {
+        if self.cfg.mode == Mode::Mcu {
+            return;
+        }
+        if let Some(v) = self
+            .participants
+            .get(&handle)
+            .and_then(Self::publisher_json)
+        {
+            self.broadcast(
+                json!({"videoroom": "event", "room": self.room_json(), "publishers": [v]}),
+                Some(handle),
+            );
+        }
     }
 
     fn new_participant_id(&self) -> Id {
@@ -361,12 +535,23 @@ impl Room {
     }
 
     fn remember(&self, handle: u64, subscriber: bool) {
-        let member = Member { room: self.cfg.room.clone(), subscriber };
-        self.ctx.membership.lock().unwrap_or_else(|e| e.into_inner()).insert(handle, member);
+        let member = Member {
+            room: self.cfg.room.clone(),
+            subscriber,
+        };
+        self.ctx
+            .membership
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(handle, member);
     }
 
     fn forget(&self, handle: u64) {
-        let mut m = self.ctx.membership.lock().unwrap_or_else(|e| e.into_inner());
+        let mut m = self
+            .ctx
+            .membership
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if m.get(&handle).is_some_and(|m| m.room == self.cfg.room) {
             m.remove(&handle);
         }
@@ -418,7 +603,12 @@ impl Room {
                         v
                     })
                     .collect();
-                send_reply(reply, Ok(json!({"videoroom": "participants", "room": self.room_json(), "participants": list})));
+                send_reply(
+                    reply,
+                    Ok(
+                        json!({"videoroom": "participants", "room": self.room_json(), "participants": list}),
+                    ),
+                );
             }
             Command::Kick { secret, id, reply } => {
                 let r = self.kick(secret.as_deref(), &id).await;
@@ -428,12 +618,21 @@ impl Room {
                 let r = self.join(h, params);
                 send_reply(reply, r);
             }
-            Command::Publish { h, params, jsep, reply } => {
+            Command::Publish {
+                h,
+                params,
+                jsep,
+                reply,
+            } => {
                 let r = self.publish(h, params, jsep).await;
                 send_reply(reply, r);
             }
             Command::Unpublish { h, reply } => {
-                let r = if self.participants.get(&h.handle_id).is_some_and(|p| p.publication.is_some()) {
+                let r = if self
+                    .participants
+                    .get(&h.handle_id)
+                    .is_some_and(|p| p.publication.is_some())
+                {
                     self.unpublish(h.handle_id).await;
                     Ok(json!({"videoroom": "event", "room": self.room_json(), "unpublished": "ok"}))
                 } else if self.participants.contains_key(&h.handle_id) {
@@ -455,15 +654,24 @@ impl Room {
                 };
                 send_reply(reply, r);
             }
-            Command::Subscribe { h, streams, private_id, reply } => {
-                let r = match private_id {
-                    _ if !self.cfg.require_pvtid => Ok(()),
-                    Some(pid) if self.participants.values().any(|p| u64::from(p.private_id) == pid) => Ok(()),
-                    _ => Err(VideoRoomError::Unauthorized("this room requires a valid private_id")),
-                };
-                let r = match r {
-                    Ok(()) => self.subscribe(h, streams).await,
-                    Err(e) => Err(e),
+            Command::Subscribe {
+                h,
+                streams,
+                private_id,
+                reply,
+            } => {
+                let tied = private_id.and_then(|pid| {
+                    self.participants
+                        .iter()
+                        .find(|(_, p)| u64::from(p.private_id) == pid)
+                        .map(|(handle, _)| *handle)
+                });
+                let r = if self.cfg.require_pvtid && tied.is_none() {
+                    Err(VideoRoomError::Unauthorized(
+                        "this room requires a valid private_id",
+                    ))
+                } else {
+                    self.subscribe(h, streams, tied).await
                 };
                 send_reply(reply, r);
             }
@@ -488,13 +696,37 @@ impl Room {
                 let r = self.configure_subscriber(h, &streams);
                 send_reply(reply, r);
             }
-            Command::Update { h, add, remove, reply } => {
+            Command::SetLayout {
+                secret,
+                layout,
+                reply,
+            } => {
+                let r = self.cfg.check_secret(secret.as_deref()).and_then(|_| match self.mixer.as_mut() {
+                    None => Err(VideoRoomError::InvalidRequest("set_layout (this room does not mix)".into())),
+                    Some(m) => {
+                        let name = layout.name();
+                        m.set_layout(layout);
+                        Ok(json!({"videoroom": "success", "room": self.room_json(), "layout": name}))
+                    }
+                });
+                send_reply(reply, r);
+            }
+            Command::Update {
+                h,
+                add,
+                remove,
+                reply,
+            } => {
                 let r = self.update(h, add, remove).await;
                 send_reply(reply, r);
             }
             Command::Trickle { h, trickle } => self.trickle(h.handle_id, trickle),
             Command::Hangup { h } => {
-                if self.participants.get(&h.handle_id).is_some_and(|p| p.publication.is_some()) {
+                if self
+                    .participants
+                    .get(&h.handle_id)
+                    .is_some_and(|p| p.publication.is_some())
+                {
                     self.unpublish(h.handle_id).await;
                 } else if self.subscribers.contains_key(&h.handle_id) {
                     self.remove_subscriber(h.handle_id);
@@ -522,7 +754,9 @@ impl Room {
         }
         self.cfg.check_pin(params.pin.as_deref())?;
         let id = match params.id {
-            Some(id) if self.participants.values().any(|p| p.id == id) => return Err(VideoRoomError::IdExists(id)),
+            Some(id) if self.participants.values().any(|p| p.id == id) => {
+                return Err(VideoRoomError::IdExists(id));
+            }
             Some(id) => id,
             None => self.new_participant_id(),
         };
@@ -540,7 +774,10 @@ impl Room {
             if let Some(d) = &params.display {
                 who["display"] = json!(d);
             }
-            self.broadcast(json!({"videoroom": "event", "room": self.room_json(), "joining": who}), None);
+            self.broadcast(
+                json!({"videoroom": "event", "room": self.room_json(), "joining": who}),
+                None,
+            );
         }
         self.participants.insert(h.handle_id, p);
         self.remember(h.handle_id, false);
@@ -555,10 +792,17 @@ impl Room {
         }))
     }
 
-    async fn publish(&mut self, h: HandleId, params: PublishParams, jsep: Option<Jsep>) -> Result<WithJsep, VideoRoomError> {
+    async fn publish(
+        &mut self,
+        h: HandleId,
+        params: PublishParams,
+        jsep: Option<Jsep>,
+    ) -> Result<WithJsep, VideoRoomError> {
         let handle = h.handle_id;
         let room = self.room_json();
-        let Some(p) = self.participants.get_mut(&handle) else { return Err(VideoRoomError::JoinFirst) };
+        let Some(p) = self.participants.get_mut(&handle) else {
+            return Err(VideoRoomError::JoinFirst);
+        };
         let mut changed = false;
         if let Some(d) = params.display {
             p.display = Some(d);
@@ -576,47 +820,73 @@ impl Room {
             if params.keyframe {
                 self.keyframe_for_publisher(handle, true);
             }
-            if changed && let Some(v) = self.participants.get(&handle).and_then(Self::publisher_json) {
-                self.broadcast(json!({"videoroom": "event", "room": self.room_json(), "publishers": [v]}), Some(handle));
+            if changed {
+                self.announce(handle);
             }
             return Ok((configured, None));
         };
         if jsep.kind != SdpType::Offer {
-            return Err(VideoRoomError::InvalidSdpType("Publishers must send an SDP offer".into()));
+            return Err(VideoRoomError::InvalidSdpType(
+                "Publishers must send an SDP offer".into(),
+            ));
         }
         if p.publication.is_some() {
             return Err(VideoRoomError::AlreadyPublished);
         }
-        let publishing = self.participants.values().filter(|p| p.publication.is_some()).count() as u64;
+        let publishing = self
+            .participants
+            .values()
+            .filter(|p| p.publication.is_some())
+            .count() as u64;
         if publishing >= self.cfg.max_publishers {
             return Err(VideoRoomError::PublishersFull(self.cfg.max_publishers));
         }
         let msg = sdp::parse(&jsep.sdp).map_err(|e| VideoRoomError::InvalidSdp(e.to_string()))?;
         let offered = sdp::offered_streams(&msg, &self.cfg.audiocodec, &self.cfg.videocodec);
         if !offered.iter().any(|s| s.choice.is_some() && s.sending) {
-            return Err(VideoRoomError::InvalidSdp("the offer has no stream in a codec this room accepts".into()));
+            return Err(VideoRoomError::InvalidSdp(
+                "the offer has no stream in a codec this room accepts".into(),
+            ));
         }
 
-        let peer = Peer::new(&format!("pub_{handle}"), handle, &self.ctx.ice, self.ctx.jitter_buffer_ms, &self.ev_tx)?;
-        self.pipeline.add(&peer.webrtcbin).map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+        let peer = Peer::new(
+            &format!("pub_{handle}"),
+            handle,
+            &self.ctx.ice,
+            self.ctx.jitter_buffer_ms,
+            &self.ev_tx,
+        )?;
+        self.pipeline
+            .add(&peer.webrtcbin)
+            .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
         self.track(&peer.webrtcbin);
         if let Err(e) = peer.webrtcbin.sync_state_with_parent() {
             peer::retire(&self.pipeline, vec![peer.webrtcbin.clone()]);
-            return Err(VideoRoomError::Unknown(format!("webrtcbin failed to start: {e}")));
+            return Err(VideoRoomError::Unknown(format!(
+                "webrtcbin failed to start: {e}"
+            )));
         }
         let negotiated = async {
             peer.set_remote(SdpType::Offer, &jsep.sdp).await?;
             for s in &offered {
-                let Some(t) = peer.transceiver(s.mindex) else { continue };
+                let Some(t) = peer.transceiver(s.mindex) else {
+                    continue;
+                };
                 match (s.choice, msg.media(s.mindex)) {
                     (Some((_, pt)), Some(media)) if s.sending => {
                         if let Some(caps) = media.caps_from_media(pt as i32) {
                             let caps = strip_caps(caps);
                             t.set_property("codec-preferences", &caps);
                         }
-                        t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly);
+                        t.set_property(
+                            "direction",
+                            gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly,
+                        );
                     }
-                    _ => t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Inactive),
+                    _ => t.set_property(
+                        "direction",
+                        gst_webrtc::WebRTCRTPTransceiverDirection::Inactive,
+                    ),
                 }
             }
             peer.answer().await
@@ -632,10 +902,16 @@ impl Room {
         };
         let mut streams = Vec::new();
         for s in offered.iter().filter(|s| s.sending) {
-            let Some((codec, pt)) = s.choice else { continue };
+            let Some((codec, pt)) = s.choice else {
+                continue;
+            };
             let tee = sfu::make_tee(&self.pipeline, &format!("tee_{handle}_{}", s.mindex))
                 .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
-            let description = params.descriptions.iter().find(|(mid, _)| *mid == s.mid).map(|(_, d)| d.clone());
+            let description = params
+                .descriptions
+                .iter()
+                .find(|(mid, _)| *mid == s.mid)
+                .map(|(_, d)| d.clone());
             streams.push(PubStream {
                 mindex: s.mindex,
                 mid: s.mid.clone(),
@@ -649,14 +925,41 @@ impl Room {
                 last_keyframe_request: None,
             });
         }
-        let audio_codec = streams.iter().find(|s| s.kind == MediaKind::Audio).map(|s| s.codec.janus_name());
-        let video_codec = streams.iter().find(|s| s.kind == MediaKind::Video).map(|s| s.codec.janus_name());
-        let p = self.participants.get_mut(&handle).ok_or(VideoRoomError::JoinFirst)?;
-        p.publication = Some(Publication { peer, streams, connected: false });
+        let audio_codec = streams
+            .iter()
+            .find(|s| s.kind == MediaKind::Audio)
+            .map(|s| s.codec.janus_name());
+        let video_codec = streams
+            .iter()
+            .find(|s| s.kind == MediaKind::Video)
+            .map(|s| s.codec.janus_name());
+        let mix_inputs: Vec<(MediaKind, Codec, u32, gst::Element)> = streams
+            .iter()
+            .map(|s| (s.kind, s.codec, s.mindex, s.tee.clone()))
+            .collect();
+        let p = self
+            .participants
+            .get_mut(&handle)
+            .ok_or(VideoRoomError::JoinFirst)?;
+        p.publication = Some(Publication {
+            peer,
+            streams,
+            connected: false,
+        });
+        let key = p.id.to_string();
         info!(session_id = h.session_id, handle_id = handle, id = %p.id, "publishing");
         self.flush_candidates(handle);
-        if let Some(v) = self.participants.get(&handle).and_then(Self::publisher_json) {
-            self.broadcast(json!({"videoroom": "event", "room": self.room_json(), "publishers": [v.clone()]}), Some(handle));
+        if let Some(m) = self.mixer.as_mut()
+            && let Err(e) = m.add_publisher(&self.pipeline, handle, key, &mix_inputs, &self.ev_tx)
+        {
+            warn!(handle_id = handle, error = %e, "cannot mix publisher");
+        }
+        self.announce(handle);
+        if let Some(v) = self
+            .participants
+            .get(&handle)
+            .and_then(Self::publisher_json)
+        {
             let mut reply = configured;
             reply["streams"] = v["streams"].clone();
             if let Some(a) = audio_codec {
@@ -665,7 +968,14 @@ impl Room {
             if let Some(v) = video_codec {
                 reply["video_codec"] = json!(v);
             }
-            return Ok((reply, Some(Jsep { kind: SdpType::Answer, sdp: answer, trickle: None })));
+            return Ok((
+                reply,
+                Some(Jsep {
+                    kind: SdpType::Answer,
+                    sdp: answer,
+                    trickle: None,
+                }),
+            ));
         }
         Err(VideoRoomError::Unknown("publication vanished".into()))
     }
@@ -679,18 +989,34 @@ impl Room {
     /// Takes down a publication: subscribers' branches detach (and they are
     /// renegotiated), the others hear `unpublished`.
     async fn unpublish(&mut self, handle: u64) {
-        let Some(p) = self.participants.get_mut(&handle) else { return };
-        let Some(publication) = p.publication.take() else { return };
+        let Some(p) = self.participants.get_mut(&handle) else {
+            return;
+        };
+        let Some(publication) = p.publication.take() else {
+            return;
+        };
         let id = p.id.clone();
         let h = p.h;
         info!(handle_id = handle, id = %id, "unpublishing");
         let mut elements = vec![publication.peer.webrtcbin.clone()];
         elements.extend(publication.streams.iter().map(|s| s.tee.clone()));
+        if let Some(m) = self.mixer.as_mut() {
+            m.remove_publisher(&self.pipeline, handle);
+        }
         self.drop_feed_from_subscribers(handle).await;
         peer::retire(&self.pipeline, elements);
         self.pending_candidates.remove(&handle);
-        self.broadcast(json!({"videoroom": "event", "room": self.room_json(), "unpublished": id.to_json()}), Some(handle));
-        self.ctx.events.push(h, PLUGIN, HandleEvent::Hangup { reason: "Unpublished".into() });
+        self.broadcast(
+            json!({"videoroom": "event", "room": self.room_json(), "unpublished": id.to_json()}),
+            Some(handle),
+        );
+        self.ctx.events.push(
+            h,
+            PLUGIN,
+            HandleEvent::Hangup {
+                reason: "Unpublished".into(),
+            },
+        );
     }
 
     /// Detaches every subscriber branch fed by `feed_handle` and, where the
@@ -699,14 +1025,21 @@ impl Room {
         let mut renegotiate = Vec::new();
         for (sh, sub) in &mut self.subscribers {
             let mut touched = false;
-            for st in sub.streams.iter_mut().filter(|st| st.feed_handle == feed_handle && st.active) {
+            for st in sub
+                .streams
+                .iter_mut()
+                .filter(|st| st.feed_handle == feed_handle && st.active)
+            {
                 if let Some(pad) = st.tee_pad.take() {
                     sfu::detach_branch(&st.tee, &pad);
                 }
                 st.active = false;
                 touched = true;
                 if let Some(t) = sub.peer.transceiver(st.mindex) {
-                    t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Inactive);
+                    t.set_property(
+                        "direction",
+                        gst_webrtc::WebRTCRTPTransceiverDirection::Inactive,
+                    );
                 }
             }
             if touched && sub.stable {
@@ -717,7 +1050,15 @@ impl Room {
             match self.renegotiate(sh).await {
                 Ok((data, jsep)) => {
                     if let Some(sub) = self.subscribers.get(&sh) {
-                        self.ctx.events.push(sub.h, PLUGIN, HandleEvent::Plugin { transaction: None, data, jsep });
+                        self.ctx.events.push(
+                            sub.h,
+                            PLUGIN,
+                            HandleEvent::Plugin {
+                                transaction: None,
+                                data,
+                                jsep,
+                            },
+                        );
                     }
                 }
                 Err(e) => warn!(handle_id = sh, error = %e, "subscriber renegotiation failed"),
@@ -727,10 +1068,16 @@ impl Room {
 
     async fn leave_publisher(&mut self, handle: u64, reason: Option<&str>) {
         self.unpublish(handle).await;
-        let Some(p) = self.participants.remove(&handle) else { return };
+        let Some(p) = self.participants.remove(&handle) else {
+            return;
+        };
         self.forget(handle);
+        if let Some(m) = self.mixer.as_mut() {
+            m.drop_listener_mix(&self.pipeline, handle);
+        }
         info!(handle_id = handle, id = %p.id, "participant left");
-        let mut ev = json!({"videoroom": "event", "room": self.room_json(), "leaving": p.id.to_json()});
+        let mut ev =
+            json!({"videoroom": "event", "room": self.room_json(), "leaving": p.id.to_json()});
         if let Some(d) = &p.display {
             ev["display"] = json!(d);
         }
@@ -747,19 +1094,42 @@ impl Room {
         };
         let h = p.h;
         self.notify(h, json!({"videoroom": "event", "room": self.room_json(), "leaving": "ok", "reason": "kicked"}));
-        self.broadcast(json!({"videoroom": "event", "room": self.room_json(), "kicked": id.to_json()}), Some(handle));
+        self.broadcast(
+            json!({"videoroom": "event", "room": self.room_json(), "kicked": id.to_json()}),
+            Some(handle),
+        );
         self.leave_publisher(handle, Some("kicked")).await;
         Ok(json!({"videoroom": "success"}))
     }
 
     fn find_feed(&self, feed: &Id) -> Option<(u64, &Participant)> {
-        self.participants.iter().find(|(_, p)| &p.id == feed).map(|(h, p)| (*h, p))
+        self.participants
+            .iter()
+            .find(|(_, p)| &p.id == feed)
+            .map(|(h, p)| (*h, p))
     }
 
     /// Resolves subscription requests into (feed handle, stream index) pairs.
     fn resolve(&self, reqs: &[StreamRequest]) -> Result<Vec<(u64, usize)>, VideoRoomError> {
         let mut out = Vec::new();
         for r in reqs {
+            if r.feed == self.mix_id() && self.mixer.is_some() {
+                let mids = [(0, MIX_AUDIO_MID), (1, MIX_VIDEO_MID)];
+                let before = out.len();
+                out.extend(
+                    mids.iter()
+                        .filter(|(_, m)| r.mid.as_deref().is_none_or(|want| want == *m))
+                        .map(|(i, _)| (MIX_HANDLE, *i)),
+                );
+                if out.len() == before {
+                    return Err(VideoRoomError::NoSuchFeed(format!(
+                        "{} mid {}",
+                        r.feed,
+                        r.mid.as_deref().unwrap_or("*")
+                    )));
+                }
+                continue;
+            }
             let Some((fh, p)) = self.find_feed(&r.feed) else {
                 return Err(VideoRoomError::NoSuchFeed(r.feed.to_string()));
             };
@@ -773,15 +1143,94 @@ impl Room {
                 }
             }
             if out.len() == before {
-                return Err(VideoRoomError::NoSuchFeed(format!("{} mid {}", r.feed, r.mid.as_deref().unwrap_or("*"))));
+                return Err(VideoRoomError::NoSuchFeed(format!(
+                    "{} mid {}",
+                    r.feed,
+                    r.mid.as_deref().unwrap_or("*")
+                )));
             }
         }
         Ok(out)
     }
 
-    fn add_stream(&self, sub: &mut Subscriber, feed_handle: u64, idx: usize) -> Result<(), VideoRoomError> {
-        let p = self.participants.get(&feed_handle).ok_or_else(|| VideoRoomError::NoSuchFeed("gone".into()))?;
-        let publication = p.publication.as_ref().ok_or_else(|| VideoRoomError::NoSuchFeed(p.id.to_string()))?;
+    /// Adds one of the mix's streams (`idx` 0 audio, 1 video) to a subscriber.
+    fn add_mix_stream(&mut self, sub: &mut Subscriber, idx: usize) -> Result<(), VideoRoomError> {
+        let mix_id = self.mix_id();
+        let mixer = self
+            .mixer
+            .as_mut()
+            .ok_or_else(|| VideoRoomError::NoSuchFeed(mix_id.to_string()))?;
+        let mline = sub.streams.len() as u32;
+        let (kind, codec, pt, ssrc, tee, mid) = if idx == 0 {
+            let key = sub.tied.map_or(MixKey::All, MixKey::Minus);
+            let (tee, ssrc) = mixer
+                .audio_tee(&self.pipeline, key)
+                .map_err(VideoRoomError::Unknown)?;
+            let (codec, pt) = mixer.audio_format();
+            (MediaKind::Audio, codec, pt, ssrc, tee, MIX_AUDIO_MID)
+        } else {
+            let (codec, pt, ssrc) = mixer.video_format();
+            (
+                MediaKind::Video,
+                codec,
+                pt,
+                ssrc,
+                mixer.video_tee().clone(),
+                MIX_VIDEO_MID,
+            )
+        };
+        let spec = sfu::BranchSpec {
+            subscriber_handle: sub.h.handle_id,
+            codec,
+            pt,
+            ssrc: Some(ssrc),
+            msid: mix_id.to_string(),
+        };
+        let guard = sfu::prepare_branch(
+            &self.pipeline,
+            &sub.peer.webrtcbin,
+            mline,
+            &spec,
+            &self.ev_tx,
+        )
+        .map_err(VideoRoomError::Unknown)?;
+        sub.streams.push(SubStream {
+            mindex: mline,
+            mid: mline.to_string(),
+            feed: mix_id,
+            feed_handle: MIX_HANDLE,
+            feed_mid: mid.to_owned(),
+            feed_display: Some("Mix".into()),
+            kind,
+            codec,
+            guard,
+            tee,
+            publisher_mindex: idx as u32,
+            tee_pad: None,
+            active: true,
+            send: true,
+            drop_probe: None,
+        });
+        Ok(())
+    }
+
+    fn add_stream(
+        &mut self,
+        sub: &mut Subscriber,
+        feed_handle: u64,
+        idx: usize,
+    ) -> Result<(), VideoRoomError> {
+        if feed_handle == MIX_HANDLE {
+            return self.add_mix_stream(sub, idx);
+        }
+        let p = self
+            .participants
+            .get(&feed_handle)
+            .ok_or_else(|| VideoRoomError::NoSuchFeed("gone".into()))?;
+        let publication = p
+            .publication
+            .as_ref()
+            .ok_or_else(|| VideoRoomError::NoSuchFeed(p.id.to_string()))?;
         let s = &publication.streams[idx];
         let mline = sub.streams.len() as u32;
         let spec = sfu::BranchSpec {
@@ -791,8 +1240,14 @@ impl Room {
             ssrc: s.ssrc,
             msid: p.id.to_string(),
         };
-        let guard = sfu::prepare_branch(&self.pipeline, &sub.peer.webrtcbin, mline, &spec, &self.ev_tx)
-            .map_err(VideoRoomError::Unknown)?;
+        let guard = sfu::prepare_branch(
+            &self.pipeline,
+            &sub.peer.webrtcbin,
+            mline,
+            &spec,
+            &self.ev_tx,
+        )
+        .map_err(VideoRoomError::Unknown)?;
         sub.streams.push(SubStream {
             mindex: mline,
             mid: mline.to_string(),
@@ -836,7 +1291,10 @@ impl Room {
     /// Creates and applies a new offer for a subscriber; fills the stream mids
     /// from it. Returns the SDP.
     async fn offer_for(&mut self, handle: u64) -> Result<String, VideoRoomError> {
-        let sub = self.subscribers.get_mut(&handle).ok_or(VideoRoomError::JoinFirst)?;
+        let sub = self
+            .subscribers
+            .get_mut(&handle)
+            .ok_or(VideoRoomError::JoinFirst)?;
         let offer = sub.peer.offer().await?;
         if let Ok(msg) = sdp::parse(&offer) {
             for st in &mut sub.streams {
@@ -849,7 +1307,12 @@ impl Room {
         Ok(offer)
     }
 
-    async fn subscribe(&mut self, h: HandleId, streams: Vec<StreamRequest>) -> Result<WithJsep, VideoRoomError> {
+    async fn subscribe(
+        &mut self,
+        h: HandleId,
+        streams: Vec<StreamRequest>,
+        tied: Option<u64>,
+    ) -> Result<WithJsep, VideoRoomError> {
         let handle = h.handle_id;
         if self.subscribers.contains_key(&handle) {
             return Err(VideoRoomError::AlreadyJoined("subscriber"));
@@ -861,11 +1324,27 @@ impl Room {
         if wanted.is_empty() {
             return Err(VideoRoomError::MissingElement("streams".into()));
         }
-        let peer = Peer::new(&format!("sub_{handle}"), handle, &self.ctx.ice, self.ctx.jitter_buffer_ms, &self.ev_tx)?;
-        self.pipeline.add(&peer.webrtcbin).map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+        let peer = Peer::new(
+            &format!("sub_{handle}"),
+            handle,
+            &self.ctx.ice,
+            self.ctx.jitter_buffer_ms,
+            &self.ev_tx,
+        )?;
+        self.pipeline
+            .add(&peer.webrtcbin)
+            .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
         self.track(&peer.webrtcbin);
         let _ = peer.webrtcbin.sync_state_with_parent();
-        let mut sub = Subscriber { h, peer, streams: Vec::new(), stable: false, connected: false, paused: false };
+        let mut sub = Subscriber {
+            h,
+            peer,
+            streams: Vec::new(),
+            stable: false,
+            connected: false,
+            paused: false,
+            tied,
+        };
         for (fh, idx) in wanted {
             if let Err(e) = self.add_stream(&mut sub, fh, idx) {
                 self.retire_subscriber(sub);
@@ -876,10 +1355,21 @@ impl Room {
         self.remember(handle, true);
         match self.offer_for(handle).await {
             Ok(offer) => {
-                info!(session_id = h.session_id, handle_id = handle, "subscriber attached");
+                info!(
+                    session_id = h.session_id,
+                    handle_id = handle,
+                    "subscriber attached"
+                );
                 let sub = &self.subscribers[&handle];
                 let data = json!({"videoroom": "attached", "room": self.room_json(), "streams": Self::streams_json(sub)});
-                Ok((data, Some(Jsep { kind: SdpType::Offer, sdp: offer, trickle: None })))
+                Ok((
+                    data,
+                    Some(Jsep {
+                        kind: SdpType::Offer,
+                        sdp: offer,
+                        trickle: None,
+                    }),
+                ))
             }
             Err(e) => {
                 self.remove_subscriber(handle);
@@ -890,10 +1380,15 @@ impl Room {
 
     async fn start(&mut self, h: HandleId, jsep: Option<Jsep>) -> Result<Value, VideoRoomError> {
         let handle = h.handle_id;
-        let sub = self.subscribers.get_mut(&handle).ok_or(VideoRoomError::JoinFirst)?;
+        let sub = self
+            .subscribers
+            .get_mut(&handle)
+            .ok_or(VideoRoomError::JoinFirst)?;
         if let Some(jsep) = jsep {
             if jsep.kind != SdpType::Answer {
-                return Err(VideoRoomError::InvalidSdpType("Subscribers must send an SDP answer".into()));
+                return Err(VideoRoomError::InvalidSdpType(
+                    "Subscribers must send an SDP answer".into(),
+                ));
             }
             sub.peer.set_remote(SdpType::Answer, &jsep.sdp).await?;
             sub.stable = true;
@@ -911,14 +1406,26 @@ impl Room {
         Ok(json!({"videoroom": "event", "room": self.room_json(), "started": "ok"}))
     }
 
-    fn configure_subscriber(&mut self, h: HandleId, streams: &[(String, bool)]) -> Result<Value, VideoRoomError> {
-        let sub = self.subscribers.get_mut(&h.handle_id).ok_or(VideoRoomError::JoinFirst)?;
+    fn configure_subscriber(
+        &mut self,
+        h: HandleId,
+        streams: &[(String, bool)],
+    ) -> Result<Value, VideoRoomError> {
+        let sub = self
+            .subscribers
+            .get_mut(&h.handle_id)
+            .ok_or(VideoRoomError::JoinFirst)?;
         for (mid, send) in streams {
             let st = sub
                 .streams
                 .iter_mut()
                 .find(|st| &st.mid == mid)
-                .ok_or_else(|| VideoRoomError::InvalidElement("mid".into(), format!("an existing mid (no '{mid}')")))?;
+                .ok_or_else(|| {
+                    VideoRoomError::InvalidElement(
+                        "mid".into(),
+                        format!("an existing mid (no '{mid}')"),
+                    )
+                })?;
             st.send = *send;
             if !sub.paused {
                 set_forwarding(st, *send);
@@ -930,27 +1437,56 @@ impl Room {
 
     async fn renegotiate(&mut self, handle: u64) -> Result<WithJsep, VideoRoomError> {
         let offer = self.offer_for(handle).await?;
-        let sub = self.subscribers.get(&handle).ok_or(VideoRoomError::JoinFirst)?;
+        let sub = self
+            .subscribers
+            .get(&handle)
+            .ok_or(VideoRoomError::JoinFirst)?;
         let data = json!({"videoroom": "updated", "room": self.room_json(), "streams": Self::streams_json(sub)});
-        Ok((data, Some(Jsep { kind: SdpType::Offer, sdp: offer, trickle: None })))
+        Ok((
+            data,
+            Some(Jsep {
+                kind: SdpType::Offer,
+                sdp: offer,
+                trickle: None,
+            }),
+        ))
     }
 
-    async fn update(&mut self, h: HandleId, add: Vec<StreamRequest>, remove: Vec<StreamRequest>) -> Result<WithJsep, VideoRoomError> {
+    async fn update(
+        &mut self,
+        h: HandleId,
+        add: Vec<StreamRequest>,
+        remove: Vec<StreamRequest>,
+    ) -> Result<WithJsep, VideoRoomError> {
         let handle = h.handle_id;
-        let Some(stable) = self.subscribers.get(&handle).map(|s| s.stable) else { return Err(VideoRoomError::JoinFirst) };
+        let Some(stable) = self.subscribers.get(&handle).map(|s| s.stable) else {
+            return Err(VideoRoomError::JoinFirst);
+        };
         if !stable {
-            return Err(VideoRoomError::Unknown("a previous offer is still waiting for its answer".into()));
+            return Err(VideoRoomError::Unknown(
+                "a previous offer is still waiting for its answer".into(),
+            ));
         }
         let wanted = self.resolve(&add)?;
-        let mut sub = self.subscribers.remove(&handle).ok_or(VideoRoomError::JoinFirst)?;
+        let mut sub = self
+            .subscribers
+            .remove(&handle)
+            .ok_or(VideoRoomError::JoinFirst)?;
         for r in &remove {
-            for st in sub.streams.iter_mut().filter(|st| st.feed == r.feed && r.mid.as_deref().is_none_or(|m| m == st.feed_mid)) {
+            for st in sub
+                .streams
+                .iter_mut()
+                .filter(|st| st.feed == r.feed && r.mid.as_deref().is_none_or(|m| m == st.feed_mid))
+            {
                 if let Some(pad) = st.tee_pad.take() {
                     sfu::detach_branch(&st.tee, &pad);
                 }
                 st.active = false;
                 if let Some(t) = sub.peer.transceiver(st.mindex) {
-                    t.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Inactive);
+                    t.set_property(
+                        "direction",
+                        gst_webrtc::WebRTCRTPTransceiverDirection::Inactive,
+                    );
                 }
             }
         }
@@ -967,31 +1503,50 @@ impl Room {
     }
 
     fn trickle(&mut self, handle: u64, trickle: Trickle) {
-        let Trickle::Candidates(cands) = trickle else { return };
-        let peer = self
-            .subscribers
-            .get(&handle)
-            .map(|s| &s.peer)
-            .or_else(|| self.participants.get(&handle).and_then(|p| p.publication.as_ref()).map(|p| &p.peer));
+        let Trickle::Candidates(cands) = trickle else {
+            return;
+        };
+        let peer = self.subscribers.get(&handle).map(|s| &s.peer).or_else(|| {
+            self.participants
+                .get(&handle)
+                .and_then(|p| p.publication.as_ref())
+                .map(|p| &p.peer)
+        });
         match peer {
-            Some(peer) if peer.webrtcbin.property::<Option<gst_webrtc::WebRTCSessionDescription>>("remote-description").is_some() => {
+            Some(peer)
+                if peer
+                    .webrtcbin
+                    .property::<Option<gst_webrtc::WebRTCSessionDescription>>("remote-description")
+                    .is_some() =>
+            {
                 for c in cands {
                     apply_candidate(peer, &c);
                 }
             }
-            _ => self.pending_candidates.entry(handle).or_default().extend(cands),
+            _ => self
+                .pending_candidates
+                .entry(handle)
+                .or_default()
+                .extend(cands),
         }
     }
 
     fn flush_candidates(&mut self, handle: u64) {
-        let Some(cands) = self.pending_candidates.remove(&handle) else { return };
-        let peer = self
-            .subscribers
-            .get(&handle)
-            .map(|s| &s.peer)
-            .or_else(|| self.participants.get(&handle).and_then(|p| p.publication.as_ref()).map(|p| &p.peer));
+        let Some(cands) = self.pending_candidates.remove(&handle) else {
+            return;
+        };
+        let peer = self.subscribers.get(&handle).map(|s| &s.peer).or_else(|| {
+            self.participants
+                .get(&handle)
+                .and_then(|p| p.publication.as_ref())
+                .map(|p| &p.peer)
+        });
         if let Some(peer) = peer {
-            if peer.webrtcbin.property::<Option<gst_webrtc::WebRTCSessionDescription>>("remote-description").is_some() {
+            if peer
+                .webrtcbin
+                .property::<Option<gst_webrtc::WebRTCSessionDescription>>("remote-description")
+                .is_some()
+            {
                 for c in &cands {
                     apply_candidate(peer, c);
                 }
@@ -1004,15 +1559,24 @@ impl Room {
     /// Links every active, unlinked stream of a connected subscriber to its
     /// publisher's tee (see `sfu::prepare_branch` for why only then).
     fn link_branches(&mut self, handle: u64) {
-        let Some(sub) = self.subscribers.get_mut(&handle) else { return };
+        let Some(sub) = self.subscribers.get_mut(&handle) else {
+            return;
+        };
         if !sub.connected || !sub.stable {
             return;
         }
-        for st in sub.streams.iter_mut().filter(|st| st.active && st.tee_pad.is_none()) {
-            let keyframes = (st.kind == MediaKind::Video).then_some((st.feed_handle, st.publisher_mindex));
+        for st in sub
+            .streams
+            .iter_mut()
+            .filter(|st| st.active && st.tee_pad.is_none())
+        {
+            let keyframes =
+                (st.kind == MediaKind::Video).then_some((st.feed_handle, st.publisher_mindex));
             match sfu::link_branch(&st.tee, &st.guard, keyframes, &self.ev_tx) {
                 Ok(pad) => st.tee_pad = Some(pad),
-                Err(e) => warn!(handle_id = handle, mid = %st.mid, error = %e, "cannot link subscriber stream"),
+                Err(e) => {
+                    warn!(handle_id = handle, mid = %st.mid, error = %e, "cannot link subscriber stream")
+                }
             }
         }
     }
@@ -1030,7 +1594,11 @@ impl Room {
 
     fn remove_subscriber(&mut self, handle: u64) {
         if let Some(sub) = self.subscribers.remove(&handle) {
-            info!(session_id = sub.h.session_id, handle_id = handle, "subscriber left");
+            info!(
+                session_id = sub.h.session_id,
+                handle_id = handle,
+                "subscriber left"
+            );
             self.forget(handle);
             self.pending_candidates.remove(&handle);
             self.retire_subscriber(sub);
@@ -1041,6 +1609,20 @@ impl Room {
     /// `keyframe_interval` (subscribers' PLI/FIR are merged).
     fn keyframe(&mut self, publisher: u64, mindex: u32, force: bool) {
         let interval = self.ctx.keyframe_interval;
+        if publisher == MIX_HANDLE {
+            let now = Instant::now();
+            if !force
+                && self
+                    .last_mix_keyframe
+                    .is_some_and(|t| now.duration_since(t) < interval)
+            {
+                return;
+            }
+            if self.mixer.as_ref().is_some_and(Mixer::request_keyframe) {
+                self.last_mix_keyframe = Some(now);
+            }
+            return;
+        }
         let Some(s) = self
             .participants
             .get_mut(&publisher)
@@ -1050,7 +1632,10 @@ impl Room {
             return;
         };
         let now = Instant::now();
-        if !force && s.last_keyframe_request.is_some_and(|t| now.duration_since(t) < interval) {
+        if !force
+            && s.last_keyframe_request
+                .is_some_and(|t| now.duration_since(t) < interval)
+        {
             return;
         }
         if sfu::request_keyframe(&s.tee) {
@@ -1064,7 +1649,13 @@ impl Room {
             .participants
             .get(&publisher)
             .and_then(|p| p.publication.as_ref())
-            .map(|p| p.streams.iter().filter(|s| s.kind == MediaKind::Video).map(|s| s.mindex).collect())
+            .map(|p| {
+                p.streams
+                    .iter()
+                    .filter(|s| s.kind == MediaKind::Video)
+                    .map(|s| s.mindex)
+                    .collect()
+            })
             .unwrap_or_default();
         for m in mindexes {
             self.keyframe(publisher, m, force);
@@ -1074,7 +1665,9 @@ impl Room {
     /// A new or resumed subscriber needs a picture now: H.264 decoders wait for
     /// an IDR, and nothing else on the path asks for one.
     fn keyframes_for_subscriber(&mut self, handle: u64) {
-        let Some(sub) = self.subscribers.get(&handle) else { return };
+        let Some(sub) = self.subscribers.get(&handle) else {
+            return;
+        };
         let targets: Vec<(u64, u32)> = sub
             .streams
             .iter()
@@ -1088,11 +1681,23 @@ impl Room {
 
     async fn event(&mut self, ev: RoomEvent) {
         match ev {
-            RoomEvent::IceCandidate { handle, mline, candidate } => {
-                let Some(h) = self.handle_of(handle) else { return };
+            RoomEvent::IceCandidate {
+                handle,
+                mline,
+                candidate,
+            } => {
+                let Some(h) = self.handle_of(handle) else {
+                    return;
+                };
                 let candidate = self.ctx.ice.map_candidate(&candidate);
-                let c = Candidate { sdp_mid: None, sdp_mline_index: Some(mline), candidate };
-                self.ctx.events.push(h, PLUGIN, HandleEvent::Trickle(Some(c)));
+                let c = Candidate {
+                    sdp_mid: None,
+                    sdp_mline_index: Some(mline),
+                    candidate,
+                };
+                self.ctx
+                    .events
+                    .push(h, PLUGIN, HandleEvent::Trickle(Some(c)));
             }
             RoomEvent::IceGatheringDone { handle } => {
                 if let Some(h) = self.handle_of(handle) {
@@ -1105,26 +1710,49 @@ impl Room {
                     pad.remove_probe(b);
                 }
             }
-            RoomEvent::ConnectionState { handle, state } => self.connection_state(handle, state).await,
-            RoomEvent::KeyframeRequest { publisher_handle, mindex } => self.keyframe(publisher_handle, mindex, false),
+            RoomEvent::ConnectionState { handle, state } => {
+                self.connection_state(handle, state).await
+            }
+            RoomEvent::KeyframeRequest {
+                publisher_handle,
+                mindex,
+            } => self.keyframe(publisher_handle, mindex, false),
+            RoomEvent::BranchFailed {
+                handle: MIX_HANDLE,
+                reason,
+            } => {
+                warn!(%reason, "a mixer input refused media; the publisher keeps forwarding");
+            }
             RoomEvent::BranchFailed { handle, reason } => {
                 warn!(handle_id = handle, %reason, "subscriber stopped taking media; removing it");
                 if let Some(h) = self.subscribers.get(&handle).map(|s| s.h) {
                     self.remove_subscriber(handle);
-                    self.ctx.events.push(h, PLUGIN, HandleEvent::Hangup { reason: "Media error".into() });
+                    self.ctx.events.push(
+                        h,
+                        PLUGIN,
+                        HandleEvent::Hangup {
+                            reason: "Media error".into(),
+                        },
+                    );
                 }
             }
         }
     }
 
     fn handle_of(&self, handle: u64) -> Option<HandleId> {
-        self.subscribers.get(&handle).map(|s| s.h).or_else(|| self.participants.get(&handle).map(|p| p.h))
+        self.subscribers
+            .get(&handle)
+            .map(|s| s.h)
+            .or_else(|| self.participants.get(&handle).map(|p| p.h))
     }
 
     /// Links a publisher's new RTP pad to its stream's tee (or a discarding
     /// sink when nothing claims it, so it never stays unlinked).
     fn publisher_pad(&mut self, handle: u64, pad: &gst::Pad) {
-        let publication = self.participants.get_mut(&handle).and_then(|p| p.publication.as_mut().map(|pb| (p.h, pb)));
+        let publication = self
+            .participants
+            .get_mut(&handle)
+            .and_then(|p| p.publication.as_mut().map(|pb| (p.h, pb)));
         let Some((h, publication)) = publication else {
             let _ = sfu::link_publisher_pad(&self.pipeline, pad, None);
             return;
@@ -1134,12 +1762,16 @@ impl Room {
             .map(|t| t.property::<u32>("mlineindex"));
         let stream = mline.and_then(|m| publication.streams.iter_mut().find(|s| s.mindex == m));
         let tee = stream.as_ref().map(|s| s.tee.clone());
+        debug!(handle_id = handle, caps = ?pad.current_caps(), "publisher pad");
         if let Err(e) = sfu::link_publisher_pad(&self.pipeline, pad, tee.as_ref()) {
             warn!(handle_id = handle, error = %e, "cannot link publisher pad");
             return;
         }
         if let Some(s) = stream {
-            if let Some(ssrc) = pad.current_caps().and_then(|c| c.structure(0).and_then(|s| s.get::<u32>("ssrc").ok())) {
+            if let Some(ssrc) = pad
+                .current_caps()
+                .and_then(|c| c.structure(0).and_then(|s| s.get::<u32>("ssrc").ok()))
+            {
                 if s.ssrc.is_none() {
                     s.ssrc = Some(ssrc);
                 }
@@ -1148,7 +1780,15 @@ impl Room {
                 s.receiving = true;
                 let (mid, kind) = (s.mid.clone(), s.kind);
                 debug!(handle_id = handle, mid = %mid, "receiving");
-                self.ctx.events.push(h, PLUGIN, HandleEvent::Media { mid, kind, receiving: true });
+                self.ctx.events.push(
+                    h,
+                    PLUGIN,
+                    HandleEvent::Media {
+                        mid,
+                        kind,
+                        receiving: true,
+                    },
+                );
             }
         }
     }
@@ -1160,7 +1800,11 @@ impl Room {
                 if let Some(h) = self.handle_of(handle) {
                     self.ctx.events.push(h, PLUGIN, HandleEvent::WebrtcUp);
                 }
-                if let Some(p) = self.participants.get_mut(&handle).and_then(|p| p.publication.as_mut()) {
+                if let Some(p) = self
+                    .participants
+                    .get_mut(&handle)
+                    .and_then(|p| p.publication.as_mut())
+                {
                     p.connected = true;
                 }
                 if let Some(sub) = self.subscribers.get_mut(&handle) {
@@ -1178,7 +1822,13 @@ impl Room {
                     self.unpublish(handle).await;
                 }
                 if let Some(h) = h {
-                    self.ctx.events.push(h, PLUGIN, HandleEvent::Hangup { reason: "ICE failed".into() });
+                    self.ctx.events.push(
+                        h,
+                        PLUGIN,
+                        HandleEvent::Hangup {
+                            reason: "ICE failed".into(),
+                        },
+                    );
                 }
             }
             _ => {}
@@ -1194,16 +1844,26 @@ impl Room {
                 let owner = owner_handle(msg.src());
                 warn!(error = %err.error(), debug = ?err.debug(), src = ?msg.src().map(|s| s.path_string()), "element error");
                 if std::env::var_os("GST_DEBUG_DUMP_DOT_DIR").is_some() {
-                    self.pipeline.debug_to_dot_file_with_ts(gst::DebugGraphDetails::all(), "room-error");
+                    self.pipeline
+                        .debug_to_dot_file_with_ts(gst::DebugGraphDetails::all(), "room-error");
                 }
                 if let Some(handle) = owner {
                     if self.subscribers.contains_key(&handle) {
                         let h = self.subscribers[&handle].h;
                         self.remove_subscriber(handle);
-                        self.ctx.events.push(h, PLUGIN, HandleEvent::Hangup { reason: "Media error".into() });
+                        self.ctx.events.push(
+                            h,
+                            PLUGIN,
+                            HandleEvent::Hangup {
+                                reason: "Media error".into(),
+                            },
+                        );
                     } else if self.participants.contains_key(&handle) {
                         // Unpublishing awaits renegotiations: do it from the event queue.
-                        let _ = self.ev_tx.send(RoomEvent::ConnectionState { handle, state: WebRTCPeerConnectionState::Failed });
+                        let _ = self.ev_tx.send(RoomEvent::ConnectionState {
+                            handle,
+                            state: WebRTCPeerConnectionState::Failed,
+                        });
                     }
                 }
             }
@@ -1222,11 +1882,19 @@ impl Room {
     /// stopped), then subscribers, publishers and the pipeline go to NULL on
     /// one blocking thread.
     fn shutdown(&mut self) {
-        let handles: Vec<u64> = self.participants.keys().chain(self.subscribers.keys()).copied().collect();
+        let handles: Vec<u64> = self
+            .participants
+            .keys()
+            .chain(self.subscribers.keys())
+            .copied()
+            .collect();
         for h in handles {
             self.forget(h);
         }
         let mut elements = Vec::new();
+        if let Some(m) = &self.mixer {
+            m.detach_inputs();
+        }
         for (_, sub) in self.subscribers.drain() {
             for st in &sub.streams {
                 if let Some(pad) = &st.tee_pad {
@@ -1241,6 +1909,9 @@ impl Room {
                 elements.push(publication.peer.webrtcbin.clone());
                 elements.extend(publication.streams.iter().map(|s| s.tee.clone()));
             }
+        }
+        if let Some(m) = self.mixer.take() {
+            elements.extend(m.elements());
         }
         for e in &elements {
             e.set_locked_state(true);
@@ -1275,7 +1946,12 @@ fn strip_caps(caps: gst::Caps) -> gst::Caps {
         for s in caps.iter_mut() {
             let drop: Vec<String> = s
                 .fields()
-                .filter(|f| f.starts_with("extmap-") || f.starts_with("a-") || f.starts_with("x-") || f.starts_with("sprop-"))
+                .filter(|f| {
+                    f.starts_with("extmap-")
+                        || f.starts_with("a-")
+                        || f.starts_with("x-")
+                        || f.starts_with("sprop-")
+                })
                 .map(|f| f.to_string())
                 .collect();
             for f in drop {
@@ -1296,10 +1972,17 @@ fn apply_candidate(peer: &Peer, c: &Candidate) {
 }
 
 fn set_forwarding(st: &mut SubStream, on: bool) {
-    let Some(pad) = st.guard.static_pad("src") else { return };
+    let Some(pad) = st.guard.static_pad("src") else {
+        return;
+    };
     match (on, st.drop_probe.take()) {
         (true, Some(id)) => pad.remove_probe(id),
-        (false, None) => st.drop_probe = pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST, |_, _| gst::PadProbeReturn::Drop),
+        (false, None) => {
+            st.drop_probe = pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                |_, _| gst::PadProbeReturn::Drop,
+            )
+        }
         (_, keep) => st.drop_probe = keep,
     }
 }
@@ -1308,7 +1991,10 @@ fn owner_handle(src: Option<&gst::Object>) -> Option<u64> {
     let mut cur = src.cloned();
     while let Some(o) = cur {
         let name = o.name();
-        if let Some(rest) = name.strip_prefix("pub_").or_else(|| name.strip_prefix("sub_")) {
+        if let Some(rest) = name
+            .strip_prefix("pub_")
+            .or_else(|| name.strip_prefix("sub_"))
+        {
             if let Ok(h) = rest.parse() {
                 return Some(h);
             }
@@ -1322,6 +2008,10 @@ fn owner_handle(src: Option<&gst::Object>) -> Option<u64> {
 pub fn alive_counts(alive: &Mutex<Vec<glib::WeakRef<gst::Element>>>) -> (usize, usize) {
     let mut alive = alive.lock().unwrap_or_else(|e| e.into_inner());
     alive.retain(|w| w.upgrade().is_some());
-    let pipelines = alive.iter().filter_map(|w| w.upgrade()).filter(|e| e.is::<gst::Pipeline>()).count();
+    let pipelines = alive
+        .iter()
+        .filter_map(|w| w.upgrade())
+        .filter(|e| e.is::<gst::Pipeline>())
+        .count();
     (pipelines, alive.len() - pipelines)
 }

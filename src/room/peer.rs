@@ -26,15 +26,26 @@ const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub enum RoomEvent {
     /// A local ICE candidate for the peer of `handle`.
-    IceCandidate { handle: u64, mline: u32, candidate: String },
+    IceCandidate {
+        handle: u64,
+        mline: u32,
+        candidate: String,
+    },
     /// Gathering finished for that peer.
     IceGatheringDone { handle: u64 },
     /// A publisher's `webrtcbin` exposed a receiving RTP pad. It is held by
     /// the blocking probe `block` until the room task links it (an unlinked
     /// pad would fail the whole PeerConnection with not-linked).
-    PadAdded { handle: u64, pad: gst::Pad, block: Option<gst::PadProbeId> },
+    PadAdded {
+        handle: u64,
+        pad: gst::Pad,
+        block: Option<gst::PadProbeId>,
+    },
     /// The PeerConnection state changed.
-    ConnectionState { handle: u64, state: WebRTCPeerConnectionState },
+    ConnectionState {
+        handle: u64,
+        state: WebRTCPeerConnectionState,
+    },
     /// A subscriber branch's `webrtcbin` refused data (a flow error its guard
     /// kept from the publisher).
     BranchFailed { handle: u64, reason: String },
@@ -73,9 +84,17 @@ impl Peer {
     /// Creates a `webrtcbin` named `name` for handle `handle`, configured with
     /// `ice` and a jitter buffer of `latency_ms`, with all callbacks wired to
     /// `events`. It is not yet in any bin.
-    pub fn new(name: &str, handle: u64, ice: &IceSettings, latency_ms: u32, events: &RoomEvents) -> Result<Self, PeerError> {
-        let webrtcbin =
-            gst::ElementFactory::make("webrtcbin").name(name).build().map_err(|_| PeerError::MissingElement("webrtcbin"))?;
+    pub fn new(
+        name: &str,
+        handle: u64,
+        ice: &IceSettings,
+        latency_ms: u32,
+        events: &RoomEvents,
+    ) -> Result<Self, PeerError> {
+        let webrtcbin = gst::ElementFactory::make("webrtcbin")
+            .name(name)
+            .build()
+            .map_err(|_| PeerError::MissingElement("webrtcbin"))?;
         ice.apply(&webrtcbin);
         webrtcbin.set_property("latency", latency_ms);
 
@@ -84,7 +103,11 @@ impl Peer {
             let mline = values.get(1).and_then(|v| v.get::<u32>().ok());
             let candidate = values.get(2).and_then(|v| v.get::<String>().ok());
             if let (Some(mline), Some(candidate)) = (mline, candidate) {
-                let _ = tx.send(RoomEvent::IceCandidate { handle, mline, candidate });
+                let _ = tx.send(RoomEvent::IceCandidate {
+                    handle,
+                    mline,
+                    candidate,
+                });
             }
             None
         });
@@ -103,8 +126,14 @@ impl Peer {
         let tx = events.clone();
         webrtcbin.connect_pad_added(move |_, pad| {
             if pad.direction() == gst::PadDirection::Src {
-                let block = pad.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| gst::PadProbeReturn::Ok);
-                let _ = tx.send(RoomEvent::PadAdded { handle, pad: pad.clone(), block });
+                let block = pad.add_probe(gst::PadProbeType::BLOCK_DOWNSTREAM, |_, _| {
+                    gst::PadProbeReturn::Ok
+                });
+                let _ = tx.send(RoomEvent::PadAdded {
+                    handle,
+                    pad: pad.clone(),
+                    block,
+                });
             }
         });
         // NACK on video transceivers: publishers get retransmission requests
@@ -112,8 +141,12 @@ impl Peer {
         // store. (Subscriber transceivers are set again when their branch is
         // built, once the kind is known.)
         webrtcbin.connect("on-new-transceiver", false, |values| {
-            if let Some(Ok(t)) = values.get(1).map(|v| v.get::<gst_webrtc::WebRTCRTPTransceiver>()) {
-                let audio = t.property::<gst_webrtc::WebRTCKind>("kind") == gst_webrtc::WebRTCKind::Audio;
+            if let Some(Ok(t)) = values
+                .get(1)
+                .map(|v| v.get::<gst_webrtc::WebRTCRTPTransceiver>())
+            {
+                let audio =
+                    t.property::<gst_webrtc::WebRTCKind>("kind") == gst_webrtc::WebRTCKind::Audio;
                 t.set_property("do-nack", !audio);
             }
             None
@@ -121,7 +154,11 @@ impl Peer {
         Ok(Peer { webrtcbin })
     }
 
-    async fn call(&self, signal: &str, arg: Option<&(dyn ToValue + Sync)>) -> Result<Option<gst::Structure>, PeerError> {
+    async fn call(
+        &self,
+        signal: &str,
+        arg: Option<&(dyn ToValue + Sync)>,
+    ) -> Result<Option<gst::Structure>, PeerError> {
         let (tx, rx) = oneshot::channel();
         let promise = gst::Promise::with_change_func(move |reply| {
             let reply = match reply {
@@ -136,7 +173,9 @@ impl Peer {
         });
         match arg {
             Some(a) => self.webrtcbin.emit_by_name::<()>(signal, &[a, &promise]),
-            None => self.webrtcbin.emit_by_name::<()>(signal, &[&None::<gst::Structure>, &promise]),
+            None => self
+                .webrtcbin
+                .emit_by_name::<()>(signal, &[&None::<gst::Structure>, &promise]),
         }
         match tokio::time::timeout(NEGOTIATION_TIMEOUT, rx).await {
             Ok(Ok(r)) => r,
@@ -147,42 +186,65 @@ impl Peer {
 
     /// Applies the remote offer or answer.
     pub async fn set_remote(&self, kind: SdpType, sdp: &str) -> Result<(), PeerError> {
-        let msg = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|e| PeerError::Sdp(e.to_string()))?;
+        let msg = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes())
+            .map_err(|e| PeerError::Sdp(e.to_string()))?;
         let t = match kind {
             SdpType::Offer => WebRTCSDPType::Offer,
             SdpType::Answer => WebRTCSDPType::Answer,
         };
         let desc = WebRTCSessionDescription::new(t, msg);
-        self.call("set-remote-description", Some(&desc)).await.map(|_| ())
+        self.call("set-remote-description", Some(&desc))
+            .await
+            .map(|_| ())
     }
 
-    async fn create(&self, signal: &str, field: &str) -> Result<WebRTCSessionDescription, PeerError> {
-        let reply = self.call(signal, None).await?.ok_or_else(|| PeerError::Negotiation(format!("{signal}: no reply")))?;
-        reply.get::<WebRTCSessionDescription>(field).map_err(|e| PeerError::Negotiation(format!("{signal}: {e}")))
+    async fn create(
+        &self,
+        signal: &str,
+        field: &str,
+    ) -> Result<WebRTCSessionDescription, PeerError> {
+        let reply = self
+            .call(signal, None)
+            .await?
+            .ok_or_else(|| PeerError::Negotiation(format!("{signal}: no reply")))?;
+        reply
+            .get::<WebRTCSessionDescription>(field)
+            .map_err(|e| PeerError::Negotiation(format!("{signal}: {e}")))
     }
 
     /// Creates an answer, sets it as local description and returns its SDP.
     pub async fn answer(&self) -> Result<String, PeerError> {
         let answer = self.create("create-answer", "answer").await?;
         self.call("set-local-description", Some(&answer)).await?;
-        answer.sdp().as_text().map_err(|e| PeerError::Sdp(e.to_string()))
+        answer
+            .sdp()
+            .as_text()
+            .map_err(|e| PeerError::Sdp(e.to_string()))
     }
 
     /// Creates an offer, sets it as local description and returns its SDP.
     pub async fn offer(&self) -> Result<String, PeerError> {
         let offer = self.create("create-offer", "offer").await?;
         self.call("set-local-description", Some(&offer)).await?;
-        offer.sdp().as_text().map_err(|e| PeerError::Sdp(e.to_string()))
+        offer
+            .sdp()
+            .as_text()
+            .map_err(|e| PeerError::Sdp(e.to_string()))
     }
 
     /// Adds a remote ICE candidate for m-line `mline`.
     pub fn add_candidate(&self, mline: u32, candidate: &str) {
-        self.webrtcbin.emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]);
+        self.webrtcbin
+            .emit_by_name::<()>("add-ice-candidate", &[&mline, &candidate]);
     }
 
     /// The transceiver of m-line `mline`.
     pub fn transceiver(&self, mline: u32) -> Option<gst_webrtc::WebRTCRTPTransceiver> {
-        self.webrtcbin.emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>("get-transceiver", &[&(mline as i32)])
+        self.webrtcbin
+            .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>(
+                "get-transceiver",
+                &[&(mline as i32)],
+            )
     }
 }
 

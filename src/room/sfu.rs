@@ -15,20 +15,40 @@ use crate::media::codec::{Codec, MediaKind};
 
 /// Creates the `tee` for one publisher stream and starts it.
 pub fn make_tee(pipeline: &gst::Pipeline, name: &str) -> Result<gst::Element, glib::BoolError> {
-    let tee = gst::ElementFactory::make("tee").name(name).property("allow-not-linked", true).build()?;
+    let tee = gst::ElementFactory::make("tee")
+        .name(name)
+        .property("allow-not-linked", true)
+        .build()?;
     pipeline.add(&tee)?;
     tee.sync_state_with_parent()?;
     Ok(tee)
 }
 
+/// A fan-out `tee` not yet in any bin (the caller adds and links it). Never
+/// fails for lack of branches (`allow-not-linked`).
+pub fn make_tee_unstarted(name: &str) -> Result<gst::Element, String> {
+    gst::ElementFactory::make("tee")
+        .name(name)
+        .property("allow-not-linked", true)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 /// Links a publisher `webrtcbin` src pad to its stream's tee, or to a
 /// discarding sink when that tee is already fed (e.g. a second SSRC on the
 /// same m-line), so the pad is never left unlinked.
-pub fn link_publisher_pad(pipeline: &gst::Pipeline, pad: &gst::Pad, tee: Option<&gst::Element>) -> Result<(), String> {
+pub fn link_publisher_pad(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    tee: Option<&gst::Element>,
+) -> Result<(), String> {
     if let Some(tee) = tee {
         let sink = tee.static_pad("sink").ok_or("tee has no sink pad")?;
         if !sink.is_linked() {
-            return pad.link(&sink).map(|_| ()).map_err(|e| format!("link to tee: {e:?}"));
+            return pad
+                .link(&sink)
+                .map(|_| ())
+                .map_err(|e| format!("link to tee: {e:?}"));
         }
     }
     let fakesink = gst::ElementFactory::make("fakesink")
@@ -37,9 +57,15 @@ pub fn link_publisher_pad(pipeline: &gst::Pipeline, pad: &gst::Pad, tee: Option<
         .build()
         .map_err(|e| e.to_string())?;
     pipeline.add(&fakesink).map_err(|e| e.to_string())?;
-    fakesink.sync_state_with_parent().map_err(|e| e.to_string())?;
-    let sink = fakesink.static_pad("sink").ok_or("fakesink has no sink pad")?;
-    pad.link(&sink).map(|_| ()).map_err(|e| format!("link to fakesink: {e:?}"))
+    fakesink
+        .sync_state_with_parent()
+        .map_err(|e| e.to_string())?;
+    let sink = fakesink
+        .static_pad("sink")
+        .ok_or("fakesink has no sink pad")?;
+    pad.link(&sink)
+        .map(|_| ())
+        .map_err(|e| format!("link to fakesink: {e:?}"))
 }
 
 /// What a subscriber branch forwards.
@@ -83,7 +109,10 @@ pub fn prepare_branch(
         .ok_or_else(|| format!("webrtcbin refused sink_{mline}"))?;
     sink.set_property("msid", &spec.msid);
     let transceiver = sink.property::<gst_webrtc::WebRTCRTPTransceiver>("transceiver");
-    transceiver.set_property("direction", gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly);
+    transceiver.set_property(
+        "direction",
+        gst_webrtc::WebRTCRTPTransceiverDirection::Sendonly,
+    );
     // NACK/RTX for video only: an audio m-line with an RTX SSRC group is
     // refused by Chrome ("Failed to add remote stream ssrc").
     transceiver.set_property("do-nack", spec.codec.kind() == MediaKind::Video);
@@ -102,7 +131,8 @@ pub fn prepare_branch(
         }
         gst::PadProbeReturn::Ok
     });
-    gsrc.link(&sink).map_err(|e| format!("guard → webrtcbin: {e:?}"))?;
+    gsrc.link(&sink)
+        .map_err(|e| format!("guard → webrtcbin: {e:?}"))?;
     guard.sync_state_with_parent().map_err(|e| e.to_string())?;
     Ok(guard)
 }
@@ -117,7 +147,24 @@ pub fn link_branch(
     keyframes: Option<(u64, u32)>,
     events: &RoomEvents,
 ) -> Result<gst::Pad, String> {
-    let tee_pad = tee.request_pad_simple("src_%u").ok_or("tee refused a src pad")?;
+    let gsink = guard.static_pad("sink").ok_or("guard has no sink pad")?;
+    attach_to_tee(tee, &gsink, keyframes, events)
+}
+
+/// Requests a tee pad and links it to `sink` (a started branch: the
+/// upstream link last). With `keyframes = Some((publisher, mindex))`,
+/// keyframe requests coming up the branch (a subscriber's PLI/FIR, a
+/// depayloader waiting for a keyframe) are posted to the room task, which
+/// merges them per publisher stream.
+pub fn attach_to_tee(
+    tee: &gst::Element,
+    sink: &gst::Pad,
+    keyframes: Option<(u64, u32)>,
+    events: &RoomEvents,
+) -> Result<gst::Pad, String> {
+    let tee_pad = tee
+        .request_pad_simple("src_%u")
+        .ok_or("tee refused a src pad")?;
     if let Some((publisher_handle, mindex)) = keyframes {
         let tx = events.clone();
         tee_pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {
@@ -125,22 +172,25 @@ pub fn link_branch(
                 && gst_video::ForceKeyUnitEvent::is(ev)
             {
                 // Rate-limited and forwarded by the room task.
-                let _ = tx.send(RoomEvent::KeyframeRequest { publisher_handle, mindex });
+                let _ = tx.send(RoomEvent::KeyframeRequest {
+                    publisher_handle,
+                    mindex,
+                });
                 return gst::PadProbeReturn::Drop;
             }
             gst::PadProbeReturn::Ok
         });
     }
-    let gsink = guard.static_pad("sink").ok_or("guard has no sink pad")?;
-    if let Err(e) = tee_pad.link(&gsink) {
+    if let Err(e) = tee_pad.link(sink) {
         tee.release_request_pad(&tee_pad);
-        return Err(format!("tee → guard: {e:?}"));
+        return Err(format!("tee → branch: {e:?}"));
     }
     Ok(tee_pad)
 }
 
 /// Builds a flow guard: a bin whose sink pad forwards everything to its src
-/// pad but never returns a downstream flow error upstream. `tee` stops and
+/// pad but never returns a downstream flow error upstream, and answers caps
+/// queries itself (any caps: the branch sets its subscriber's caps). `tee` stops and
 /// returns the error of any one branch, which would stall the publisher and
 /// every other subscriber; behind a guard, a failing subscriber `webrtcbin`
 /// is reported (once, as [`RoomEvent::BranchFailed`]) and torn down alone.
@@ -163,7 +213,8 @@ pub fn flow_guard(subscriber: u64, events: &RoomEvents) -> gst::Element {
             Ok(gst::FlowSuccess::Ok)
         }
     };
-    let src_of = |slot: &Arc<OnceLock<glib::WeakRef<gst::Pad>>>| slot.get().and_then(|w| w.upgrade());
+    let src_of =
+        |slot: &Arc<OnceLock<glib::WeakRef<gst::Pad>>>| slot.get().and_then(|w| w.upgrade());
     let sink = gst::Pad::builder(gst::PadDirection::Sink)
         .name("sink")
         .chain_function({
@@ -172,7 +223,9 @@ pub fn flow_guard(subscriber: u64, events: &RoomEvents) -> gst::Element {
         })
         .chain_list_function({
             let slot = src_slot.clone();
-            move |_, _, list| guard(src_of(&slot).map_or(Ok(gst::FlowSuccess::Ok), |p| p.push_list(list)))
+            move |_, _, list| {
+                guard(src_of(&slot).map_or(Ok(gst::FlowSuccess::Ok), |p| p.push_list(list)))
+            }
         })
         .event_function({
             let slot = src_slot.clone();
@@ -180,7 +233,25 @@ pub fn flow_guard(subscriber: u64, events: &RoomEvents) -> gst::Element {
         })
         .query_function({
             let slot = src_slot.clone();
-            move |_, _, q| src_of(&slot).is_some_and(|p| p.peer_query(q))
+            move |_, _, q| {
+                // Caps are not negotiated through the guard: the branch
+                // rewrites the caps event into the subscriber's own caps, and
+                // one subscriber's preferences (e.g. a `profile-level-id`
+                // string) must never constrain a stream shared by a tee.
+                match q.view_mut() {
+                    gst::QueryViewMut::Caps(c) => {
+                        let any = gst::Caps::new_any();
+                        let result = c.filter().map_or(any, |f| f.to_owned());
+                        c.set_result(&result);
+                        true
+                    }
+                    gst::QueryViewMut::AcceptCaps(c) => {
+                        c.set_result(true);
+                        true
+                    }
+                    _ => src_of(&slot).is_some_and(|p| p.peer_query(q)),
+                }
+            }
         })
         .build();
     let sink_weak = sink.downgrade();
@@ -206,9 +277,15 @@ pub fn detach_branch(tee: &gst::Element, tee_pad: &gst::Pad) {
 /// Asks the publisher for a keyframe on the stream behind `tee`: an upstream
 /// `GstForceKeyUnit` that webrtcbin's RTP session turns into a PLI.
 pub fn request_keyframe(tee: &gst::Element) -> bool {
-    let Some(sink) = tee.static_pad("sink") else { return false };
+    let Some(sink) = tee.static_pad("sink") else {
+        return false;
+    };
     if !sink.is_linked() {
         return false;
     }
-    sink.push_event(gst_video::UpstreamForceKeyUnitEvent::builder().all_headers(true).build())
+    sink.push_event(
+        gst_video::UpstreamForceKeyUnitEvent::builder()
+            .all_headers(true)
+            .build(),
+    )
 }

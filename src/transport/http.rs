@@ -47,7 +47,10 @@ fn parse_id(s: &str) -> Option<u64> {
 fn json_reply(v: &Value) -> warp::reply::Response {
     let body = serde_json::to_vec(v).unwrap_or_default();
     let mut resp = warp::reply::Response::new(body.into());
-    resp.headers_mut().insert("content-type", warp::http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        "content-type",
+        warp::http::HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -60,10 +63,21 @@ fn session_error(s: &str) -> Value {
 pub fn routes(
     gw: Arc<Gateway>,
     site: HttpSite,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
-    let base_segments: Vec<String> =
-        site.base_path.trim_matches('/').split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect();
-    let base = base_segments.into_iter().fold(warp::any().boxed(), |f, seg| f.and(warp::path(seg)).boxed());
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
++ Clone
++ Send
++ Sync
++ 'static {
+    let base_segments: Vec<String> = site
+        .base_path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let base = base_segments
+        .into_iter()
+        .fold(warp::any().boxed(), |f, seg| f.and(warp::path(seg)).boxed());
     let gw_f = warp::any().map(move || gw.clone());
 
     let post_root = base
@@ -74,7 +88,10 @@ pub fn routes(
         .and(warp::body::bytes())
         .and(gw_f.clone())
         .then(|body: Bytes, gw: Arc<Gateway>| async move {
-            json_reply(&gw.request(&body, Some(Path::default()), Transport::Http).await)
+            json_reply(
+                &gw.request(&body, Some(Path::default()), Transport::Http)
+                    .await,
+            )
         });
     let post_session = base
         .clone()
@@ -85,8 +102,13 @@ pub fn routes(
         .and(warp::body::bytes())
         .and(gw_f.clone())
         .then(|s: String, body: Bytes, gw: Arc<Gateway>| async move {
-            let Some(sid) = parse_id(&s) else { return json_reply(&session_error(&s)) };
-            let path = Path { session: Some(sid), handle: None };
+            let Some(sid) = parse_id(&s) else {
+                return json_reply(&session_error(&s));
+            };
+            let path = Path {
+                session: Some(sid),
+                handle: None,
+            };
             json_reply(&gw.request(&body, Some(path), Transport::Http).await)
         });
     let post_handle = base
@@ -98,14 +120,25 @@ pub fn routes(
         .and(warp::body::content_length_limit(MAX_BODY_BYTES))
         .and(warp::body::bytes())
         .and(gw_f.clone())
-        .then(|s: String, h: String, body: Bytes, gw: Arc<Gateway>| async move {
-            let Some(sid) = parse_id(&s) else { return json_reply(&session_error(&s)) };
-            let Some(hid) = parse_id(&h) else {
-                return json_reply(&wire::error(None, Some(sid), &JanusError::HandleNotFound(0, sid)));
-            };
-            let path = Path { session: Some(sid), handle: Some(hid) };
-            json_reply(&gw.request(&body, Some(path), Transport::Http).await)
-        });
+        .then(
+            |s: String, h: String, body: Bytes, gw: Arc<Gateway>| async move {
+                let Some(sid) = parse_id(&s) else {
+                    return json_reply(&session_error(&s));
+                };
+                let Some(hid) = parse_id(&h) else {
+                    return json_reply(&wire::error(
+                        None,
+                        Some(sid),
+                        &JanusError::HandleNotFound(0, sid),
+                    ));
+                };
+                let path = Path {
+                    session: Some(sid),
+                    handle: Some(hid),
+                };
+                json_reply(&gw.request(&body, Some(path), Transport::Http).await)
+            },
+        );
     let info = base
         .clone()
         .and(warp::path("info"))
@@ -121,7 +154,9 @@ pub fn routes(
         .and(warp::query::<PollQuery>())
         .and(gw_f.clone())
         .then(|s: String, q: PollQuery, gw: Arc<Gateway>| async move {
-            let Some(sid) = parse_id(&s) else { return json_reply(&session_error(&s)) };
+            let Some(sid) = parse_id(&s) else {
+                return json_reply(&session_error(&s));
+            };
             let maxev = q.maxev.unwrap_or(1).clamp(1, 1000);
             match gw.long_poll(sid, maxev, LONG_POLL_TIMEOUT).await {
                 Err(e) => json_reply(&wire::error(None, Some(sid), &e)),
@@ -132,17 +167,29 @@ pub fn routes(
         });
 
     let metrics = site.metrics.clone();
-    let metrics_route = warp::path("metrics").and(warp::path::end()).and(warp::get()).map(move || {
-        let mut r = warp::reply::Response::new(metrics().into());
-        r.headers_mut().insert("content-type", warp::http::HeaderValue::from_static("text/plain; version=0.0.4"));
-        r
-    });
+    let metrics_route = warp::path("metrics")
+        .and(warp::path::end())
+        .and(warp::get())
+        .map(move || {
+            let mut r = warp::reply::Response::new(metrics().into());
+            r.headers_mut().insert(
+                "content-type",
+                warp::http::HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            r
+        });
     let config_js = site.config_js.clone();
-    let config_route = warp::path("config.js").and(warp::path::end()).and(warp::get()).map(move || {
-        let mut r = warp::reply::Response::new(config_js.clone().into());
-        r.headers_mut().insert("content-type", warp::http::HeaderValue::from_static("application/javascript"));
-        r
-    });
+    let config_route = warp::path("config.js")
+        .and(warp::path::end())
+        .and(warp::get())
+        .map(move || {
+            let mut r = warp::reply::Response::new(config_js.clone().into());
+            r.headers_mut().insert(
+                "content-type",
+                warp::http::HeaderValue::from_static("application/javascript"),
+            );
+            r
+        });
     let not_found = || {
         warp::any().map(|| {
             let mut r = warp::reply::Response::new("not found".into());
@@ -151,14 +198,23 @@ pub fn routes(
         })
     };
     let vendor = match site.vendor_dir.clone() {
-        Some(dir) => warp::path("vendor").and(warp::fs::dir(dir)).map(warp::reply::Reply::into_response).boxed(),
+        Some(dir) => warp::path("vendor")
+            .and(warp::fs::dir(dir))
+            .map(warp::reply::Reply::into_response)
+            .boxed(),
         None => warp::path("vendor").and(not_found()).boxed(),
     };
     let demo = match site.demo_dir.clone() {
-        Some(dir) => warp::get().and(warp::fs::dir(dir)).map(warp::reply::Reply::into_response).boxed(),
+        Some(dir) => warp::get()
+            .and(warp::fs::dir(dir))
+            .map(warp::reply::Reply::into_response)
+            .boxed(),
         None => warp::get().and(warp::path::end()).and(not_found()).boxed(),
     };
-    let cors = warp::cors().allow_any_origin().allow_methods(["GET", "POST", "OPTIONS"]).allow_header("content-type");
+    let cors = warp::cors()
+        .allow_any_origin()
+        .allow_methods(["GET", "POST", "OPTIONS"])
+        .allow_header("content-type");
 
     info.or(post_root)
         .unify()

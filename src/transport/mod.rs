@@ -21,5 +21,7 @@ pub struct BindError {
 
 /// Binds a TCP listener, reporting the address on failure.
 pub async fn bind(addr: SocketAddr) -> Result<tokio::net::TcpListener, BindError> {
-    tokio::net::TcpListener::bind(addr).await.map_err(|source| BindError { addr, source })
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| BindError { addr, source })
 }

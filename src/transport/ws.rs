@@ -22,18 +22,27 @@ const MAX_MESSAGE_BYTES: usize = 1 << 20;
 /// The WebSocket route (any path, as Janus accepts).
 pub fn routes(
     gw: Arc<Gateway>,
-) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection> + Clone + Send + Sync + 'static {
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
++ Clone
++ Send
++ Sync
++ 'static {
     warp::ws()
         .and(warp::header::optional::<String>("sec-websocket-protocol"))
         .map(move |ws: Ws, protocols: Option<String>| {
             let gw = gw.clone();
-            let reply = ws.max_message_size(MAX_MESSAGE_BYTES).on_upgrade(move |socket| serve(gw, socket));
-            let wants_janus =
-                protocols.as_deref().is_some_and(|p| p.split(',').any(|p| p.trim() == SUBPROTOCOL));
+            let reply = ws
+                .max_message_size(MAX_MESSAGE_BYTES)
+                .on_upgrade(move |socket| serve(gw, socket));
+            let wants_janus = protocols
+                .as_deref()
+                .is_some_and(|p| p.split(',').any(|p| p.trim() == SUBPROTOCOL));
             let mut resp = warp::reply::Reply::into_response(reply);
             if wants_janus {
-                resp.headers_mut()
-                    .insert("sec-websocket-protocol", warp::http::HeaderValue::from_static(SUBPROTOCOL));
+                resp.headers_mut().insert(
+                    "sec-websocket-protocol",
+                    warp::http::HeaderValue::from_static(SUBPROTOCOL),
+                );
             }
             resp
         })

@@ -34,7 +34,11 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(tag: &str) -> Self {
-        let p = std::env::temp_dir().join(format!("gw-test-{tag}-{}-{}", std::process::id(), rand_u32()));
+        let p = std::env::temp_dir().join(format!(
+            "gw-test-{tag}-{}-{}",
+            std::process::id(),
+            rand_u32()
+        ));
         std::fs::create_dir_all(&p).expect("temp dir");
         TempDir(p)
     }
@@ -83,6 +87,8 @@ ws_port = 0
 ice_enforce_list = ["127.0.0.1"]
 [media]
 rtp_port_range = ""
+[encoder]
+catalog = "{repo}/pipelines/encoders.toml"
 {extra}
 "#
         );
@@ -91,7 +97,10 @@ rtp_port_range = ""
         let mut child = Command::new(env!("CARGO_BIN_EXE_webrtc-gateway"))
             .arg("--config")
             .arg(&path)
-            .env("GATEWAY_LOG", std::env::var("GATEWAY_LOG").unwrap_or_else(|_| "warn".into()))
+            .env(
+                "GATEWAY_LOG",
+                std::env::var("GATEWAY_LOG").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -113,10 +122,19 @@ rtp_port_range = ""
             }
         };
         let field = |k: &str| {
-            line.split_whitespace().find_map(|f| f.strip_prefix(k)).expect("READY line field").to_owned()
+            line.split_whitespace()
+                .find_map(|f| f.strip_prefix(k))
+                .expect("READY line field")
+                .to_owned()
         };
         let (http, ws) = (field("http="), field("ws="));
-        Gateway { child, http: format!("http://{http}/janus"), ws: format!("ws://{ws}"), site: format!("http://{http}"), _dir: dir }
+        Gateway {
+            child,
+            http: format!("http://{http}/janus"),
+            ws: format!("ws://{ws}"),
+            site: format!("http://{http}"),
+            _dir: dir,
+        }
     }
 
     pub fn start() -> Gateway {
@@ -134,8 +152,14 @@ rtp_port_range = ""
 
     /// One Prometheus gauge from `/metrics`.
     pub async fn metric(&self, name: &str) -> Option<f64> {
-        let text = reqwest::get(format!("{}/metrics", self.site)).await.ok()?.text().await.ok()?;
-        text.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+        let text = reqwest::get(format!("{}/metrics", self.site))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
     }
 
     /// Waits until a gauge equals `want`, at most `timeout`.
@@ -152,8 +176,12 @@ rtp_port_range = ""
 
     /// A session over WebSocket (`ws`) or HTTP.
     pub async fn session(&self, ws: bool) -> Arc<Session> {
-        if ws { Session::connect_ws(&self.ws).await } else { Session::connect_http(&self.http).await }
-            .expect("janus session")
+        if ws {
+            Session::connect_ws(&self.ws).await
+        } else {
+            Session::connect_http(&self.http).await
+        }
+        .expect("janus session")
     }
 }
 

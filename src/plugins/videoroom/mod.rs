@@ -23,7 +23,10 @@ use super::params::{Id, Params};
 use super::{HandleEvent, HandleId, Plugin};
 use crate::janus::{JanusError, Jsep, PluginDescriptor, PluginReply, Trickle};
 use crate::room::config::RoomConfig;
-use crate::room::{self, Command, JoinParams, Member, PublishParams, RoomContext, RoomHandle, StreamRequest, WithJsep};
+use crate::room::{
+    self, Command, JoinParams, Member, PublishParams, RoomContext, RoomHandle, StreamRequest,
+    WithJsep,
+};
 
 /// How long a request waits for its room (negotiations included).
 const ROOM_REPLY_TIMEOUT: Duration = Duration::from_secs(15);
@@ -44,34 +47,68 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 async fn wait<T>(rx: oneshot::Receiver<Result<T, VideoRoomError>>) -> Result<T, VideoRoomError> {
     match tokio::time::timeout(ROOM_REPLY_TIMEOUT, rx).await {
         Ok(Ok(r)) => r,
-        Ok(Err(_)) => Err(VideoRoomError::Unknown("the room closed before answering".into())),
-        Err(_) => Err(VideoRoomError::Unknown("the room did not answer in time".into())),
+        Ok(Err(_)) => Err(VideoRoomError::Unknown(
+            "the room closed before answering".into(),
+        )),
+        Err(_) => Err(VideoRoomError::Unknown(
+            "the room did not answer in time".into(),
+        )),
     }
 }
 
 fn stream_requests(p: &Params, key: &str) -> Result<Vec<StreamRequest>, VideoRoomError> {
-    let Some(list) = p.array(key)? else { return Ok(vec![]) };
+    let Some(list) = p.array(key)? else {
+        return Ok(vec![]);
+    };
     list.iter()
         .map(|v| {
             let Value::Object(m) = v else {
-                return Err(VideoRoomError::InvalidElement(key.into(), "an array of objects".into()));
+                return Err(VideoRoomError::InvalidElement(
+                    key.into(),
+                    "an array of objects".into(),
+                ));
             };
             let sp = Params::new(m, p.string_ids());
-            Ok(StreamRequest { feed: sp.req_id("feed")?, mid: sp.str("mid")?.map(str::to_owned) })
+            Ok(StreamRequest {
+                feed: sp.req_feed("feed")?,
+                mid: sp.str("mid")?.map(str::to_owned),
+            })
         })
         .collect()
 }
 
-const SYNC_REQUESTS: &[&str] = &["create", "edit", "destroy", "exists", "list", "listparticipants", "kick"];
+const SYNC_REQUESTS: &[&str] = &[
+    "create",
+    "edit",
+    "destroy",
+    "exists",
+    "list",
+    "listparticipants",
+    "kick",
+    "set_layout",
+];
 const ASYNC_REQUESTS: &[&str] = &[
-    "join", "joinandconfigure", "configure", "publish", "unpublish", "start", "pause", "leave", "update",
-    "subscribe", "unsubscribe",
+    "join",
+    "joinandconfigure",
+    "configure",
+    "publish",
+    "unpublish",
+    "start",
+    "pause",
+    "leave",
+    "update",
+    "subscribe",
+    "unsubscribe",
 ];
 
 impl VideoRoom {
     /// A plugin with no rooms yet.
     pub fn new(ctx: Arc<RoomContext>, admin_key: Option<String>) -> Self {
-        VideoRoom { ctx, rooms: Arc::new(Mutex::new(HashMap::new())), admin_key }
+        VideoRoom {
+            ctx,
+            rooms: Arc::new(Mutex::new(HashMap::new())),
+            admin_key,
+        }
     }
 
     fn string_ids(&self) -> bool {
@@ -84,7 +121,11 @@ impl VideoRoom {
     }
 
     fn room(&self, id: &Id) -> Result<RoomHandle, VideoRoomError> {
-        lock(&self.rooms).get(id).filter(|r| r.is_alive()).cloned().ok_or_else(|| VideoRoomError::NoSuchRoom(id.clone()))
+        lock(&self.rooms)
+            .get(id)
+            .filter(|r| r.is_alive())
+            .cloned()
+            .ok_or_else(|| VideoRoomError::NoSuchRoom(id.clone()))
     }
 
     fn member(&self, handle: u64) -> Option<Member> {
@@ -127,7 +168,11 @@ impl VideoRoom {
         Ok(json!({"videoroom": "created", "room": id.to_json(), "permanent": false}))
     }
 
-    fn sync_request(&self, request: &str, body: Map<String, Value>) -> BoxFuture<'static, Result<Value, VideoRoomError>> {
+    fn sync_request(
+        &self,
+        request: &str,
+        body: Map<String, Value>,
+    ) -> BoxFuture<'static, Result<Value, VideoRoomError>> {
         let p = Params::new(&body, self.string_ids());
         let ready = |r: Result<Value, VideoRoomError>| -> BoxFuture<'static, Result<Value, VideoRoomError>> {
             Box::pin(async move { r })
@@ -139,7 +184,8 @@ impl VideoRoom {
                 json!({"videoroom": "success", "room": id.to_json(), "exists": exists})
             })),
             "list" => {
-                let admin = self.admin_key.is_some() && p.str("admin_key").ok().flatten() == self.admin_key.as_deref();
+                let admin = self.admin_key.is_some()
+                    && p.str("admin_key").ok().flatten() == self.admin_key.as_deref();
                 let rooms: Vec<RoomHandle> = lock(&self.rooms).values().cloned().collect();
                 Box::pin(async move {
                     let mut list = Vec::new();
@@ -157,7 +203,7 @@ impl VideoRoom {
                     Ok(json!({"videoroom": "success", "list": list}))
                 })
             }
-            "destroy" | "edit" | "listparticipants" | "kick" => {
+            "destroy" | "edit" | "listparticipants" | "kick" | "set_layout" => {
                 let route = || -> Result<(RoomHandle, Id), VideoRoomError> {
                     let id = p.req_id("room")?;
                     Ok((self.room(&id)?, id))
@@ -169,15 +215,35 @@ impl VideoRoom {
                 let (tx, rx) = oneshot::channel();
                 let cmd = match request {
                     "destroy" => match p.str("secret") {
-                        Ok(s) => Command::Destroy { secret: s.map(str::to_owned), reply: tx },
+                        Ok(s) => Command::Destroy {
+                            secret: s.map(str::to_owned),
+                            reply: tx,
+                        },
                         Err(e) => return ready(Err(e.into())),
                     },
-                    "edit" => Command::Edit { body: body.clone(), reply: tx },
+                    "edit" => Command::Edit {
+                        body: body.clone(),
+                        reply: tx,
+                    },
                     "listparticipants" => Command::ListParticipants { reply: tx },
+                    "set_layout" => match parse_layout(&p) {
+                        Ok(layout) => Command::SetLayout {
+                            secret: p.str("secret").ok().flatten().map(str::to_owned),
+                            layout,
+                            reply: tx,
+                        },
+                        Err(e) => return ready(Err(e)),
+                    },
                     _ => {
-                        let parsed = p.str("secret").and_then(|s| Ok((s.map(str::to_owned), p.req_id("id")?)));
+                        let parsed = p
+                            .str("secret")
+                            .and_then(|s| Ok((s.map(str::to_owned), p.req_id("id")?)));
                         match parsed {
-                            Ok((secret, target)) => Command::Kick { secret, id: target, reply: tx },
+                            Ok((secret, target)) => Command::Kick {
+                                secret,
+                                id: target,
+                                reply: tx,
+                            },
                             Err(e) => return ready(Err(e.into())),
                         }
                     }
@@ -216,7 +282,11 @@ impl VideoRoom {
         match request {
             "join" | "joinandconfigure" => {
                 if let Some(m) = &member {
-                    return Err(VideoRoomError::AlreadyJoined(if m.subscriber { "subscriber" } else { "publisher" }));
+                    return Err(VideoRoomError::AlreadyJoined(if m.subscriber {
+                        "subscriber"
+                    } else {
+                        "publisher"
+                    }));
                 }
                 let room_id = p.req_id("room")?;
                 let room = self.room(&room_id)?;
@@ -229,14 +299,29 @@ impl VideoRoom {
                             metadata: p.raw("metadata").cloned(),
                             pin: p.str("pin")?.map(str::to_owned),
                         };
-                        let publish = if request == "joinandconfigure" { Some(publish_params(&p, false)?) } else { None };
+                        let publish = if request == "joinandconfigure" {
+                            Some(publish_params(&p, false)?)
+                        } else {
+                            None
+                        };
                         let (tx, rx) = oneshot::channel();
-                        room.send(Command::Join { h, params, reply: tx })?;
+                        room.send(Command::Join {
+                            h,
+                            params,
+                            reply: tx,
+                        })?;
                         Ok(Box::pin(async move {
                             let joined = wait(rx).await?;
-                            let (Some(params), Some(jsep)) = (publish, jsep) else { return Ok((joined, None)) };
+                            let (Some(params), Some(jsep)) = (publish, jsep) else {
+                                return Ok((joined, None));
+                            };
                             let (tx, rx) = oneshot::channel();
-                            room.send(Command::Publish { h, params, jsep: Some(jsep), reply: tx })?;
+                            room.send(Command::Publish {
+                                h,
+                                params,
+                                jsep: Some(jsep),
+                                reply: tx,
+                            })?;
                             let (_, answer) = wait(rx).await?;
                             Ok((joined, answer))
                         }))
@@ -253,10 +338,18 @@ impl VideoRoom {
                         }
                         let private_id = p.u64("private_id")?;
                         let (tx, rx) = oneshot::channel();
-                        room.send(Command::Subscribe { h, streams, private_id, reply: tx })?;
+                        room.send(Command::Subscribe {
+                            h,
+                            streams,
+                            private_id,
+                            reply: tx,
+                        })?;
                         Ok(Box::pin(wait(rx)))
                     }
-                    _ => Err(VideoRoomError::InvalidElement("ptype".into(), "publisher or subscriber".into())),
+                    _ => Err(VideoRoomError::InvalidElement(
+                        "ptype".into(),
+                        "publisher or subscriber".into(),
+                    )),
                 }
             }
             _ => {
@@ -267,7 +360,12 @@ impl VideoRoom {
                     ("configure" | "publish", false) => {
                         let params = publish_params(&p, request == "publish")?;
                         let (tx, rx) = oneshot::channel();
-                        room.send(Command::Publish { h, params, jsep, reply: tx })?;
+                        room.send(Command::Publish {
+                            h,
+                            params,
+                            jsep,
+                            reply: tx,
+                        })?;
                         return Ok(Box::pin(wait(rx)));
                     }
                     ("unpublish", false) => room.send(Command::Unpublish { h, reply: tx })?,
@@ -278,26 +376,50 @@ impl VideoRoom {
                         let mut streams = Vec::new();
                         for v in p.array("streams")?.into_iter().flatten() {
                             let Value::Object(m) = v else {
-                                return Err(VideoRoomError::InvalidElement("streams".into(), "an array of objects".into()));
+                                return Err(VideoRoomError::InvalidElement(
+                                    "streams".into(),
+                                    "an array of objects".into(),
+                                ));
                             };
                             let sp = Params::new(m, self.string_ids());
-                            streams.push((sp.req_str("mid")?.to_owned(), sp.bool("send")?.unwrap_or(true)));
+                            streams.push((
+                                sp.req_str("mid")?.to_owned(),
+                                sp.bool("send")?.unwrap_or(true),
+                            ));
                         }
-                        room.send(Command::ConfigureSubscriber { h, streams, reply: tx })?;
+                        room.send(Command::ConfigureSubscriber {
+                            h,
+                            streams,
+                            reply: tx,
+                        })?;
                     }
                     ("update" | "subscribe" | "unsubscribe", true) => {
                         let (add, remove) = match request {
                             "subscribe" => (stream_requests(&p, "streams")?, vec![]),
                             "unsubscribe" => (vec![], stream_requests(&p, "streams")?),
-                            _ => (stream_requests(&p, "subscribe")?, stream_requests(&p, "unsubscribe")?),
+                            _ => (
+                                stream_requests(&p, "subscribe")?,
+                                stream_requests(&p, "unsubscribe")?,
+                            ),
                         };
                         let (tx, rx) = oneshot::channel();
-                        room.send(Command::Update { h, add, remove, reply: tx })?;
+                        room.send(Command::Update {
+                            h,
+                            add,
+                            remove,
+                            reply: tx,
+                        })?;
                         return Ok(Box::pin(wait(rx)));
                     }
                     (other, subscriber) => {
-                        let role = if subscriber { "subscriber" } else { "publisher" };
-                        return Err(VideoRoomError::InvalidRequest(format!("{other} (not valid for a {role})")));
+                        let role = if subscriber {
+                            "subscriber"
+                        } else {
+                            "publisher"
+                        };
+                        return Err(VideoRoomError::InvalidRequest(format!(
+                            "{other} (not valid for a {role})"
+                        )));
                     }
                 }
                 Ok(no_jsep(Box::pin(wait(rx))))
@@ -315,12 +437,60 @@ impl VideoRoom {
     }
 }
 
+/// `set_layout`: `layout` (`grid`, `speaker`, `custom`) and, for custom,
+/// `regions[{feed,x,y,w,h,z?}]` in mix pixels.
+fn parse_layout(p: &Params) -> Result<crate::room::layout::Layout, VideoRoomError> {
+    use crate::room::layout::{Layout, Rect};
+    let name = p.req_str("layout")?;
+    if name != "custom" {
+        return Layout::from_name(name).ok_or_else(|| {
+            VideoRoomError::InvalidElement("layout".into(), "grid, speaker or custom".into())
+        });
+    }
+    let regions = p
+        .array("regions")?
+        .ok_or_else(|| VideoRoomError::MissingElement("regions".into()))?;
+    let mut out = Vec::new();
+    for r in regions {
+        let Value::Object(m) = r else {
+            return Err(VideoRoomError::InvalidElement(
+                "regions".into(),
+                "an array of objects".into(),
+            ));
+        };
+        let rp = Params::new(m, p.string_ids());
+        let feed = rp.req_id("feed")?;
+        let num = |k: &str| -> Result<i32, VideoRoomError> {
+            let v = rp
+                .u64(k)?
+                .ok_or_else(|| VideoRoomError::MissingElement(k.into()))?;
+            i32::try_from(v)
+                .map_err(|_| VideoRoomError::InvalidElement(k.into(), "a pixel coordinate".into()))
+        };
+        let z = rp.u64("z")?.unwrap_or(0) as u32;
+        out.push((
+            feed.to_string(),
+            Rect {
+                x: num("x")?,
+                y: num("y")?,
+                w: num("w")?,
+                h: num("h")?,
+                z,
+            },
+        ));
+    }
+    Ok(Layout::Custom(out))
+}
+
 fn publish_params(p: &Params, is_publish: bool) -> Result<PublishParams, VideoRoomError> {
     let mut descriptions = Vec::new();
     for v in p.array("descriptions")?.into_iter().flatten() {
         if let Value::Object(m) = v {
             let dp = Params::new(m, false);
-            descriptions.push((dp.req_str("mid")?.to_owned(), dp.req_str("description")?.to_owned()));
+            descriptions.push((
+                dp.req_str("mid")?.to_owned(),
+                dp.req_str("description")?.to_owned(),
+            ));
         }
     }
     // Accepted and type-checked for clients that send them; used by later features.
@@ -359,7 +529,10 @@ impl Plugin for VideoRoom {
         let request = match body.get("request") {
             None => Err(VideoRoomError::MissingElement("request".into())),
             Some(Value::String(r)) => Ok(r.clone()),
-            Some(_) => Err(VideoRoomError::InvalidElement("request".into(), "a string".into())),
+            Some(_) => Err(VideoRoomError::InvalidElement(
+                "request".into(),
+                "a string".into(),
+            )),
         };
         let request = match request {
             Ok(r) => r,
@@ -388,7 +561,15 @@ impl Plugin for VideoRoom {
                 },
                 Err(e) => (e.to_json(), None),
             };
-            events.push(h, room::PLUGIN, HandleEvent::Plugin { transaction: Some(transaction), data, jsep });
+            events.push(
+                h,
+                room::PLUGIN,
+                HandleEvent::Plugin {
+                    transaction: Some(transaction),
+                    data,
+                    jsep,
+                },
+            );
         });
         Box::pin(async { Ok(PluginReply::Ack) })
     }

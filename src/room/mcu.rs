@@ -1,0 +1,670 @@
+//! The MCU part of a room graph: every publisher's video is decoded into one
+//! `compositor`, encoded once, and fanned out from a tee; every publisher's
+//! audio is decoded into per-listener `audiomixer`s (mix-minus: each
+//! publishing listener hears everyone but themselves; others hear all).
+//!
+//! ```text
+//! pub tee ─► queue ─► depay ─► dec ─► convert ─► compositor ─► I420 caps ─► enc ─► pay ─► mix video tee ─► subscribers
+//! pub tee ─► queue ─► opusdepay ─► opusdec ─► convert ─► decoded tee ─┬─► queue ─► audiomixer(all)  ─► opusenc ─► pay ─► tee
+//!                                                                     └─► queue ─► audiomixer(-P)   ─► opusenc ─► pay ─► tee
+//! ```
+//!
+//! The outputs end in tees like a publisher's streams, so subscribers (and
+//! later recorders and egress) attach with the same branch code as in SFU
+//! mode. The mixers run `force-live`: they produce frames at the mix rate
+//! whether or not anyone publishes, so joins and leaves never stall the mix.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use gst::prelude::*;
+use rand::Rng;
+
+use super::layout::{self, Layout};
+use super::peer::{self, RoomEvents};
+use super::sfu;
+use crate::media::codec::{Codec, MediaKind};
+use crate::media::encoder::{self, Selected};
+
+/// Extra latency the mixers wait for late inputs: the publisher jitter
+/// buffer plus decoding. Inputs added later with more latency would
+/// otherwise arrive late and be dropped.
+const MIXER_UPSTREAM_LATENCY: Duration = Duration::from_millis(300);
+/// Opus bitrate of each audio mix, bps.
+const MIX_AUDIO_BITRATE: i32 = 48_000;
+/// Keyframe interval of the mix, in frames (also answered on request).
+const MIX_KEYFRAME_INTERVAL: u32 = 120;
+/// Payload types of the mix outputs (the gateway makes every offer).
+const MIX_VIDEO_PT: u8 = 96;
+const MIX_AUDIO_PT: u8 = 111;
+
+/// How a room mixes (`mixing` in `create`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Forward only.
+    Sfu,
+    /// Only the mix is offered.
+    Mcu,
+    /// Individual feeds and the mix.
+    Hybrid,
+}
+
+impl Mode {
+    /// Parses `sfu`/`mcu`/`hybrid`.
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "sfu" => Some(Mode::Sfu),
+            "mcu" => Some(Mode::Mcu),
+            "hybrid" => Some(Mode::Hybrid),
+            _ => None,
+        }
+    }
+
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Sfu => "sfu",
+            Mode::Mcu => "mcu",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// Mix output settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MixSettings {
+    /// Canvas width, px.
+    pub width: i32,
+    /// Canvas height, px.
+    pub height: i32,
+    /// Frames per second.
+    pub fps: i32,
+    /// Video bitrate, bps.
+    pub bitrate: u32,
+    /// H.264 or VP8.
+    pub codec: Codec,
+}
+
+impl Default for MixSettings {
+    fn default() -> Self {
+        MixSettings {
+            width: 1280,
+            height: 720,
+            fps: 30,
+            bitrate: 1_500_000,
+            codec: Codec::H264,
+        }
+    }
+}
+
+/// Whose audio mix a listener gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MixKey {
+    /// Everyone (viewers who do not publish).
+    All,
+    /// Everyone but this publisher (by handle): mix-minus.
+    Minus(u64),
+}
+
+struct VideoInput {
+    publisher: u64,
+    key: String,
+    tee: gst::Element,
+    tee_pad: gst::Pad,
+    elements: Vec<gst::Element>,
+    comp_pad: gst::Pad,
+    muted: bool,
+}
+
+struct AudioInput {
+    tee: gst::Element,
+    tee_pad: gst::Pad,
+    elements: Vec<gst::Element>,
+    /// Decoded audio, fanned out to the mixes.
+    decoded: gst::Element,
+    muted: bool,
+}
+
+struct AudioMix {
+    mixer: gst::Element,
+    elements: Vec<gst::Element>,
+    out: gst::Element,
+    ssrc: u32,
+    /// publisher handle → (decoded tee pad, queue, mixer sink pad)
+    inputs: HashMap<u64, (gst::Pad, gst::Element, gst::Pad)>,
+}
+
+/// A room's mixer.
+pub struct Mixer {
+    settings: MixSettings,
+    layout: Layout,
+    speaker: Option<String>,
+    compositor: gst::Element,
+    video_out: gst::Element,
+    video_ssrc: u32,
+    video_elements: Vec<gst::Element>,
+    video_inputs: Vec<VideoInput>,
+    audio_inputs: HashMap<u64, AudioInput>,
+    mixes: HashMap<MixKey, AudioMix>,
+}
+
+fn make(factory: &str) -> Result<gst::Element, String> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| format!("GStreamer element '{factory}' is missing"))
+}
+
+fn add_and_link(pipeline: &gst::Pipeline, chain: &[&gst::Element]) -> Result<(), String> {
+    pipeline
+        .add_many(chain.iter().copied())
+        .map_err(|e| e.to_string())?;
+    gst::Element::link_many(chain.iter().copied()).map_err(|e| e.to_string())?;
+    // Downstream first, so no element pushes into one that is not running.
+    for e in chain.iter().rev() {
+        e.sync_state_with_parent().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+fn leaky_queue(max_buffers: u32) -> Result<gst::Element, String> {
+    let q = make("queue")?;
+    q.set_property_from_str("leaky", "downstream");
+    q.set_property("max-size-buffers", max_buffers);
+    q.set_property("max-size-bytes", 0u32);
+    q.set_property("max-size-time", 0u64);
+    Ok(q)
+}
+
+/// A `compositor`/`audiomixer` in live mode: it produces output at its own
+/// rate whether or not inputs are linked, skips pads that never got data,
+/// and waits [`MIXER_UPSTREAM_LATENCY`] for late inputs. (`force-live` is
+/// construct-only, hence the builder.)
+fn live_aggregator(factory: &str) -> Result<gst::Element, String> {
+    gst::ElementFactory::make(factory)
+        .property("force-live", true)
+        .property("ignore-inactive-pads", true)
+        .property(
+            "min-upstream-latency",
+            MIXER_UPSTREAM_LATENCY.as_nanos() as u64,
+        )
+        .property_from_str("start-time-selection", "first")
+        .build()
+        .map_err(|_| format!("GStreamer element '{factory}' is missing"))
+}
+
+/// Puts a flow guard in front of a started decode branch (`first`), so a
+/// failing mixer input can never stop the publisher's tee. Returns the guard
+/// and the pad to link the tee to.
+fn guarded_input(
+    pipeline: &gst::Pipeline,
+    first: &gst::Element,
+    events: &RoomEvents,
+) -> Result<(gst::Element, gst::Pad), String> {
+    let guard = sfu::flow_guard(super::MIX_HANDLE, events);
+    pipeline.add(&guard).map_err(|e| e.to_string())?;
+    let gsrc = guard.static_pad("src").ok_or("guard src")?;
+    gsrc.link(&first.static_pad("sink").ok_or("branch sink")?)
+        .map_err(|e| format!("{e:?}"))?;
+    guard.sync_state_with_parent().map_err(|e| e.to_string())?;
+    let sink = guard.static_pad("sink").ok_or("guard sink")?;
+    Ok((guard, sink))
+}
+
+impl Mixer {
+    /// Builds the video mix (compositor → encoder → payloader → tee) with
+    /// `encoder`, and the full audio mix.
+    pub fn new(
+        pipeline: &gst::Pipeline,
+        settings: MixSettings,
+        layout: Layout,
+        encoder: &Selected,
+    ) -> Result<Mixer, String> {
+        let compositor = live_aggregator("compositor")?;
+        compositor.set_property_from_str("background", "black");
+        // Pinned I420: left free, compositor picks a 64-bit RGBA format and
+        // costs about twice the CPU.
+        let caps = gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("width", settings.width)
+            .field("height", settings.height)
+            .field("framerate", gst::Fraction::new(settings.fps, 1))
+            .build();
+        let filter = gst::ElementFactory::make("capsfilter")
+            .property("caps", &caps)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let queue = leaky_queue(3)?;
+        let enc = encoder::build(
+            &encoder.spec,
+            settings.codec,
+            settings.bitrate,
+            MIX_KEYFRAME_INTERVAL,
+        )
+        .map_err(|e| e.to_string())?;
+        let video_ssrc = rand::rng().random::<u32>();
+        let mut chain = vec![compositor.clone(), filter, queue, enc];
+        let pay = match settings.codec {
+            Codec::H264 => {
+                let parse = make("h264parse")?;
+                parse.set_property("config-interval", -1i32);
+                chain.push(parse);
+                let pay = make("rtph264pay")?;
+                pay.set_property("config-interval", -1i32);
+                pay.set_property_from_str("aggregate-mode", "zero-latency");
+                pay
+            }
+            _ => {
+                let pay = make("rtpvp8pay")?;
+                pay.set_property_from_str("picture-id-mode", "15-bit");
+                pay
+            }
+        };
+        pay.set_property("pt", MIX_VIDEO_PT as u32);
+        pay.set_property("ssrc", video_ssrc);
+        pay.set_property("mtu", 1200u32);
+        chain.push(pay);
+        let video_out = sfu::make_tee_unstarted("mix_video_out")?;
+        chain.push(video_out.clone());
+        let refs: Vec<&gst::Element> = chain.iter().collect();
+        add_and_link(pipeline, &refs)?;
+        let mut mixer = Mixer {
+            settings,
+            layout,
+            speaker: None,
+            compositor,
+            video_out,
+            video_ssrc,
+            video_elements: chain,
+            video_inputs: Vec::new(),
+            audio_inputs: HashMap::new(),
+            mixes: HashMap::new(),
+        };
+        mixer.ensure_mix(pipeline, MixKey::All)?;
+        Ok(mixer)
+    }
+
+    /// Codec, payload type and SSRC of the mix video.
+    pub fn video_format(&self) -> (Codec, u8, u32) {
+        (self.settings.codec, MIX_VIDEO_PT, self.video_ssrc)
+    }
+
+    /// The tee carrying the encoded mix video.
+    pub fn video_tee(&self) -> &gst::Element {
+        &self.video_out
+    }
+
+    /// The current layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// Mix settings.
+    pub fn settings(&self) -> &MixSettings {
+        &self.settings
+    }
+
+    /// The audio mix for `key` (created on first use): its tee and SSRC.
+    pub fn audio_tee(
+        &mut self,
+        pipeline: &gst::Pipeline,
+        key: MixKey,
+    ) -> Result<(gst::Element, u32), String> {
+        self.ensure_mix(pipeline, key)?;
+        let m = &self.mixes[&key];
+        Ok((m.out.clone(), m.ssrc))
+    }
+
+    /// Codec and payload type of the audio mixes.
+    pub fn audio_format(&self) -> (Codec, u8) {
+        (Codec::Opus, MIX_AUDIO_PT)
+    }
+
+    fn ensure_mix(&mut self, pipeline: &gst::Pipeline, key: MixKey) -> Result<(), String> {
+        if self.mixes.contains_key(&key) {
+            return Ok(());
+        }
+        let name = match key {
+            MixKey::All => "all".to_owned(),
+            MixKey::Minus(h) => format!("minus_{h}"),
+        };
+        let mixer = live_aggregator("audiomixer")?;
+        let caps = gst::Caps::builder("audio/x-raw")
+            .field("rate", 48_000)
+            .field("channels", 2)
+            .build();
+        let filter = gst::ElementFactory::make("capsfilter")
+            .property("caps", &caps)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let convert = make("audioconvert")?;
+        let enc = make("opusenc")?;
+        enc.set_property("bitrate", MIX_AUDIO_BITRATE);
+        enc.set_property("perfect-timestamp", true);
+        let pay = make("rtpopuspay")?;
+        let ssrc = rand::rng().random::<u32>();
+        pay.set_property("pt", MIX_AUDIO_PT as u32);
+        pay.set_property("ssrc", ssrc);
+        let out = sfu::make_tee_unstarted(&format!("mix_audio_{name}"))?;
+        let chain = [mixer.clone(), filter, convert, enc, pay, out.clone()];
+        let refs: Vec<&gst::Element> = chain.iter().collect();
+        add_and_link(pipeline, &refs)?;
+        let mut mix = AudioMix {
+            mixer,
+            elements: chain.to_vec(),
+            out,
+            ssrc,
+            inputs: HashMap::new(),
+        };
+        for (publisher, input) in &self.audio_inputs {
+            if key != MixKey::Minus(*publisher) && !input.muted {
+                Self::connect_mix_input(pipeline, &mut mix, *publisher, &input.decoded)?;
+            }
+        }
+        self.mixes.insert(key, mix);
+        Ok(())
+    }
+
+    fn connect_mix_input(
+        pipeline: &gst::Pipeline,
+        mix: &mut AudioMix,
+        publisher: u64,
+        decoded: &gst::Element,
+    ) -> Result<(), String> {
+        let queue = leaky_queue(20)?;
+        pipeline.add(&queue).map_err(|e| e.to_string())?;
+        let sink = mix
+            .mixer
+            .request_pad_simple("sink_%u")
+            .ok_or("audiomixer refused a pad")?;
+        queue
+            .static_pad("src")
+            .ok_or("queue src")?
+            .link(&sink)
+            .map_err(|e| format!("{e:?}"))?;
+        queue.sync_state_with_parent().map_err(|e| e.to_string())?;
+        let tee_pad = decoded
+            .request_pad_simple("src_%u")
+            .ok_or("decoded tee refused a pad")?;
+        tee_pad
+            .link(&queue.static_pad("sink").ok_or("queue sink")?)
+            .map_err(|e| format!("{e:?}"))?;
+        mix.inputs.insert(publisher, (tee_pad, queue, sink));
+        Ok(())
+    }
+
+    fn disconnect_mix_input(
+        pipeline: &gst::Pipeline,
+        mix: &mut AudioMix,
+        decoded: Option<&gst::Element>,
+        publisher: u64,
+    ) {
+        if let Some((tee_pad, queue, sink)) = mix.inputs.remove(&publisher) {
+            if let Some(d) = decoded {
+                d.release_request_pad(&tee_pad);
+            } else if let Some(parent) = tee_pad.parent_element() {
+                parent.release_request_pad(&tee_pad);
+            }
+            peer::retire(pipeline, vec![queue]);
+            mix.mixer.release_request_pad(&sink);
+        }
+    }
+
+    /// Adds a publisher's streams to the mix: `video`/`audio` are its
+    /// stream tees with their codecs and m-line indexes.
+    pub fn add_publisher(
+        &mut self,
+        pipeline: &gst::Pipeline,
+        publisher: u64,
+        key: String,
+        streams: &[(MediaKind, Codec, u32, gst::Element)],
+        events: &RoomEvents,
+    ) -> Result<(), String> {
+        if let Some((_, codec, mindex, tee)) = streams.iter().find(|s| s.0 == MediaKind::Video) {
+            let queue = leaky_queue(400)?;
+            let (depay, dec) = match codec {
+                Codec::H264 => (make("rtph264depay")?, make("avdec_h264")?),
+                _ => (make("rtpvp8depay")?, make("vp8dec")?),
+            };
+            depay.set_property("request-keyframe", true);
+            depay.set_property("wait-for-keyframe", true);
+            let convert = make("videoconvert")?;
+            let chain = [queue.clone(), depay, dec, convert.clone()];
+            let refs: Vec<&gst::Element> = chain.iter().collect();
+            pipeline
+                .add_many(refs.iter().copied())
+                .map_err(|e| e.to_string())?;
+            gst::Element::link_many(refs.iter().copied()).map_err(|e| e.to_string())?;
+            let comp_pad = self
+                .compositor
+                .request_pad_simple("sink_%u")
+                .ok_or("compositor refused a pad")?;
+            if comp_pad.find_property("sizing-policy").is_some() {
+                comp_pad.set_property_from_str("sizing-policy", "keep-aspect-ratio");
+            }
+            convert
+                .static_pad("src")
+                .ok_or("convert src")?
+                .link(&comp_pad)
+                .map_err(|e| format!("{e:?}"))?;
+            for e in chain.iter().rev() {
+                e.sync_state_with_parent().map_err(|e| e.to_string())?;
+            }
+            let (guard, sink) = guarded_input(pipeline, &queue, events)?;
+            let tee_pad = sfu::attach_to_tee(tee, &sink, Some((publisher, *mindex)), events)?;
+            let mut elements = vec![guard];
+            elements.extend(chain.iter().cloned());
+            self.video_inputs.push(VideoInput {
+                publisher,
+                key: key.clone(),
+                tee: tee.clone(),
+                tee_pad,
+                elements,
+                comp_pad,
+                muted: false,
+            });
+            self.relayout();
+        }
+        if let Some((_, _, _, tee)) = streams.iter().find(|s| s.0 == MediaKind::Audio) {
+            let queue = leaky_queue(50)?;
+            let depay = make("rtpopusdepay")?;
+            let dec = make("opusdec")?;
+            dec.set_property("plc", true);
+            let convert = make("audioconvert")?;
+            let resample = make("audioresample")?;
+            let caps = gst::Caps::builder("audio/x-raw")
+                .field("rate", 48_000)
+                .field("channels", 2)
+                .build();
+            let filter = gst::ElementFactory::make("capsfilter")
+                .property("caps", &caps)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let decoded = sfu::make_tee_unstarted(&format!("decoded_audio_{publisher}"))?;
+            let chain = [
+                queue.clone(),
+                depay,
+                dec,
+                convert,
+                resample,
+                filter,
+                decoded.clone(),
+            ];
+            let refs: Vec<&gst::Element> = chain.iter().collect();
+            add_and_link(pipeline, &refs)?;
+            let (guard, sink) = guarded_input(pipeline, &queue, events)?;
+            let tee_pad = sfu::attach_to_tee(tee, &sink, None, events)?;
+            let mut chain = chain.to_vec();
+            chain.insert(0, guard);
+            for (mkey, mix) in self.mixes.iter_mut() {
+                if *mkey != MixKey::Minus(publisher) {
+                    Self::connect_mix_input(pipeline, mix, publisher, &decoded)?;
+                }
+            }
+            self.audio_inputs.insert(
+                publisher,
+                AudioInput {
+                    tee: tee.clone(),
+                    tee_pad,
+                    elements: chain,
+                    decoded,
+                    muted: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    /// Takes a publisher out of the mix (unpublish or leave). Its mix-minus
+    /// stays: the participant may still listen.
+    pub fn remove_publisher(&mut self, pipeline: &gst::Pipeline, publisher: u64) {
+        if let Some(i) = self
+            .video_inputs
+            .iter()
+            .position(|v| v.publisher == publisher)
+        {
+            let v = self.video_inputs.remove(i);
+            v.tee.release_request_pad(&v.tee_pad);
+            let mut elements = v.elements;
+            elements.reverse();
+            peer::retire(pipeline, elements);
+            self.compositor.release_request_pad(&v.comp_pad);
+            self.relayout();
+        }
+        if let Some(a) = self.audio_inputs.remove(&publisher) {
+            for mix in self.mixes.values_mut() {
+                Self::disconnect_mix_input(pipeline, mix, Some(&a.decoded), publisher);
+            }
+            a.tee.release_request_pad(&a.tee_pad);
+            peer::retire(pipeline, a.elements);
+        }
+    }
+
+    /// Drops the mix-minus of a participant who left (its listener went with it).
+    pub fn drop_listener_mix(&mut self, pipeline: &gst::Pipeline, participant: u64) {
+        if let Some(mut mix) = self.mixes.remove(&MixKey::Minus(participant)) {
+            let inputs: Vec<u64> = mix.inputs.keys().copied().collect();
+            for p in inputs {
+                let decoded = self.audio_inputs.get(&p).map(|a| a.decoded.clone());
+                Self::disconnect_mix_input(pipeline, &mut mix, decoded.as_ref(), p);
+            }
+            peer::retire(pipeline, mix.elements);
+        }
+    }
+
+    /// Moderation: hides a publisher's video or silences its audio in every
+    /// mix (`mute`), or brings it back.
+    pub fn set_muted(
+        &mut self,
+        pipeline: &gst::Pipeline,
+        publisher: u64,
+        kind: MediaKind,
+        mute: bool,
+    ) -> Result<(), String> {
+        match kind {
+            MediaKind::Video => {
+                if let Some(v) = self
+                    .video_inputs
+                    .iter_mut()
+                    .find(|v| v.publisher == publisher)
+                {
+                    v.muted = mute;
+                }
+                self.relayout();
+            }
+            MediaKind::Audio => {
+                let Some(a) = self.audio_inputs.get_mut(&publisher) else {
+                    return Ok(());
+                };
+                if a.muted == mute {
+                    return Ok(());
+                }
+                a.muted = mute;
+                let decoded = a.decoded.clone();
+                for (key, mix) in self.mixes.iter_mut() {
+                    if *key == MixKey::Minus(publisher) {
+                        continue;
+                    }
+                    if mute {
+                        Self::disconnect_mix_input(pipeline, mix, Some(&decoded), publisher);
+                    } else {
+                        Self::connect_mix_input(pipeline, mix, publisher, &decoded)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes the layout and applies it.
+    pub fn set_layout(&mut self, layout: Layout) {
+        self.layout = layout;
+        self.relayout();
+    }
+
+    /// Sets the current talker (for the speaker layout).
+    pub fn set_speaker(&mut self, key: Option<String>) {
+        if self.speaker != key {
+            self.speaker = key;
+            if self.layout == Layout::Speaker {
+                self.relayout();
+            }
+        }
+    }
+
+    /// Puts every visible input where the layout says. Pad properties only:
+    /// the compositor keeps producing frames throughout.
+    fn relayout(&mut self) {
+        let visible: Vec<&VideoInput> = self.video_inputs.iter().filter(|v| !v.muted).collect();
+        let keys: Vec<String> = visible.iter().map(|v| v.key.clone()).collect();
+        let rects = layout::place(
+            &self.layout,
+            &keys,
+            self.speaker.as_deref(),
+            self.settings.width,
+            self.settings.height,
+        );
+        for (v, r) in visible.iter().zip(rects) {
+            v.comp_pad.set_property("xpos", r.x);
+            v.comp_pad.set_property("ypos", r.y);
+            v.comp_pad.set_property("width", r.w);
+            v.comp_pad.set_property("height", r.h);
+            v.comp_pad.set_property("zorder", r.z);
+            v.comp_pad
+                .set_property("alpha", if r.w > 0 { 1.0f64 } else { 0.0 });
+        }
+        for v in self.video_inputs.iter().filter(|v| v.muted) {
+            v.comp_pad.set_property("alpha", 0.0f64);
+        }
+    }
+
+    /// Forces a keyframe in the mix (a viewer's PLI/FIR or a new viewer).
+    pub fn request_keyframe(&self) -> bool {
+        sfu::request_keyframe(&self.video_out)
+    }
+
+    /// Every element the mixer owns, for room shutdown.
+    pub fn elements(&self) -> Vec<gst::Element> {
+        let mut out = self.video_elements.clone();
+        for v in &self.video_inputs {
+            out.extend(v.elements.iter().cloned());
+        }
+        for a in self.audio_inputs.values() {
+            out.extend(a.elements.iter().cloned());
+        }
+        for m in self.mixes.values() {
+            out.extend(m.elements.iter().cloned());
+            out.extend(m.inputs.values().map(|(_, q, _)| q.clone()));
+        }
+        out
+    }
+
+    /// Detaches the mixer from every publisher tee (first step of shutdown).
+    pub fn detach_inputs(&self) {
+        for v in &self.video_inputs {
+            v.tee.release_request_pad(&v.tee_pad);
+        }
+        for a in self.audio_inputs.values() {
+            a.tee.release_request_pad(&a.tee_pad);
+        }
+    }
+}
