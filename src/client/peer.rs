@@ -197,6 +197,8 @@ pub struct TestPeer {
     pub stats: Arc<PeerStats>,
     /// When it was created (for time-to-first-frame).
     pub created: Instant,
+    /// For publishers: the `configured` reply (its `streams` list the mids).
+    pub configured: Value,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -380,6 +382,7 @@ impl TestPeer {
             webrtcbin,
             stats: Arc::default(),
             created: Instant::now(),
+            configured: Value::Null,
             tasks,
         };
         peer.pipeline.set_state(gst::State::Playing)?;
@@ -427,6 +430,8 @@ impl TestPeer {
             Some(&desc(gst_webrtc::WebRTCSDPType::Answer, &answer)?),
         )
         .await?;
+        let mut peer = peer;
+        peer.configured = data;
         Ok((peer, joined, extra))
     }
 
@@ -477,6 +482,7 @@ impl TestPeer {
             webrtcbin,
             stats,
             created: Instant::now(),
+            configured: Value::Null,
             tasks,
         };
         let mut body =

@@ -191,6 +191,14 @@ pub enum Command {
         streams: Vec<(String, bool)>,
         reply: Reply<Value>,
     },
+    /// `moderate`: stop (`mute`) or resume forwarding one publisher stream.
+    Moderate {
+        secret: Option<String>,
+        id: Id,
+        mid: String,
+        mute: bool,
+        reply: Reply<Value>,
+    },
     /// `set_layout` of the mix (`secret` checked).
     SetLayout {
         secret: Option<String>,
@@ -248,6 +256,8 @@ struct PubStream {
     tee: gst::Element,
     receiving: bool,
     last_keyframe_request: Option<Instant>,
+    /// Set by `moderate`: a probe on the tee's sink drops every packet.
+    moderated: Option<gst::PadProbeId>,
 }
 
 struct Publication {
@@ -468,7 +478,7 @@ impl Room {
             .streams
             .iter()
             .map(|s| {
-                let mut v = json!({"type": s.kind.as_str(), "mindex": s.mindex, "mid": s.mid, "codec": s.codec.janus_name()});
+                let mut v = json!({"type": s.kind.as_str(), "mindex": s.mindex, "mid": s.mid, "codec": s.codec.janus_name(), "moderated": s.moderated.is_some()});
                 if s.codec == Codec::H264 {
                     v["h264_profile"] = json!("42e01f");
                 }
@@ -694,6 +704,16 @@ impl Room {
             }
             Command::ConfigureSubscriber { h, streams, reply } => {
                 let r = self.configure_subscriber(h, &streams);
+                send_reply(reply, r);
+            }
+            Command::Moderate {
+                secret,
+                id,
+                mid,
+                mute,
+                reply,
+            } => {
+                let r = self.moderate(secret.as_deref(), &id, &mid, mute);
                 send_reply(reply, r);
             }
             Command::SetLayout {
@@ -923,6 +943,7 @@ impl Room {
                 tee,
                 receiving: false,
                 last_keyframe_request: None,
+                moderated: None,
             });
         }
         let audio_codec = streams
@@ -1099,6 +1120,55 @@ impl Room {
             Some(handle),
         );
         self.leave_publisher(handle, Some("kicked")).await;
+        Ok(json!({"videoroom": "success"}))
+    }
+
+    /// Stops or resumes forwarding one publisher stream: no subscriber (and,
+    /// in MCU rooms, not the mix) gets it while muted. The publisher and the
+    /// room hear `{"videoroom":"event","moderation":"muted"|"unmuted","id","mid"}`.
+    fn moderate(
+        &mut self,
+        secret: Option<&str>,
+        id: &Id,
+        mid: &str,
+        mute: bool,
+    ) -> Result<Value, VideoRoomError> {
+        self.cfg.check_secret(secret)?;
+        let room = self.room_json();
+        let Some((&handle, p)) = self.participants.iter_mut().find(|(_, p)| &p.id == id) else {
+            return Err(VideoRoomError::NoSuchFeed(id.to_string()));
+        };
+        let stream = p
+            .publication
+            .as_mut()
+            .and_then(|pb| pb.streams.iter_mut().find(|s| s.mid == mid))
+            .ok_or_else(|| VideoRoomError::NoSuchFeed(format!("{id} mid {mid}")))?;
+        let kind = stream.kind;
+        if let Some(sink) = stream.tee.static_pad("sink") {
+            match (mute, stream.moderated.take()) {
+                (true, None) => {
+                    stream.moderated = sink.add_probe(
+                        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                        |_, _| gst::PadProbeReturn::Drop,
+                    )
+                }
+                (false, Some(probe)) => sink.remove_probe(probe),
+                (_, keep) => stream.moderated = keep,
+            }
+        }
+        if let Some(m) = self.mixer.as_mut()
+            && let Err(e) = m.set_muted(&self.pipeline, handle, kind, mute)
+        {
+            warn!(handle_id = handle, error = %e, "cannot change the mix");
+        }
+        if !mute && kind == MediaKind::Video {
+            self.keyframe_for_publisher(handle, true);
+        }
+        info!(handle_id = handle, id = %id, mid, mute, "moderated");
+        let ev = json!({"videoroom": "event", "room": room, "id": id.to_json(), "mid": mid,
+                        "moderation": if mute { "muted" } else { "unmuted" }});
+        self.broadcast(ev, None);
+        self.announce(handle);
         Ok(json!({"videoroom": "success"}))
     }
 

@@ -86,6 +86,7 @@ const SYNC_REQUESTS: &[&str] = &[
     "listparticipants",
     "kick",
     "set_layout",
+    "moderate",
 ];
 const ASYNC_REQUESTS: &[&str] = &[
     "join",
@@ -203,7 +204,7 @@ impl VideoRoom {
                     Ok(json!({"videoroom": "success", "list": list}))
                 })
             }
-            "destroy" | "edit" | "listparticipants" | "kick" | "set_layout" => {
+            "destroy" | "edit" | "listparticipants" | "kick" | "set_layout" | "moderate" => {
                 let route = || -> Result<(RoomHandle, Id), VideoRoomError> {
                     let id = p.req_id("room")?;
                     Ok((self.room(&id)?, id))
@@ -226,6 +227,16 @@ impl VideoRoom {
                         reply: tx,
                     },
                     "listparticipants" => Command::ListParticipants { reply: tx },
+                    "moderate" => match parse_moderate(&p) {
+                        Ok((secret, id, mid, mute)) => Command::Moderate {
+                            secret,
+                            id,
+                            mid,
+                            mute,
+                            reply: tx,
+                        },
+                        Err(e) => return ready(Err(e)),
+                    },
                     "set_layout" => match parse_layout(&p) {
                         Ok(layout) => Command::SetLayout {
                             secret: p.str("secret").ok().flatten().map(str::to_owned),
@@ -435,6 +446,19 @@ impl VideoRoom {
             warn!(handle_id = h.handle_id, error = %e, "could not reach room");
         }
     }
+}
+
+/// `moderate`: `secret?`, `id`, `mid`, `mute`.
+fn parse_moderate(p: &Params) -> Result<(Option<String>, Id, String, bool), VideoRoomError> {
+    let mute = p
+        .bool("mute")?
+        .ok_or_else(|| VideoRoomError::MissingElement("mute".into()))?;
+    Ok((
+        p.str("secret")?.map(str::to_owned),
+        p.req_id("id")?,
+        p.req_str("mid")?.to_owned(),
+        mute,
+    ))
 }
 
 /// `set_layout`: `layout` (`grid`, `speaker`, `custom`) and, for custom,
