@@ -6,6 +6,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use gst::prelude::*;
+
 use serde_json::{Value, json};
 use serial_test::serial;
 use webrtc_gateway::client::peer::{Frame, PublisherSpec, Receive, TestPeer, VideoCodec};
@@ -247,4 +249,143 @@ async fn mix_minus_each_publisher_hears_only_the_others() {
         v440 > PRESENT && v880 > PRESENT,
         "a non-publishing viewer hears both"
     );
+}
+
+/// `audiolevel_event` in an MCU room: the level of the decoded audio drives
+/// `talking` / `stopped-talking` (Janus's shape), and `listparticipants`
+/// shows who talks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn talking_events_follow_the_voice() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(
+        &admin,
+        json!({"mixing": "mcu", "mix_width": 320, "mix_height": 180, "mix_fps": 10,
+               "audiolevel_event": true, "audio_active_packets": 25, "audio_level_average": 40}),
+    )
+    .await;
+    let watcher = videoroom_handle(&gw, true).await;
+    watcher
+        .call(
+            json!({"request": "join", "ptype": "publisher", "room": room}),
+            None,
+            WITHIN,
+        )
+        .await
+        .unwrap();
+    let ha = videoroom_handle(&gw, true).await;
+    let (a, ja) = TestPeer::publish(&ha, &room, "speaker", &publisher(None, Some(440.0)))
+        .await
+        .unwrap();
+    let id = ja["id"].clone();
+    let data = |e: &Value| e["plugindata"]["data"].clone();
+
+    let ev = watcher
+        .wait_for(
+            |e| data(e)["videoroom"] == "talking" && data(e)["id"] == id,
+            WITHIN,
+        )
+        .await
+        .expect("talking");
+    let avg = data(&ev)["audio-level-dBov-avg"].as_f64().unwrap();
+    assert!(avg < 40.0, "a tone is loud: {avg} dBov");
+    let listed = admin
+        .sync(json!({"request": "listparticipants", "room": room}))
+        .await
+        .unwrap();
+    let me = listed["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap()
+        .clone();
+    assert_eq!(me["talking"], true, "{listed}");
+
+    // Silence: stopped-talking. Then the voice again.
+    a.pipeline
+        .by_name("asrc")
+        .unwrap()
+        .set_property("volume", 0.0f64);
+    let ev = watcher
+        .wait_for(
+            |e| data(e)["videoroom"] == "stopped-talking" && data(e)["id"] == id,
+            WITHIN,
+        )
+        .await
+        .expect("stopped");
+    assert!(data(&ev)["audio-level-dBov-avg"].as_f64().unwrap() >= 40.0);
+    a.pipeline
+        .by_name("asrc")
+        .unwrap()
+        .set_property("volume", 0.3f64);
+    watcher
+        .wait_for(
+            |e| data(e)["videoroom"] == "talking" && data(e)["id"] == id,
+            WITHIN,
+        )
+        .await
+        .expect("talking again");
+}
+
+/// Continuity: while a publisher joins and another leaves, the mix never
+/// stops (the compositor runs live at `mix_fps`). Hybrid rooms list the
+/// individual feeds and the mix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn hybrid_mix_has_no_gap_while_publishers_come_and_go() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(
+        &admin,
+        json!({"mixing": "hybrid", "mix_width": 320, "mix_height": 180, "mix_fps": 15}),
+    )
+    .await;
+    let ha = videoroom_handle(&gw, true).await;
+    let (a, ja) = TestPeer::publish(&ha, &room, "a", &publisher(Some(0xffff0000), None))
+        .await
+        .unwrap();
+    let hv = videoroom_handle(&gw, true).await;
+    let (viewer, _) = TestPeer::subscribe_with(
+        &hv,
+        &room,
+        json!([{"feed": 0, "mid": "mix-v"}]),
+        json!({}),
+        Receive::Decode,
+    )
+    .await
+    .unwrap();
+    assert!(
+        viewer.wait_until(WITHIN, |s| s.frames() >= 30).await,
+        "mix plays"
+    );
+
+    viewer.stats.reset_gap();
+    let hb = videoroom_handle(&gw, true).await;
+    let (_b, jb) = TestPeer::publish(&hb, &room, "b", &publisher(Some(0xff0000ff), None))
+        .await
+        .unwrap();
+    // Hybrid: the individual feeds are listed next to the mix.
+    let ids: Vec<Value> = jb["publishers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].clone())
+        .collect();
+    assert!(ids.contains(&ja["id"]) && ids.contains(&json!(0)), "{jb}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    ha.call(json!({"request": "leave"}), None, WITHIN)
+        .await
+        .unwrap();
+    drop(a);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let gap = viewer.stats.max_gap();
+    println!(
+        "largest gap in the decoded mix while publishers joined and left: {} ms",
+        gap.as_millis()
+    );
+    assert!(gap <= Duration::from_millis(200), "mix gap {gap:?}");
 }

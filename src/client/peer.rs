@@ -329,7 +329,7 @@ impl TestPeer {
         }
         if let Some(hz) = spec.audio_hz {
             launch += &format!(
-                "audiotestsrc is-live=true wave=sine freq={hz} volume=0.3 ! audioconvert ! audioresample ! opusenc ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! w. "
+                "audiotestsrc name=asrc is-live=true wave=sine freq={hz} volume=0.3 ! audioconvert ! audioresample ! opusenc ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! w. "
             );
         }
         let tracks = spec.video_patterns.len() + usize::from(spec.audio_hz.is_some());

@@ -34,6 +34,11 @@ const MIXER_UPSTREAM_LATENCY: Duration = Duration::from_millis(300);
 const MIX_AUDIO_BITRATE: i32 = 48_000;
 /// Keyframe interval of the mix, in frames (also answered on request).
 const MIX_KEYFRAME_INTERVAL: u32 = 120;
+/// Names of the `level` elements measuring each publisher's decoded audio:
+/// `level_<publisher handle>`.
+pub const LEVEL_PREFIX: &str = "level_";
+/// One level measurement per RTP-packet-sized interval.
+const LEVEL_INTERVAL: Duration = Duration::from_millis(20);
 /// Payload types of the mix outputs (the gateway makes every offer).
 const MIX_VIDEO_PT: u8 = 96;
 const MIX_AUDIO_PT: u8 = 111;
@@ -112,7 +117,11 @@ struct VideoInput {
     tee: gst::Element,
     tee_pad: gst::Pad,
     elements: Vec<gst::Element>,
-    comp_pad: gst::Pad,
+    /// The decoder output, held by `ready_block` until its first frame.
+    convert: gst::Element,
+    ready_block: Option<gst::PadProbeId>,
+    /// The compositor pad, once the input has a first frame.
+    comp_pad: Option<gst::Pad>,
     muted: bool,
 }
 
@@ -434,18 +443,20 @@ impl Mixer {
                 .add_many(refs.iter().copied())
                 .map_err(|e| e.to_string())?;
             gst::Element::link_many(refs.iter().copied()).map_err(|e| e.to_string())?;
-            let comp_pad = self
-                .compositor
-                .request_pad_simple("sink_%u")
-                .ok_or("compositor refused a pad")?;
-            if comp_pad.find_property("sizing-policy").is_some() {
-                comp_pad.set_property_from_str("sizing-policy", "keep-aspect-ratio");
-            }
-            convert
-                .static_pad("src")
-                .ok_or("convert src")?
-                .link(&comp_pad)
-                .map_err(|e| format!("{e:?}"))?;
+            // The compositor pad is requested only when the first frame is
+            // decoded: a linked pad without data makes the live compositor
+            // wait once for it (up to its latency), which stalls the mix.
+            let convert_src = convert.static_pad("src").ok_or("convert src")?;
+            let (tx, posted) = (events.clone(), std::sync::atomic::AtomicBool::new(false));
+            let ready_block = convert_src.add_probe(
+                gst::PadProbeType::BLOCK | gst::PadProbeType::BUFFER,
+                move |_, _| {
+                    if !posted.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                        let _ = tx.send(super::peer::RoomEvent::MixInputReady { publisher });
+                    }
+                    gst::PadProbeReturn::Ok
+                },
+            );
             for e in chain.iter().rev() {
                 e.sync_state_with_parent().map_err(|e| e.to_string())?;
             }
@@ -459,10 +470,11 @@ impl Mixer {
                 tee: tee.clone(),
                 tee_pad,
                 elements,
-                comp_pad,
+                convert: convert.clone(),
+                ready_block,
+                comp_pad: None,
                 muted: false,
             });
-            self.relayout();
         }
         if let Some((_, _, _, tee)) = streams.iter().find(|s| s.0 == MediaKind::Audio) {
             let queue = leaky_queue(50)?;
@@ -479,6 +491,15 @@ impl Mixer {
                 .property("caps", &caps)
                 .build()
                 .map_err(|e| e.to_string())?;
+            // Talking detection from the decoded audio: one `level` message
+            // per 20 ms (a "packet" in Janus's audio_active_packets terms),
+            // read by the room task from the bus.
+            let level = gst::ElementFactory::make("level")
+                .name(format!("{LEVEL_PREFIX}{publisher}"))
+                .property("interval", LEVEL_INTERVAL.as_nanos() as u64)
+                .property("post-messages", true)
+                .build()
+                .map_err(|_| "GStreamer element 'level' is missing".to_owned())?;
             let decoded = sfu::make_tee_unstarted(&format!("decoded_audio_{publisher}"))?;
             let chain = [
                 queue.clone(),
@@ -487,6 +508,7 @@ impl Mixer {
                 convert,
                 resample,
                 filter,
+                level,
                 decoded.clone(),
             ];
             let refs: Vec<&gst::Element> = chain.iter().collect();
@@ -514,6 +536,34 @@ impl Mixer {
         Ok(())
     }
 
+    /// A publisher's first decoded frame is waiting: give it a compositor
+    /// pad, place it, and let it through.
+    pub fn input_ready(&mut self, publisher: u64) -> Result<(), String> {
+        let Some(v) = self
+            .video_inputs
+            .iter_mut()
+            .find(|v| v.publisher == publisher && v.comp_pad.is_none())
+        else {
+            return Ok(());
+        };
+        let comp_pad = self
+            .compositor
+            .request_pad_simple("sink_%u")
+            .ok_or("compositor refused a pad")?;
+        if comp_pad.find_property("sizing-policy").is_some() {
+            comp_pad.set_property_from_str("sizing-policy", "keep-aspect-ratio");
+        }
+        let src = v.convert.static_pad("src").ok_or("convert src")?;
+        src.link(&comp_pad).map_err(|e| format!("{e:?}"))?;
+        v.comp_pad = Some(comp_pad);
+        let block = v.ready_block.take();
+        self.relayout();
+        if let Some(block) = block {
+            src.remove_probe(block);
+        }
+        Ok(())
+    }
+
     /// Takes a publisher out of the mix (unpublish or leave). Its mix-minus
     /// stays: the participant may still listen.
     pub fn remove_publisher(&mut self, pipeline: &gst::Pipeline, publisher: u64) {
@@ -527,7 +577,9 @@ impl Mixer {
             let mut elements = v.elements;
             elements.reverse();
             peer::retire(pipeline, elements);
-            self.compositor.release_request_pad(&v.comp_pad);
+            if let Some(pad) = &v.comp_pad {
+                self.compositor.release_request_pad(pad);
+            }
             self.relayout();
         }
         if let Some(a) = self.audio_inputs.remove(&publisher) {
@@ -614,7 +666,11 @@ impl Mixer {
     /// Puts every visible input where the layout says. Pad properties only:
     /// the compositor keeps producing frames throughout.
     fn relayout(&mut self) {
-        let visible: Vec<&VideoInput> = self.video_inputs.iter().filter(|v| !v.muted).collect();
+        let visible: Vec<&VideoInput> = self
+            .video_inputs
+            .iter()
+            .filter(|v| !v.muted && v.comp_pad.is_some())
+            .collect();
         let keys: Vec<String> = visible.iter().map(|v| v.key.clone()).collect();
         let rects = layout::place(
             &self.layout,
@@ -624,16 +680,21 @@ impl Mixer {
             self.settings.height,
         );
         for (v, r) in visible.iter().zip(rects) {
-            v.comp_pad.set_property("xpos", r.x);
-            v.comp_pad.set_property("ypos", r.y);
-            v.comp_pad.set_property("width", r.w);
-            v.comp_pad.set_property("height", r.h);
-            v.comp_pad.set_property("zorder", r.z);
-            v.comp_pad
-                .set_property("alpha", if r.w > 0 { 1.0f64 } else { 0.0 });
+            let Some(pad) = &v.comp_pad else { continue };
+            pad.set_property("xpos", r.x);
+            pad.set_property("ypos", r.y);
+            pad.set_property("width", r.w);
+            pad.set_property("height", r.h);
+            pad.set_property("zorder", r.z);
+            pad.set_property("alpha", if r.w > 0 { 1.0f64 } else { 0.0 });
         }
-        for v in self.video_inputs.iter().filter(|v| v.muted) {
-            v.comp_pad.set_property("alpha", 0.0f64);
+        for pad in self
+            .video_inputs
+            .iter()
+            .filter(|v| v.muted)
+            .filter_map(|v| v.comp_pad.as_ref())
+        {
+            pad.set_property("alpha", 0.0f64);
         }
     }
 

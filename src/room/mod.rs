@@ -20,6 +20,7 @@ pub mod layout;
 pub mod mcu;
 pub mod peer;
 mod sfu;
+pub mod talk;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -37,6 +38,7 @@ use self::config::RoomConfig;
 use self::layout::Layout;
 use self::mcu::{MixKey, Mixer, Mode};
 use self::peer::{Peer, RoomEvent, RoomEvents};
+use self::talk::{TalkChange, TalkDetector};
 use crate::janus::{Candidate, Jsep, SdpType, Trickle};
 use crate::media::codec::{Codec, MediaKind};
 use crate::media::ice::IceSettings;
@@ -55,6 +57,8 @@ pub(crate) const MIX_HANDLE: u64 = 0;
 /// Mids of the mix's streams, as listed in its `publishers[]` entry.
 const MIX_AUDIO_MID: &str = "mix-a";
 const MIX_VIDEO_MID: &str = "mix-v";
+/// Minimum time between speaker-layout switches, so the layout does not flap.
+const SPEAKER_HOLD: Duration = Duration::from_millis(1500);
 /// How long an MCU room waits for the start-up encoder probe.
 const ENCODER_WAIT: Duration = Duration::from_secs(30);
 
@@ -273,6 +277,8 @@ struct Participant {
     display: Option<String>,
     metadata: Option<Value>,
     publication: Option<Publication>,
+    /// Talking detection on this participant's audio.
+    talk: TalkDetector,
 }
 
 struct SubStream {
@@ -337,6 +343,7 @@ pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, Video
         pending_candidates: HashMap::new(),
         mixer: None,
         last_mix_keyframe: None,
+        last_speaker_switch: None,
     };
     tokio::spawn(room.run(rx, ev_rx, bus).instrument(span));
     Ok(RoomHandle { tx })
@@ -356,6 +363,8 @@ struct Room {
     /// The MCU mixer (MCU and hybrid rooms).
     mixer: Option<Mixer>,
     last_mix_keyframe: Option<Instant>,
+    /// When the speaker layout last switched.
+    last_speaker_switch: Option<Instant>,
 }
 
 fn send_reply<T>(reply: Reply<T>, r: Result<T, VideoRoomError>) {
@@ -488,7 +497,7 @@ impl Room {
                 v
             })
             .collect();
-        let mut v = json!({"id": p.id.to_json(), "streams": streams, "talking": false});
+        let mut v = json!({"id": p.id.to_json(), "streams": streams, "talking": p.talk.talking()});
         if let Some(d) = &p.display {
             v["display"] = json!(d);
         }
@@ -603,7 +612,7 @@ impl Room {
                     .participants
                     .values()
                     .map(|p| {
-                        let mut v = json!({"id": p.id.to_json(), "publisher": p.publication.is_some(), "talking": false});
+                        let mut v = json!({"id": p.id.to_json(), "publisher": p.publication.is_some(), "talking": p.talk.talking()});
                         if let Some(d) = &p.display {
                             v["display"] = json!(d);
                         }
@@ -788,6 +797,7 @@ impl Room {
             display: params.display.clone(),
             metadata: params.metadata.clone(),
             publication: None,
+            talk: TalkDetector::new(self.cfg.audio_active_packets, self.cfg.audio_level_average),
         };
         if self.cfg.notify_joining {
             let mut who = json!({"id": id.to_json()});
@@ -1121,6 +1131,55 @@ impl Room {
         );
         self.leave_publisher(handle, Some("kicked")).await;
         Ok(json!({"videoroom": "success"}))
+    }
+
+    /// One audio level measurement of a publisher (a packet's worth), in dBov.
+    fn audio_level(&mut self, handle: u64, dbov: u8) {
+        let Some(p) = self.participants.get_mut(&handle) else {
+            return;
+        };
+        if let Some(change) = p.talk.push(dbov) {
+            self.talk_changed(handle, change);
+        }
+    }
+
+    /// Tells the room (with `audiolevel_event`) and steers the speaker layout.
+    fn talk_changed(&mut self, handle: u64, change: TalkChange) {
+        let Some(p) = self.participants.get(&handle) else {
+            return;
+        };
+        let mid = p
+            .publication
+            .as_ref()
+            .and_then(|pb| pb.streams.iter().find(|s| s.kind == MediaKind::Audio))
+            .map(|s| s.mid.clone());
+        let key = p.id.to_string();
+        debug!(
+            handle_id = handle,
+            talking = change.talking,
+            avg_dbov = change.average_dbov,
+            "talking changed"
+        );
+        if self.cfg.audiolevel_event {
+            let ev = json!({
+                "videoroom": if change.talking { "talking" } else { "stopped-talking" },
+                "room": self.room_json(), "id": p.id.to_json(), "mid": mid,
+                "audio-level-dBov-avg": change.average_dbov,
+            });
+            self.broadcast(ev, None);
+        }
+        if change.talking
+            && let Some(m) = self.mixer.as_mut()
+        {
+            let now = Instant::now();
+            if self
+                .last_speaker_switch
+                .is_none_or(|t| now.duration_since(t) >= SPEAKER_HOLD)
+            {
+                m.set_speaker(Some(key));
+                self.last_speaker_switch = Some(now);
+            }
+        }
     }
 
     /// Stops or resumes forwarding one publisher stream: no subscriber (and,
@@ -1787,6 +1846,13 @@ impl Room {
                 publisher_handle,
                 mindex,
             } => self.keyframe(publisher_handle, mindex, false),
+            RoomEvent::MixInputReady { publisher } => {
+                if let Some(m) = self.mixer.as_mut()
+                    && let Err(e) = m.input_ready(publisher)
+                {
+                    warn!(handle_id = publisher, error = %e, "cannot add the publisher to the mix");
+                }
+            }
             RoomEvent::BranchFailed {
                 handle: MIX_HANDLE,
                 reason,
@@ -1935,6 +2001,24 @@ impl Room {
                             state: WebRTCPeerConnectionState::Failed,
                         });
                     }
+                }
+            }
+            gst::MessageView::Element(e) => {
+                let handle = msg.src().and_then(|src| {
+                    src.name()
+                        .strip_prefix(mcu::LEVEL_PREFIX)
+                        .and_then(|h| h.parse::<u64>().ok())
+                });
+                if let (Some(handle), Some(s)) = (handle, e.structure())
+                    && s.name() == "level"
+                    && let Ok(rms) = s.get::<glib::ValueArray>("rms")
+                {
+                    // The loudest channel, as dBov.
+                    let db = rms
+                        .iter()
+                        .filter_map(|v| v.get::<f64>().ok())
+                        .fold(f64::NEG_INFINITY, f64::max);
+                    self.audio_level(handle, talk::dbov_from_rms_db(db));
                 }
             }
             gst::MessageView::Latency(_) => {

@@ -49,6 +49,8 @@ pub enum RoomEvent {
     /// A subscriber branch's `webrtcbin` refused data (a flow error its guard
     /// kept from the publisher).
     BranchFailed { handle: u64, reason: String },
+    /// A publisher's first decoded frame reached the mixer (MCU): link it in.
+    MixInputReady { publisher: u64 },
     /// A subscriber asked for a keyframe (PLI/FIR) on a publisher stream.
     KeyframeRequest { publisher_handle: u64, mindex: u32 },
 }
