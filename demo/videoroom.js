@@ -1,9 +1,11 @@
 // Video room demo for the Janus VideoRoom API (janus.plugin.videoroom, Janus 1.x
 // multistream flavour): one publisher handle sending camera + microphone and
-// ONE subscriber handle that receives every other publisher in the room.
+// ONE subscriber handle that receives every other publisher in the room, or
+// just the mix in MCU/hybrid rooms (see wanted()).
 //
-// Query parameters: ?room=1234&display=alice&autojoin=1&server=ws://host:port&debug=1
-// Test hooks: window.demo = { state, errors, remoteVideos() }.
+// Query parameters: ?room=1234&display=alice&mode=sfu|mcu|hybrid&autojoin=1&server=ws://host:port&debug=1
+// (mode is used when this page creates the room; an existing room keeps its own).
+// Test hooks: window.demo = { state, errors, mode, remoteVideos() }.
 /* global Janus */
 'use strict';
 
@@ -16,6 +18,7 @@
 		state: 'idle',	// idle | connecting | joining | joined | publishing | left | error
 		errors: [],
 		room: null,
+		mode: null,	// the room's mixing mode: sfu | mcu | hybrid
 		myId: null,
 		feeds: () => [...feeds.keys()],
 		remoteVideos: () => [...document.querySelectorAll('#videos .remote video')],
@@ -24,7 +27,10 @@
 	let janus = null;	// Janus session
 	let pub = null;	// publisher handle
 	let sub = null;	// the single (multistream) subscriber handle
-	let room = null, display = null, privateId = null;
+	let room = null, display = null, mode = 'sfu', privateId = null;
+	const MIX = 0;	// the mix of an MCU/hybrid room: a virtual publisher with id 0 (falsy: compare with ===)
+	// Mix settings for rooms this page creates: small, to stay cheap on the server.
+	const MIX_CONFIG = { mix_width: 640, mix_height: 360, mix_fps: 15, mix_videocodec: 'h264' };
 	const feeds = new Map();	// publisher id -> display name (others in the room)
 	const subscribed = new Set();	// publisher ids our subscriber handle asked for
 	const midFeed = new Map();	// subscriber mid -> publisher id
@@ -45,6 +51,7 @@
 		$('status').textContent = s;
 		$('join').disabled = janus !== null;
 		$('leave').disabled = janus === null;
+		$('mode').disabled = janus !== null;
 	}
 
 	function fail(what, err) {
@@ -64,6 +71,7 @@
 	function join() {
 		room = parseInt($('room').value, 10);
 		display = $('display').value.trim() || `guest${Janus.randomString(4)}`;
+		mode = $('mode').value;
 		if (!(room > 0)) return fail('join', 'invalid room number');
 		demo.room = room;
 		demo.errors.length = 0;
@@ -84,7 +92,7 @@
 				pub = handle;
 				setState('joining');
 				try {
-					await ensureRoom();
+					showMode(await ensureRoom());
 					pub.send({ message: { request: 'join', ptype: 'publisher', room, display } });
 				} catch (e) { fail('room', e); }
 			},
@@ -102,16 +110,29 @@
 		});
 	}
 
+	// Creates the room (in the selected mode) unless it exists; resolves with the room's mode.
 	async function ensureRoom() {
 		const found = await request(pub, { request: 'exists', room });
 		if (!found || found.error) throw new Error(found ? found.error : 'no reply to "exists"');
-		if (found.exists) return;
-		const created = await request(pub, {
-			request: 'create', room, publishers: 16, description: `Room ${room}`,
-			videocodec: 'vp8,h264', audiocodec: 'opus',
-		});
-		// 427 = room already exists (someone else created it meanwhile): fine.
-		if (!created || (created.error && created.error_code !== 427)) throw new Error(created ? created.error : 'no reply to "create"');
+		if (!found.exists) {
+			const created = await request(pub, {
+				request: 'create', room, publishers: 16, description: `Room ${room}`,
+				videocodec: 'vp8,h264', audiocodec: 'opus',
+				mixing: mode, ...(mode === 'sfu' ? {} : MIX_CONFIG),
+			});
+			// 427 = room already exists (someone else created it meanwhile): fine.
+			if (!created || (created.error && created.error_code !== 427)) throw new Error(created ? created.error : 'no reply to "create"');
+			if (!created.error) return mode;
+		}
+		// An existing room keeps its mode: `list` tells which (no `mixing` there: a plain SFU).
+		const listed = await request(pub, { request: 'list' });
+		const entry = ((listed && listed.list) || []).find((r) => String(r.room) === String(room));
+		return entry ? entry.mixing || 'sfu' : null;	// null: a private room, not listed
+	}
+
+	function showMode(m) {
+		demo.mode = m;
+		$('room-mode').textContent = m ? `(${m.toUpperCase()} room)` : '';
 	}
 
 	function onPublisherMessage(msg, jsep) {
@@ -158,11 +179,19 @@
 		syncSubscriptions();
 	}
 
-	// Bring the subscriber handle in line with `feeds`, one request at a time.
+	// The feeds to receive. MCU rooms list just the mix, SFU rooms no mix. Hybrid
+	// rooms list both the mix and the individual feeds: take the mix only (one
+	// stream to decode here, and no extra forwarding on the server).
+	function wanted() {
+		return feeds.has(MIX) ? [MIX] : [...feeds.keys()];
+	}
+
+	// Bring the subscriber handle in line with wanted(), one request at a time.
 	function syncSubscriptions() {
 		if (subBusy || !janus) return;
-		const add = [...feeds.keys()].filter((id) => !subscribed.has(id));
-		const drop = [...subscribed].filter((id) => !feeds.has(id));
+		const want = wanted();
+		const add = want.filter((id) => !subscribed.has(id));
+		const drop = [...subscribed].filter((id) => !want.includes(id));
 		if (!sub) {
 			if (add.length) attachSubscriber(add);
 			return;
@@ -247,7 +276,7 @@
 		let tile = document.querySelector(`#videos .remote[data-feed="${CSS.escape(String(feed))}"]`);
 		if (!tile) {
 			tile = document.createElement('figure');
-			tile.className = 'tile remote';
+			tile.className = feed === MIX ? 'tile remote mix' : 'tile remote';
 			tile.dataset.feed = feed;
 			const caption = document.createElement('figcaption');
 			caption.textContent = feeds.get(feed);
@@ -283,6 +312,7 @@
 		midFeed.clear();
 		subBusy = subJoined = false;
 		demo.myId = null;
+		showMode(null);
 		document.querySelectorAll('#videos .remote').forEach((el) => el.remove());
 		$('local').querySelector('video')?.remove();
 		session.destroy({ cleanupHandles: true });
@@ -292,6 +322,7 @@
 	// Wire up the page.
 	$('room').value = qs.get('room') || $('room').value;
 	$('display').value = qs.get('display') || '';
+	if (['sfu', 'mcu', 'hybrid'].includes(qs.get('mode'))) $('mode').value = qs.get('mode');
 	$('server').textContent = `(${[].concat(servers()).join(' or ')})`;
 	$('join-form').addEventListener('submit', (e) => { e.preventDefault(); join(); });
 	$('leave').addEventListener('click', leave);

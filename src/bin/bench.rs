@@ -46,6 +46,167 @@ struct Args {
     /// The gateway binary (default: next to this one).
     #[arg(long)]
     gateway: Option<PathBuf>,
+    /// Run the MCU load instead: these publisher counts into one mix.
+    #[arg(long, value_delimiter = ',')]
+    mcu: Option<Vec<usize>>,
+    /// Mix subscribers in the MCU load.
+    #[arg(long, default_value_t = 4)]
+    mcu_subscribers: usize,
+}
+
+/// One measured MCU point.
+#[derive(Debug, Clone)]
+struct McuPoint {
+    publishers: usize,
+    cpu_cores: f64,
+    rss_mb: f64,
+    mix_fps: f64,
+    starved: usize,
+}
+
+/// P pre-encoded publishers into a 1280x720@30 H.264 mix (software encoder
+/// on a machine without GPU), `subscribers` mix viewers that do not decode.
+async fn measure_mcu(
+    server: &Server,
+    p: usize,
+    subscribers: usize,
+    media: &Arc<Media>,
+    args: &Args,
+) -> anyhow::Result<McuPoint> {
+    let pid = server.child.id();
+    let admin = Arc::new(
+        Session::connect_ws(&server.ws)
+            .await?
+            .attach("janus.plugin.videoroom")
+            .await?,
+    );
+    let room = json!(1_000 + rand_u32() % 100_000);
+    let created = admin
+        .sync(json!({"request": "create", "room": room, "publishers": 16, "videocodec": "h264", "audiocodec": "opus",
+                     "mixing": "mcu", "mix_width": 1280, "mix_height": 720, "mix_fps": 30, "mix_videocodec": "h264"}))
+        .await?;
+    anyhow::ensure!(created["videoroom"] == "created", "create: {created}");
+    let mut pubs = Vec::new();
+    for _ in 0..p {
+        let h = Arc::new(
+            Session::connect_ws(&server.ws)
+                .await?
+                .attach("janus.plugin.videoroom")
+                .await?,
+        );
+        let (publisher, _) = publish_loop(&h, &room, media).await?;
+        pubs.push((h, publisher));
+    }
+    let mut subs = Vec::new();
+    for _ in 0..subscribers {
+        let h = Arc::new(
+            Session::connect_ws(&server.ws)
+                .await?
+                .attach("janus.plugin.videoroom")
+                .await?,
+        );
+        let (peer, _) = TestPeer::subscribe(&h, &room, json!([{"feed": 0}]), false).await?;
+        subs.push((h, peer));
+    }
+    tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    let frames = |subs: &[(Arc<Handle>, TestPeer)]| -> Vec<u64> {
+        subs.iter()
+            .map(|(_, p)| p.stats.video_rtp_frames.load(Ordering::Relaxed))
+            .collect()
+    };
+    let (cpu0, _) = proc_usage(pid)?;
+    let f0 = frames(&subs);
+    let t0 = Instant::now();
+    let mut rss_samples = Vec::new();
+    while t0.elapsed() < Duration::from_secs(args.window) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rss_samples.push(proc_usage(pid)?.1);
+    }
+    let (cpu1, _) = proc_usage(pid)?;
+    let secs = t0.elapsed().as_secs_f64();
+    let fps: Vec<f64> = f0
+        .iter()
+        .zip(frames(&subs))
+        .map(|(a, b)| (b - a) as f64 / secs)
+        .collect();
+    let starved = fps.iter().filter(|f| **f < 1.0).count();
+    drop(subs);
+    drop(pubs);
+    let _ = admin
+        .sync(json!({"request": "destroy", "room": room}))
+        .await;
+    Ok(McuPoint {
+        publishers: p,
+        cpu_cores: (cpu1 - cpu0) / secs,
+        rss_mb: median(&mut rss_samples),
+        mix_fps: median(&mut fps.clone()),
+        starved,
+    })
+}
+
+async fn run_mcu(
+    gateway_bin: &PathBuf,
+    counts: &[usize],
+    media: &Arc<Media>,
+    args: &Args,
+) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    for &p in counts {
+        let mut runs = Vec::new();
+        for r in 0..args.repeats {
+            let server = start_gateway(gateway_bin)?;
+            // The encoder probe runs at start-up; let it finish before loading.
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            let m = measure_mcu(&server, p, args.mcu_subscribers, media, args)
+                .await
+                .with_context(|| format!("MCU P={p} run {r}"))?;
+            eprintln!(
+                "     mcu P={p:>2} run {}: {:.3} cores, {:.1} MB RSS, mix {:.1} fps, {} starved",
+                r + 1,
+                m.cpu_cores,
+                m.rss_mb,
+                m.mix_fps,
+                m.starved
+            );
+            runs.push(m);
+            drop(server);
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let med = |f: fn(&McuPoint) -> f64| median(&mut runs.iter().map(f).collect::<Vec<_>>());
+        out.push(McuPoint {
+            publishers: p,
+            cpu_cores: med(|m| m.cpu_cores),
+            rss_mb: med(|m| m.rss_mb),
+            mix_fps: med(|m| m.mix_fps),
+            starved: runs.iter().map(|m| m.starved).max().unwrap_or(0),
+        });
+    }
+    println!(
+        "\nMCU: 1280x720@30 H.264 mix, {} subscribers (medians)",
+        args.mcu_subscribers
+    );
+    println!(
+        "{:>4} {:>10} {:>9} {:>9} {:>8}",
+        "P", "CPU cores", "RSS MB", "mix fps", "starved"
+    );
+    for m in &out {
+        println!(
+            "{:>4} {:>10.3} {:>9.1} {:>9.1} {:>8}",
+            m.publishers, m.cpu_cores, m.rss_mb, m.mix_fps, m.starved
+        );
+    }
+    let report = json!({
+        "load": "P publishers H.264 640x360@30 ~1 Mbps + Opus into a 1280x720@30 H.264 mix",
+        "subscribers": args.mcu_subscribers, "window_s": args.window, "repeats": args.repeats,
+        "points": out.iter().map(|m| json!({"publishers": m.publishers, "cpu_cores": m.cpu_cores, "rss_mb": m.rss_mb,
+            "mix_fps": m.mix_fps, "starved": m.starved})).collect::<Vec<_>>(),
+    });
+    if let Some(dir) = args.json.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.json, serde_json::to_string_pretty(&report)?)?;
+    println!("\nJSON: {}", args.json.display());
+    Ok(())
 }
 
 /// One measured point.
@@ -242,7 +403,10 @@ fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
     let cfg = dir.join("gateway.toml");
     std::fs::write(
         &cfg,
-        "[http]\nport = 0\ndemo_dir = \"\"\n[websockets]\nws_port = 0\n[nat]\nice_enforce_list = [\"127.0.0.1\"]\n[media]\nrtp_port_range = \"\"\n[encoder]\ncatalog = \"\"\n",
+        format!(
+            "[http]\nport = 0\ndemo_dir = \"\"\n[websockets]\nws_port = 0\n[nat]\nice_enforce_list = [\"127.0.0.1\"]\n[media]\nrtp_port_range = \"\"\n[encoder]\ncatalog = \"{}/pipelines/encoders.toml\"\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
     )?;
     let mut child = Command::new(bin)
         .arg("--config")
@@ -555,6 +719,9 @@ async fn main() -> anyhow::Result<()> {
         bytes as f64 * 8.0 / 10.0 / 1000.0
     );
 
+    if let Some(counts) = &args.mcu {
+        return run_mcu(&gateway_bin, counts, &media, &args).await;
+    }
     let ours = run_series("gateway", &|| start_gateway(&gateway_bin), &media, &args).await?;
     table("webrtc-gateway (medians)", &ours);
     let mut report = json!({"load": "1 publisher H.264 640x360@30 ~1 Mbps + Opus, N non-decoding subscribers",

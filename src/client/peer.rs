@@ -129,6 +129,9 @@ pub struct PeerStats {
     pub audio_packets: AtomicU64,
     /// Number of distinct video tracks that produced frames or packets.
     pub video_tracks: AtomicU64,
+    /// Video frames seen as RTP (packets with the marker bit: one per
+    /// frame), when not decoding.
+    pub video_rtp_frames: AtomicU64,
     /// When the first video frame/packet arrived.
     pub first_video: Mutex<Option<Instant>>,
     /// When the last video frame/packet arrived.
@@ -539,7 +542,17 @@ impl TestPeer {
     fn count_probe(pad: &gst::Pad, stats: &Arc<PeerStats>, video: bool, decoded: bool) {
         let st = stats.clone();
         let first = std::sync::atomic::AtomicBool::new(true);
-        pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            if video
+                && !decoded
+                && let Some(gst::PadProbeData::Buffer(b)) = &info.data
+                && let Ok(map) = b.map_readable()
+                && map.len() > 1
+                && map[1] & 0x80 != 0
+            {
+                // RTP marker bit (RFC 3550 §5.1): the last packet of a frame.
+                st.video_rtp_frames.fetch_add(1, Ordering::Relaxed);
+            }
             if first.swap(false, Ordering::Relaxed) {
                 if video {
                     st.video_tracks.fetch_add(1, Ordering::Relaxed);

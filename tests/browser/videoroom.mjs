@@ -9,81 +9,12 @@
 //        node tests/browser/videoroom.mjs http://127.0.0.1:18080/ ws://127.0.0.1:18188
 // Env: CHROMIUM (default /usr/bin/chromium), VIDEOROOM_TIMEOUT_MS (default 30000).
 // Prints one result line, then `browser: N passed, M failed`; exits 0 or 1.
-import { chromium } from 'playwright-core';
+import {
+	launchBrowser, openPeer, pageUrl, sleep, withTimeout,
+} from './common.mjs';
 
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const TIMEOUT_MS = Number(process.env.VIDEOROOM_TIMEOUT_MS || 30000);
 const PLAY_MS = 2000;	// how long remote video must keep advancing
-
-const CHROMIUM_ARGS = [
-	'--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-	'--disable-background-networking', '--disable-component-update', '--disable-sync',
-	'--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-	// No DNS at all (Chromium's background services would otherwise still look
-	// up update/metrics hosts): the page must be on 127.0.0.1 or localhost.
-	'--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
-	// WebRTC: bind ICE sockets to 0.0.0.0 instead of to each interface address
-	// (once camera access is granted Chromium would otherwise bind eth0's
-	// address) and advertise no private host candidates. Checks sent to the
-	// server's 127.0.0.1 candidate then leave from 127.0.0.1, and the server
-	// learns that address as a peer-reflexive candidate.
-	'--webrtc-ip-handling-policy=default_public_interface_only',
-	// Should any host candidate still appear, show the IP, not an mDNS name.
-	'--disable-features=WebRtcHideLocalIpsWithMdns',
-];
-
-// Runs in every page before its scripts: belt and braces for the flags above.
-// No STUN/TURN servers, and only 127.0.0.1 candidates are ever signalled (all
-// others are swallowed before janus.js sees them), so the server never learns
-// an address that is not loopback.
-function loopbackOnlyIce() {
-	const Native = window.RTCPeerConnection;
-	const listen = EventTarget.prototype.addEventListener;
-	class LoopbackPeerConnection extends Native {
-		constructor(config, ...rest) {
-			super({ ...(config || {}), iceServers: [] }, ...rest);
-			// Registered first, so it runs before (and can stop) the page's handlers.
-			listen.call(this, 'icecandidate', (ev) => {
-				const c = ev.candidate;
-				if (c && c.candidate && !/ udp \d+ 127\.0\.0\.1 \d+ typ host/i.test(c.candidate)) {
-					ev.stopImmediatePropagation();
-				}
-			});
-		}
-	}
-	window.RTCPeerConnection = LoopbackPeerConnection;
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-function withTimeout(promise, ms, what) {
-	let timer;
-	return Promise.race([
-		promise,
-		new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: timed out after ${ms} ms`)), ms); }),
-	]).finally(() => clearTimeout(timer));
-}
-
-function pageUrl(base, server, room, display) {
-	const url = new URL(base);
-	url.searchParams.set('room', String(room));
-	url.searchParams.set('display', display);
-	url.searchParams.set('autojoin', '1');
-	if (server) url.searchParams.set('server', server);
-	return url.href;
-}
-
-async function openPeer(browser, name, url) {
-	const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
-	await context.addInitScript(loopbackOnlyIce);
-	const page = await context.newPage();
-	const logs = [];
-	page.on('console', (m) => logs.push(`[${name}] ${m.type()}: ${m.text()}`));
-	page.on('pageerror', (e) => logs.push(`[${name}] pageerror: ${e.message}`));
-	page.on('requestfailed', (r) => logs.push(`[${name}] requestfailed: ${r.url()} ${r.failure()?.errorText}`));
-	await page.goto(url, { waitUntil: 'load', timeout: 10000 });
-	return { name, page, logs };
-}
 
 async function snapshot(peer) {
 	return withTimeout(peer.page.evaluate(() => {
@@ -135,9 +66,7 @@ async function main() {
 	const peers = [];
 	let ok = false;
 	try {
-		browser = await chromium.launch({
-			executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 15000,
-		});
+		browser = await launchBrowser();
 		for (const name of ['alice', 'bob']) {
 			peers.push(await openPeer(browser, name, pageUrl(base, server, room, name)));
 		}
