@@ -187,8 +187,8 @@ fn leaky_queue(max_buffers: u32) -> Result<gst::Element, String> {
 /// A `compositor`/`audiomixer` in live mode: it produces output at its own
 /// rate whether or not inputs are linked, skips pads that never got data,
 /// and waits [`MIXER_UPSTREAM_LATENCY`] for late inputs. Output time starts
-/// at zero, with the room pipeline: starting at the first input's timestamp
-/// ("first") left the mix seconds behind the clock and starved it. (`force-live` is
+/// at the first input's timestamp ("zero" makes the audio mixes' timestamps
+/// jump back, which `opusenc` refuses). (`force-live` is
 /// construct-only, hence the builder.)
 fn live_aggregator(factory: &str) -> Result<gst::Element, String> {
     gst::ElementFactory::make(factory)
@@ -198,7 +198,7 @@ fn live_aggregator(factory: &str) -> Result<gst::Element, String> {
             "min-upstream-latency",
             MIXER_UPSTREAM_LATENCY.as_nanos() as u64,
         )
-        .property_from_str("start-time-selection", "zero")
+        .property_from_str("start-time-selection", "first")
         .build()
         .map_err(|_| format!("GStreamer element '{factory}' is missing"))
 }
