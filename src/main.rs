@@ -57,6 +57,11 @@ fn main() -> anyhow::Result<()> {
             _ = term.recv() => {}
         }
         tracing::info!("shutting down");
+        // Rooms stop their pipelines in order (no element disposed while PLAYING).
+        running
+            .videoroom
+            .shutdown(std::time::Duration::from_secs(5))
+            .await;
         anyhow::Ok(())
     })
 }

@@ -245,3 +245,37 @@ async fn idle_sessions_time_out_and_closed_sockets_free_theirs() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(count().await, 0, "closed socket's participant left");
 }
+
+/// SIGTERM with media flowing: rooms stop their pipelines in order and the
+/// process exits cleanly and promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn sigterm_stops_rooms_and_exits() {
+    gst::init().unwrap();
+    let mut gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(&admin, json!({})).await;
+    let ph = videoroom_handle(&gw, true).await;
+    let spec = PublisherSpec {
+        codec: VideoCodec::Vp8,
+        ..PublisherSpec::default()
+    };
+    let (_p, joined) = TestPeer::publish(&ph, &room, "p", &spec).await.unwrap();
+    let sh = videoroom_handle(&gw, true).await;
+    let (sub, _) = TestPeer::subscribe(&sh, &room, json!([{"feed": joined["id"]}]), false)
+        .await
+        .unwrap();
+    assert!(
+        sub.wait_until(WITHIN, |s| s
+            .video_packets
+            .load(std::sync::atomic::Ordering::Relaxed)
+            > 30)
+            .await
+    );
+    let started = std::time::Instant::now();
+    let status = gw
+        .terminate(Duration::from_secs(10))
+        .expect("gateway exits after SIGTERM");
+    assert!(status.success(), "clean exit: {status}");
+    println!("SIGTERM to exit: {} ms", started.elapsed().as_millis());
+}

@@ -255,6 +255,7 @@ fn desc(
 fn loopback_only(webrtcbin: &gst::Element) {
     webrtcbin.set_property_from_str("bundle-policy", "max-bundle");
     let agent = webrtcbin.property::<glib::Object>("ice-agent");
+    crate::media::ice::disable_upnp(&agent);
     let _: bool = agent.emit_by_name("add-local-ip-address", &[&"127.0.0.1"]);
 }
 

@@ -74,6 +74,7 @@ impl IceSettings {
             webrtcbin.set_property("turn-server", turn);
         }
         let agent = webrtcbin.property::<gst::glib::Object>("ice-agent");
+        disable_upnp(&agent);
         for ip in &self.local_ips {
             let _added: bool = agent.emit_by_name("add-local-ip-address", &[&ip.to_string()]);
         }
@@ -97,6 +98,20 @@ impl IceSettings {
             return parts.join(" ");
         }
         candidate.to_owned()
+    }
+}
+
+/// Turns off libnice's UPnP IGD port mapping: it multicasts SSDP discovery
+/// on every interface (whatever `ice_enforce_list` says) and a media server
+/// has no use for home-router port mapping. Reached through the ICE
+/// object's `agent` (the NiceAgent).
+pub fn disable_upnp(ice_agent: &gst::glib::Object) {
+    if ice_agent.find_property("agent").is_none() {
+        return;
+    }
+    let nice = ice_agent.property::<gst::glib::Object>("agent");
+    if nice.find_property("upnp").is_some() {
+        nice.set_property("upnp", false);
     }
 }
 

@@ -195,6 +195,8 @@ pub enum Command {
         streams: Vec<(String, bool)>,
         reply: Reply<Value>,
     },
+    /// Gateway shutdown: tear everything down; reply once the pipeline is NULL.
+    Shutdown { reply: oneshot::Sender<()> },
     /// `moderate`: stop (`mute`) or resume forwarding one publisher stream.
     Moderate {
         secret: Option<String>,
@@ -344,6 +346,7 @@ pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, Video
         mixer: None,
         last_mix_keyframe: None,
         last_speaker_switch: None,
+        closing_reply: None,
     };
     tokio::spawn(room.run(rx, ev_rx, bus).instrument(span));
     Ok(RoomHandle { tx })
@@ -365,6 +368,8 @@ struct Room {
     last_mix_keyframe: Option<Instant>,
     /// When the speaker layout last switched.
     last_speaker_switch: Option<Instant>,
+    /// Set by `Shutdown`: answered when the pipeline is down.
+    closing_reply: Option<oneshot::Sender<()>>,
 }
 
 fn send_reply<T>(reply: Reply<T>, r: Result<T, VideoRoomError>) {
@@ -396,7 +401,12 @@ impl Room {
                 Some(msg) = bus_stream.next() => self.bus_message(&msg),
             }
         }
-        self.shutdown();
+        let teardown = self.shutdown();
+        if let Some(reply) = self.closing_reply.take() {
+            // Gateway shutdown waits until the pipeline is really down.
+            let _ = teardown.await;
+            let _ = reply.send(());
+        }
         info!("room destroyed");
     }
 
@@ -714,6 +724,10 @@ impl Room {
             Command::ConfigureSubscriber { h, streams, reply } => {
                 let r = self.configure_subscriber(h, &streams);
                 send_reply(reply, r);
+            }
+            Command::Shutdown { reply } => {
+                self.closing_reply = Some(reply);
+                return Break(());
             }
             Command::Moderate {
                 secret,
@@ -2035,7 +2049,7 @@ impl Room {
     /// branch leaves its tee (so no publisher thread pushes into a peer being
     /// stopped), then subscribers, publishers and the pipeline go to NULL on
     /// one blocking thread.
-    fn shutdown(&mut self) {
+    fn shutdown(&mut self) -> tokio::task::JoinHandle<()> {
         let handles: Vec<u64> = self
             .participants
             .keys()
@@ -2080,12 +2094,7 @@ impl Room {
                 let _ = pipeline.remove(e);
             }
         };
-        match tokio::runtime::Handle::try_current() {
-            Ok(rt) => {
-                rt.spawn_blocking(work);
-            }
-            Err(_) => work(),
-        }
+        tokio::task::spawn_blocking(work)
     }
 }
 

@@ -176,7 +176,11 @@ pub fn attach_to_tee(
                     publisher_handle,
                     mindex,
                 });
-                return gst::PadProbeReturn::Drop;
+                // Consumed here: take the event and report it handled (a
+                // `Drop` return leaves core unreffing a pointer the binding
+                // already released, a GLib critical on 1.22).
+                info.data.take();
+                return gst::PadProbeReturn::Handled;
             }
             gst::PadProbeReturn::Ok
         });

@@ -438,6 +438,28 @@ impl VideoRoom {
         }
     }
 
+    /// Gateway shutdown: every room tears down its graph in order and sets
+    /// its pipeline to NULL; waits for all of them, at most `limit`.
+    pub async fn shutdown(&self, limit: Duration) {
+        let rooms: Vec<RoomHandle> = lock(&self.rooms).drain().map(|(_, r)| r).collect();
+        let mut waits = Vec::new();
+        for r in rooms {
+            let (tx, rx) = oneshot::channel();
+            if r.send(Command::Shutdown { reply: tx }).is_ok() {
+                waits.push(rx);
+            }
+        }
+        let n = waits.len();
+        if tokio::time::timeout(limit, futures::future::join_all(waits))
+            .await
+            .is_err()
+        {
+            warn!(rooms = n, "rooms did not all stop within {limit:?}");
+        } else {
+            info!(rooms = n, "rooms stopped");
+        }
+    }
+
     fn route_simple(&self, h: HandleId, make: impl FnOnce(HandleId) -> Command) {
         if let Some(m) = self.member(h.handle_id)
             && let Ok(room) = self.room(&m.room)
