@@ -1222,7 +1222,10 @@ impl Room {
                 (true, None) => {
                     stream.moderated = sink.add_probe(
                         gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-                        |_, _| gst::PadProbeReturn::Drop,
+                        |_, info| {
+                            info.data.take();
+                            gst::PadProbeReturn::Handled
+                        },
                     )
                 }
                 (false, Some(probe)) => sink.remove_probe(probe),
@@ -2143,7 +2146,10 @@ fn set_forwarding(st: &mut SubStream, on: bool) {
         (false, None) => {
             st.drop_probe = pad.add_probe(
                 gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-                |_, _| gst::PadProbeReturn::Drop,
+                |_, info| {
+                    info.data.take();
+                    gst::PadProbeReturn::Handled
+                },
             )
         }
         (_, keep) => st.drop_probe = keep,
