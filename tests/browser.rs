@@ -1,7 +1,8 @@
 //! Headless Chromium (Debian `chromium`, fake camera and microphone) loads the
 //! demo page twice, as two participants of one room; each page's remote
 //! `<video>` must really play (`videoWidth > 0`, `currentTime` advancing).
-//! The page uses janus.js from the npm package `janus-gateway`.
+//! The page uses janus.js from the npm package `janus-gateway`. A third run
+//! uses the page's MCU mode and checks the mix plays.
 
 mod common;
 
@@ -14,6 +15,10 @@ use common::Gateway;
 const BROWSER_TIMEOUT: Duration = Duration::from_secs(90);
 
 fn run_browser_test(server_override: Option<&str>) {
+    run_script("tests/browser/videoroom.mjs", server_override);
+}
+
+fn run_script(script: &str, server_override: Option<&str>) {
     let repo = env!("CARGO_MANIFEST_DIR");
     assert!(
         std::path::Path::new(repo)
@@ -28,7 +33,7 @@ fn run_browser_test(server_override: Option<&str>) {
     let gw = Gateway::start();
     let mut cmd = Command::new("node");
     cmd.current_dir(repo)
-        .arg("tests/browser/videoroom.mjs")
+        .arg(script)
         .arg(format!("{}/", gw.site));
     if let Some(s) = server_override {
         cmd.arg(s.replace("{ws}", &gw.ws).replace("{http}", &gw.http));
@@ -59,4 +64,12 @@ fn chromium_demo_page_over_websocket() {
 #[serial_test::serial(media)]
 fn chromium_demo_page_over_http_long_poll() {
     run_browser_test(Some("{http}"));
+}
+
+/// An MCU room from the demo page (`?mode=mcu`): two fake cameras, each page
+/// plays the 640x360 mix with both tiles lit.
+#[test]
+#[serial_test::serial(media)]
+fn chromium_demo_page_mcu_mix() {
+    run_script("tests/browser/mcu.mjs", None);
 }

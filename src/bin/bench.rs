@@ -74,12 +74,7 @@ async fn measure_mcu(
     args: &Args,
 ) -> anyhow::Result<McuPoint> {
     let pid = server.child.id();
-    let admin = Arc::new(
-        Session::connect_ws(&server.ws)
-            .await?
-            .attach("janus.plugin.videoroom")
-            .await?,
-    );
+    let admin = videoroom_handle(&server.ws).await?;
     let room = json!(1_000 + rand_u32() % 100_000);
     let created = admin
         .sync(json!({"request": "create", "room": room, "publishers": 16, "videocodec": "h264", "audiocodec": "opus",
@@ -88,23 +83,13 @@ async fn measure_mcu(
     anyhow::ensure!(created["videoroom"] == "created", "create: {created}");
     let mut pubs = Vec::new();
     for _ in 0..p {
-        let h = Arc::new(
-            Session::connect_ws(&server.ws)
-                .await?
-                .attach("janus.plugin.videoroom")
-                .await?,
-        );
+        let h = videoroom_handle(&server.ws).await?;
         let (publisher, _) = publish_loop(&h, &room, media).await?;
         pubs.push((h, publisher));
     }
     let mut subs = Vec::new();
     for _ in 0..subscribers {
-        let h = Arc::new(
-            Session::connect_ws(&server.ws)
-                .await?
-                .attach("janus.plugin.videoroom")
-                .await?,
-        );
+        let h = videoroom_handle(&server.ws).await?;
         let (peer, _) = TestPeer::subscribe(&h, &room, json!([{"feed": 0}]), false).await?;
         subs.push((h, peer));
     }
@@ -390,6 +375,16 @@ impl Drop for Server {
     }
 }
 
+/// A videoroom handle on a new WebSocket session.
+async fn videoroom_handle(ws: &str) -> anyhow::Result<Arc<Handle>> {
+    Ok(Arc::new(
+        Session::connect_ws(ws)
+            .await?
+            .attach("janus.plugin.videoroom")
+            .await?,
+    ))
+}
+
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -509,34 +504,19 @@ async fn measure(
     args: &Args,
 ) -> anyhow::Result<Point> {
     let pid = server.child.id();
-    let admin = Arc::new(
-        Session::connect_ws(&server.ws)
-            .await?
-            .attach("janus.plugin.videoroom")
-            .await?,
-    );
+    let admin = videoroom_handle(&server.ws).await?;
     let room = json!(1_000 + rand_u32() % 100_000);
     let created = admin
         .sync(json!({"request": "create", "room": room, "publishers": 4, "videocodec": "h264", "audiocodec": "opus"}))
         .await?;
     anyhow::ensure!(created["videoroom"] == "created", "create: {created}");
-    let ph = Arc::new(
-        Session::connect_ws(&server.ws)
-            .await?
-            .attach("janus.plugin.videoroom")
-            .await?,
-    );
+    let ph = videoroom_handle(&server.ws).await?;
     let (publisher, joined) = publish_loop(&ph, &room, media).await?;
     let feed = joined["id"].clone();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut subs = Vec::new();
     for _ in 0..n {
-        let h = Arc::new(
-            Session::connect_ws(&server.ws)
-                .await?
-                .attach("janus.plugin.videoroom")
-                .await?,
-        );
+        let h = videoroom_handle(&server.ws).await?;
         let (peer, _) = TestPeer::subscribe(&h, &room, json!([{"feed": feed}]), false).await?;
         subs.push((h, peer));
     }

@@ -575,14 +575,17 @@ impl Mixer {
             .position(|v| v.publisher == publisher)
         {
             let v = self.video_inputs.remove(i);
-            v.tee.release_request_pad(&v.tee_pad);
-            let mut elements = v.elements;
-            elements.reverse();
-            peer::retire(pipeline, elements);
+            // The compositor pad goes first: a pad that stops receiving makes
+            // the live compositor wait for it (up to its latency) and the mix
+            // stalls. The branch's push then fails into its flow guard.
             if let Some(pad) = &v.comp_pad {
                 self.compositor.release_request_pad(pad);
             }
             self.relayout();
+            v.tee.release_request_pad(&v.tee_pad);
+            let mut elements = v.elements;
+            elements.reverse();
+            peer::retire(pipeline, elements);
         }
         if let Some(a) = self.audio_inputs.remove(&publisher) {
             for mix in self.mixes.values_mut() {

@@ -305,6 +305,18 @@ struct SubStream {
     drop_probe: Option<gst::PadProbeId>,
 }
 
+/// Where a subscriber stream's media comes from: a publisher stream or a mix output.
+struct StreamSource {
+    kind: MediaKind,
+    codec: Codec,
+    pt: u8,
+    ssrc: Option<u32>,
+    tee: gst::Element,
+    /// The source's mid (as listed in `publishers[]`) and m-line index.
+    mid: String,
+    mindex: u32,
+}
+
 struct Subscriber {
     h: HandleId,
     peer: Peer,
@@ -1300,66 +1312,45 @@ impl Room {
     }
 
     /// Adds one of the mix's streams (`idx` 0 audio, 1 video) to a subscriber.
+    /// Adds one of the mix's streams (`idx` 0 audio, 1 video) to a subscriber.
     fn add_mix_stream(&mut self, sub: &mut Subscriber, idx: usize) -> Result<(), VideoRoomError> {
         let mix_id = self.mix_id();
         let mixer = self
             .mixer
             .as_mut()
             .ok_or_else(|| VideoRoomError::NoSuchFeed(mix_id.to_string()))?;
-        let mline = sub.streams.len() as u32;
-        let (kind, codec, pt, ssrc, tee, mid) = if idx == 0 {
+        let source = if idx == 0 {
             let key = sub.tied.map_or(MixKey::All, MixKey::Minus);
             let (tee, ssrc) = mixer
                 .audio_tee(&self.pipeline, key)
                 .map_err(VideoRoomError::Unknown)?;
             let (codec, pt) = mixer.audio_format();
-            (MediaKind::Audio, codec, pt, ssrc, tee, MIX_AUDIO_MID)
-        } else {
-            let (codec, pt, ssrc) = mixer.video_format();
-            (
-                MediaKind::Video,
+            StreamSource {
+                kind: MediaKind::Audio,
                 codec,
                 pt,
-                ssrc,
-                mixer.video_tee().clone(),
-                MIX_VIDEO_MID,
-            )
+                ssrc: Some(ssrc),
+                tee,
+                mid: MIX_AUDIO_MID.into(),
+                mindex: 0,
+            }
+        } else {
+            let (codec, pt, ssrc) = mixer.video_format();
+            let tee = mixer.video_tee().clone();
+            StreamSource {
+                kind: MediaKind::Video,
+                codec,
+                pt,
+                ssrc: Some(ssrc),
+                tee,
+                mid: MIX_VIDEO_MID.into(),
+                mindex: 1,
+            }
         };
-        let spec = sfu::BranchSpec {
-            subscriber_handle: sub.h.handle_id,
-            codec,
-            pt,
-            ssrc: Some(ssrc),
-            msid: mix_id.to_string(),
-        };
-        let guard = sfu::prepare_branch(
-            &self.pipeline,
-            &sub.peer.webrtcbin,
-            mline,
-            &spec,
-            &self.ev_tx,
-        )
-        .map_err(VideoRoomError::Unknown)?;
-        sub.streams.push(SubStream {
-            mindex: mline,
-            mid: mline.to_string(),
-            feed: mix_id,
-            feed_handle: MIX_HANDLE,
-            feed_mid: mid.to_owned(),
-            feed_display: Some("Mix".into()),
-            kind,
-            codec,
-            guard,
-            tee,
-            publisher_mindex: idx as u32,
-            tee_pad: None,
-            active: true,
-            send: true,
-            drop_probe: None,
-        });
-        Ok(())
+        self.attach_stream(sub, (mix_id, MIX_HANDLE, Some("Mix".into())), source)
     }
 
+    /// Adds publisher stream `idx` of `feed_handle` (or of the mix) to a subscriber.
     fn add_stream(
         &mut self,
         sub: &mut Subscriber,
@@ -1378,13 +1369,35 @@ impl Room {
             .as_ref()
             .ok_or_else(|| VideoRoomError::NoSuchFeed(p.id.to_string()))?;
         let s = &publication.streams[idx];
-        let mline = sub.streams.len() as u32;
-        let spec = sfu::BranchSpec {
-            subscriber_handle: sub.h.handle_id,
+        let source = StreamSource {
+            kind: s.kind,
             codec: s.codec,
             pt: s.pt,
             ssrc: s.ssrc,
-            msid: p.id.to_string(),
+            tee: s.tee.clone(),
+            mid: s.mid.clone(),
+            mindex: s.mindex,
+        };
+        let feed = (p.id.clone(), feed_handle, p.display.clone());
+        self.attach_stream(sub, feed, source)
+    }
+
+    /// Prepares the subscriber's branch for `source` (linked to the tee once
+    /// connected) and records the stream; `feed` is (id, handle, display).
+    fn attach_stream(
+        &self,
+        sub: &mut Subscriber,
+        feed: (Id, u64, Option<String>),
+        source: StreamSource,
+    ) -> Result<(), VideoRoomError> {
+        let (feed, feed_handle, feed_display) = feed;
+        let mline = sub.streams.len() as u32;
+        let spec = sfu::BranchSpec {
+            subscriber_handle: sub.h.handle_id,
+            codec: source.codec,
+            pt: source.pt,
+            ssrc: source.ssrc,
+            msid: feed.to_string(),
         };
         let guard = sfu::prepare_branch(
             &self.pipeline,
@@ -1397,15 +1410,15 @@ impl Room {
         sub.streams.push(SubStream {
             mindex: mline,
             mid: mline.to_string(),
-            feed: p.id.clone(),
+            feed,
             feed_handle,
-            feed_mid: s.mid.clone(),
-            feed_display: p.display.clone(),
-            kind: s.kind,
-            codec: s.codec,
+            feed_mid: source.mid,
+            feed_display,
+            kind: source.kind,
+            codec: source.codec,
             guard,
-            tee: s.tee.clone(),
-            publisher_mindex: s.mindex,
+            tee: source.tee,
+            publisher_mindex: source.mindex,
             tee_pad: None,
             active: true,
             send: true,
