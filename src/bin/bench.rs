@@ -99,16 +99,9 @@ async fn measure_mcu(
             .map(|(_, p)| p.stats.video_rtp_frames.load(Ordering::Relaxed))
             .collect()
     };
-    let (cpu0, _) = proc_usage(pid)?;
     let f0 = frames(&subs);
-    let t0 = Instant::now();
-    let mut rss_samples = Vec::new();
-    while t0.elapsed() < Duration::from_secs(args.window) {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        rss_samples.push(proc_usage(pid)?.1);
-    }
-    let (cpu1, _) = proc_usage(pid)?;
-    let secs = t0.elapsed().as_secs_f64();
+    let w = measure_window(pid, args.window).await?;
+    let secs = w.secs;
     let fps: Vec<f64> = f0
         .iter()
         .zip(frames(&subs))
@@ -122,8 +115,8 @@ async fn measure_mcu(
         .await;
     Ok(McuPoint {
         publishers: p,
-        cpu_cores: (cpu1 - cpu0) / secs,
-        rss_mb: median(&mut rss_samples),
+        cpu_cores: w.cpu_cores,
+        rss_mb: w.rss_mb,
         mix_fps: median(&mut fps.clone()),
         starved,
     })
@@ -467,6 +460,34 @@ fn start_janus() -> anyhow::Result<Server> {
     })
 }
 
+/// What a server process used over one measurement window.
+struct Window {
+    /// Average CPU, in cores.
+    cpu_cores: f64,
+    /// Median RSS over per-second samples, MB.
+    rss_mb: f64,
+    /// The window's real length, s.
+    secs: f64,
+}
+
+/// Samples `pid` for `window_s` seconds: CPU from utime+stime, RSS each second.
+async fn measure_window(pid: u32, window_s: u64) -> anyhow::Result<Window> {
+    let (cpu0, _) = proc_usage(pid)?;
+    let t0 = Instant::now();
+    let mut rss_samples = Vec::new();
+    while t0.elapsed() < Duration::from_secs(window_s) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rss_samples.push(proc_usage(pid)?.1);
+    }
+    let (cpu1, _) = proc_usage(pid)?;
+    let secs = t0.elapsed().as_secs_f64();
+    Ok(Window {
+        cpu_cores: (cpu1 - cpu0) / secs,
+        rss_mb: median(&mut rss_samples),
+        secs,
+    })
+}
+
 /// (utime + stime) in seconds and RSS in MB of `pid`.
 fn proc_usage(pid: u32) -> anyhow::Result<(f64, f64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
@@ -531,16 +552,9 @@ async fn measure(
             })
             .collect()
     };
-    let (cpu0, _) = proc_usage(pid)?;
     let c0 = count(&subs);
-    let t0 = Instant::now();
-    let mut rss_samples = Vec::new();
-    while t0.elapsed() < Duration::from_secs(args.window) {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        rss_samples.push(proc_usage(pid)?.1);
-    }
-    let (cpu1, _) = proc_usage(pid)?;
-    let secs = t0.elapsed().as_secs_f64();
+    let w = measure_window(pid, args.window).await?;
+    let secs = w.secs;
     let c1 = count(&subs);
     let per: Vec<(f64, f64)> = c0
         .iter()
@@ -555,8 +569,8 @@ async fn measure(
         .await;
     Ok(Point {
         n,
-        cpu_cores: (cpu1 - cpu0) / secs,
-        rss_mb: median(&mut rss_samples),
+        cpu_cores: w.cpu_cores,
+        rss_mb: w.rss_mb,
         video_pps: per.iter().map(|p| p.0).sum::<f64>() / n.max(1) as f64,
         audio_pps: per.iter().map(|p| p.1).sum::<f64>() / n.max(1) as f64,
         starved,

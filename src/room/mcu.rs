@@ -175,6 +175,19 @@ fn add_and_link(pipeline: &gst::Pipeline, chain: &[&gst::Element]) -> Result<(),
     Ok(())
 }
 
+/// The one raw audio format every decoded input and every mix uses:
+/// 48 kHz stereo (Opus's native rate, so no resampling before the encoder).
+fn mix_audio_caps() -> Result<gst::Element, String> {
+    let caps = gst::Caps::builder("audio/x-raw")
+        .field("rate", 48_000)
+        .field("channels", 2)
+        .build();
+    gst::ElementFactory::make("capsfilter")
+        .property("caps", &caps)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
 fn leaky_queue(max_buffers: u32) -> Result<gst::Element, String> {
     let q = make("queue")?;
     q.set_property_from_str("leaky", "downstream");
@@ -339,14 +352,7 @@ impl Mixer {
             MixKey::Minus(h) => format!("minus_{h}"),
         };
         let mixer = live_aggregator("audiomixer")?;
-        let caps = gst::Caps::builder("audio/x-raw")
-            .field("rate", 48_000)
-            .field("channels", 2)
-            .build();
-        let filter = gst::ElementFactory::make("capsfilter")
-            .property("caps", &caps)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let filter = mix_audio_caps()?;
         let convert = make("audioconvert")?;
         let enc = make("opusenc")?;
         enc.set_property("bitrate", MIX_AUDIO_BITRATE);
@@ -485,14 +491,7 @@ impl Mixer {
             dec.set_property("plc", true);
             let convert = make("audioconvert")?;
             let resample = make("audioresample")?;
-            let caps = gst::Caps::builder("audio/x-raw")
-                .field("rate", 48_000)
-                .field("channels", 2)
-                .build();
-            let filter = gst::ElementFactory::make("capsfilter")
-                .property("caps", &caps)
-                .build()
-                .map_err(|e| e.to_string())?;
+            let filter = mix_audio_caps()?;
             // Talking detection from the decoded audio: one `level` message
             // per 20 ms (a "packet" in Janus's audio_active_packets terms),
             // read by the room task from the bus.

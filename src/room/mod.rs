@@ -905,23 +905,7 @@ impl Room {
             ));
         }
 
-        let peer = Peer::new(
-            &format!("pub_{handle}"),
-            handle,
-            &self.ctx.ice,
-            self.ctx.jitter_buffer_ms,
-            &self.ev_tx,
-        )?;
-        self.pipeline
-            .add(&peer.webrtcbin)
-            .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
-        self.track(&peer.webrtcbin);
-        if let Err(e) = peer.webrtcbin.sync_state_with_parent() {
-            peer::retire(&self.pipeline, vec![peer.webrtcbin.clone()]);
-            return Err(VideoRoomError::Unknown(format!(
-                "webrtcbin failed to start: {e}"
-            )));
-        }
+        let peer = self.start_peer("pub", handle)?;
         let negotiated = async {
             peer.set_remote(SdpType::Offer, &jsep.sdp).await?;
             for s in &offered {
@@ -1035,6 +1019,31 @@ impl Room {
             ));
         }
         Err(VideoRoomError::Unknown("publication vanished".into()))
+    }
+
+    /// Creates the `webrtcbin` of handle `handle` (named `<role>_<handle>`,
+    /// which maps its element errors back to it), adds it to the room
+    /// pipeline, tracks it for leak checks and starts it. On failure nothing
+    /// stays in the pipeline.
+    fn start_peer(&self, role: &str, handle: u64) -> Result<Peer, VideoRoomError> {
+        let peer = Peer::new(
+            &format!("{role}_{handle}"),
+            handle,
+            &self.ctx.ice,
+            self.ctx.jitter_buffer_ms,
+            &self.ev_tx,
+        )?;
+        self.pipeline
+            .add(&peer.webrtcbin)
+            .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+        self.track(&peer.webrtcbin);
+        if let Err(e) = peer.webrtcbin.sync_state_with_parent() {
+            peer::retire(&self.pipeline, vec![peer.webrtcbin.clone()]);
+            return Err(VideoRoomError::Unknown(format!(
+                "webrtcbin failed to start: {e}"
+            )));
+        }
+        Ok(peer)
     }
 
     fn track(&self, el: &gst::Element) {
@@ -1483,18 +1492,7 @@ impl Room {
         if wanted.is_empty() {
             return Err(VideoRoomError::MissingElement("streams".into()));
         }
-        let peer = Peer::new(
-            &format!("sub_{handle}"),
-            handle,
-            &self.ctx.ice,
-            self.ctx.jitter_buffer_ms,
-            &self.ev_tx,
-        )?;
-        self.pipeline
-            .add(&peer.webrtcbin)
-            .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
-        self.track(&peer.webrtcbin);
-        let _ = peer.webrtcbin.sync_state_with_parent();
+        let peer = self.start_peer("sub", handle)?;
         let mut sub = Subscriber {
             h,
             peer,
