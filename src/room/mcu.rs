@@ -26,10 +26,17 @@ use super::sfu;
 use crate::media::codec::{Codec, MediaKind};
 use crate::media::encoder::{self, Selected};
 
-/// Extra latency the mixers wait for late inputs: the publisher jitter
-/// buffer plus decoding. Inputs added later with more latency would
-/// otherwise arrive late and be dropped.
-const MIXER_UPSTREAM_LATENCY: Duration = Duration::from_millis(300);
+/// The least latency the mixers wait for late inputs. Inputs added later
+/// with more latency would otherwise arrive late and be dropped.
+const MIN_MIXER_LATENCY: Duration = Duration::from_millis(300);
+/// What decoding (and its thread hand-over) adds to a publisher's jitter
+/// buffer before a frame reaches a mixer.
+const DECODE_LATENCY: Duration = Duration::from_millis(200);
+/// Slack between the compositor's deadline and the paced output.
+const PACE_MARGIN: Duration = Duration::from_millis(30);
+/// How much raw mix video may wait for the encoder: more than the pipeline
+/// latency (see [`Mixer::new`]).
+const ENCODER_QUEUE: Duration = Duration::from_millis(1000);
 /// Opus bitrate of each audio mix, bps.
 const MIX_AUDIO_BITRATE: i32 = 48_000;
 /// Keyframe interval of the mix, in frames (also answered on request).
@@ -145,6 +152,8 @@ struct AudioMix {
 
 /// A room's mixer.
 pub struct Mixer {
+    /// How long the mixers wait for late inputs.
+    latency: Duration,
     settings: MixSettings,
     layout: Layout,
     speaker: Option<String>,
@@ -199,21 +208,47 @@ fn leaky_queue(max_buffers: u32) -> Result<gst::Element, String> {
 
 /// A `compositor`/`audiomixer` in live mode: it produces output at its own
 /// rate whether or not inputs are linked, skips pads that never got data,
-/// and waits [`MIXER_UPSTREAM_LATENCY`] for late inputs. Output time starts
+/// and waits `latency` for late inputs. Output time starts
 /// at the first input's timestamp ("zero" makes the audio mixes' timestamps
 /// jump back, which `opusenc` refuses). (`force-live` is
 /// construct-only, hence the builder.)
-fn live_aggregator(factory: &str) -> Result<gst::Element, String> {
+fn live_aggregator(factory: &str, latency: Duration) -> Result<gst::Element, String> {
     gst::ElementFactory::make(factory)
         .property("force-live", true)
         .property("ignore-inactive-pads", true)
-        .property(
-            "min-upstream-latency",
-            MIXER_UPSTREAM_LATENCY.as_nanos() as u64,
-        )
+        .property("min-upstream-latency", latency.as_nanos() as u64)
         .property_from_str("start-time-selection", "first")
         .build()
         .map_err(|_| format!("GStreamer element '{factory}' is missing"))
+}
+
+/// A `clocksync` that releases each mix frame at its timestamp plus
+/// `offset` (the compositor's deadline for late inputs, plus margin).
+///
+/// A live compositor hands a frame on as soon as every input has one, and
+/// only waits (up to its latency) when an input is late, so its output comes
+/// in bursts and gaps of up to that latency whenever inputs join or jitter.
+/// Paced at the deadline, the mix leaves at a steady `mix_fps`. The pacer
+/// answers latency queries itself, so it never learns a different upstream
+/// latency mid-call (which made the output jump back once by ~300 ms).
+fn pacer(offset: Duration) -> Result<gst::Element, String> {
+    let pace = gst::ElementFactory::make("clocksync")
+        .property("sync", true)
+        .property("ts-offset", offset.as_nanos() as i64)
+        .build()
+        .map_err(|_| "GStreamer element 'clocksync' is missing".to_owned())?;
+    let offset = gst::ClockTime::from_nseconds(offset.as_nanos() as u64);
+    pace.static_pad("src").ok_or("clocksync src")?.add_probe(
+        gst::PadProbeType::QUERY_UPSTREAM,
+        move |_, info| {
+            if let Some(gst::QueryViewMut::Latency(q)) = info.query_mut().map(|q| q.view_mut()) {
+                q.set(true, offset, gst::ClockTime::NONE);
+                return gst::PadProbeReturn::Handled;
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    Ok(pace)
 }
 
 /// Puts a flow guard in front of a started decode branch (`first`), so a
@@ -236,14 +271,18 @@ fn guarded_input(
 
 impl Mixer {
     /// Builds the video mix (compositor → encoder → payloader → tee) with
-    /// `encoder`, and the full audio mix.
+    /// `encoder`, and the full audio mix. `jitter_buffer` is the publishers'
+    /// jitter buffer latency: the mixers wait that plus decoding for inputs.
     pub fn new(
         pipeline: &gst::Pipeline,
         settings: MixSettings,
         layout: Layout,
         encoder: &Selected,
+        jitter_buffer: Duration,
     ) -> Result<Mixer, String> {
-        let compositor = live_aggregator("compositor")?;
+        let latency = MIN_MIXER_LATENCY.max(jitter_buffer + DECODE_LATENCY);
+        let frame = Duration::from_nanos(1_000_000_000 / settings.fps.max(1) as u64);
+        let compositor = live_aggregator("compositor", latency)?;
         compositor.set_property_from_str("background", "black");
         // Pinned I420: left free, compositor picks a 64-bit RGBA format and
         // costs about twice the CPU.
@@ -257,7 +296,17 @@ impl Mixer {
             .property("caps", &caps)
             .build()
             .map_err(|e| e.to_string())?;
-        let queue = leaky_queue(3)?;
+        // The encoder's own thread. It must hold more than the pipeline
+        // latency: the compositor hands frames over as soon as its inputs
+        // have them, and a clock-synchronised sink downstream holds each one
+        // until its time, so a 3-frame queue dropped 7 of 8 frames (the mix
+        // ran at 3.75 fps). Leaky by time, so a slow encoder drops frames
+        // instead of stalling the compositor.
+        let queue = make("queue")?;
+        queue.set_property_from_str("leaky", "downstream");
+        queue.set_property("max-size-buffers", 0u32);
+        queue.set_property("max-size-bytes", 0u32);
+        queue.set_property("max-size-time", ENCODER_QUEUE.as_nanos() as u64);
         let enc = encoder::build(
             &encoder.spec,
             settings.codec,
@@ -266,7 +315,8 @@ impl Mixer {
         )
         .map_err(|e| e.to_string())?;
         let video_ssrc = rand::rng().random::<u32>();
-        let mut chain = vec![compositor.clone(), filter, queue, enc];
+        let pace = pacer(latency + frame + PACE_MARGIN)?;
+        let mut chain = vec![compositor.clone(), filter, queue, pace, enc];
         let pay = match settings.codec {
             Codec::H264 => {
                 let parse = make("h264parse")?;
@@ -292,6 +342,7 @@ impl Mixer {
         let refs: Vec<&gst::Element> = chain.iter().collect();
         add_and_link(pipeline, &refs)?;
         let mut mixer = Mixer {
+            latency,
             settings,
             layout,
             speaker: None,
@@ -351,7 +402,7 @@ impl Mixer {
             MixKey::All => "all".to_owned(),
             MixKey::Minus(h) => format!("minus_{h}"),
         };
-        let mixer = live_aggregator("audiomixer")?;
+        let mixer = live_aggregator("audiomixer", self.latency)?;
         let filter = mix_audio_caps()?;
         let convert = make("audioconvert")?;
         let enc = make("opusenc")?;

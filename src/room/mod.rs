@@ -445,6 +445,7 @@ impl Room {
             self.cfg.mix.clone(),
             self.cfg.layout.clone(),
             &encoder,
+            Duration::from_millis(self.ctx.jitter_buffer_ms as u64),
         ) {
             Ok(m) => {
                 info!(encoder = %encoder.spec.factory, width = self.cfg.mix.width, height = self.cfg.mix.height, fps = self.cfg.mix.fps, "mixer started");
