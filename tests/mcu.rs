@@ -257,15 +257,27 @@ async fn mix_minus_each_publisher_hears_only_the_others() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[serial(media)]
 async fn talking_events_follow_the_voice() {
+    talking_events(json!({"mixing": "mcu", "mix_width": 320, "mix_height": 180, "mix_fps": 10}))
+        .await;
+}
+
+/// The same in an SFU room, where nothing is decoded: the level comes from
+/// the RFC 6464 header extension, which the gateway's answer negotiates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn sfu_talking_events_come_from_rfc6464_levels() {
+    talking_events(json!({})).await;
+}
+
+async fn talking_events(mut settings: Value) {
     gst::init().unwrap();
     let gw = Gateway::start();
     let admin = videoroom_handle(&gw, true).await;
-    let room = create_room(
-        &admin,
-        json!({"mixing": "mcu", "mix_width": 320, "mix_height": 180, "mix_fps": 10,
-               "audiolevel_event": true, "audio_active_packets": 25, "audio_level_average": 40}),
-    )
-    .await;
+    let obj = settings.as_object_mut().unwrap();
+    obj.insert("audiolevel_event".into(), json!(true));
+    obj.insert("audio_active_packets".into(), json!(25));
+    obj.insert("audio_level_average".into(), json!(40));
+    let room = create_room(&admin, settings).await;
     let watcher = videoroom_handle(&gw, true).await;
     watcher
         .call(
@@ -281,6 +293,15 @@ async fn talking_events_follow_the_voice() {
         .unwrap();
     let id = ja["id"].clone();
     let data = |e: &Value| e["plugindata"]["data"].clone();
+    let answer = a
+        .webrtcbin
+        .property::<Option<gst_webrtc::WebRTCSessionDescription>>("remote-description")
+        .and_then(|d| d.sdp().as_text().ok())
+        .unwrap_or_default();
+    assert!(
+        answer.contains("urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+        "the answer negotiates RFC 6464:\n{answer}"
+    );
 
     let ev = watcher
         .wait_for(

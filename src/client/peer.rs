@@ -25,6 +25,22 @@ pub enum VideoCodec {
     H264,
 }
 
+/// Makes the audio payloader `apay` (if any) write RFC 6464 audio levels
+/// (extension id 1) from the `level` element's meta, as browsers do; the
+/// offer then carries `a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level`.
+fn send_audio_level(pipeline: &gst::Pipeline) {
+    use gst_rtp::prelude::*;
+    let Some(pay) = pipeline.by_name("apay") else {
+        return;
+    };
+    if let Ok(ext) = gst::ElementFactory::make("rtphdrextclientaudiolevel").build()
+        && let Ok(ext) = ext.downcast::<gst_rtp::RTPHeaderExtension>()
+    {
+        ext.set_id(1);
+        pay.emit_by_name::<()>("add-extension", &[&ext]);
+    }
+}
+
 /// What a test publisher sends.
 #[derive(Debug, Clone)]
 pub struct PublisherSpec {
@@ -333,12 +349,12 @@ impl TestPeer {
         }
         if let Some(hz) = spec.audio_hz {
             launch += &format!(
-                "audiotestsrc name=asrc is-live=true wave=sine freq={hz} volume=0.3 ! audioconvert ! audioresample ! opusenc ! rtpopuspay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! w. "
+                "audiotestsrc name=asrc is-live=true wave=sine freq={hz} volume=0.3 ! audioconvert ! audioresample ! level audio-level-meta=true post-messages=false ! opusenc ! rtpopuspay name=apay pt=111 ! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 ! w. "
             );
         }
         let tracks = spec.video_patterns.len() + usize::from(spec.audio_hz.is_some());
         let (peer, joined, ()) =
-            Self::publish_launch(handle, room, display, &launch, tracks, |_| ()).await?;
+            Self::publish_launch(handle, room, display, &launch, tracks, send_audio_level).await?;
         Ok((peer, joined))
     }
 

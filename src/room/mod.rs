@@ -907,28 +907,39 @@ impl Room {
         }
 
         let peer = self.start_peer("pub", handle)?;
+        // m-line → the RFC 6464 extension id the publisher offered.
+        let mut audio_level_ids: Vec<(u32, Option<u8>)> = Vec::new();
         let negotiated = async {
             peer.set_remote(SdpType::Offer, &jsep.sdp).await?;
+            // 1.22's webrtcbin creates transceivers for a remote offer only
+            // while answering, matching offered m-lines to transceivers that
+            // exist by codec. So add one per m-line, in offer order (they are
+            // associated in that order): recvonly with the chosen codec's
+            // caps, or inactive for an m-line this room does not take.
             for s in &offered {
-                let Some(t) = peer.transceiver(s.mindex) else {
+                let Some(media) = msg.media(s.mindex) else {
                     continue;
                 };
-                match (s.choice, msg.media(s.mindex)) {
-                    (Some((_, pt)), Some(media)) if s.sending => {
-                        if let Some(caps) = media.caps_from_media(pt as i32) {
-                            let caps = strip_caps(caps);
-                            t.set_property("codec-preferences", &caps);
-                        }
-                        t.set_property(
-                            "direction",
-                            gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly,
-                        );
-                    }
-                    _ => t.set_property(
-                        "direction",
-                        gst_webrtc::WebRTCRTPTransceiverDirection::Inactive,
+                let (pt, direction) = match s.choice {
+                    Some((_, pt)) if s.sending => (
+                        pt as i32,
+                        gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly,
                     ),
+                    _ => match media.formats().next().and_then(|f| f.parse::<i32>().ok()) {
+                        Some(pt) => (pt, gst_webrtc::WebRTCRTPTransceiverDirection::Inactive),
+                        None => continue,
+                    },
+                };
+                let Some(mut caps) = media.caps_from_media(pt) else {
+                    continue;
+                };
+                // The m-line's attributes add its `extmap-<id>` fields.
+                let _ = media.attributes_to_caps(caps.make_mut());
+                let (caps, level_id) = strip_caps(caps);
+                if s.kind == MediaKind::Audio {
+                    audio_level_ids.push((s.mindex, level_id));
                 }
+                peer.add_transceiver(direction, &caps);
             }
             peer.answer().await
         }
@@ -948,6 +959,17 @@ impl Room {
             };
             let tee = sfu::make_tee(&self.pipeline, &format!("tee_{handle}_{}", s.mindex))
                 .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+            // SFU rooms take talking levels from RFC 6464 (MCU and hybrid
+            // rooms measure the decoded audio).
+            let level_id = audio_level_ids
+                .iter()
+                .find(|(m, _)| *m == s.mindex)
+                .and_then(|(_, id)| *id);
+            if let Some(id) = level_id
+                && self.cfg.mode == Mode::Sfu
+            {
+                sfu::watch_audio_level(&tee, handle, id, &self.ev_tx);
+            }
             let description = params
                 .descriptions
                 .iter()
@@ -1871,6 +1893,18 @@ impl Room {
             RoomEvent::ConnectionState { handle, state } => {
                 self.connection_state(handle, state).await
             }
+            RoomEvent::AudioLevel { handle, dbov } => {
+                // A moderated (muted) stream does not talk.
+                let muted = self
+                    .participants
+                    .get(&handle)
+                    .and_then(|p| p.publication.as_ref())
+                    .and_then(|pb| pb.streams.iter().find(|s| s.kind == MediaKind::Audio))
+                    .is_some_and(|s| s.moderated.is_some());
+                if !muted {
+                    self.audio_level(handle, dbov);
+                }
+            }
             RoomEvent::KeyframeRequest {
                 publisher_handle,
                 mindex,
@@ -2113,31 +2147,56 @@ impl Room {
     }
 }
 
+/// The URI of an `extmap-<id>` caps field: a string, or for extmaps with
+/// direction or attributes an array `<direction, uri, attributes>`.
+fn extmap_uri(value: &glib::SendValue) -> Option<String> {
+    if let Ok(uri) = value.get::<String>() {
+        return Some(uri);
+    }
+    let array = value.get::<gst::Array>().ok()?;
+    array.get(1).and_then(|v| v.get::<String>().ok())
+}
+
 /// Keeps the codec part of an offer's caps for a transceiver's codec
-/// preferences: no header extensions (none are negotiated yet) and no Opus
-/// `sprop-*` (1.22.0's Opus caps intersection fails on them, leaving the
-/// m-line without media; fixed upstream in 1.22.10).
-fn strip_caps(caps: gst::Caps) -> gst::Caps {
+/// preferences: of the header extensions only RFC 6464 audio level (1.22's
+/// `webrtcbin` answers an extension only when it is in the preferences), and
+/// no Opus `sprop-*` (1.22.0's Opus caps intersection fails on them, leaving
+/// the m-line without media; fixed upstream in 1.22.10). Returns the caps
+/// and the audio level extension id, if offered.
+fn strip_caps(caps: gst::Caps) -> (gst::Caps, Option<u8>) {
     let mut caps = caps;
+    let mut level_id = None;
     {
         let caps = caps.make_mut();
+        // `caps_from_media` names them application/x-unknown, which never
+        // intersects with the offer's application/x-rtp.
+        for s in caps.iter_mut() {
+            s.set_name("application/x-rtp");
+        }
         for s in caps.iter_mut() {
             let drop: Vec<String> = s
-                .fields()
-                .filter(|f| {
-                    f.starts_with("extmap-")
-                        || f.starts_with("a-")
-                        || f.starts_with("x-")
-                        || f.starts_with("sprop-")
+                .iter()
+                .filter(|(f, v)| {
+                    if let Some(id) = f.strip_prefix("extmap-") {
+                        if extmap_uri(v).as_deref() == Some(sfu::AUDIO_LEVEL_URI)
+                            && let Ok(id) = id.parse::<u8>()
+                            && id > 0
+                        {
+                            level_id = Some(id);
+                            return false;
+                        }
+                        return true;
+                    }
+                    f.starts_with("a-") || f.starts_with("x-") || f.starts_with("sprop-")
                 })
-                .map(|f| f.to_string())
+                .map(|(f, _)| f.to_string())
                 .collect();
             for f in drop {
                 s.remove_field(&f);
             }
         }
     }
-    caps
+    (caps, level_id)
 }
 
 fn apply_candidate(peer: &Peer, c: &Candidate) {
@@ -2195,4 +2254,43 @@ pub fn alive_counts(alive: &Mutex<Vec<glib::WeakRef<gst::Element>>>) -> (usize, 
         .filter(|e| e.is::<gst::Pipeline>())
         .count();
     (pipelines, alive.len() - pipelines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer_caps(extmap: &str) -> gst::Caps {
+        let sdp = format!(
+            "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+             m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n\
+             a=mid:0\r\n{extmap}a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+             a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1;sprop-stereo=1\r\n"
+        );
+        let msg = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).unwrap();
+        let media = msg.media(0).unwrap();
+        let mut caps = media.caps_from_media(111).unwrap();
+        media.attributes_to_caps(caps.make_mut()).unwrap();
+        caps
+    }
+
+    #[test]
+    fn codec_preferences_keep_only_the_audio_level_extension() {
+        gst::init().unwrap();
+        for line in [
+            "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n",
+            "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on\r\n",
+        ] {
+            let (caps, id) = strip_caps(offer_caps(line));
+            assert_eq!(id, Some(1), "{line}");
+            let s = caps.structure(0).unwrap();
+            assert_eq!(s.name(), "application/x-rtp");
+            assert!(s.has_field("extmap-1"), "{caps}");
+            assert!(!s.has_field("extmap-3"), "{caps}");
+            assert!(!s.has_field("sprop-stereo"), "{caps}");
+            assert!(!s.fields().any(|f| f.starts_with("a-")), "{caps}");
+        }
+        let (_, id) = strip_caps(offer_caps(""));
+        assert_eq!(id, None);
+    }
 }

@@ -53,10 +53,13 @@ pub enum RoomEvent {
     MixInputReady { publisher: u64 },
     /// A subscriber asked for a keyframe (PLI/FIR) on a publisher stream.
     KeyframeRequest { publisher_handle: u64, mindex: u32 },
+    /// One audio packet's RFC 6464 level (dBov) from a publisher (SFU rooms).
+    AudioLevel { handle: u64, dbov: u8 },
 }
 
-/// Sender half for callbacks; unbounded so a callback never blocks or drops
-/// (the rate of these events is signalling-scale, not packet-scale).
+/// Sender half for callbacks; unbounded so a callback never blocks or drops.
+/// Every event is signalling-scale except `AudioLevel`, one per audio packet
+/// (50/s per publisher, the same rate as the MCU's `level` bus messages).
 pub type RoomEvents = mpsc::UnboundedSender<RoomEvent>;
 
 /// A failed webrtcbin operation.
@@ -241,6 +244,23 @@ impl Peer {
     }
 
     /// The transceiver of m-line `mline`.
+    /// Adds a transceiver with `direction` and codec preferences `caps`
+    /// (`add-transceiver`); returns it.
+    pub fn add_transceiver(
+        &self,
+        direction: gst_webrtc::WebRTCRTPTransceiverDirection,
+        caps: &gst::Caps,
+    ) -> Option<gst_webrtc::WebRTCRTPTransceiver> {
+        self.webrtcbin
+            .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>(
+                "add-transceiver",
+                &[&direction, caps],
+            )
+    }
+
+    /// The transceiver at index `mline` (`get-transceiver`). Transceivers
+    /// are indexed in creation order, which is the m-line order of offers
+    /// this side made (subscribers).
     pub fn transceiver(&self, mline: u32) -> Option<gst_webrtc::WebRTCRTPTransceiver> {
         self.webrtcbin
             .emit_by_name::<Option<gst_webrtc::WebRTCRTPTransceiver>>(

@@ -293,3 +293,61 @@ pub fn request_keyframe(tee: &gst::Element) -> bool {
             .build(),
     )
 }
+
+/// The RFC 6464 client-to-mixer audio level header extension.
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// The audio level (dBov: 0 loudest, 127 silence) an RTP packet carries in
+/// its RFC 6464 header extension `id` (RFC 8285 one- or two-byte form), or
+/// `None` when the packet has none. The voice-activity bit is ignored.
+pub fn audio_level(buffer: &gst::BufferRef, id: u8) -> Option<u8> {
+    let rtp = gst_rtp::RTPBuffer::from_buffer_readable(buffer).ok()?;
+    let data = rtp
+        .extension_onebyte_header(id, 0)
+        .or_else(|| rtp.extension_twobytes_header(id, 0).map(|(_, d)| d))?;
+    data.first().map(|b| b & 0x7f)
+}
+
+/// Watches a publisher's audio stream (its tee's sink pad) for RFC 6464
+/// levels in extension `id` and posts one [`RoomEvent::AudioLevel`] per
+/// packet (the packet rate, as the MCU's `level` messages). Packets pass
+/// unchanged.
+pub fn watch_audio_level(tee: &gst::Element, publisher: u64, id: u8, events: &RoomEvents) {
+    let Some(pad) = tee.static_pad("sink") else {
+        return;
+    };
+    let tx = events.clone();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(dbov) = info.buffer().and_then(|b| audio_level(b, id)) {
+            let _ = tx.send(RoomEvent::AudioLevel {
+                handle: publisher,
+                dbov,
+            });
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An RTP packet with a one-byte-header extension element `id` = `level`.
+    fn packet_with_level(id: u8, level: u8) -> gst::Buffer {
+        let mut b = vec![0x90, 111, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2];
+        b.extend([0xbe, 0xde, 0, 1, (id << 4), level, 0, 0]);
+        b.extend([0xfc, 0xff, 0xfe]);
+        gst::Buffer::from_slice(b)
+    }
+
+    #[test]
+    fn reads_rfc6464_level_from_one_byte_extension() {
+        gst::init().unwrap();
+        let b = packet_with_level(1, 0x80 | 42);
+        assert_eq!(audio_level(&b, 1), Some(42));
+        assert_eq!(audio_level(&b, 2), None);
+        let plain = gst::Buffer::from_slice(vec![0x80, 111, 0, 1, 0, 0, 0, 1, 0, 0, 0, 2, 0xfc]);
+        assert_eq!(audio_level(&plain, 1), None);
+        assert_eq!(audio_level(&gst::Buffer::from_slice(vec![1, 2]), 1), None);
+    }
+}
