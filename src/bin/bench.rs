@@ -20,7 +20,7 @@ use clap::Parser;
 use gst::prelude::*;
 use serde_json::{Value, json};
 use webrtc_gateway::client::janus::{Handle, Session};
-use webrtc_gateway::client::peer::TestPeer;
+use webrtc_gateway::client::peer::{Receive, TestPeer};
 
 #[derive(Parser, Debug)]
 #[command(about = "SFU fan-out benchmark: this gateway, and Janus with --against-janus")]
@@ -52,6 +52,11 @@ struct Args {
     /// Mix subscribers in the MCU load.
     #[arg(long, default_value_t = 4)]
     mcu_subscribers: usize,
+    /// In the MCU load, every publisher also listens to the mix audio with
+    /// its private_id: one mix-minus (an `audiomixer` and an Opus encoder)
+    /// per publisher, P-1 inputs each.
+    #[arg(long)]
+    mix_minus: bool,
 }
 
 /// One measured MCU point.
@@ -82,9 +87,22 @@ async fn measure_mcu(
         .await?;
     anyhow::ensure!(created["videoroom"] == "created", "create: {created}");
     let mut pubs = Vec::new();
+    let mut listeners = Vec::new();
     for _ in 0..p {
         let h = videoroom_handle(&server.ws).await?;
-        let (publisher, _) = publish_loop(&h, &room, media).await?;
+        let (publisher, joined) = publish_loop(&h, &room, media).await?;
+        if args.mix_minus {
+            let hl = videoroom_handle(&server.ws).await?;
+            let (peer, _) = TestPeer::subscribe_with(
+                &hl,
+                &room,
+                json!([{"feed": 0, "mid": "mix-a"}]),
+                json!({"private_id": joined["private_id"]}),
+                Receive::Packets,
+            )
+            .await?;
+            listeners.push((hl, peer));
+        }
         pubs.push((h, publisher));
     }
     let mut subs = Vec::new();
@@ -109,6 +127,7 @@ async fn measure_mcu(
         .collect();
     let starved = fps.iter().filter(|f| **f < 1.0).count();
     drop(subs);
+    drop(listeners);
     drop(pubs);
     let _ = admin
         .sync(json!({"request": "destroy", "room": room}))
@@ -160,8 +179,13 @@ async fn run_mcu(
         });
     }
     println!(
-        "\nMCU: 1280x720@30 H.264 mix, {} subscribers (medians)",
-        args.mcu_subscribers
+        "\nMCU: 1280x720@30 H.264 mix, {} subscribers{} (medians)",
+        args.mcu_subscribers,
+        if args.mix_minus {
+            ", every publisher listening to its mix-minus"
+        } else {
+            ""
+        }
     );
     println!(
         "{:>4} {:>10} {:>9} {:>9} {:>8}",
@@ -175,7 +199,7 @@ async fn run_mcu(
     }
     let report = json!({
         "load": "P publishers H.264 640x360@30 ~1 Mbps + Opus into a 1280x720@30 H.264 mix",
-        "subscribers": args.mcu_subscribers, "window_s": args.window, "repeats": args.repeats,
+        "subscribers": args.mcu_subscribers, "mix_minus": args.mix_minus, "window_s": args.window, "repeats": args.repeats,
         "points": out.iter().map(|m| json!({"publishers": m.publishers, "cpu_cores": m.cpu_cores, "rss_mb": m.rss_mb,
             "mix_fps": m.mix_fps, "starved": m.starved})).collect::<Vec<_>>(),
     });
