@@ -49,6 +49,28 @@ pub struct Config {
     pub videoroom: VideoRoom,
     /// `[encoder]`: video encoder selection.
     pub encoder: Encoder,
+    /// `[recording]`: where and how rooms record.
+    pub recording: Recording,
+}
+
+/// `[recording]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Recording {
+    /// Directory for rooms without `rec_dir` (made when first needed).
+    pub dir: PathBuf,
+    /// The recording fragments (`pipelines/recording.toml`); empty means the
+    /// copy built into the binary.
+    pub catalog: PathBuf,
+}
+
+impl Default for Recording {
+    fn default() -> Self {
+        Recording {
+            dir: "recordings".into(),
+            catalog: PathBuf::new(),
+        }
+    }
 }
 
 /// `[encoder]`: which video encoders the gateway may use (MCU mix, and later

@@ -51,6 +51,11 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     let ice = IceSettings::from_config(&cfg.nat, cfg.media.port_range()?)?;
     let alive = Arc::new(Mutex::new(Vec::new()));
     let encoders: Encoders = Arc::default();
+    let recording = if cfg.recording.catalog.as_os_str().is_empty() {
+        crate::room::record::Catalog::builtin()
+    } else {
+        crate::room::record::Catalog::load(&cfg.recording.catalog)?
+    };
     let mut videoroom_slot = None;
     let gateway = Gateway::new(Duration::from_secs(cfg.general.session_timeout), |events| {
         let ctx = Arc::new(RoomContext {
@@ -62,6 +67,9 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
             membership: Arc::new(Mutex::new(HashMap::new())),
             alive: alive.clone(),
             encoders: encoders.clone(),
+            recording: recording.clone(),
+            rec_dir: cfg.recording.dir.clone(),
+            recordings: Default::default(),
         });
         let admin_key =
             (!cfg.videoroom.admin_key.is_empty()).then(|| cfg.videoroom.admin_key.clone());

@@ -96,6 +96,12 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// A required boolean.
+    pub fn req_bool(&self, key: &str) -> Result<bool, ParamError> {
+        self.bool(key)?
+            .ok_or_else(|| ParamError::Missing(key.into()))
+    }
+
     /// An optional non-negative integer.
     pub fn u64(&self, key: &str) -> Result<Option<u64>, ParamError> {
         match self.raw(key) {

@@ -19,10 +19,12 @@ pub mod config;
 pub mod layout;
 pub mod mcu;
 pub mod peer;
+pub mod record;
 mod sfu;
 pub mod talk;
 
 use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -59,6 +61,11 @@ const MIX_AUDIO_MID: &str = "mix-a";
 const MIX_VIDEO_MID: &str = "mix-v";
 /// Minimum time between speaker-layout switches, so the layout does not flap.
 const SPEAKER_HOLD: Duration = Duration::from_millis(1500);
+/// How long after a publisher connects its recording starts (room-wide
+/// `record`, or `record` in `publish`). The jitter buffer's first second
+/// of timestamps is irregular while it learns the sender's clock; files
+/// started then carry it (players complain of non-monotonic timestamps).
+const RECORD_SETTLE: Duration = Duration::from_secs(1);
 /// How long an MCU room waits for the start-up encoder probe.
 const ENCODER_WAIT: Duration = Duration::from_secs(30);
 
@@ -84,8 +91,14 @@ pub struct RoomContext {
     pub membership: Arc<Mutex<HashMap<u64, Member>>>,
     /// Weak references to every room pipeline and `webrtcbin`, for leak checks.
     pub alive: Arc<Mutex<Vec<glib::WeakRef<gst::Element>>>>,
-    /// Encoders chosen at start-up (MCU mixes).
+    /// Encoders chosen at start-up (MCU mixes, VP8 recordings).
     pub encoders: crate::media::encoder::Chosen,
+    /// Recording fragments (`pipelines/recording.toml`).
+    pub recording: record::Catalog,
+    /// Where recordings go when a room has no `rec_dir`.
+    pub rec_dir: std::path::PathBuf,
+    /// Finished recordings (`list_recordings`).
+    pub recordings: record::Registry,
 }
 
 /// A handle's place: its room and role.
@@ -121,6 +134,12 @@ pub struct PublishParams {
     pub descriptions: Vec<(String, String)>,
     /// `keyframe: true` asks for a keyframe now.
     pub keyframe: bool,
+    /// `record`: start (true) or stop (false) recording this publisher.
+    pub record: Option<bool>,
+    /// `filename`: base name of the recording (in the room's `rec_dir`).
+    pub filename: Option<String>,
+    /// `secret`, needed for `record` in rooms with `lock_record`.
+    pub secret: Option<String>,
     /// The request is `publish` (not `configure`): an offer is required.
     pub is_publish: bool,
 }
@@ -203,6 +222,20 @@ pub enum Command {
         id: Id,
         mid: String,
         mute: bool,
+        reply: Reply<Value>,
+    },
+    /// `enable_recording` (`secret` checked): the room-wide `record` flag.
+    EnableRecording {
+        secret: Option<String>,
+        record: bool,
+        reply: Reply<Value>,
+    },
+    /// `record_mix` (extension; `secret` checked with `lock_record`):
+    /// starts or stops recording the mix only.
+    RecordMix {
+        secret: Option<String>,
+        record: bool,
+        filename: Option<String>,
         reply: Reply<Value>,
     },
     /// `set_layout` of the mix (`secret` checked).
@@ -359,6 +392,10 @@ pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, Video
         last_mix_keyframe: None,
         last_speaker_switch: None,
         closing_reply: None,
+        recorders: HashMap::new(),
+        publisher_recordings: HashMap::new(),
+        mix_recording: None,
+        pending_recordings: HashMap::new(),
     };
     tokio::spawn(room.run(rx, ev_rx, bus).instrument(span));
     Ok(RoomHandle { tx })
@@ -382,6 +419,14 @@ struct Room {
     last_speaker_switch: Option<Instant>,
     /// Set by `Shutdown`: answered when the pipeline is down.
     closing_reply: Option<oneshot::Sender<()>>,
+    /// Recordings in progress or finalizing, by recording id.
+    recorders: HashMap<u64, record::Recorder>,
+    /// Publisher handle → its recording id.
+    publisher_recordings: HashMap<u64, u64>,
+    /// The mix recording's id.
+    mix_recording: Option<u64>,
+    /// Publishers to record once connected (handle → `filename`).
+    pending_recordings: HashMap<u64, Option<String>>,
 }
 
 fn send_reply<T>(reply: Reply<T>, r: Result<T, VideoRoomError>) {
@@ -413,6 +458,7 @@ impl Room {
                 Some(msg) = bus_stream.next() => self.bus_message(&msg),
             }
         }
+        self.finalize_recordings(&mut ev_rx).await;
         let teardown = self.shutdown();
         if let Some(reply) = self.closing_reply.take() {
             // Gateway shutdown waits until the pipeline is really down.
@@ -752,6 +798,37 @@ impl Room {
                 let r = self.moderate(secret.as_deref(), &id, &mid, mute);
                 send_reply(reply, r);
             }
+            Command::EnableRecording {
+                secret,
+                record,
+                reply,
+            } => {
+                let r = self.enable_recording(secret.as_deref(), record);
+                send_reply(reply, r);
+            }
+            Command::RecordMix {
+                secret,
+                record,
+                filename,
+                reply,
+            } => {
+                let r = (|| {
+                    if self.cfg.lock_record {
+                        self.cfg.check_secret(secret.as_deref())?;
+                    }
+                    let room = self.room_json();
+                    if record {
+                        let rec = self.start_mix_recording(filename.as_deref())?;
+                        Ok(
+                            json!({"videoroom": "success", "room": room, "record": true, "recording": rec}),
+                        )
+                    } else {
+                        self.stop_mix_recording();
+                        Ok(json!({"videoroom": "success", "room": room, "record": false}))
+                    }
+                })();
+                send_reply(reply, r);
+            }
             Command::SetLayout {
                 secret,
                 layout,
@@ -857,6 +934,17 @@ impl Room {
     ) -> Result<WithJsep, VideoRoomError> {
         let handle = h.handle_id;
         let room = self.room_json();
+        if self.cfg.lock_record && (params.record.is_some() || params.filename.is_some()) {
+            self.cfg.check_secret(params.secret.as_deref())?;
+        }
+        if let Some(f) = &params.filename
+            && record::file_path(Path::new("."), Some(f), "", None, "mp4", 0).is_none()
+        {
+            return Err(VideoRoomError::InvalidElement(
+                "filename".into(),
+                "a relative name inside rec_dir".into(),
+            ));
+        }
         let Some(p) = self.participants.get_mut(&handle) else {
             return Err(VideoRoomError::JoinFirst);
         };
@@ -879,6 +967,19 @@ impl Room {
             }
             if changed {
                 self.announce(handle);
+            }
+            match params.record {
+                Some(true) if !self.publisher_recordings.contains_key(&handle) => {
+                    if self
+                        .participants
+                        .get(&handle)
+                        .is_some_and(|p| p.publication.is_some())
+                    {
+                        self.start_publisher_recording(handle, params.filename.as_deref());
+                    }
+                }
+                Some(false) => self.stop_publisher_recording(handle),
+                _ => {}
             }
             return Ok((configured, None));
         };
@@ -1019,6 +1120,11 @@ impl Room {
             warn!(handle_id = handle, error = %e, "cannot mix publisher");
         }
         self.announce(handle);
+        if self.cfg.record || params.record == Some(true) {
+            // Started once media flows (see `RECORD_SETTLE`).
+            self.pending_recordings
+                .insert(handle, params.filename.clone());
+        }
         if let Some(v) = self
             .participants
             .get(&handle)
@@ -1042,6 +1148,268 @@ impl Room {
             ));
         }
         Err(VideoRoomError::Unknown("publication vanished".into()))
+    }
+
+    /// The room's recording directory: `rec_dir`, else the gateway's.
+    fn rec_dir(&self) -> PathBuf {
+        self.cfg
+            .rec_dir
+            .as_ref()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.ctx.rec_dir.clone())
+    }
+
+    fn h264_encoder(&self) -> Option<crate::media::encoder::Selected> {
+        self.ctx
+            .encoders
+            .get()
+            .and_then(|l| l.iter().find(|s| s.codec == Codec::H264).cloned())
+    }
+
+    /// Starts recording a publisher's streams (a failure is logged and the
+    /// call goes on without a recording).
+    fn start_publisher_recording(&mut self, handle: u64, filename: Option<&str>) {
+        if self.publisher_recordings.contains_key(&handle) {
+            return;
+        }
+        let Some(p) = self.participants.get(&handle) else {
+            return;
+        };
+        let Some(publication) = &p.publication else {
+            return;
+        };
+        let room = self.cfg.room.to_string();
+        let feed = p.id.to_string();
+        let Some(path) = record::file_path(
+            &self.rec_dir(),
+            filename,
+            &room,
+            Some(&feed),
+            &self.ctx.recording.mp4.extension,
+            record::now_ms(),
+        ) else {
+            return;
+        };
+        let sources: Vec<record::Source<'_>> = publication
+            .streams
+            .iter()
+            .filter(|s| s.moderated.is_none())
+            .map(|s| record::Source {
+                kind: s.kind,
+                codec: s.codec,
+                tee: &s.tee,
+            })
+            .collect();
+        // One video and one audio track per file (the first of each).
+        let mut chosen: Vec<record::Source<'_>> = Vec::new();
+        for s in sources {
+            if !chosen.iter().any(|c| c.kind == s.kind) {
+                chosen.push(s);
+            }
+        }
+        let encoder = self.h264_encoder();
+        match record::Recorder::start(
+            &self.pipeline,
+            &self.ctx.recording,
+            encoder.as_ref(),
+            path,
+            self.cfg.room.to_json(),
+            p.id.to_json(),
+            &chosen,
+            &self.ev_tx,
+        ) {
+            Ok(r) => {
+                info!(handle_id = handle, file = %r.path.display(), "recording started");
+                self.publisher_recordings.insert(handle, r.id);
+                self.recorders.insert(r.id, r);
+                self.keyframe_for_publisher(handle, true);
+            }
+            Err(e) => warn!(handle_id = handle, error = %e, "cannot record publisher"),
+        }
+    }
+
+    fn stop_publisher_recording(&mut self, handle: u64) {
+        self.pending_recordings.remove(&handle);
+        if let Some(id) = self.publisher_recordings.remove(&handle) {
+            self.stop_recording(id);
+        }
+    }
+
+    /// Starts recording the mix (its encoded video and the full audio mix:
+    /// no second encode).
+    fn start_mix_recording(&mut self, filename: Option<&str>) -> Result<Value, VideoRoomError> {
+        if let Some(id) = self.mix_recording
+            && let Some(r) = self.recorders.get(&id)
+        {
+            return Ok(r.to_json());
+        }
+        if self.mixer.is_none() {
+            return Err(VideoRoomError::InvalidRequest(
+                "record_mix (this room does not mix)".into(),
+            ));
+        }
+        let room = self.cfg.room.to_string();
+        let rec_dir = self.rec_dir();
+        let path = record::file_path(
+            &rec_dir,
+            filename,
+            &room,
+            None,
+            &self.ctx.recording.mp4.extension,
+            record::now_ms(),
+        )
+        .ok_or_else(|| {
+            VideoRoomError::InvalidElement(
+                "filename".into(),
+                "a relative name inside rec_dir".into(),
+            )
+        })?;
+        let Some(m) = self.mixer.as_mut() else {
+            return Err(VideoRoomError::Unknown("the mixer vanished".into()));
+        };
+        let (vcodec, _, _) = m.video_format();
+        let video = m.video_tee().clone();
+        let (audio, _) = m
+            .audio_tee(&self.pipeline, MixKey::All)
+            .map_err(VideoRoomError::Unknown)?;
+        let sources = [
+            record::Source {
+                kind: MediaKind::Video,
+                codec: vcodec,
+                tee: &video,
+            },
+            record::Source {
+                kind: MediaKind::Audio,
+                codec: Codec::Opus,
+                tee: &audio,
+            },
+        ];
+        let encoder = self.h264_encoder();
+        let r = record::Recorder::start(
+            &self.pipeline,
+            &self.ctx.recording,
+            encoder.as_ref(),
+            path,
+            self.cfg.room.to_json(),
+            json!("mix"),
+            &sources,
+            &self.ev_tx,
+        )
+        .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+        info!(file = %r.path.display(), "mix recording started");
+        let reply = r.to_json();
+        self.mix_recording = Some(r.id);
+        self.recorders.insert(r.id, r);
+        if let Some(m) = &self.mixer {
+            m.request_keyframe();
+        }
+        Ok(reply)
+    }
+
+    fn stop_mix_recording(&mut self) {
+        if let Some(id) = self.mix_recording.take() {
+            self.stop_recording(id);
+        }
+    }
+
+    /// Sends EOS into a recording; it is removed when the file is final
+    /// ([`RoomEvent::RecordingDone`]), or after [`record::FINALIZE_TIMEOUT`].
+    fn stop_recording(&mut self, id: u64) {
+        let Some(r) = self.recorders.get_mut(&id) else {
+            return;
+        };
+        if r.stopping() {
+            return;
+        }
+        debug!(file = %r.path.display(), "recording stopping");
+        r.stop();
+        let tx = self.ev_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(record::FINALIZE_TIMEOUT).await;
+            let _ = tx.send(RoomEvent::RecordingDone { id });
+        });
+    }
+
+    /// A recording's file is final (or its time is up): remove its branch
+    /// and list it.
+    fn recording_done(&mut self, id: u64) {
+        let Some(r) = self.recorders.remove(&id) else {
+            return;
+        };
+        if !r.stopping() {
+            // EOS from upstream without a stop (cannot happen in a live
+            // room, but then the recording is over anyway).
+            self.publisher_recordings.retain(|_, v| *v != id);
+            if self.mix_recording == Some(id) {
+                self.mix_recording = None;
+            }
+        }
+        let info = r.finish(&self.pipeline);
+        info!(file = %info.path.display(), duration_ms = info.duration_ms, "recording finished");
+        self.ctx
+            .recordings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(info);
+    }
+
+    /// `enable_recording`: the room-wide `record` flag, applied to every
+    /// current publisher.
+    fn enable_recording(
+        &mut self,
+        secret: Option<&str>,
+        record: bool,
+    ) -> Result<Value, VideoRoomError> {
+        self.cfg.check_secret(secret)?;
+        self.cfg.record = record;
+        let publishers: Vec<u64> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.publication.is_some())
+            .map(|(h, _)| *h)
+            .collect();
+        for h in publishers {
+            if record {
+                self.start_publisher_recording(h, None);
+            } else {
+                self.stop_publisher_recording(h);
+            }
+        }
+        if self.mixer.is_some() {
+            if record {
+                if let Err(e) = self.start_mix_recording(None) {
+                    warn!(error = %e, "cannot record the mix");
+                }
+            } else {
+                self.stop_mix_recording();
+            }
+        }
+        Ok(json!({"videoroom": "success", "room": self.room_json(), "record": record}))
+    }
+
+    /// Stops every recording and waits (bounded) until their files are final.
+    async fn finalize_recordings(&mut self, ev_rx: &mut mpsc::UnboundedReceiver<RoomEvent>) {
+        let ids: Vec<u64> = self.recorders.keys().copied().collect();
+        if ids.is_empty() {
+            return;
+        }
+        for id in ids {
+            self.stop_recording(id);
+        }
+        self.publisher_recordings.clear();
+        self.mix_recording = None;
+        let deadline = tokio::time::Instant::now() + record::FINALIZE_TIMEOUT;
+        while !self.recorders.is_empty() {
+            match tokio::time::timeout_at(deadline, ev_rx.recv()).await {
+                Ok(Some(RoomEvent::RecordingDone { id })) => self.recording_done(id),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let left: Vec<u64> = self.recorders.keys().copied().collect();
+        for id in left {
+            self.recording_done(id);
+        }
     }
 
     /// Creates the `webrtcbin` of handle `handle` (named `<role>_<handle>`,
@@ -1078,6 +1446,8 @@ impl Room {
     /// Takes down a publication: subscribers' branches detach (and they are
     /// renegotiated), the others hear `unpublished`.
     async fn unpublish(&mut self, handle: u64) {
+        // The recording leaves first, while its tees still exist.
+        self.stop_publisher_recording(handle);
         let Some(p) = self.participants.get_mut(&handle) else {
             return;
         };
@@ -1893,6 +2263,12 @@ impl Room {
             RoomEvent::ConnectionState { handle, state } => {
                 self.connection_state(handle, state).await
             }
+            RoomEvent::RecordingDone { id } => self.recording_done(id),
+            RoomEvent::StartRecording { handle } => {
+                if let Some(filename) = self.pending_recordings.remove(&handle) {
+                    self.start_publisher_recording(handle, filename.as_deref());
+                }
+            }
             RoomEvent::AudioLevel { handle, dbov } => {
                 // A moderated (muted) stream does not talk.
                 let muted = self
@@ -2006,6 +2382,13 @@ impl Room {
                 {
                     p.connected = true;
                 }
+                if self.pending_recordings.contains_key(&handle) {
+                    let tx = self.ev_tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(RECORD_SETTLE).await;
+                        let _ = tx.send(RoomEvent::StartRecording { handle });
+                    });
+                }
                 if let Some(sub) = self.subscribers.get_mut(&handle) {
                     sub.connected = true;
                     self.link_branches(handle);
@@ -2045,6 +2428,16 @@ impl Room {
                 if std::env::var_os("GST_DEBUG_DUMP_DOT_DIR").is_some() {
                     self.pipeline
                         .debug_to_dot_file_with_ts(gst::DebugGraphDetails::all(), "room-error");
+                }
+                if let Some(id) = record::owner(msg.src()) {
+                    // A recording failed: it ends there (what was written
+                    // stays playable); the call goes on.
+                    self.publisher_recordings.retain(|_, r| *r != id);
+                    if self.mix_recording == Some(id) {
+                        self.mix_recording = None;
+                    }
+                    self.stop_recording(id);
+                    return;
                 }
                 if let Some(handle) = owner {
                     if self.subscribers.contains_key(&handle) {

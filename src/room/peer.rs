@@ -53,6 +53,11 @@ pub enum RoomEvent {
     MixInputReady { publisher: u64 },
     /// A subscriber asked for a keyframe (PLI/FIR) on a publisher stream.
     KeyframeRequest { publisher_handle: u64, mindex: u32 },
+    /// A recording's file is final (EOS reached its sink), or its finalize
+    /// time is up.
+    RecordingDone { id: u64 },
+    /// A publisher's deferred recording may start now.
+    StartRecording { handle: u64 },
     /// One audio packet's RFC 6464 level (dBov) from a publisher (SFU rooms).
     AudioLevel { handle: u64, dbov: u8 },
 }

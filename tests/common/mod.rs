@@ -161,6 +161,12 @@ catalog = "{repo}/pipelines/encoders.toml"
         None
     }
 
+    /// `kill -9`: the process gets no chance to clean up.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Whether the process still runs.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))

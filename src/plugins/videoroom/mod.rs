@@ -87,6 +87,9 @@ const SYNC_REQUESTS: &[&str] = &[
     "kick",
     "set_layout",
     "moderate",
+    "enable_recording",
+    "record_mix",
+    "list_recordings",
 ];
 const ASYNC_REQUESTS: &[&str] = &[
     "join",
@@ -204,7 +207,20 @@ impl VideoRoom {
                     Ok(json!({"videoroom": "success", "list": list}))
                 })
             }
-            "destroy" | "edit" | "listparticipants" | "kick" | "set_layout" | "moderate" => {
+            "list_recordings" => {
+                let room = match p.id("room") {
+                    Ok(r) => r.map(|r| r.to_json()),
+                    Err(e) => return ready(Err(e.into())),
+                };
+                let list: Vec<Value> = lock(&self.ctx.recordings)
+                    .iter()
+                    .filter(|r| room.as_ref().is_none_or(|id| &r.room == id))
+                    .map(|r| r.to_json())
+                    .collect();
+                ready(Ok(json!({"videoroom": "success", "recordings": list})))
+            }
+            "destroy" | "edit" | "listparticipants" | "kick" | "set_layout" | "moderate"
+            | "enable_recording" | "record_mix" => {
                 let route = || -> Result<(RoomHandle, Id), VideoRoomError> {
                     let id = p.req_id("room")?;
                     Ok((self.room(&id)?, id))
@@ -237,6 +253,32 @@ impl VideoRoom {
                         },
                         Err(e) => return ready(Err(e)),
                     },
+                    "enable_recording" => match (p.str("secret"), p.req_bool("record")) {
+                        (Ok(secret), Ok(record)) => Command::EnableRecording {
+                            secret: secret.map(str::to_owned),
+                            record,
+                            reply: tx,
+                        },
+                        (Err(e), _) | (_, Err(e)) => return ready(Err(e.into())),
+                    },
+                    "record_mix" => {
+                        let parsed = (|| {
+                            Ok::<_, VideoRoomError>((
+                                p.str("secret")?.map(str::to_owned),
+                                p.req_bool("record")?,
+                                p.str("filename")?.map(str::to_owned),
+                            ))
+                        })();
+                        match parsed {
+                            Ok((secret, record, filename)) => Command::RecordMix {
+                                secret,
+                                record,
+                                filename,
+                                reply: tx,
+                            },
+                            Err(e) => return ready(Err(e)),
+                        }
+                    }
                     "set_layout" => match parse_layout(&p) {
                         Ok(layout) => Command::SetLayout {
                             secret: p.str("secret").ok().flatten().map(str::to_owned),
@@ -541,8 +583,6 @@ fn publish_params(p: &Params, is_publish: bool) -> Result<PublishParams, VideoRo
     }
     // Accepted and type-checked for clients that send them; used by later features.
     p.u64("bitrate")?;
-    p.bool("record")?;
-    p.str("filename")?;
     p.str("audiocodec")?;
     p.str("videocodec")?;
     Ok(PublishParams {
@@ -550,6 +590,9 @@ fn publish_params(p: &Params, is_publish: bool) -> Result<PublishParams, VideoRo
         metadata: p.raw("metadata").cloned(),
         descriptions,
         keyframe: p.bool("keyframe")?.unwrap_or(false),
+        record: p.bool("record")?,
+        filename: p.str("filename")?.map(str::to_owned),
+        secret: p.str("secret")?.map(str::to_owned),
         is_publish,
     })
 }

@@ -1,0 +1,524 @@
+//! Recording branches: a publisher's streams (or the mix) written to a
+//! fragmented MP4 while the call runs, as one bin in the room's pipeline:
+//!
+//! ```text
+//! stream tee ─► queue ─► fragment (depay/parse, or transcode) ─┐
+//! stream tee ─► queue ─► fragment ─────────────────────────────┴► mp4mux ─► filesink
+//! ```
+//!
+//! The fragments are data (`pipelines/recording.toml`). Adding follows
+//! GStreamer's order: the bin is built and started, then the tees are
+//! linked. Stopping releases the tee pads first (the room never stops), then
+//! sends EOS into the bin only; the muxer writes its index, and when EOS
+//! reaches the file sink a probe posts [`RoomEvent::RecordingDone`] so the
+//! room task retires the bin. The sink is neither synchronised nor
+//! asynchronous, so adding it never makes the room's pipeline re-preroll.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use gst::prelude::*;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use super::peer::{RoomEvent, RoomEvents};
+use crate::media::codec::{Codec, MediaKind};
+use crate::media::encoder::{self, Selected};
+
+/// How long a stopping recording may take to finalize before its branch is
+/// removed anyway (the fragments already written stay playable).
+pub const FINALIZE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Raw media a recording may buffer when the disk is slow; beyond it the
+/// oldest is dropped rather than stalling the room.
+const QUEUE_TIME: Duration = Duration::from_secs(3);
+/// Bitrate of a transcoded (VP8 → H.264) recording, bps.
+const TRANSCODE_BITRATE: u32 = 1_500_000;
+/// Keyframe interval of a transcoded recording, frames.
+const TRANSCODE_KEYFRAME_INTERVAL: u32 = 60;
+/// The placeholder for the chosen H.264 encoder in a fragment.
+const ENCODER_TOKEN: &str = "%ENCODER%";
+
+/// A failed recording start.
+#[derive(Debug, Error)]
+pub enum RecordError {
+    /// The catalog has no fragment for this codec.
+    #[error("cannot record {0}: no fragment in the recording catalog")]
+    NoFragment(&'static str),
+    /// A fragment needs an encoder and the start-up probe found none.
+    #[error("cannot record {0}: no working H.264 encoder")]
+    NoEncoder(&'static str),
+    /// Building or linking the branch failed.
+    #[error("recording branch: {0}")]
+    Pipeline(String),
+    /// The recording directory cannot be made.
+    #[error("recording directory {0}: {1}")]
+    Dir(String, std::io::Error),
+    /// The catalog file is unreadable or malformed.
+    #[error("recording catalog {0}: {1}")]
+    Catalog(String, String),
+}
+
+/// The recording catalog (`pipelines/recording.toml`): the muxer and one
+/// fragment per source codec.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Catalog {
+    /// The MP4 settings.
+    pub mp4: Format,
+}
+
+/// One container format.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Format {
+    /// The muxer, as a gst-launch element description.
+    pub mux: String,
+    /// File name extension, without the dot.
+    pub extension: String,
+    /// RTP H.264 → what the muxer stores.
+    pub h264: String,
+    /// RTP VP8 → what the muxer stores (may use `%ENCODER%`).
+    pub vp8: String,
+    /// RTP Opus → what the muxer stores.
+    pub opus: String,
+}
+
+impl Catalog {
+    /// The catalog shipped in `pipelines/recording.toml`.
+    pub fn builtin() -> Catalog {
+        // The file is part of the source tree and parsed by a unit test.
+        toml::from_str(include_str!("../../pipelines/recording.toml"))
+            .expect("pipelines/recording.toml parses")
+    }
+
+    /// Reads a catalog file.
+    pub fn load(path: &Path) -> Result<Catalog, RecordError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| RecordError::Catalog(path.display().to_string(), e.to_string()))?;
+        toml::from_str(&text)
+            .map_err(|e| RecordError::Catalog(path.display().to_string(), e.to_string()))
+    }
+
+    fn fragment(&self, codec: Codec) -> &str {
+        match codec {
+            Codec::H264 => &self.mp4.h264,
+            Codec::Vp8 => &self.mp4.vp8,
+            Codec::Opus => &self.mp4.opus,
+        }
+    }
+}
+
+/// What a finished recording holds: one entry of `list_recordings`.
+#[derive(Debug, Clone)]
+pub struct RecordingInfo {
+    /// The file.
+    pub path: PathBuf,
+    /// The room id, as on the wire.
+    pub room: Value,
+    /// The feed id, or `"mix"`.
+    pub feed: Value,
+    /// Codecs in the file (`h264`, `aac`).
+    pub codecs: Vec<&'static str>,
+    /// Start, ms since the Unix epoch.
+    pub started_ms: u64,
+    /// Media duration, ms (first to last timestamp written).
+    pub duration_ms: u64,
+}
+
+impl RecordingInfo {
+    /// The `list_recordings` entry: `{file, room, feed, size (bytes),
+    /// duration (s), codecs[], started (ms since epoch)}`.
+    pub fn to_json(&self) -> Value {
+        let size = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
+        json!({
+            "file": self.path.display().to_string(),
+            "room": self.room,
+            "feed": self.feed,
+            "size": size,
+            "duration": self.duration_ms as f64 / 1000.0,
+            "codecs": self.codecs,
+            "started": self.started_ms,
+        })
+    }
+}
+
+/// The finished recordings of the process, shared by every room.
+pub type Registry = Arc<std::sync::Mutex<Vec<RecordingInfo>>>;
+
+/// One stream to record: its kind, codec and tee.
+pub struct Source<'a> {
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// Codec on the tee.
+    pub codec: Codec,
+    /// The tee carrying its RTP.
+    pub tee: &'a gst::Element,
+}
+
+/// First and last timestamp written, ns (`u64::MAX`/0 until data).
+#[derive(Default)]
+struct Span {
+    first: AtomicU64,
+    last: AtomicU64,
+}
+
+struct Input {
+    tee: gst::Element,
+    tee_pad: gst::Pad,
+    sink: gst::Pad,
+}
+
+/// A recording in progress.
+pub struct Recorder {
+    /// Unique in the process.
+    pub id: u64,
+    /// The file being written.
+    pub path: PathBuf,
+    bin: gst::Bin,
+    inputs: Vec<Input>,
+    span: Arc<Span>,
+    info: RecordingInfo,
+    stopping: bool,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The recording an element belongs to (its `rec_<id>` bin), if any.
+pub fn owner(src: Option<&gst::Object>) -> Option<u64> {
+    let mut obj = src.cloned();
+    while let Some(o) = obj {
+        if let Some(id) = o.name().strip_prefix("rec_").and_then(|n| n.parse().ok()) {
+            return Some(id);
+        }
+        obj = o.parent();
+    }
+    None
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// The file for a recording: `<dir>/<filename>.<ext>` when a name is given,
+/// else `<dir>/videoroom-<room>-user-<feed>-<ms>.<ext>` (or `-mix-<ms>`).
+/// `None` for a name that leaves the directory (absolute, or with `..`).
+pub fn file_path(
+    dir: &Path,
+    filename: Option<&str>,
+    room: &str,
+    feed: Option<&str>,
+    extension: &str,
+    ms: u64,
+) -> Option<PathBuf> {
+    let name = match filename {
+        Some(f) => {
+            let p = Path::new(f);
+            if f.is_empty()
+                || p.is_absolute()
+                || p.components()
+                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
+            {
+                return None;
+            }
+            format!("{f}.{extension}")
+        }
+        None => match feed {
+            Some(feed) => format!("videoroom-{room}-user-{feed}-{ms}.{extension}"),
+            None => format!("videoroom-{room}-mix-{ms}.{extension}"),
+        },
+    };
+    Some(dir.join(name))
+}
+
+fn perr(e: impl std::fmt::Display) -> RecordError {
+    RecordError::Pipeline(e.to_string())
+}
+
+/// Builds a fragment as a bin with ghost pads; `%ENCODER%` becomes the
+/// chosen H.264 encoder.
+fn fragment_bin(
+    desc: &str,
+    codec: Codec,
+    encoder: Option<&Selected>,
+) -> Result<gst::Element, RecordError> {
+    let Some((before, after)) = desc.split_once(ENCODER_TOKEN) else {
+        return gst::parse::bin_from_description(desc, true)
+            .map(|b| b.upcast())
+            .map_err(perr);
+    };
+    let spec = encoder.ok_or(RecordError::NoEncoder(codec.janus_name()))?;
+    let enc = encoder::build(
+        &spec.spec,
+        Codec::H264,
+        TRANSCODE_BITRATE,
+        TRANSCODE_KEYFRAME_INTERVAL,
+    )
+    .map_err(perr)?;
+    let trim = |s: &str| s.trim().trim_matches('!').trim().to_owned();
+    let (before, after) = (trim(before), trim(after));
+    let bin = gst::Bin::new();
+    let mut chain: Vec<gst::Element> = Vec::new();
+    if !before.is_empty() {
+        chain.push(
+            gst::parse::bin_from_description(&before, true)
+                .map_err(perr)?
+                .upcast(),
+        );
+    }
+    chain.push(enc);
+    if !after.is_empty() {
+        chain.push(
+            gst::parse::bin_from_description(&after, true)
+                .map_err(perr)?
+                .upcast(),
+        );
+    }
+    bin.add_many(&chain).map_err(perr)?;
+    gst::Element::link_many(&chain).map_err(perr)?;
+    // `chain` is non-empty: it holds at least the encoder.
+    let first = chain.first().and_then(|e| e.static_pad("sink"));
+    let last = chain.last().and_then(|e| e.static_pad("src"));
+    let (Some(first), Some(last)) = (first, last) else {
+        return Err(perr("fragment has no sink or src pad"));
+    };
+    bin.add_pad(&gst::GhostPad::with_target(&first).map_err(perr)?)
+        .map_err(perr)?;
+    bin.add_pad(&gst::GhostPad::with_target(&last).map_err(perr)?)
+        .map_err(perr)?;
+    Ok(bin.upcast())
+}
+
+impl Recorder {
+    /// Starts recording `sources` into `path` (directories made as needed).
+    /// `room`/`feed` label the registry entry. Ask the publisher for a
+    /// keyframe afterwards: the file starts at the first one.
+    #[allow(clippy::too_many_arguments)]
+    pub fn start(
+        pipeline: &gst::Pipeline,
+        catalog: &Catalog,
+        encoder: Option<&Selected>,
+        path: PathBuf,
+        room: Value,
+        feed: Value,
+        sources: &[Source<'_>],
+        events: &RoomEvents,
+    ) -> Result<Recorder, RecordError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| RecordError::Dir(dir.display().to_string(), e))?;
+        }
+        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let bin = gst::Bin::with_name(&format!("rec_{id}"));
+        let mux = gst::parse::launch(&catalog.mp4.mux).map_err(perr)?;
+        let sink = gst::ElementFactory::make("filesink")
+            .property("location", path.display().to_string())
+            .property("sync", false)
+            .property("async", false)
+            .build()
+            .map_err(perr)?;
+        bin.add_many([&mux, &sink]).map_err(perr)?;
+        mux.link(&sink).map_err(perr)?;
+        let span = Arc::new(Span {
+            first: AtomicU64::new(u64::MAX),
+            last: AtomicU64::new(0),
+        });
+        let mut codecs = Vec::new();
+        let mut sinks = Vec::new();
+        for src in sources {
+            let desc = catalog.fragment(src.codec);
+            if desc.trim().is_empty() {
+                return Err(RecordError::NoFragment(src.codec.janus_name()));
+            }
+            let queue = gst::ElementFactory::make("queue")
+                .property("max-size-buffers", 0u32)
+                .property("max-size-bytes", 0u32)
+                .property("max-size-time", QUEUE_TIME.as_nanos() as u64)
+                .property_from_str("leaky", "downstream")
+                .build()
+                .map_err(perr)?;
+            let frag = fragment_bin(desc, src.codec, encoder)?;
+            bin.add_many([&queue, &frag]).map_err(perr)?;
+            gst::Element::link_many([&queue, &frag, &mux]).map_err(perr)?;
+            let qsink = queue.static_pad("sink").ok_or_else(|| perr("queue sink"))?;
+            let ghost = gst::GhostPad::builder_with_target(&qsink)
+                .map_err(perr)?
+                .name(format!("sink_{}", sinks.len()))
+                .build();
+            bin.add_pad(&ghost).map_err(perr)?;
+            // Track what reaches the muxer, for the registry's duration.
+            if let Some(fsrc) = frag.static_pad("src") {
+                let span = span.clone();
+                fsrc.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    let Some(b) = info.buffer() else {
+                        return gst::PadProbeReturn::Ok;
+                    };
+                    let Some(pts) = b.pts() else {
+                        // The muxer fails on a buffer without a timestamp
+                        // (a decoder's first output can lack one): drop it.
+                        info.data.take();
+                        return gst::PadProbeReturn::Handled;
+                    };
+                    let end = pts + b.duration().unwrap_or(gst::ClockTime::ZERO);
+                    span.first.fetch_min(pts.nseconds(), Ordering::Relaxed);
+                    span.last.fetch_max(end.nseconds(), Ordering::Relaxed);
+                    gst::PadProbeReturn::Ok
+                });
+            }
+            codecs.push(match src.kind {
+                MediaKind::Video => "h264",
+                MediaKind::Audio => "aac",
+            });
+            sinks.push((src.tee.clone(), ghost.upcast::<gst::Pad>()));
+        }
+        if sinks.is_empty() {
+            return Err(perr("nothing to record"));
+        }
+        // EOS at the file: the muxer has written its index.
+        let tx = events.clone();
+        sink.static_pad("sink")
+            .ok_or_else(|| perr("filesink pad"))?
+            .add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+                if let Some(ev) = info.event()
+                    && ev.type_() == gst::EventType::Eos
+                {
+                    let _ = tx.send(RoomEvent::RecordingDone { id });
+                }
+                gst::PadProbeReturn::Ok
+            });
+        pipeline.add(&bin).map_err(perr)?;
+        if let Err(e) = bin.sync_state_with_parent() {
+            let _ = pipeline.remove(&bin);
+            let _ = bin.set_state(gst::State::Null);
+            return Err(perr(e));
+        }
+        let mut inputs = Vec::new();
+        for (tee, ghost) in sinks {
+            let linked = tee
+                .request_pad_simple("src_%u")
+                .ok_or_else(|| perr("tee refused a pad"))
+                .and_then(|tp| {
+                    tp.link(&ghost).map_err(|e| perr(format!("{e:?}")))?;
+                    Ok(tp)
+                });
+            match linked {
+                Ok(tee_pad) => inputs.push(Input {
+                    tee,
+                    tee_pad,
+                    sink: ghost,
+                }),
+                Err(e) => {
+                    for i in &inputs {
+                        i.tee.release_request_pad(&i.tee_pad);
+                    }
+                    super::peer::retire(pipeline, vec![bin.upcast()]);
+                    return Err(e);
+                }
+            }
+        }
+        let info = RecordingInfo {
+            path: path.clone(),
+            room,
+            feed,
+            codecs,
+            started_ms: now_ms(),
+            duration_ms: 0,
+        };
+        Ok(Recorder {
+            id,
+            path,
+            bin,
+            inputs,
+            span,
+            info,
+            stopping: false,
+        })
+    }
+
+    /// Whether [`Recorder::stop`] was called.
+    pub fn stopping(&self) -> bool {
+        self.stopping
+    }
+
+    /// Detaches the recording from the room (tee pads released, so no more
+    /// data) and sends EOS into it; [`RoomEvent::RecordingDone`] follows once
+    /// the file is finalized.
+    pub fn stop(&mut self) {
+        if self.stopping {
+            return;
+        }
+        self.stopping = true;
+        for i in &self.inputs {
+            i.tee.release_request_pad(&i.tee_pad);
+        }
+        for i in &self.inputs {
+            i.sink.send_event(gst::event::Eos::new());
+        }
+    }
+
+    /// Removes the finished (or timed-out) branch; returns its registry entry.
+    pub fn finish(mut self, pipeline: &gst::Pipeline) -> RecordingInfo {
+        if !self.stopping {
+            for i in &self.inputs {
+                i.tee.release_request_pad(&i.tee_pad);
+            }
+        }
+        super::peer::retire(pipeline, vec![self.bin.clone().upcast()]);
+        let first = self.span.first.load(Ordering::Relaxed);
+        let last = self.span.last.load(Ordering::Relaxed);
+        self.info.duration_ms = last.saturating_sub(first) / 1_000_000;
+        if first == u64::MAX {
+            self.info.duration_ms = 0;
+        }
+        self.info
+    }
+
+    /// The `recording` state for events and replies.
+    pub fn to_json(&self) -> Value {
+        json!({"file": self.path.display().to_string(), "started": self.info.started_ms})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalog_parses_and_builds() {
+        gst::init().unwrap();
+        let c = Catalog::builtin();
+        assert!(c.mp4.mux.contains("fragment-duration"));
+        for codec in [Codec::H264, Codec::Opus] {
+            fragment_bin(c.fragment(codec), codec, None).unwrap();
+        }
+        // VP8 needs the chosen encoder.
+        assert!(matches!(
+            fragment_bin(c.fragment(Codec::Vp8), Codec::Vp8, None),
+            Err(RecordError::NoEncoder(_))
+        ));
+    }
+
+    #[test]
+    fn file_names_follow_janus_and_stay_in_the_directory() {
+        let d = Path::new("/rec");
+        assert_eq!(
+            file_path(d, None, "1234", Some("42"), "mp4", 99),
+            Some(PathBuf::from("/rec/videoroom-1234-user-42-99.mp4"))
+        );
+        assert_eq!(
+            file_path(d, None, "1234", None, "mp4", 99),
+            Some(PathBuf::from("/rec/videoroom-1234-mix-99.mp4"))
+        );
+        assert_eq!(
+            file_path(d, Some("talk/alice"), "1", None, "mp4", 0),
+            Some(PathBuf::from("/rec/talk/alice.mp4"))
+        );
+        for bad in ["../x", "/etc/x", "a/../../b", ""] {
+            assert_eq!(file_path(d, Some(bad), "1", None, "mp4", 0), None, "{bad}");
+        }
+    }
+}
