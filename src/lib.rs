@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod janus;
 pub mod media;
 pub mod metrics;
+pub mod mjr;
 pub mod plugins;
 pub mod room;
 pub mod server;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use webrtc_gateway::config::Config;
@@ -21,6 +21,58 @@ struct Cli {
     /// Override the WebSocket port (0 picks a free one).
     #[arg(long)]
     ws_port: Option<u16>,
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Converts Janus .mjr recordings (one video and/or one audio file of
+    /// one participant) straight to one MP4: H.264 as recorded, VP8
+    /// transcoded to H.264, Opus to AAC. No janus-pp-rec, no ffmpeg.
+    Mjr2mp4 {
+        /// `<video.mjr> [<audio.mjr>]` (either order).
+        #[arg(required = true, num_args = 1..=2)]
+        inputs: Vec<PathBuf>,
+        /// The MP4 to write.
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+/// `mjr2mp4`: the encoder for VP8 comes from the configured catalog (the
+/// same probe as at gateway start-up), the fragments from the recording
+/// catalog.
+fn mjr2mp4(cfg: &Config, inputs: &[PathBuf], output: &std::path::Path) -> anyhow::Result<()> {
+    use webrtc_gateway::media::codec::Codec;
+    use webrtc_gateway::media::encoder::{self, PROBE_TIMEOUT, Preferences};
+    gst::init()?;
+    let catalog = if cfg.recording.catalog.as_os_str().is_empty() {
+        webrtc_gateway::room::record::Catalog::builtin()
+    } else {
+        webrtc_gateway::room::record::Catalog::load(&cfg.recording.catalog)?
+    };
+    let encoder = encoder::Catalog::load(&cfg.encoder.catalog)
+        .ok()
+        .and_then(|c| {
+            let prefs = Preferences {
+                order: cfg.encoder.h264.clone(),
+                force: (!cfg.encoder.force.is_empty()).then(|| cfg.encoder.force.clone()),
+            };
+            encoder::select(&c, Codec::H264, &prefs, |spec| {
+                encoder::probe(spec, Codec::H264, PROBE_TIMEOUT)
+            })
+            .ok()
+        });
+    let paths: Vec<&std::path::Path> = inputs.iter().map(PathBuf::as_path).collect();
+    let done = webrtc_gateway::mjr::convert(&paths, output, &catalog, encoder.as_ref())?;
+    println!(
+        "{}: {:.2} s from {} packets",
+        output.display(),
+        done.duration_ms as f64 / 1000.0,
+        done.packets.iter().sum::<usize>()
+    );
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -35,6 +87,11 @@ fn main() -> anyhow::Result<()> {
         .init();
     route_glib_logs();
     let cli = Cli::parse();
+    if let Some(Cmd::Mjr2mp4 { inputs, output }) = &cli.command {
+        // The config only supplies catalogs here; without one, the defaults.
+        let cfg = Config::load(&cli.config).unwrap_or_default();
+        return mjr2mp4(&cfg, inputs, output);
+    }
     let mut cfg = Config::load(&cli.config)?;
     if let Some(p) = cli.http_port {
         cfg.http.port = p;

@@ -241,7 +241,7 @@ fn perr(e: impl std::fmt::Display) -> RecordError {
 
 /// Builds a fragment as a bin with ghost pads; `%ENCODER%` becomes the
 /// chosen H.264 encoder.
-fn fragment_bin(
+pub fn fragment(
     desc: &str,
     codec: Codec,
     encoder: Option<&Selected>,
@@ -341,7 +341,7 @@ impl Recorder {
                 .property_from_str("leaky", "downstream")
                 .build()
                 .map_err(perr)?;
-            let frag = fragment_bin(desc, src.codec, encoder)?;
+            let frag = fragment(desc, src.codec, encoder)?;
             bin.add_many([&queue, &frag]).map_err(perr)?;
             gst::Element::link_many([&queue, &frag, &mux]).map_err(perr)?;
             let qsink = queue.static_pad("sink").ok_or_else(|| perr("queue sink"))?;
@@ -493,11 +493,11 @@ mod tests {
         let c = Catalog::builtin();
         assert!(c.mp4.mux.contains("fragment-duration"));
         for codec in [Codec::H264, Codec::Opus] {
-            fragment_bin(c.fragment(codec), codec, None).unwrap();
+            fragment(c.fragment(codec), codec, None).unwrap();
         }
         // VP8 needs the chosen encoder.
         assert!(matches!(
-            fragment_bin(c.fragment(Codec::Vp8), Codec::Vp8, None),
+            fragment(c.fragment(Codec::Vp8), Codec::Vp8, None),
             Err(RecordError::NoEncoder(_))
         ));
     }
