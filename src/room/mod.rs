@@ -22,6 +22,7 @@ pub mod peer;
 pub mod record;
 mod sfu;
 pub mod talk;
+pub mod timing;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -297,6 +298,8 @@ struct PubStream {
     last_keyframe_request: Option<Instant>,
     /// Set by `moderate`: a probe on the tee's sink drops every packet.
     moderated: Option<gst::PadProbeId>,
+    /// Arrival-time mapping of this stream, for recordings.
+    clock: Arc<timing::ArrivalClock>,
 }
 
 struct Publication {
@@ -1060,6 +1063,16 @@ impl Room {
             };
             let tee = sfu::make_tee(&self.pipeline, &format!("tee_{handle}_{}", s.mindex))
                 .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+            let clock = Arc::new(timing::ArrivalClock::new(codec.clock_rate()));
+            if let Some(pad) = tee.static_pad("sink") {
+                let clock = clock.clone();
+                pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    if let Some(b) = info.buffer() {
+                        clock.observe(b);
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+            }
             // SFU rooms take talking levels from RFC 6464 (MCU and hybrid
             // rooms measure the decoded audio).
             let level_id = audio_level_ids
@@ -1088,6 +1101,7 @@ impl Room {
                 receiving: false,
                 last_keyframe_request: None,
                 moderated: None,
+                clock,
             });
         }
         let audio_codec = streams
@@ -1198,6 +1212,7 @@ impl Room {
                 kind: s.kind,
                 codec: s.codec,
                 tee: &s.tee,
+                clock: Some(s.clock.clone()),
             })
             .collect();
         // One video and one audio track per file (the first of each).
@@ -1273,15 +1288,18 @@ impl Room {
             .audio_tee(&self.pipeline, MixKey::All)
             .map_err(VideoRoomError::Unknown)?;
         let sources = [
+            // The mix's timestamps come from its aggregators: no jitter.
             record::Source {
                 kind: MediaKind::Video,
                 codec: vcodec,
                 tee: &video,
+                clock: None,
             },
             record::Source {
                 kind: MediaKind::Audio,
                 codec: Codec::Opus,
                 tee: &audio,
+                clock: None,
             },
         ];
         let encoder = self.h264_encoder();

@@ -154,6 +154,10 @@ pub struct Source<'a> {
     pub codec: Codec,
     /// The tee carrying its RTP.
     pub tee: &'a gst::Element,
+    /// The stream's arrival mapping: packets are restamped from their RTP
+    /// timestamps with its offset (see [`super::timing`]). `None` keeps the
+    /// incoming timestamps (the mix, whose timing has no jitter).
+    pub clock: Option<Arc<super::timing::ArrivalClock>>,
 }
 
 /// First and last timestamp written, ns (`u64::MAX`/0 until data).
@@ -350,6 +354,26 @@ impl Recorder {
                 .name(format!("sink_{}", sinks.len()))
                 .build();
             bin.add_pad(&ghost).map_err(perr)?;
+            if let Some(clock) = src.clock.clone() {
+                // Frozen at the first packet, so the file's timeline is monotonic.
+                let frozen = std::sync::OnceLock::<i64>::new();
+                ghost.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    let offset = match frozen.get() {
+                        Some(o) => *o,
+                        None => match clock.offset() {
+                            Some(o) => *frozen.get_or_init(|| o),
+                            None => return gst::PadProbeReturn::Ok,
+                        },
+                    };
+                    if let Some(buf) = info.buffer_mut() {
+                        let pts = buf.map_readable().ok().and_then(|m| clock.pts(&m, offset));
+                        if let Some(pts) = pts {
+                            buf.make_mut().set_pts(pts);
+                        }
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+            }
             // Track what reaches the muxer, for the registry's duration.
             if let Some(fsrc) = frag.static_pad("src") {
                 let span = span.clone();
