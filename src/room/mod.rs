@@ -67,6 +67,10 @@ const SPEAKER_HOLD: Duration = Duration::from_millis(1500);
 /// of timestamps is irregular while it learns the sender's clock; files
 /// started then carry it (players complain of non-monotonic timestamps).
 const RECORD_SETTLE: Duration = Duration::from_secs(1);
+/// A deferred recording start waits for the publisher's RTCP sender reports
+/// (lip-sync) in steps of this, at most `SR_WAIT_ROUNDS` times.
+const SR_WAIT_STEP: Duration = Duration::from_millis(500);
+const SR_WAIT_ROUNDS: u32 = 10;
 /// How long an MCU room waits for the start-up encoder probe.
 const ENCODER_WAIT: Duration = Duration::from_secs(30);
 
@@ -428,8 +432,9 @@ struct Room {
     publisher_recordings: HashMap<u64, u64>,
     /// The mix recording's id.
     mix_recording: Option<u64>,
-    /// Publishers to record once connected (handle → `filename`).
-    pending_recordings: HashMap<u64, Option<String>>,
+    /// Publishers to record once connected (handle → `filename`, and how
+    /// often the start waited for sender reports).
+    pending_recordings: HashMap<u64, (Option<String>, u32)>,
 }
 
 fn send_reply<T>(reply: Reply<T>, r: Result<T, VideoRoomError>) {
@@ -1137,7 +1142,7 @@ impl Room {
         if self.cfg.record || params.record == Some(true) {
             // Started once media flows (see `RECORD_SETTLE`).
             self.pending_recordings
-                .insert(handle, params.filename.clone());
+                .insert(handle, (params.filename.clone(), 0));
         }
         if let Some(v) = self
             .participants
@@ -1204,24 +1209,25 @@ impl Room {
         ) else {
             return;
         };
-        let sources: Vec<record::Source<'_>> = publication
-            .streams
+        let streams = Self::recorded_streams(publication);
+        let offsets = Self::sync_offsets_of(publication, &streams);
+        if offsets.is_none() {
+            warn!(
+                handle_id = handle,
+                "recording without sender reports: lip-sync from arrival times"
+            );
+        }
+        let chosen: Vec<record::Source<'_>> = streams
             .iter()
-            .filter(|s| s.moderated.is_none())
-            .map(|s| record::Source {
+            .enumerate()
+            .map(|(i, s)| record::Source {
                 kind: s.kind,
                 codec: s.codec,
                 tee: &s.tee,
                 clock: Some(s.clock.clone()),
+                offset: offsets.as_ref().map(|o| o[i]),
             })
             .collect();
-        // One video and one audio track per file (the first of each).
-        let mut chosen: Vec<record::Source<'_>> = Vec::new();
-        for s in sources {
-            if !chosen.iter().any(|c| c.kind == s.kind) {
-                chosen.push(s);
-            }
-        }
         let encoder = self.h264_encoder();
         match record::Recorder::start(
             &self.pipeline,
@@ -1241,6 +1247,38 @@ impl Room {
             }
             Err(e) => warn!(handle_id = handle, error = %e, "cannot record publisher"),
         }
+    }
+
+    /// The streams a publisher's recording takes: the first video and the
+    /// first audio stream not muted by moderation.
+    fn recorded_streams(publication: &Publication) -> Vec<&PubStream> {
+        let mut out: Vec<&PubStream> = Vec::new();
+        for s in publication.streams.iter().filter(|s| s.moderated.is_none()) {
+            if !out.iter().any(|c| c.kind == s.kind) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// Lip-sync offsets for `streams` from the publisher's sender reports.
+    fn sync_offsets_of(publication: &Publication, streams: &[&PubStream]) -> Option<Vec<i64>> {
+        let reports: Vec<(&timing::ArrivalClock, Option<timing::SenderReport>)> = streams
+            .iter()
+            .map(|s| {
+                let sr = s
+                    .ssrc
+                    .and_then(|ssrc| timing::sender_report(&publication.peer.webrtcbin, ssrc));
+                (s.clock.as_ref(), sr)
+            })
+            .collect();
+        timing::sync_offsets(&reports)
+    }
+
+    fn publisher_sync_offsets(&self, handle: u64) -> Option<Vec<i64>> {
+        let publication = self.participants.get(&handle)?.publication.as_ref()?;
+        let streams = Self::recorded_streams(publication);
+        Self::sync_offsets_of(publication, &streams)
     }
 
     fn stop_publisher_recording(&mut self, handle: u64) {
@@ -1294,12 +1332,14 @@ impl Room {
                 codec: vcodec,
                 tee: &video,
                 clock: None,
+                offset: None,
             },
             record::Source {
                 kind: MediaKind::Audio,
                 codec: Codec::Opus,
                 tee: &audio,
                 clock: None,
+                offset: None,
             },
         ];
         let encoder = self.h264_encoder();
@@ -2283,9 +2323,22 @@ impl Room {
             }
             RoomEvent::RecordingDone { id } => self.recording_done(id),
             RoomEvent::StartRecording { handle } => {
-                if let Some(filename) = self.pending_recordings.remove(&handle) {
-                    self.start_publisher_recording(handle, filename.as_deref());
+                let Some((filename, waited)) = self.pending_recordings.remove(&handle) else {
+                    return;
+                };
+                // Lip-sync needs a sender report per stream; they come within
+                // seconds of the start. Wait for them, a bounded while.
+                if self.publisher_sync_offsets(handle).is_none() && waited < SR_WAIT_ROUNDS {
+                    self.pending_recordings
+                        .insert(handle, (filename, waited + 1));
+                    let tx = self.ev_tx.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(SR_WAIT_STEP).await;
+                        let _ = tx.send(RoomEvent::StartRecording { handle });
+                    });
+                    return;
                 }
+                self.start_publisher_recording(handle, filename.as_deref());
             }
             RoomEvent::AudioLevel { handle, dbov } => {
                 // A moderated (muted) stream does not talk.

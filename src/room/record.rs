@@ -158,6 +158,10 @@ pub struct Source<'a> {
     /// timestamps with its offset (see [`super::timing`]). `None` keeps the
     /// incoming timestamps (the mix, whose timing has no jitter).
     pub clock: Option<Arc<super::timing::ArrivalClock>>,
+    /// The frozen offset for `clock` (from the sender reports, see
+    /// [`super::timing::sync_offsets`]); `None` takes the stream's own
+    /// least-delayed arrival offset at the first packet.
+    pub offset: Option<i64>,
 }
 
 /// First and last timestamp written, ns (`u64::MAX`/0 until data).
@@ -357,6 +361,9 @@ impl Recorder {
             if let Some(clock) = src.clock.clone() {
                 // Frozen at the first packet, so the file's timeline is monotonic.
                 let frozen = std::sync::OnceLock::<i64>::new();
+                if let Some(o) = src.offset {
+                    let _ = frozen.set(o);
+                }
                 ghost.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
                     let offset = match frozen.get() {
                         Some(o) => *o,
