@@ -232,8 +232,8 @@ async fn every_ending_finalizes_the_file() {
     let (a, _) = TestPeer::publish(&h, &room, "a", &publisher(VideoCodec::H264, "ball"))
         .await
         .unwrap();
-    // Recording starts 1 s after the publisher connects.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Recording starts once the publisher's sender reports came (1-6 s).
+    tokio::time::sleep(Duration::from_secs(8)).await;
     // Stop mid-call, then restart into a new file.
     h.call(
         json!({"request": "configure", "record": false}),
@@ -284,7 +284,7 @@ async fn every_ending_finalizes_the_file() {
     let (c, _) = TestPeer::publish(&h3, &room3, "c", &publisher(VideoCodec::Vp8, "ball"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(9)).await;
     let status = gw
         .terminate(Duration::from_secs(15))
         .expect("gateway exits on SIGTERM");
