@@ -5,10 +5,12 @@
 //! GStreamer `webrtcbin` publisher, 3 s each of H.264 + Opus and VP8 + Opus:
 //! `cargo run --example mjr_fixtures -- tests/fixtures/mjr`.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::Value;
+use common::{decode_errors, probe};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -35,45 +37,6 @@ fn mjr2mp4(args: &[&Path], out: &Path) -> std::process::Output {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("run mjr2mp4")
-}
-
-fn probe(path: &Path) -> (f64, Vec<String>) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration:stream=codec_name",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    let d = v["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0.0);
-    let c = v["streams"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["codec_name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    (d, c)
-}
-
-fn decode_errors(path: &Path) -> String {
-    let out = Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg");
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[test]

@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 use serial_test::serial;
 use webrtc_gateway::client::peer::{PublisherSpec, TestPeer, VideoCodec};
 
-use common::{Gateway, TempDir, create_room, videoroom_handle};
+use common::{Gateway, TempDir, create_room, decode_errors, probe, videoroom_handle};
+use webrtc_gateway::client::janus::Handle;
 
 const WITHIN: Duration = Duration::from_secs(10);
 
@@ -29,45 +30,24 @@ fn publisher(codec: VideoCodec, pattern: &str) -> PublisherSpec {
     }
 }
 
-/// `ffprobe`'s view of a file: format duration (s) and stream codec names.
-fn probe(path: &Path) -> (f64, Vec<String>) {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration:stream=codec_name",
-            "-of",
-            "json",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs (apt-get install ffmpeg)");
-    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    let duration = v["format"]["duration"]
-        .as_str()
-        .and_then(|d| d.parse().ok())
-        .unwrap_or(0.0);
-    let codecs = v["streams"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s["codec_name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    (duration, codecs)
-}
-
-/// What `ffmpeg -v error -i f -f null -` prints: empty when every frame decodes.
-fn decode_errors(path: &Path) -> String {
-    let out = Command::new("timeout")
-        .args(["60", "ffmpeg", "-nostdin", "-v", "error", "-i"])
-        .arg(path)
-        .args(["-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+/// `configure` with `record: true` and `filename`, `length` of recording,
+/// then `record: false`.
+async fn record_for(h: &Handle, filename: &str, length: Duration) {
+    h.call(
+        json!({"request": "configure", "record": true, "filename": filename}),
+        None,
+        WITHIN,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(length).await;
+    h.call(
+        json!({"request": "configure", "record": false}),
+        None,
+        WITHIN,
+    )
+    .await
+    .unwrap();
 }
 
 /// One RGB pixel of the frame at `at_s` seconds.
@@ -177,21 +157,7 @@ async fn records_ten_seconds(codec: VideoCodec) {
         .unwrap();
     // Media flows before the recording starts.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    h.call(
-        json!({"request": "configure", "record": true, "filename": "ten"}),
-        None,
-        WITHIN,
-    )
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    h.call(
-        json!({"request": "configure", "record": false}),
-        None,
-        WITHIN,
-    )
-    .await
-    .unwrap();
+    record_for(&h, "ten", Duration::from_secs(10)).await;
     let list = recordings(&admin, &room, 1).await;
     assert_eq!(list.len(), 1, "{list:?}");
     let entry = &list[0];
@@ -731,21 +697,7 @@ async fn av_sync(loss: f64) {
     let h = videoroom_handle(&gw, true).await;
     let (peer, stop) = publish_flash_beep(&h, &room, loss).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    h.call(
-        json!({"request": "configure", "record": true, "filename": "sync"}),
-        None,
-        WITHIN,
-    )
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    h.call(
-        json!({"request": "configure", "record": false}),
-        None,
-        WITHIN,
-    )
-    .await
-    .unwrap();
+    record_for(&h, "sync", Duration::from_secs(10)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let list = recordings(&admin, &room, 1).await;
     let path = PathBuf::from(list[0]["file"].as_str().unwrap());

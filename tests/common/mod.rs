@@ -232,3 +232,46 @@ pub async fn create_room(admin: &Handle, extra: Value) -> Value {
     assert_eq!(r["videoroom"], "created", "{r}");
     r["room"].clone()
 }
+
+/// `ffprobe`'s view of a media file: format duration (s) and stream codec
+/// names (needs `ffmpeg`'s ffprobe).
+pub fn probe(path: &std::path::Path) -> (f64, Vec<String>) {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration:stream=codec_name",
+            "-of",
+            "json",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs (apt-get install ffmpeg)");
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    let duration = v["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or(0.0);
+    let codecs = v["streams"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["codec_name"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    (duration, codecs)
+}
+
+/// What `ffmpeg -v error -i f -f null -` prints: empty when every frame
+/// decodes (bounded to 60 s).
+pub fn decode_errors(path: &std::path::Path) -> String {
+    let out = Command::new("timeout")
+        .args(["60", "ffmpeg", "-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
