@@ -682,8 +682,8 @@ fn av_offsets(path: &Path) -> Vec<f64> {
         .collect()
 }
 
-/// A/V sync: a white flash and a beep once a second at the publisher keep
-/// one offset all through the file, also under 5% loss.
+/// A/V sync: a white flash and a beep once a second at the publisher are
+/// within 40 ms of each other all through the file, also under 5% loss.
 async fn av_sync(loss: f64) {
     gst::init().unwrap();
     let gw = Gateway::start();
@@ -728,7 +728,7 @@ async fn av_sync(loss: f64) {
             errors.lines().count()
         );
         assert!(
-            median.abs() <= 80.0,
+            median.abs() <= 40.0,
             "A/V offset {median:.1} ms under loss: {offsets:?}"
         );
         assert!(off <= 1, "A/V offset drifts under loss: {offsets:?}");
@@ -736,12 +736,11 @@ async fn av_sync(loss: f64) {
         // No drift inside a file.
         let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
         assert!(hi - lo <= 5.0, "A/V offset drifts {lo:.1}..{hi:.1} ms");
-        // Issue 4 asks for 40 ms. Measured: a constant offset per file of
-        // 14-55 ms (audio late), different on every run: MP4 players start
-        // each track at 0, and the audio starts earlier than the video's
-        // first keyframe. An open item; this guards against worse.
+        // Within 40 ms (issue 4): measured 1-21 ms. The first video frame is
+        // stretched back to the audio's start, since players start every
+        // MP4 track at 0.
         assert!(
-            lo.abs().max(hi.abs()) <= 80.0,
+            lo.abs().max(hi.abs()) <= 40.0,
             "A/V offset {lo:.1}..{hi:.1} ms"
         );
         assert!(errors.is_empty(), "{errors}");

@@ -169,6 +169,10 @@ pub struct Source<'a> {
 struct Span {
     first: AtomicU64,
     last: AtomicU64,
+    /// PTS of the first audio buffer into the muxer (`u64::MAX` before).
+    first_audio: AtomicU64,
+    /// Whether the first video buffer went into the muxer.
+    video_started: std::sync::atomic::AtomicBool,
 }
 
 struct Input {
@@ -334,7 +338,12 @@ impl Recorder {
         let span = Arc::new(Span {
             first: AtomicU64::new(u64::MAX),
             last: AtomicU64::new(0),
+            first_audio: AtomicU64::new(u64::MAX),
+            video_started: std::sync::atomic::AtomicBool::new(false),
         });
+        // Publisher streams share one timeline (see `timing`); the mix's
+        // video and audio come from two aggregators with their own starts.
+        let align_start = sources.iter().all(|s| s.clock.is_some());
         let mut codecs = Vec::new();
         let mut sinks = Vec::new();
         for src in sources {
@@ -382,17 +391,74 @@ impl Recorder {
                 });
             }
             // Track what reaches the muxer, for the registry's duration.
+            // The audio's start, known as soon as its first packet enters
+            // (its encoded output reaches the muxer later than the video's
+            // first keyframe, though it starts earlier).
+            if src.kind == MediaKind::Audio
+                && let Some(fsink) = frag.static_pad("sink")
+            {
+                let span = span.clone();
+                fsink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
+                        let _ = span.first_audio.compare_exchange(
+                            u64::MAX,
+                            pts.nseconds(),
+                            Ordering::Relaxed,
+                            Ordering::Relaxed,
+                        );
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+            }
             if let Some(fsrc) = frag.static_pad("src") {
                 let span = span.clone();
+                let kind = src.kind;
                 fsrc.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
                     let Some(b) = info.buffer() else {
                         return gst::PadProbeReturn::Ok;
                     };
-                    let Some(pts) = b.pts() else {
+                    let Some(mut pts) = b.pts() else {
                         // The muxer fails on a buffer without a timestamp
                         // (a decoder's first output can lack one): drop it.
                         info.data.take();
                         return gst::PadProbeReturn::Handled;
+                    };
+                    match kind {
+                        MediaKind::Audio => {
+                            let _ = span.first_audio.compare_exchange(
+                                u64::MAX,
+                                pts.nseconds(),
+                                Ordering::Relaxed,
+                                Ordering::Relaxed,
+                            );
+                        }
+                        MediaKind::Video => {
+                            // Players start every MP4 track at 0. The video
+                            // starts at its first keyframe, after the audio:
+                            // stretch that first frame back to the audio's
+                            // start, or the audio would play late by the wait.
+                            let first_audio = span.first_audio.load(Ordering::Relaxed);
+                            if align_start
+                                && !span.video_started.swap(true, Ordering::Relaxed)
+                                && first_audio < pts.nseconds()
+                                && let Some(b) = info.buffer_mut()
+                            {
+                                let early = gst::ClockTime::from_nseconds(first_audio);
+                                let b = b.make_mut();
+                                let stretch = pts - early;
+                                b.set_pts(early);
+                                if b.dts().is_some() {
+                                    b.set_dts(early);
+                                }
+                                if let Some(d) = b.duration() {
+                                    b.set_duration(d + stretch);
+                                }
+                                pts = early;
+                            }
+                        }
+                    }
+                    let Some(b) = info.buffer() else {
+                        return gst::PadProbeReturn::Ok;
                     };
                     let end = pts + b.duration().unwrap_or(gst::ClockTime::ZERO);
                     span.first.fetch_min(pts.nseconds(), Ordering::Relaxed);
