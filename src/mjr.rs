@@ -213,11 +213,7 @@ pub fn convert(
             .block(true)
             .max_bytes(2_000_000)
             .build();
-        let desc = match codec {
-            Codec::H264 => &catalog.mp4.h264,
-            Codec::Vp8 => &catalog.mp4.vp8,
-            Codec::Opus => &catalog.mp4.opus,
-        };
+        let desc = catalog.mp4.fragment(*codec);
         if desc.contains("%ENCODER%") && encoder.is_none() {
             return Err(MjrError::NoEncoder);
         }

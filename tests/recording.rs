@@ -181,6 +181,45 @@ async fn vp8_publisher_records_transcoded_mp4() {
     records_ten_seconds(VideoCodec::Vp8).await;
 }
 
+/// `record_format: "webm"`: a VP8 publisher is written as sent (VP8 + Opus,
+/// no transcoding); an H.264 publisher in the same room still gets MP4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn webm_rooms_keep_vp8_and_opus_as_sent() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let dir = TempDir::new("rec");
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(
+        &admin,
+        json!({"rec_dir": dir.0.display().to_string(), "record_format": "webm"}),
+    )
+    .await;
+    let hv = videoroom_handle(&gw, true).await;
+    let (v, _) = TestPeer::publish(&hv, &room, "vp8", &publisher(VideoCodec::Vp8, "ball"))
+        .await
+        .unwrap();
+    let hh = videoroom_handle(&gw, true).await;
+    let (h, _) = TestPeer::publish(&hh, &room, "h264", &publisher(VideoCodec::H264, "smpte"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::join!(
+        record_for(&hv, "vp8", Duration::from_secs(5)),
+        record_for(&hh, "h264", Duration::from_secs(5))
+    );
+    assert_eq!(recordings(&admin, &room, 2).await.len(), 2);
+    let webm = dir.0.join("vp8.webm");
+    let (duration, codecs) = probe(&webm);
+    println!("{}: {duration:.2} s {codecs:?}", webm.display());
+    assert_eq!(codecs, vec!["vp8".to_owned(), "opus".to_owned()]);
+    assert!((duration - 5.0).abs() <= 0.5, "{duration} s");
+    let errors = decode_errors(&webm);
+    assert!(errors.is_empty(), "{errors}");
+    assert_playable(&dir.0.join("h264.mp4"), 5.0, 0.5);
+    drop((v, h));
+}
+
 /// Every way a recording ends leaves a playable file: stop and restart into
 /// a new file, leave, room destroy, and SIGTERM of the gateway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,6 +479,12 @@ async fn bad_recording_requests_get_errors() {
         .await
         .unwrap()
         .0;
+    assert_eq!(r["error_code"], 430, "{r}");
+    // An unknown record_format.
+    let r = admin
+        .sync(json!({"request": "create", "room": 4343, "record_format": "avi"}))
+        .await
+        .unwrap();
     assert_eq!(r["error_code"], 430, "{r}");
     // Unknown room.
     assert_eq!(

@@ -80,6 +80,8 @@ pub struct RoomConfig {
     pub rec_dir: Option<String>,
     /// Only with the secret can recording be toggled.
     pub lock_record: bool,
+    /// `record_format`: `"webm"` keeps VP8 and Opus as sent (else MP4).
+    pub record_webm: bool,
     /// Subscribers must give a `private_id`.
     pub require_pvtid: bool,
     /// `permanent` (config files are not rewritten; accepted and reported).
@@ -209,6 +211,16 @@ impl RoomConfig {
             record: p.bool("record")?.unwrap_or(false),
             rec_dir: p.str("rec_dir")?.map(str::to_owned),
             lock_record: p.bool("lock_record")?.unwrap_or(false),
+            record_webm: match p.str("record_format")? {
+                None | Some("mp4") => false,
+                Some("webm") => true,
+                Some(_) => {
+                    return Err(VideoRoomError::InvalidElement(
+                        "record_format".into(),
+                        "mp4 or webm".into(),
+                    ));
+                }
+            },
             require_pvtid: p.bool("require_pvtid")?.unwrap_or(false),
             permanent: p.bool("permanent")?.unwrap_or(false),
             extra,
@@ -308,6 +320,7 @@ impl RoomConfig {
             "videocodec": Self::codec_list(&self.videocodec),
             "record": self.record,
             "lock_record": self.lock_record,
+            "record_format": if self.record_webm { "webm" } else { "mp4" },
             "audiolevel_event": self.audiolevel_event,
             "num_participants": num_participants,
             "mixing": self.mode.name(),

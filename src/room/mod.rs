@@ -1199,17 +1199,19 @@ impl Room {
         };
         let room = self.cfg.room.to_string();
         let feed = p.id.to_string();
+        let streams = Self::recorded_streams(publication);
+        let codecs: Vec<Codec> = streams.iter().map(|s| s.codec).collect();
+        let format = self.ctx.recording.choose(self.cfg.record_webm, &codecs);
         let Some(path) = record::file_path(
             &self.rec_dir(),
             filename,
             &room,
             Some(&feed),
-            &self.ctx.recording.mp4.extension,
+            &format.extension,
             record::now_ms(),
         ) else {
             return;
         };
-        let streams = Self::recorded_streams(publication);
         let offsets = Self::sync_offsets_of(publication, &streams);
         if offsets.is_none() {
             warn!(
@@ -1231,7 +1233,7 @@ impl Room {
         let encoder = self.h264_encoder();
         match record::Recorder::start(
             &self.pipeline,
-            &self.ctx.recording,
+            format,
             encoder.as_ref(),
             path,
             self.cfg.room.to_json(),
@@ -1296,11 +1298,11 @@ impl Room {
         {
             return Ok(r.to_json());
         }
-        if self.mixer.is_none() {
+        let Some(vcodec) = self.mixer.as_ref().map(|m| m.video_format().0) else {
             return Err(VideoRoomError::InvalidRequest(
                 "record_mix (this room does not mix)".into(),
             ));
-        }
+        };
         let room = self.cfg.room.to_string();
         let rec_dir = self.rec_dir();
         let path = record::file_path(
@@ -1308,7 +1310,11 @@ impl Room {
             filename,
             &room,
             None,
-            &self.ctx.recording.mp4.extension,
+            &self
+                .ctx
+                .recording
+                .choose(self.cfg.record_webm, &[vcodec, Codec::Opus])
+                .extension,
             record::now_ms(),
         )
         .ok_or_else(|| {
@@ -1320,7 +1326,6 @@ impl Room {
         let Some(m) = self.mixer.as_mut() else {
             return Err(VideoRoomError::Unknown("the mixer vanished".into()));
         };
-        let (vcodec, _, _) = m.video_format();
         let video = m.video_tee().clone();
         let (audio, _) = m
             .audio_tee(&self.pipeline, MixKey::All)
@@ -1343,9 +1348,13 @@ impl Room {
             },
         ];
         let encoder = self.h264_encoder();
+        let format = self
+            .ctx
+            .recording
+            .choose(self.cfg.record_webm, &[vcodec, Codec::Opus]);
         let r = record::Recorder::start(
             &self.pipeline,
-            &self.ctx.recording,
+            format,
             encoder.as_ref(),
             path,
             self.cfg.room.to_json(),

@@ -65,11 +65,16 @@ pub enum RecordError {
 /// fragment per source codec.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Catalog {
-    /// The MP4 settings.
+    /// The MP4 settings (the default).
     pub mp4: Format,
+    /// WebM (rooms with `record_format: "webm"`), for codecs it holds as
+    /// they are; anything else is recorded to MP4.
+    #[serde(default)]
+    pub webm: Option<Format>,
 }
 
-/// One container format.
+/// One container format. An empty fragment means the format cannot take
+/// that codec.
 #[derive(Debug, Clone, Deserialize)]
 pub struct Format {
     /// The muxer, as a gst-launch element description.
@@ -77,11 +82,31 @@ pub struct Format {
     /// File name extension, without the dot.
     pub extension: String,
     /// RTP H.264 → what the muxer stores.
+    #[serde(default)]
     pub h264: String,
     /// RTP VP8 → what the muxer stores (may use `%ENCODER%`).
+    #[serde(default)]
     pub vp8: String,
     /// RTP Opus → what the muxer stores.
+    #[serde(default)]
     pub opus: String,
+    /// Codec names stored for video and audio (`list_recordings`).
+    pub stored: [String; 2],
+}
+
+impl Format {
+    /// The fragment for `codec` (empty when the format cannot take it).
+    pub fn fragment(&self, codec: Codec) -> &str {
+        match codec {
+            Codec::H264 => &self.h264,
+            Codec::Vp8 => &self.vp8,
+            Codec::Opus => &self.opus,
+        }
+    }
+
+    fn takes(&self, codecs: &[Codec]) -> bool {
+        codecs.iter().all(|c| !self.fragment(*c).trim().is_empty())
+    }
 }
 
 impl Catalog {
@@ -100,11 +125,12 @@ impl Catalog {
             .map_err(|e| RecordError::Catalog(path.display().to_string(), e.to_string()))
     }
 
-    fn fragment(&self, codec: Codec) -> &str {
-        match codec {
-            Codec::H264 => &self.mp4.h264,
-            Codec::Vp8 => &self.mp4.vp8,
-            Codec::Opus => &self.mp4.opus,
+    /// The format for a recording of `codecs`: WebM when asked for and it
+    /// takes them all, else MP4.
+    pub fn choose(&self, webm: bool, codecs: &[Codec]) -> &Format {
+        match &self.webm {
+            Some(w) if webm && w.takes(codecs) => w,
+            _ => &self.mp4,
         }
     }
 }
@@ -118,8 +144,8 @@ pub struct RecordingInfo {
     pub room: Value,
     /// The feed id, or `"mix"`.
     pub feed: Value,
-    /// Codecs in the file (`h264`, `aac`).
-    pub codecs: Vec<&'static str>,
+    /// Codecs in the file (`h264`, `aac`; `vp8`, `opus` in WebM).
+    pub codecs: Vec<String>,
     /// Start, ms since the Unix epoch.
     pub started_ms: u64,
     /// Media duration, ms (first to last timestamp written).
@@ -312,7 +338,7 @@ impl Recorder {
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         pipeline: &gst::Pipeline,
-        catalog: &Catalog,
+        format: &Format,
         encoder: Option<&Selected>,
         path: PathBuf,
         room: Value,
@@ -326,7 +352,7 @@ impl Recorder {
         }
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let bin = gst::Bin::with_name(&format!("rec_{id}"));
-        let mux = gst::parse::launch(&catalog.mp4.mux).map_err(perr)?;
+        let mux = gst::parse::launch(&format.mux).map_err(perr)?;
         let sink = gst::ElementFactory::make("filesink")
             .property("location", path.display().to_string())
             .property("sync", false)
@@ -347,7 +373,7 @@ impl Recorder {
         let mut codecs = Vec::new();
         let mut sinks = Vec::new();
         for src in sources {
-            let desc = catalog.fragment(src.codec);
+            let desc = format.fragment(src.codec);
             if desc.trim().is_empty() {
                 return Err(RecordError::NoFragment(src.codec.janus_name()));
             }
@@ -467,8 +493,8 @@ impl Recorder {
                 });
             }
             codecs.push(match src.kind {
-                MediaKind::Video => "h264",
-                MediaKind::Audio => "aac",
+                MediaKind::Video => format.stored[0].clone(),
+                MediaKind::Audio => format.stored[1].clone(),
             });
             sinks.push((src.tee.clone(), ghost.upcast::<gst::Pad>()));
         }
@@ -590,13 +616,21 @@ mod tests {
         let c = Catalog::builtin();
         assert!(c.mp4.mux.contains("fragment-duration"));
         for codec in [Codec::H264, Codec::Opus] {
-            fragment(c.fragment(codec), codec, None).unwrap();
+            fragment(c.mp4.fragment(codec), codec, None).unwrap();
         }
-        // VP8 needs the chosen encoder.
+        // VP8 needs the chosen encoder for MP4, not for WebM.
         assert!(matches!(
-            fragment(c.fragment(Codec::Vp8), Codec::Vp8, None),
+            fragment(c.mp4.fragment(Codec::Vp8), Codec::Vp8, None),
             Err(RecordError::NoEncoder(_))
         ));
+        let webm = c.webm.as_ref().unwrap();
+        for codec in [Codec::Vp8, Codec::Opus] {
+            fragment(webm.fragment(codec), codec, None).unwrap();
+        }
+        // WebM only when it holds every codec; H.264 goes to MP4.
+        assert_eq!(c.choose(true, &[Codec::Vp8, Codec::Opus]).extension, "webm");
+        assert_eq!(c.choose(true, &[Codec::H264, Codec::Opus]).extension, "mp4");
+        assert_eq!(c.choose(false, &[Codec::Vp8, Codec::Opus]).extension, "mp4");
     }
 
     #[test]
