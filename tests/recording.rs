@@ -337,7 +337,8 @@ async fn kill_9_leaves_a_playable_file() {
     let (duration, codecs) = probe(&all[0]);
     println!("after kill -9 at 6 s: {duration:.2} s playable, {codecs:?}");
     assert!(codecs.contains(&"h264".to_owned()), "{codecs:?}");
-    assert!(duration >= 4.5, "only {duration} s survived");
+    // Fragments of 1 s: what was written up to about 1 s before the kill.
+    assert!(duration >= 4.8, "only {duration} s of 6 s survived");
 }
 
 /// The mix recording of an MCU room reuses the mix's encode and shows both
@@ -768,10 +769,11 @@ async fn av_sync(loss: f64) {
             .iter()
             .filter(|d| (*d - median).abs() > 25.0)
             .count();
-        println!(
-            "decoder complaints under {loss} loss: {} lines",
-            errors.lines().count()
-        );
+        // The depayloader drops broken frames and asks for a keyframe, so
+        // the decoder rarely sees damage (measured: no complaint at all).
+        let complaints = errors.lines().count();
+        println!("decoder complaints under {loss} loss: {complaints} lines");
+        assert!(complaints <= 20, "{errors}");
         assert!(
             median.abs() <= 40.0,
             "A/V offset {median:.1} ms under loss: {offsets:?}"
