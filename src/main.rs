@@ -47,18 +47,11 @@ fn mjr2mp4(cfg: &Config, inputs: &[PathBuf], output: &std::path::Path) -> anyhow
     use webrtc_gateway::media::codec::Codec;
     use webrtc_gateway::media::encoder::{self, PROBE_TIMEOUT, Preferences};
     gst::init()?;
-    let catalog = if cfg.recording.catalog.as_os_str().is_empty() {
-        webrtc_gateway::room::record::Catalog::builtin()
-    } else {
-        webrtc_gateway::room::record::Catalog::load(&cfg.recording.catalog)?
-    };
+    let catalog = webrtc_gateway::room::record::Catalog::from_config(&cfg.recording)?;
+    let prefs = Preferences::from_config(&cfg.encoder, Codec::H264);
     let encoder = encoder::Catalog::load(&cfg.encoder.catalog)
         .ok()
         .and_then(|c| {
-            let prefs = Preferences {
-                order: cfg.encoder.h264.clone(),
-                force: (!cfg.encoder.force.is_empty()).then(|| cfg.encoder.force.clone()),
-            };
             encoder::select(&c, Codec::H264, &prefs, |spec| {
                 encoder::probe(spec, Codec::H264, PROBE_TIMEOUT)
             })

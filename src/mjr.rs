@@ -214,10 +214,10 @@ pub fn convert(
             .max_bytes(2_000_000)
             .build();
         let desc = catalog.mp4.fragment(*codec);
-        if desc.contains("%ENCODER%") && encoder.is_none() {
-            return Err(MjrError::NoEncoder);
-        }
-        let frag = crate::room::record::fragment(desc, *codec, encoder).map_err(|e| perr(&e))?;
+        let frag = crate::room::record::fragment(desc, *codec, encoder).map_err(|e| match e {
+            crate::room::record::RecordError::NoEncoder(_) => MjrError::NoEncoder,
+            e => perr(&e),
+        })?;
         pipeline
             .add_many([src.upcast_ref(), &frag])
             .map_err(|e| perr(&e))?;

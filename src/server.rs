@@ -51,11 +51,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     let ice = IceSettings::from_config(&cfg.nat, cfg.media.port_range()?)?;
     let alive = Arc::new(Mutex::new(Vec::new()));
     let encoders: Encoders = Arc::default();
-    let recording = if cfg.recording.catalog.as_os_str().is_empty() {
-        crate::room::record::Catalog::builtin()
-    } else {
-        crate::room::record::Catalog::load(&cfg.recording.catalog)?
-    };
+    let recording = crate::room::record::Catalog::from_config(&cfg.recording)?;
     let mut videoroom_slot = None;
     let gateway = Gateway::new(Duration::from_secs(cfg.general.session_timeout), |events| {
         let ctx = Arc::new(RoomContext {
@@ -150,23 +146,8 @@ fn spawn_encoder_probe(cfg: &Config, gateway: &Arc<Gateway>, slot: Encoders) {
         }
     };
     gateway.set_info("encoders", serde_json::json!("probing"));
-    let force = (!cfg.encoder.force.is_empty()).then(|| cfg.encoder.force.clone());
-    let jobs = [
-        (
-            Codec::H264,
-            Preferences {
-                order: cfg.encoder.h264.clone(),
-                force: force.clone(),
-            },
-        ),
-        (
-            Codec::Vp8,
-            Preferences {
-                order: cfg.encoder.vp8.clone(),
-                force,
-            },
-        ),
-    ];
+    let jobs = [Codec::H264, Codec::Vp8]
+        .map(|codec| (codec, Preferences::from_config(&cfg.encoder, codec)));
     let (gw, out) = (Arc::downgrade(gateway), slot.clone());
     tokio::task::spawn_blocking(move || {
         let mut chosen = Vec::new();

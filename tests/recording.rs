@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use gst::prelude::*;
 use serde_json::{Value, json};
 use serial_test::serial;
-use webrtc_gateway::client::peer::{PublisherSpec, TestPeer, VideoCodec};
+use webrtc_gateway::client::peer::{PublisherSpec, TestPeer, VideoCodec, wait_playing};
 
 use common::{Gateway, TempDir, create_room, decode_errors, probe, videoroom_handle};
 use webrtc_gateway::client::janus::Handle;
@@ -536,14 +536,8 @@ async fn publish_flash_beep(
         let stop = stop.clone();
         std::thread::spawn(move || {
             let (Some(v), Some(a)) = (v, a) else { return };
-            let ready_by = Instant::now() + Duration::from_secs(10);
-            while v.current_state() != gst::State::Playing
-                || a.current_state() != gst::State::Playing
-            {
-                if Instant::now() > ready_by || stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(10));
+            if !wait_playing(&[&v, &a], &stop, Duration::from_secs(10)) {
+                return;
             }
             let start = Instant::now();
             let (mut frame, mut chunk) = (0u64, 0u64);

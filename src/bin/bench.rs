@@ -20,7 +20,7 @@ use clap::Parser;
 use gst::prelude::*;
 use serde_json::{Value, json};
 use webrtc_gateway::client::janus::{Handle, Session};
-use webrtc_gateway::client::peer::{Receive, TestPeer};
+use webrtc_gateway::client::peer::{Receive, TestPeer, wait_playing};
 
 #[derive(Parser, Debug)]
 #[command(about = "SFU fan-out benchmark: this gateway, and Janus with --against-janus")]
@@ -326,19 +326,12 @@ async fn publish_loop(
             let (media, stop) = (media.clone(), stop.clone());
             let feeder = std::thread::spawn(move || {
                 let (Some(v), Some(a)) = (v, a) else { return };
-                // appsrc refuses buffers (flushing) until the pipeline plays.
-                let ready_by = Instant::now() + Duration::from_secs(10);
-                while v.current_state() != gst::State::Playing
-                    || a.current_state() != gst::State::Playing
-                {
-                    if Instant::now() > ready_by || stop.load(Ordering::Relaxed) {
-                        eprintln!(
-                            "bench feeder: appsrc never reached PLAYING ({:?})",
-                            v.current_state()
-                        );
-                        return;
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
+                if !wait_playing(&[&v, &a], &stop, Duration::from_secs(10)) {
+                    eprintln!(
+                        "bench feeder: appsrc never reached PLAYING ({:?})",
+                        v.current_state()
+                    );
+                    return;
                 }
                 let start = Instant::now();
                 let mut lap = 0u64;

@@ -41,6 +41,26 @@ fn send_audio_level(pipeline: &gst::Pipeline) {
     }
 }
 
+/// Waits (from a feeder thread) until every `appsrc` plays: before that they
+/// refuse buffers (flushing). False after `limit`, or once `stop` is set.
+pub fn wait_playing(
+    srcs: &[&gst_app::AppSrc],
+    stop: &std::sync::atomic::AtomicBool,
+    limit: Duration,
+) -> bool {
+    let ready_by = Instant::now() + limit;
+    while srcs
+        .iter()
+        .any(|s| s.current_state() != gst::State::Playing)
+    {
+        if Instant::now() > ready_by || stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
 /// What a test publisher sends.
 #[derive(Debug, Clone)]
 pub struct PublisherSpec {

@@ -136,6 +136,21 @@ pub struct Preferences {
     pub force: Option<String>,
 }
 
+impl Preferences {
+    /// The `[encoder]` config's preferences for `codec`.
+    pub fn from_config(cfg: &crate::config::Encoder, codec: Codec) -> Preferences {
+        let order = match codec {
+            Codec::H264 => cfg.h264.clone(),
+            Codec::Vp8 => cfg.vp8.clone(),
+            Codec::Opus => Vec::new(),
+        };
+        Preferences {
+            order,
+            force: (!cfg.force.is_empty()).then(|| cfg.force.clone()),
+        }
+    }
+}
+
 /// The chosen encoder for a codec, with the attempts that led to it.
 #[derive(Debug, Clone)]
 pub struct Selected {

@@ -1379,6 +1379,16 @@ impl Room {
         }
     }
 
+    /// Posts `event` to this room's task after `delay` (timers never touch
+    /// room state themselves).
+    fn post_later(&self, delay: Duration, event: RoomEvent) {
+        let tx = self.ev_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tx.send(event);
+        });
+    }
+
     /// Sends EOS into a recording; it is removed when the file is final
     /// ([`RoomEvent::RecordingDone`]), or after [`record::FINALIZE_TIMEOUT`].
     fn stop_recording(&mut self, id: u64) {
@@ -1390,11 +1400,7 @@ impl Room {
         }
         debug!(file = %r.path.display(), "recording stopping");
         r.stop();
-        let tx = self.ev_tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(record::FINALIZE_TIMEOUT).await;
-            let _ = tx.send(RoomEvent::RecordingDone { id });
-        });
+        self.post_later(record::FINALIZE_TIMEOUT, RoomEvent::RecordingDone { id });
     }
 
     /// A recording's file is final (or its time is up): remove its branch
@@ -1699,19 +1705,7 @@ impl Room {
             .ok_or_else(|| VideoRoomError::NoSuchFeed(format!("{id} mid {mid}")))?;
         let kind = stream.kind;
         if let Some(sink) = stream.tee.static_pad("sink") {
-            match (mute, stream.moderated.take()) {
-                (true, None) => {
-                    stream.moderated = sink.add_probe(
-                        gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-                        |_, info| {
-                            info.data.take();
-                            gst::PadProbeReturn::Handled
-                        },
-                    )
-                }
-                (false, Some(probe)) => sink.remove_probe(probe),
-                (_, keep) => stream.moderated = keep,
-            }
+            sfu::set_dropping(&sink, &mut stream.moderated, mute);
         }
         if let Some(m) = self.mixer.as_mut()
             && let Err(e) = m.set_muted(&self.pipeline, handle, kind, mute)
@@ -2119,25 +2113,28 @@ impl Room {
         self.renegotiate(handle).await
     }
 
-    fn trickle(&mut self, handle: u64, trickle: Trickle) {
-        let Trickle::Candidates(cands) = trickle else {
-            return;
-        };
-        let peer = self.subscribers.get(&handle).map(|s| &s.peer).or_else(|| {
+    /// The `webrtcbin` of a subscriber or publishing participant.
+    fn peer_of(&self, handle: u64) -> Option<&Peer> {
+        self.subscribers.get(&handle).map(|s| &s.peer).or_else(|| {
             self.participants
                 .get(&handle)
                 .and_then(|p| p.publication.as_ref())
                 .map(|p| &p.peer)
-        });
-        match peer {
+        })
+    }
+
+    /// Applies candidates once the peer has its remote description; until
+    /// then they wait in `pending_candidates`.
+    fn apply_or_keep(&mut self, handle: u64, cands: Vec<Candidate>) {
+        match self.peer_of(handle) {
             Some(peer)
                 if peer
                     .webrtcbin
                     .property::<Option<gst_webrtc::WebRTCSessionDescription>>("remote-description")
                     .is_some() =>
             {
-                for c in cands {
-                    apply_candidate(peer, &c);
+                for c in &cands {
+                    apply_candidate(peer, c);
                 }
             }
             _ => self
@@ -2148,29 +2145,16 @@ impl Room {
         }
     }
 
-    fn flush_candidates(&mut self, handle: u64) {
-        let Some(cands) = self.pending_candidates.remove(&handle) else {
-            return;
-        };
-        let peer = self.subscribers.get(&handle).map(|s| &s.peer).or_else(|| {
-            self.participants
-                .get(&handle)
-                .and_then(|p| p.publication.as_ref())
-                .map(|p| &p.peer)
-        });
-        if let Some(peer) = peer {
-            if peer
-                .webrtcbin
-                .property::<Option<gst_webrtc::WebRTCSessionDescription>>("remote-description")
-                .is_some()
-            {
-                for c in &cands {
-                    apply_candidate(peer, c);
-                }
-                return;
-            }
+    fn trickle(&mut self, handle: u64, trickle: Trickle) {
+        if let Trickle::Candidates(cands) = trickle {
+            self.apply_or_keep(handle, cands);
         }
-        self.pending_candidates.insert(handle, cands);
+    }
+
+    fn flush_candidates(&mut self, handle: u64) {
+        if let Some(cands) = self.pending_candidates.remove(&handle) {
+            self.apply_or_keep(handle, cands);
+        }
     }
 
     /// Links every active, unlinked stream of a connected subscriber to its
@@ -2340,11 +2324,7 @@ impl Room {
                 if self.publisher_sync_offsets(handle).is_none() && waited < SR_WAIT_ROUNDS {
                     self.pending_recordings
                         .insert(handle, (filename, waited + 1));
-                    let tx = self.ev_tx.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(SR_WAIT_STEP).await;
-                        let _ = tx.send(RoomEvent::StartRecording { handle });
-                    });
+                    self.post_later(SR_WAIT_STEP, RoomEvent::StartRecording { handle });
                     return;
                 }
                 self.start_publisher_recording(handle, filename.as_deref());
@@ -2463,11 +2443,7 @@ impl Room {
                     p.connected = true;
                 }
                 if self.pending_recordings.contains_key(&handle) {
-                    let tx = self.ev_tx.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(RECORD_SETTLE).await;
-                        let _ = tx.send(RoomEvent::StartRecording { handle });
-                    });
+                    self.post_later(RECORD_SETTLE, RoomEvent::StartRecording { handle });
                 }
                 if let Some(sub) = self.subscribers.get_mut(&handle) {
                     sub.connected = true;
@@ -2685,19 +2661,7 @@ fn set_forwarding(st: &mut SubStream, on: bool) {
     let Some(pad) = st.guard.static_pad("src") else {
         return;
     };
-    match (on, st.drop_probe.take()) {
-        (true, Some(id)) => pad.remove_probe(id),
-        (false, None) => {
-            st.drop_probe = pad.add_probe(
-                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
-                |_, info| {
-                    info.data.take();
-                    gst::PadProbeReturn::Handled
-                },
-            )
-        }
-        (_, keep) => st.drop_probe = keep,
-    }
+    sfu::set_dropping(&pad, &mut st.drop_probe, !on);
 }
 
 fn owner_handle(src: Option<&gst::Object>) -> Option<u64> {

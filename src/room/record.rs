@@ -117,6 +117,16 @@ impl Catalog {
             .expect("pipelines/recording.toml parses")
     }
 
+    /// The catalog `[recording] catalog` names, or the built-in one when
+    /// it names none.
+    pub fn from_config(cfg: &crate::config::Recording) -> Result<Catalog, RecordError> {
+        if cfg.catalog.as_os_str().is_empty() {
+            Ok(Catalog::builtin())
+        } else {
+            Catalog::load(&cfg.catalog)
+        }
+    }
+
     /// Reads a catalog file.
     pub fn load(path: &Path) -> Result<Catalog, RecordError> {
         let text = std::fs::read_to_string(path)

@@ -294,6 +294,25 @@ pub fn request_keyframe(tee: &gst::Element) -> bool {
     )
 }
 
+/// Makes `pad` drop every buffer (`drop`) or pass them again; `probe` holds
+/// the dropping probe while there is one. Dropped data is consumed and the
+/// probe returns `Handled` (`Drop` triggers a GLib critical on 1.22).
+pub fn set_dropping(pad: &gst::Pad, probe: &mut Option<gst::PadProbeId>, drop: bool) {
+    match (drop, probe.take()) {
+        (true, None) => {
+            *probe = pad.add_probe(
+                gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+                |_, info| {
+                    info.data.take();
+                    gst::PadProbeReturn::Handled
+                },
+            );
+        }
+        (false, Some(id)) => pad.remove_probe(id),
+        (_, keep) => *probe = keep,
+    }
+}
+
 /// The RFC 6464 client-to-mixer audio level header extension.
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
