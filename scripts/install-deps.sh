@@ -12,6 +12,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools
   chromium nodejs npm ca-certificates ffmpeg
+  libgstrtspserver-1.0-dev gstreamer1.0-rtsp nginx-light libnginx-mod-rtmp
 )
 
 missing=()

@@ -404,6 +404,15 @@ impl TestPeer {
             .map_err(|_| anyhow!("not a pipeline"))?;
         let webrtcbin = pipeline.by_name("w").context("no webrtcbin")?;
         loopback_only(&webrtcbin);
+        // Browsers pair the RTP time in their sender reports with the
+        // capture time (rtpbin's default pairs it with the send time, which
+        // shifts each stream by its own encoding delay).
+        if let Some(rtpbin) = webrtcbin
+            .downcast_ref::<gst::Bin>()
+            .and_then(|b| b.by_name("rtpbin"))
+        {
+            rtpbin.set_property("rtcp-sync-send-time", false);
+        }
         // The launch line already requested the sink pads: make their
         // transceivers sendonly, as a browser publisher's are.
         for pad in webrtcbin.sink_pads() {

@@ -1373,6 +1373,35 @@ impl Room {
         Ok(reply)
     }
 
+    /// A recording needs a keyframe from its source `after` from now.
+    fn recording_keyframe(&mut self, id: u64, after: Duration) {
+        let publisher = if self.mix_recording == Some(id) {
+            MIX_HANDLE
+        } else if let Some((h, _)) = self.publisher_recordings.iter().find(|(_, r)| **r == id) {
+            *h
+        } else {
+            return;
+        };
+        let mindex = self
+            .participants
+            .get(&publisher)
+            .and_then(|p| p.publication.as_ref())
+            .and_then(|p| p.streams.iter().find(|s| s.kind == MediaKind::Video))
+            .map_or(0, |s| s.mindex);
+        debug!(
+            handle_id = publisher,
+            after_ms = after.as_millis() as u64,
+            "recording wants a keyframe"
+        );
+        self.post_later(
+            after,
+            RoomEvent::KeyframeRequest {
+                publisher_handle: publisher,
+                mindex,
+            },
+        );
+    }
+
     fn stop_mix_recording(&mut self) {
         if let Some(id) = self.mix_recording.take() {
             self.stop_recording(id);
@@ -2345,6 +2374,7 @@ impl Room {
                 publisher_handle,
                 mindex,
             } => self.keyframe(publisher_handle, mindex, false),
+            RoomEvent::RecordingKeyframe { id, after } => self.recording_keyframe(id, after),
             RoomEvent::MixInputReady { publisher } => {
                 if let Some(m) = self.mixer.as_mut()
                     && let Err(e) = m.input_ready(publisher)

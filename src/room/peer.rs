@@ -56,6 +56,9 @@ pub enum RoomEvent {
     /// A recording's file is final (EOS reached its sink), or its finalize
     /// time is up.
     RecordingDone { id: u64 },
+    /// A recording dropped a keyframe older than its audio's start and
+    /// needs another one, due `after` from now (the mix's video lags).
+    RecordingKeyframe { id: u64, after: Duration },
     /// A publisher's deferred recording may start now.
     StartRecording { handle: u64 },
     /// One audio packet's RFC 6464 level (dBov) from a publisher (SFU rooms).

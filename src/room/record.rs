@@ -34,6 +34,9 @@ pub const FINALIZE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Raw media a recording may buffer when the disk is slow; beyond it the
 /// oldest is dropped rather than stalling the room.
 const QUEUE_TIME: Duration = Duration::from_secs(3);
+/// How long a recording's video waits for its audio to start (a publisher
+/// may send no audio at all), in stream time.
+const AUDIO_WAIT: Duration = Duration::from_secs(2);
 /// Bitrate of a transcoded (VP8 → H.264) recording, bps.
 const TRANSCODE_BITRATE: u32 = 1_500_000;
 /// Keyframe interval of a transcoded recording, frames.
@@ -92,6 +95,12 @@ pub struct Format {
     pub opus: String,
     /// Codec names stored for video and audio (`list_recordings`).
     pub stored: [String; 2],
+    /// Samples (48 kHz) of silence the audio encoder puts before the first
+    /// input sample and the muxer does not record as such (AAC's encoder
+    /// delay: 1024 for `avenc_aac`). Players start the audio track with
+    /// them, so the video's start is moved back by as much.
+    #[serde(default)]
+    pub audio_priming_samples: u32,
 }
 
 impl Format {
@@ -209,6 +218,8 @@ struct Span {
     first_audio: AtomicU64,
     /// Whether the first video buffer went into the muxer.
     video_started: std::sync::atomic::AtomicBool,
+    /// PTS of the first video buffer out of the fragment, passed or not.
+    first_video: std::sync::OnceLock<u64>,
 }
 
 struct Input {
@@ -231,6 +242,18 @@ pub struct Recorder {
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// The running time (ns) of `pts` in `pad`'s segment (`pts` itself when the
+/// pad has no time segment).
+fn running_ns(pad: &gst::Pad, pts: gst::ClockTime) -> u64 {
+    pad.sticky_event::<gst::event::Segment>(0)
+        .and_then(|e| {
+            e.segment()
+                .downcast_ref::<gst::ClockTime>()
+                .and_then(|s| s.to_running_time(pts))
+        })
+        .map_or(pts.nseconds(), gst::ClockTime::nseconds)
+}
 
 /// The recording an element belongs to (its `rec_<id>` bin), if any.
 pub fn owner(src: Option<&gst::Object>) -> Option<u64> {
@@ -376,10 +399,16 @@ impl Recorder {
             last: AtomicU64::new(0),
             first_audio: AtomicU64::new(u64::MAX),
             video_started: std::sync::atomic::AtomicBool::new(false),
+            first_video: std::sync::OnceLock::new(),
         });
-        // Publisher streams share one timeline (see `timing`); the mix's
-        // video and audio come from two aggregators with their own starts.
-        let align_start = sources.iter().all(|s| s.clock.is_some());
+        // Both tracks start at the same instant of the sources' timeline
+        // (publisher streams are put on one by `timing`; the mix's
+        // aggregators stamp their output on the inputs' running time).
+        // Players start every MP4 track at 0, and the audio track starts
+        // with the encoder's priming: the video's start is that much
+        // earlier than the first audio sample.
+        let lead_ns = u64::from(format.audio_priming_samples) * 1_000_000_000 / 48_000;
+        let has_audio = sources.iter().any(|s| s.kind == MediaKind::Audio);
         let mut codecs = Vec::new();
         let mut sinks = Vec::new();
         for src in sources {
@@ -426,6 +455,25 @@ impl Recorder {
                     gst::PadProbeReturn::Ok
                 });
             }
+            if src.kind == MediaKind::Audio && src.clock.is_some() {
+                // Lost-packet events (which the depayloader turns into gap
+                // events) carry the jitter buffer's arrival times, not the
+                // timeline the packets are restamped to above: concealment
+                // placed by them shifted the audio by 20-75 ms. Gaps in the
+                // restamped packets are filled with silence instead.
+                ghost.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
+                    let lost = info.event().is_some_and(|e| {
+                        e.type_() == gst::EventType::Gap
+                            || e.structure()
+                                .is_some_and(|s| s.name() == "GstRTPPacketLost")
+                    });
+                    if lost {
+                        info.data.take();
+                        return gst::PadProbeReturn::Handled;
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+            }
             // Track what reaches the muxer, for the registry's duration.
             // The audio's start, known as soon as its first packet enters
             // (its encoded output reaches the muxer later than the video's
@@ -434,11 +482,11 @@ impl Recorder {
                 && let Some(fsink) = frag.static_pad("sink")
             {
                 let span = span.clone();
-                fsink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                fsink.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
                     if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
                         let _ = span.first_audio.compare_exchange(
                             u64::MAX,
-                            pts.nseconds(),
+                            running_ns(pad, pts),
                             Ordering::Relaxed,
                             Ordering::Relaxed,
                         );
@@ -449,56 +497,91 @@ impl Recorder {
             if let Some(fsrc) = frag.static_pad("src") {
                 let span = span.clone();
                 let kind = src.kind;
-                fsrc.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                let tx_key = events.clone();
+                fsrc.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
                     let Some(b) = info.buffer() else {
                         return gst::PadProbeReturn::Ok;
                     };
-                    let Some(mut pts) = b.pts() else {
+                    let Some(pts) = b.pts() else {
                         // The muxer fails on a buffer without a timestamp
                         // (a decoder's first output can lack one): drop it.
                         info.data.take();
                         return gst::PadProbeReturn::Handled;
                     };
+                    // Running time: what the muxer and the other track go
+                    // by (encoders may shift their segment, x264enc by 1000 h).
+                    let mut rt = running_ns(pad, pts);
                     match kind {
                         MediaKind::Audio => {
                             let _ = span.first_audio.compare_exchange(
                                 u64::MAX,
-                                pts.nseconds(),
+                                rt,
                                 Ordering::Relaxed,
                                 Ordering::Relaxed,
                             );
                         }
-                        MediaKind::Video => {
-                            // Players start every MP4 track at 0. The video
-                            // starts at its first keyframe, after the audio:
-                            // stretch that first frame back to the audio's
-                            // start, or the audio would play late by the wait.
+                        MediaKind::Video
+                            if has_audio && !span.video_started.load(Ordering::Relaxed) =>
+                        {
                             let first_audio = span.first_audio.load(Ordering::Relaxed);
-                            if align_start
-                                && !span.video_started.swap(true, Ordering::Relaxed)
-                                && first_audio < pts.nseconds()
+                            let start = first_audio.saturating_sub(lead_ns);
+                            let keyframe = !b.flags().contains(gst::BufferFlags::DELTA_UNIT);
+                            let first_video = *span.first_video.get_or_init(|| rt);
+                            let wanted = if first_audio == u64::MAX {
+                                // No audio yet (one lost packet holds the
+                                // audio back a jitter-buffer latency): a file
+                                // whose video started first would play its
+                                // audio late. Wait for it, a bounded time (a
+                                // silent publisher may send no audio).
+                                (rt < first_video + AUDIO_WAIT.as_nanos() as u64)
+                                    .then_some(Duration::ZERO)
+                            } else {
+                                // Older than the audio's start (the mix's
+                                // video leaves its pacer later than its
+                                // audio): ask for a keyframe due when the
+                                // video catches up.
+                                (rt < start).then(|| Duration::from_nanos(start - rt))
+                            };
+                            if let Some(after) = wanted {
+                                if keyframe {
+                                    let _ = tx_key.send(RoomEvent::RecordingKeyframe { id, after });
+                                }
+                                info.data.take();
+                                return gst::PadProbeReturn::Handled;
+                            }
+                            if !keyframe {
+                                info.data.take();
+                                return gst::PadProbeReturn::Handled;
+                            }
+                            span.video_started.store(true, Ordering::Relaxed);
+                            // The video starts at its first keyframe, after
+                            // the audio: stretch that first frame back to
+                            // the audio's start, or the audio would play
+                            // late by the wait.
+                            if first_audio != u64::MAX
+                                && start < rt
                                 && let Some(b) = info.buffer_mut()
                             {
-                                let early = gst::ClockTime::from_nseconds(first_audio);
+                                let stretch = gst::ClockTime::from_nseconds(rt - start);
                                 let b = b.make_mut();
-                                let stretch = pts - early;
-                                b.set_pts(early);
-                                if b.dts().is_some() {
-                                    b.set_dts(early);
+                                b.set_pts(pts.saturating_sub(stretch));
+                                if let Some(dts) = b.dts() {
+                                    b.set_dts(dts.saturating_sub(stretch));
                                 }
                                 if let Some(d) = b.duration() {
                                     b.set_duration(d + stretch);
                                 }
-                                pts = early;
+                                rt = start;
                             }
                         }
+                        MediaKind::Video => {}
                     }
                     let Some(b) = info.buffer() else {
                         return gst::PadProbeReturn::Ok;
                     };
-                    let end = pts + b.duration().unwrap_or(gst::ClockTime::ZERO);
-                    span.first.fetch_min(pts.nseconds(), Ordering::Relaxed);
-                    span.last.fetch_max(end.nseconds(), Ordering::Relaxed);
+                    let end = rt + b.duration().map_or(0, gst::ClockTime::nseconds);
+                    span.first.fetch_min(rt, Ordering::Relaxed);
+                    span.last.fetch_max(end, Ordering::Relaxed);
                     gst::PadProbeReturn::Ok
                 });
             }
