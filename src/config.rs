@@ -51,6 +51,31 @@ pub struct Config {
     pub encoder: Encoder,
     /// `[recording]`: where and how rooms record.
     pub recording: Recording,
+    /// `[streaming]`: the streaming plugin (mountpoints).
+    pub streaming: Streaming,
+}
+
+/// `[streaming]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Streaming {
+    /// Address the UDP ports of `rtp` mountpoints bind to.
+    pub rtp_ip: IpAddr,
+    /// When set, `create` needs this `admin_key` (Janus: `admin_key`).
+    pub admin_key: String,
+    /// The ingest fragments (`pipelines/ingest.toml`); empty means the copy
+    /// built into the binary.
+    pub catalog: PathBuf,
+}
+
+impl Default for Streaming {
+    fn default() -> Self {
+        Streaming {
+            rtp_ip: IpAddr::from([127, 0, 0, 1]),
+            admin_key: String::new(),
+            catalog: PathBuf::new(),
+        }
+    }
 }
 
 /// `[recording]`.

@@ -112,6 +112,10 @@ fn main() -> anyhow::Result<()> {
             .videoroom
             .shutdown(std::time::Duration::from_secs(5))
             .await;
+        running
+            .streaming
+            .shutdown(std::time::Duration::from_secs(5))
+            .await;
         anyhow::Ok(())
     })
 }

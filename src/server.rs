@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::gateway::Gateway;
 use crate::media::ice::IceSettings;
 use crate::plugins::Plugin;
+use crate::plugins::streaming::Streaming;
 use crate::plugins::videoroom::VideoRoom;
 use crate::room::RoomContext;
 use crate::transport::{self, http::HttpSite};
@@ -27,6 +28,8 @@ pub struct Running {
     pub gateway: Arc<Gateway>,
     /// The videoroom plugin.
     pub videoroom: Arc<VideoRoom>,
+    /// The streaming plugin.
+    pub streaming: Arc<Streaming>,
     /// Encoders chosen by the start-up probe.
     pub encoders: Encoders,
 }
@@ -53,27 +56,45 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     let encoders: Encoders = Arc::default();
     let recording = crate::room::record::Catalog::from_config(&cfg.recording)?;
     let mut videoroom_slot = None;
+    let ingest = if cfg.streaming.catalog.as_os_str().is_empty() {
+        crate::room::ingest::Catalog::builtin()
+    } else {
+        crate::room::ingest::Catalog::load(&cfg.streaming.catalog)?
+    };
+    let mut streaming_slot = None;
     let gateway = Gateway::new(Duration::from_secs(cfg.general.session_timeout), |events| {
-        let ctx = Arc::new(RoomContext {
-            ice,
-            jitter_buffer_ms: cfg.media.jitter_buffer_ms,
-            keyframe_interval: Duration::from_millis(cfg.media.keyframe_interval_ms),
-            events,
-            string_ids: cfg.videoroom.string_ids,
-            membership: Arc::new(Mutex::new(HashMap::new())),
-            alive: alive.clone(),
-            encoders: encoders.clone(),
-            recording: recording.clone(),
-            rec_dir: cfg.recording.dir.clone(),
-            recordings: Default::default(),
-        });
+        let context = |events: crate::plugins::Events| {
+            Arc::new(RoomContext {
+                ice: ice.clone(),
+                jitter_buffer_ms: cfg.media.jitter_buffer_ms,
+                keyframe_interval: Duration::from_millis(cfg.media.keyframe_interval_ms),
+                events,
+                string_ids: cfg.videoroom.string_ids,
+                membership: Arc::new(Mutex::new(HashMap::new())),
+                alive: alive.clone(),
+                encoders: encoders.clone(),
+                recording: recording.clone(),
+                rec_dir: cfg.recording.dir.clone(),
+                recordings: Default::default(),
+                ingest: ingest.clone(),
+            })
+        };
         let admin_key =
             (!cfg.videoroom.admin_key.is_empty()).then(|| cfg.videoroom.admin_key.clone());
-        let vr = Arc::new(VideoRoom::new(ctx, admin_key));
+        let vr = Arc::new(VideoRoom::new(context(events.clone()), admin_key));
         videoroom_slot = Some(vr.clone());
-        vec![vr as Arc<dyn Plugin>]
+        // Mountpoints are rooms whose events the streaming plugin reshapes.
+        let st = Arc::new(Streaming::new(
+            context(crate::plugins::streaming::viewer_events(events.clone())),
+            events,
+            (!cfg.streaming.admin_key.is_empty()).then(|| cfg.streaming.admin_key.clone()),
+            cfg.streaming.rtp_ip.to_string(),
+        ));
+        streaming_slot = Some(st.clone());
+        vec![vr as Arc<dyn Plugin>, st as Arc<dyn Plugin>]
     });
     let videoroom = videoroom_slot.context("videoroom plugin not created")?;
+    let streaming = streaming_slot.context("streaming plugin not created")?;
     for preset in &cfg.videoroom.rooms {
         let body: serde_json::Map<String, serde_json::Value> = serde_json::to_value(&preset.0)?
             .as_object()
@@ -120,6 +141,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         ws,
         gateway,
         videoroom,
+        streaming,
         encoders,
     })
 }

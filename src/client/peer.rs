@@ -510,30 +510,7 @@ impl TestPeer {
         extra: Value,
         mode: Receive,
     ) -> anyhow::Result<(TestPeer, Value)> {
-        let pipeline = gst::Pipeline::new();
-        let webrtcbin = gst::ElementFactory::make("webrtcbin").name("w").build()?;
-        loopback_only(&webrtcbin);
-        pipeline.add(&webrtcbin)?;
-        let stats: Arc<PeerStats> = Arc::default();
-        let (st, weak_pipe) = (stats.clone(), pipeline.downgrade());
-        webrtcbin.connect_pad_added(move |_, pad| {
-            if pad.direction() != gst::PadDirection::Src {
-                return;
-            }
-            if let Some(p) = weak_pipe.upgrade() {
-                let _ = Self::consume(&p, pad, mode, &st);
-            }
-        });
-        let tasks = wire_trickle(&webrtcbin, handle);
-        pipeline.set_state(gst::State::Playing)?;
-        let mut peer = TestPeer {
-            pipeline,
-            webrtcbin,
-            stats,
-            created: Instant::now(),
-            configured: Value::Null,
-            tasks,
-        };
+        let mut peer = Self::receiver(handle, mode)?;
         let mut body =
             json!({"request": "join", "ptype": "subscriber", "room": room, "streams": streams});
         if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
@@ -554,12 +531,64 @@ impl TestPeer {
         Ok((peer, data))
     }
 
-    /// Applies a server offer (initial or `updated`), answers and sends `start`.
-    pub async fn answer_and_start(
-        &mut self,
-        handle: &Arc<Handle>,
-        offer: &str,
-    ) -> anyhow::Result<()> {
+    /// Watches streaming mountpoint `id` (`janus.plugin.streaming`): `watch`,
+    /// answer the offer, `start`. Returns the peer and the `start` reply.
+    pub async fn watch(handle: &Arc<Handle>, id: u64, mode: Receive) -> anyhow::Result<TestPeer> {
+        let mut peer = Self::receiver(handle, mode)?;
+        let (data, jsep) = handle
+            .call(json!({"request": "watch", "id": id}), None, STEP_TIMEOUT)
+            .await?;
+        if data["result"]["status"] != "preparing" {
+            bail!("watch refused: {data}");
+        }
+        let offer = jsep
+            .and_then(|j| j["sdp"].as_str().map(str::to_owned))
+            .context("no offer")?;
+        let answer = peer.answer(&offer).await?;
+        let (data, _) = handle
+            .call(
+                json!({"request": "start"}),
+                Some(json!({"type": "answer", "sdp": answer})),
+                STEP_TIMEOUT,
+            )
+            .await?;
+        if data["result"]["status"] != "starting" {
+            bail!("start refused: {data}");
+        }
+        peer.created = Instant::now();
+        Ok(peer)
+    }
+
+    /// A receiving peer (no signalling yet).
+    fn receiver(handle: &Arc<Handle>, mode: Receive) -> anyhow::Result<TestPeer> {
+        let pipeline = gst::Pipeline::new();
+        let webrtcbin = gst::ElementFactory::make("webrtcbin").name("w").build()?;
+        loopback_only(&webrtcbin);
+        pipeline.add(&webrtcbin)?;
+        let stats: Arc<PeerStats> = Arc::default();
+        let (st, weak_pipe) = (stats.clone(), pipeline.downgrade());
+        webrtcbin.connect_pad_added(move |_, pad| {
+            if pad.direction() != gst::PadDirection::Src {
+                return;
+            }
+            if let Some(p) = weak_pipe.upgrade() {
+                let _ = Self::consume(&p, pad, mode, &st);
+            }
+        });
+        let tasks = wire_trickle(&webrtcbin, handle);
+        pipeline.set_state(gst::State::Playing)?;
+        Ok(TestPeer {
+            pipeline,
+            webrtcbin,
+            stats,
+            created: Instant::now(),
+            configured: Value::Null,
+            tasks,
+        })
+    }
+
+    /// Applies a server offer and returns the local answer's SDP.
+    async fn answer(&self, offer: &str) -> anyhow::Result<String> {
         let w = &self.webrtcbin;
         promise(
             w,
@@ -572,10 +601,20 @@ impl TestPeer {
             .context("no answer")?;
         let answer = reply.get::<gst_webrtc::WebRTCSessionDescription>("answer")?;
         promise(w, "set-local-description", Some(&answer)).await?;
+        Ok(answer.sdp().as_text()?)
+    }
+
+    /// Applies a server offer (initial or `updated`), answers and sends `start`.
+    pub async fn answer_and_start(
+        &mut self,
+        handle: &Arc<Handle>,
+        offer: &str,
+    ) -> anyhow::Result<()> {
+        let answer = self.answer(offer).await?;
         let (data, _) = handle
             .call(
                 json!({"request": "start"}),
-                Some(json!({"type": "answer", "sdp": answer.sdp().as_text()?})),
+                Some(json!({"type": "answer", "sdp": answer})),
                 STEP_TIMEOUT,
             )
             .await?;

@@ -2,6 +2,7 @@
 //! plugins talk back to clients ([`EventSink`], [`HandleEvent`]).
 
 pub mod params;
+pub mod streaming;
 pub mod videoroom;
 
 use std::sync::Arc;

@@ -16,6 +16,8 @@
 //! appear as publishers feeding their own tees.
 
 pub mod config;
+pub mod ingest;
+mod ingests;
 pub mod layout;
 pub mod mcu;
 pub mod peer;
@@ -104,6 +106,8 @@ pub struct RoomContext {
     pub rec_dir: std::path::PathBuf,
     /// Finished recordings (`list_recordings`).
     pub recordings: record::Registry,
+    /// Ingest fragments (`pipelines/ingest.toml`).
+    pub ingest: ingest::Catalog,
 }
 
 /// A handle's place: its room and role.
@@ -256,6 +260,25 @@ pub enum Command {
         remove: Vec<StreamRequest>,
         reply: Reply<WithJsep>,
     },
+    /// `add_ingest` (extension): an RTSP/RTMP/RTP source as a publisher.
+    /// Replies `{"id"}` once its streams are known.
+    AddIngest {
+        secret: Option<String>,
+        spec: ingest::SourceSpec,
+        id: Option<Id>,
+        display: Option<String>,
+        reconnect_delay: Option<Duration>,
+        reply: Reply<Value>,
+    },
+    /// `remove_ingest` (extension).
+    RemoveIngest {
+        secret: Option<String>,
+        id: Id,
+        reply: Reply<Value>,
+    },
+    /// Ingests (`ingest` JSON each, with its publisher `id`) and the number
+    /// of subscribers: `{"ingests":[..],"viewers":n}`.
+    IngestStatus { reply: oneshot::Sender<Value> },
     /// Remote ICE candidates.
     Trickle { h: HandleId, trickle: Trickle },
     /// Close the handle's PeerConnection.
@@ -307,7 +330,8 @@ struct PubStream {
 }
 
 struct Publication {
-    peer: Peer,
+    /// The publisher's `webrtcbin` (`None` for an ingest).
+    peer: Option<Peer>,
     streams: Vec<PubStream>,
     connected: bool,
 }
@@ -403,6 +427,9 @@ pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, Video
         publisher_recordings: HashMap::new(),
         mix_recording: None,
         pending_recordings: HashMap::new(),
+        ingests: HashMap::new(),
+        pending_ingests: HashMap::new(),
+        next_ingest: ingest::HANDLE_BASE,
     };
     tokio::spawn(room.run(rx, ev_rx, bus).instrument(span));
     Ok(RoomHandle { tx })
@@ -435,6 +462,12 @@ struct Room {
     /// Publishers to record once connected (handle → `filename`, and how
     /// often the start waited for sender reports).
     pending_recordings: HashMap<u64, (Option<String>, u32)>,
+    /// Ingest publishers by handle.
+    ingests: HashMap<u64, ingest::Ingest>,
+    /// `add_ingest` requests waiting for their source's streams.
+    pending_ingests: HashMap<u64, Reply<Value>>,
+    /// The next ingest handle.
+    next_ingest: u64,
 }
 
 fn send_reply<T>(reply: Reply<T>, r: Result<T, VideoRoomError>) {
@@ -862,6 +895,27 @@ impl Room {
                 send_reply(reply, r);
             }
             Command::Trickle { h, trickle } => self.trickle(h.handle_id, trickle),
+            Command::AddIngest {
+                secret,
+                spec,
+                id,
+                display,
+                reconnect_delay,
+                reply,
+            } => match self.cfg.check_secret(secret.as_deref()) {
+                Ok(()) => self.add_ingest(spec, id, display, reconnect_delay, reply),
+                Err(e) => send_reply(reply, Err(e)),
+            },
+            Command::RemoveIngest { secret, id, reply } => {
+                let r = match self.cfg.check_secret(secret.as_deref()) {
+                    Ok(()) => self.remove_ingest(&id).await,
+                    Err(e) => Err(e),
+                };
+                send_reply(reply, r);
+            }
+            Command::IngestStatus { reply } => {
+                let _ = reply.send(self.ingest_status());
+            }
             Command::Hangup { h } => {
                 if self
                     .participants
@@ -1126,7 +1180,7 @@ impl Room {
             .get_mut(&handle)
             .ok_or(VideoRoomError::JoinFirst)?;
         p.publication = Some(Publication {
-            peer,
+            peer: Some(peer),
             streams,
             connected: false,
         });
@@ -1270,7 +1324,8 @@ impl Room {
             .map(|s| {
                 let sr = s
                     .ssrc
-                    .and_then(|ssrc| timing::sender_report(&publication.peer.webrtcbin, ssrc));
+                    .zip(publication.peer.as_ref())
+                    .and_then(|(ssrc, peer)| timing::sender_report(&peer.webrtcbin, ssrc));
                 (s.clock.as_ref(), sr)
             })
             .collect();
@@ -1398,6 +1453,7 @@ impl Room {
             RoomEvent::KeyframeRequest {
                 publisher_handle: publisher,
                 mindex,
+                force: true,
             },
         );
     }
@@ -1559,8 +1615,16 @@ impl Room {
         let id = p.id.clone();
         let h = p.h;
         info!(handle_id = handle, id = %id, "unpublishing");
-        let mut elements = vec![publication.peer.webrtcbin.clone()];
-        elements.extend(publication.streams.iter().map(|s| s.tee.clone()));
+        let mut elements: Vec<gst::Element> = publication
+            .peer
+            .iter()
+            .map(|p| p.webrtcbin.clone())
+            .collect();
+        match self.ingests.remove(&handle) {
+            // The ingest owns its tees (with its payloaders).
+            Some(mut ingest) => elements.extend(ingest.elements()),
+            None => elements.extend(publication.streams.iter().map(|s| s.tee.clone())),
+        }
         if let Some(m) = self.mixer.as_mut() {
             m.remove_publisher(&self.pipeline, handle);
         }
@@ -2148,7 +2212,7 @@ impl Room {
             self.participants
                 .get(&handle)
                 .and_then(|p| p.publication.as_ref())
-                .map(|p| &p.peer)
+                .and_then(|p| p.peer.as_ref())
         })
     }
 
@@ -2373,8 +2437,21 @@ impl Room {
             RoomEvent::KeyframeRequest {
                 publisher_handle,
                 mindex,
-            } => self.keyframe(publisher_handle, mindex, false),
+                force,
+            } => self.keyframe(publisher_handle, mindex, force),
             RoomEvent::RecordingKeyframe { id, after } => self.recording_keyframe(id, after),
+            RoomEvent::IngestPad {
+                handle,
+                pad,
+                caps,
+                block,
+            } => self.ingest_pad(handle, pad, caps, block),
+            RoomEvent::IngestNoMorePads { handle } => self.ingest_ready(handle).await,
+            RoomEvent::IngestTimeout { handle, attempt } => {
+                self.ingest_timeout(handle, attempt).await
+            }
+            RoomEvent::IngestRetry { handle } => self.ingest_retry(handle),
+            RoomEvent::IngestFailed { handle, why } => self.ingest_failed(handle, why).await,
             RoomEvent::MixInputReady { publisher } => {
                 if let Some(m) = self.mixer.as_mut()
                     && let Err(e) = m.input_ready(publisher)
@@ -2515,6 +2592,14 @@ impl Room {
                     self.pipeline
                         .debug_to_dot_file_with_ts(gst::DebugGraphDetails::all(), "room-error");
                 }
+                if let Some(handle) = self.ingest_owner(msg.src()) {
+                    // A source failed: the ingest retries (see `ingests`).
+                    let _ = self.ev_tx.send(RoomEvent::IngestFailed {
+                        handle,
+                        why: err.error().to_string(),
+                    });
+                    return;
+                }
                 if let Some(id) = record::owner(msg.src()) {
                     // A recording failed: it ends there (what was written
                     // stays playable); the call goes on.
@@ -2600,11 +2685,21 @@ impl Room {
             elements.push(sub.peer.webrtcbin.clone());
             elements.extend(sub.streams.iter().map(|st| st.guard.clone()));
         }
-        for (_, p) in std::mem::take(&mut self.participants) {
+        for (h, p) in std::mem::take(&mut self.participants) {
             if let Some(publication) = p.publication {
-                elements.push(publication.peer.webrtcbin.clone());
-                elements.extend(publication.streams.iter().map(|s| s.tee.clone()));
+                elements.extend(publication.peer.iter().map(|p| p.webrtcbin.clone()));
+                if !self.ingests.contains_key(&h) {
+                    elements.extend(publication.streams.iter().map(|s| s.tee.clone()));
+                }
             }
+        }
+        // Ingests (also those still connecting): blocking probes go before
+        // their sources stop (see `ingest`).
+        for (_, mut ingest) in self.ingests.drain() {
+            elements.extend(ingest.elements());
+        }
+        for (_, reply) in self.pending_ingests.drain() {
+            send_reply(reply, Err(VideoRoomError::Unknown("room destroyed".into())));
         }
         if let Some(m) = self.mixer.take() {
             elements.extend(m.elements());

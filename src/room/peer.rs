@@ -52,13 +52,37 @@ pub enum RoomEvent {
     /// A publisher's first decoded frame reached the mixer (MCU): link it in.
     MixInputReady { publisher: u64 },
     /// A subscriber asked for a keyframe (PLI/FIR) on a publisher stream.
-    KeyframeRequest { publisher_handle: u64, mindex: u32 },
+    KeyframeRequest {
+        publisher_handle: u64,
+        mindex: u32,
+        /// Skip the per-stream spacing (`keyframe_interval_ms`): a
+        /// recording's own requests, one per keyframe it had to drop.
+        force: bool,
+    },
     /// A recording's file is final (EOS reached its sink), or its finalize
     /// time is up.
     RecordingDone { id: u64 },
     /// A recording dropped a keyframe older than its audio's start and
     /// needs another one, due `after` from now (the mix's video lags).
     RecordingKeyframe { id: u64, after: Duration },
+    /// An ingest source exposed a pad, held by the blocking probe `block`
+    /// until the room task links it.
+    IngestPad {
+        handle: u64,
+        pad: gst::Pad,
+        caps: gst::Caps,
+        block: Option<gst::PadProbeId>,
+    },
+    /// An ingest source has shown all its pads.
+    IngestNoMorePads { handle: u64 },
+    /// An ingest attempt's time to show its streams is up (`attempt` is
+    /// the failure count it started with, to skip stale timers).
+    IngestTimeout { handle: u64, attempt: u32 },
+    /// An ingest's back-off is over: try the source again.
+    IngestRetry { handle: u64 },
+    /// An ingest's source failed: an element error, or EOS (an RTMP
+    /// server that stopped).
+    IngestFailed { handle: u64, why: String },
     /// A publisher's deferred recording may start now.
     StartRecording { handle: u64 },
     /// One audio packet's RFC 6464 level (dBov) from a publisher (SFU rooms).

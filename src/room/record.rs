@@ -35,7 +35,8 @@ pub const FINALIZE_TIMEOUT: Duration = Duration::from_secs(5);
 /// oldest is dropped rather than stalling the room.
 const QUEUE_TIME: Duration = Duration::from_secs(3);
 /// How long a recording's video waits for its audio to start (a publisher
-/// may send no audio at all), in stream time.
+/// may send no audio at all), or for a keyframe no older than the audio's
+/// start, in stream time.
 const AUDIO_WAIT: Duration = Duration::from_secs(2);
 /// Bitrate of a transcoded (VP8 → H.264) recording, bps.
 const TRANSCODE_BITRATE: u32 = 1_500_000;
@@ -540,7 +541,10 @@ impl Recorder {
                                 // video leaves its pacer later than its
                                 // audio): ask for a keyframe due when the
                                 // video catches up.
-                                (rt < start).then(|| Duration::from_nanos(start - rt))
+                                // Bounded too: past it the file starts
+                                // at the next keyframe, aligned or not.
+                                (rt < start && rt < first_video + AUDIO_WAIT.as_nanos() as u64)
+                                    .then(|| Duration::from_nanos(start - rt))
                             };
                             if let Some(after) = wanted {
                                 if keyframe {

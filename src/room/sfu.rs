@@ -175,6 +175,7 @@ pub fn attach_to_tee(
                 let _ = tx.send(RoomEvent::KeyframeRequest {
                     publisher_handle,
                     mindex,
+                    force: false,
                 });
                 // Consumed here: take the event and report it handled (a
                 // `Drop` return leaves core unreffing a pointer the binding

@@ -275,3 +275,128 @@ pub fn decode_errors(path: &std::path::Path) -> String {
         .expect("ffmpeg runs");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
+
+/// A child process that prints `READY <url>` once it serves, stopped by its
+/// pid on drop.
+pub struct Server {
+    child: Child,
+    /// What the READY line named (e.g. `rtsp://127.0.0.1:8554/cam`).
+    pub url: String,
+}
+
+impl Server {
+    /// Starts `program` with `args` and waits (bounded) for its READY line.
+    pub fn start(program: &str, args: &[&str]) -> Server {
+        let mut child = Command::new(program)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn {program}: {e}"));
+        let stdout = child.stdout.take().expect("stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("READY ") {
+                    let _ = tx.send(url.to_owned());
+                }
+            }
+        });
+        match rx.recv_timeout(START_TIMEOUT) {
+            Ok(url) => Server { child, url },
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{program} did not start within {START_TIMEOUT:?}");
+            }
+        }
+    }
+
+    /// The RTSP test server (`rtsp-test-server`) on `port` (0: any).
+    pub fn rtsp(port: u16, extra: &[&str]) -> Server {
+        let port = port.to_string();
+        let mut args = vec!["--port", &port];
+        args.extend_from_slice(extra);
+        Server::start(env!("CARGO_BIN_EXE_rtsp-test-server"), &args)
+    }
+
+    /// The TCP port in `url`.
+    pub fn port(&self) -> u16 {
+        self.url
+            .rsplit_once(':')
+            .and_then(|(_, rest)| rest.split('/').next())
+            .and_then(|p| p.parse().ok())
+            .expect("port in READY url")
+    }
+
+    /// Stops it now (SIGKILL to its pid) and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Attaches a handle to `janus.plugin.streaming`.
+pub async fn streaming_handle(gw: &Gateway, ws: bool) -> Arc<Handle> {
+    let s = gw.session(ws).await;
+    Arc::new(s.attach("janus.plugin.streaming").await.expect("attach"))
+}
+
+/// nginx with Debian's `libnginx-mod-rtmp` on 127.0.0.1:`port` (one
+/// process, no master, so its pid is the whole server), application `live`.
+pub struct Nginx {
+    server: Child,
+    _dir: TempDir,
+    /// `rtmp://127.0.0.1:<port>/live`
+    pub live: String,
+}
+
+impl Nginx {
+    pub fn start(port: u16) -> Nginx {
+        let dir = TempDir::new("nginx");
+        let d = dir.0.display();
+        let conf = format!(
+            "load_module /usr/lib/nginx/modules/ngx_rtmp_module.so;\n\
+             daemon off;\nmaster_process off;\nerror_log {d}/error.log warn;\npid {d}/nginx.pid;\n\
+             events {{ worker_connections 64; }}\n\
+             rtmp {{ server {{ listen 127.0.0.1:{port}; chunk_size 4096;\n\
+               application live {{ live on; record off; }} }} }}\n"
+        );
+        let path = dir.0.join("nginx.conf");
+        std::fs::write(&path, conf).expect("nginx.conf");
+        let server = Command::new("nginx")
+            .arg("-p")
+            .arg(&dir.0)
+            .arg("-e")
+            .arg(dir.0.join("error.log"))
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn nginx (apt-get install nginx-light libnginx-mod-rtmp)");
+        let deadline = Instant::now() + START_TIMEOUT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nginx did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Nginx {
+            server,
+            _dir: dir,
+            live: format!("rtmp://127.0.0.1:{port}/live"),
+        }
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}

@@ -79,6 +79,9 @@ fn stream_requests(p: &Params, key: &str) -> Result<Vec<StreamRequest>, VideoRoo
 
 const SYNC_REQUESTS: &[&str] = &[
     "create",
+    "add_ingest",
+    "remove_ingest",
+    "list_ingests",
     "edit",
     "destroy",
     "exists",
@@ -207,6 +210,29 @@ impl VideoRoom {
                     Ok(json!({"videoroom": "success", "list": list}))
                 })
             }
+            "list_ingests" => {
+                let room = match p
+                    .req_id("room")
+                    .map_err(VideoRoomError::from)
+                    .and_then(|id| self.room(&id))
+                {
+                    Ok(r) => r,
+                    Err(e) => return ready(Err(e)),
+                };
+                let (tx, rx) = oneshot::channel();
+                if room.send(Command::IngestStatus { reply: tx }).is_err() {
+                    return ready(Err(VideoRoomError::Unknown("room gone".into())));
+                }
+                Box::pin(async move {
+                    match tokio::time::timeout(ROOM_REPLY_TIMEOUT, rx).await {
+                        Ok(Ok(mut v)) => {
+                            v["videoroom"] = json!("success");
+                            Ok(v)
+                        }
+                        _ => Err(VideoRoomError::Unknown("the room did not answer".into())),
+                    }
+                })
+            }
             "list_recordings" => {
                 let room = match p.id("room") {
                     Ok(r) => r.map(|r| r.to_json()),
@@ -220,7 +246,7 @@ impl VideoRoom {
                 ready(Ok(json!({"videoroom": "success", "recordings": list})))
             }
             "destroy" | "edit" | "listparticipants" | "kick" | "set_layout" | "moderate"
-            | "enable_recording" | "record_mix" => {
+            | "enable_recording" | "record_mix" | "add_ingest" | "remove_ingest" => {
                 let route = || -> Result<(RoomHandle, Id), VideoRoomError> {
                     let id = p.req_id("room")?;
                     Ok((self.room(&id)?, id))
@@ -277,6 +303,30 @@ impl VideoRoom {
                                 reply: tx,
                             },
                             Err(e) => return ready(Err(e)),
+                        }
+                    }
+                    "add_ingest" => match parse_add_ingest(&p) {
+                        Ok((secret, spec, id, display, delay)) => Command::AddIngest {
+                            secret,
+                            spec,
+                            id,
+                            display,
+                            reconnect_delay: delay,
+                            reply: tx,
+                        },
+                        Err(e) => return ready(Err(e)),
+                    },
+                    "remove_ingest" => {
+                        let parsed = p
+                            .str("secret")
+                            .and_then(|s| Ok((s.map(str::to_owned), p.req_id("id")?)));
+                        match parsed {
+                            Ok((secret, id)) => Command::RemoveIngest {
+                                secret,
+                                id,
+                                reply: tx,
+                            },
+                            Err(e) => return ready(Err(e.into())),
                         }
                     }
                     "set_layout" => match parse_layout(&p) {
@@ -510,6 +560,35 @@ impl VideoRoom {
             warn!(handle_id = h.handle_id, error = %e, "could not reach room");
         }
     }
+}
+
+/// `add_ingest`: `secret`, `url` (rtsp:// or rtmp://), `id`, `display`,
+/// `rtsp_reconnect_delay` (s, the first back-off; Janus streaming's name).
+fn parse_add_ingest(
+    p: &Params,
+) -> Result<
+    (
+        Option<String>,
+        crate::room::ingest::SourceSpec,
+        Option<Id>,
+        Option<String>,
+        Option<Duration>,
+    ),
+    VideoRoomError,
+> {
+    let secret = p.str("secret")?.map(str::to_owned);
+    let url = p.req_str("url")?;
+    let spec = crate::room::ingest::SourceSpec::from_url(url).map_err(|_| {
+        VideoRoomError::InvalidElement("url".into(), "an rtsp:// or rtmp:// URL".into())
+    })?;
+    let delay = p.u64("rtsp_reconnect_delay")?.map(Duration::from_secs);
+    Ok((
+        secret,
+        spec,
+        p.id("id")?,
+        p.str("display")?.map(str::to_owned),
+        delay,
+    ))
 }
 
 /// `moderate`: `secret?`, `id`, `mid`, `mute`.

@@ -1,0 +1,812 @@
+//! `janus.plugin.streaming` (request and reply shapes from the doc header of
+//! Janus's `janus_streaming.c`): mountpoints fed by RTSP, RTMP or plain RTP.
+//!
+//! A mountpoint is a room of its own (one task, one pipeline) whose only
+//! publisher is an ingest ([`crate::room::ingest`]) and whose viewers are
+//! that room's subscribers. So a viewer gets everything a videoroom
+//! subscriber gets (offers from the gateway, trickle, PLI handling, flow
+//! guards), and a source that dies and returns is retried while viewers
+//! stay connected. This module maps the streaming requests onto room
+//! commands and the room's events back onto streaming shapes.
+
+pub mod error;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde_json::{Map, Value, json};
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use self::error::StreamingError;
+use super::params::{Id, Params};
+use super::{EventSink, Events, HandleEvent, HandleId, Plugin};
+use crate::janus::{JanusError, Jsep, PluginDescriptor, PluginReply, Trickle};
+use crate::media::codec::{Codec, MediaKind};
+use crate::room::config::RoomConfig;
+use crate::room::ingest::{RtpMedia, SourceSpec};
+use crate::room::{self, Command, RoomContext, RoomHandle, StreamRequest};
+
+/// The plugin's package name.
+pub const PLUGIN: &str = "janus.plugin.streaming";
+
+/// The ingest's publisher id inside a mountpoint's room.
+const FEED: u64 = 1;
+/// How long a request waits for its mountpoint (negotiation, or a source
+/// showing its streams at `create`).
+const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+
+const SYNC_REQUESTS: &[&str] = &[
+    "list", "info", "create", "destroy", "edit", "enable", "disable", "kick_all",
+];
+const ASYNC_REQUESTS: &[&str] = &["watch", "start", "pause", "stop", "switch", "configure"];
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Plain maps: their invariants hold between statements.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What `edit`, `enable` and `disable` change.
+#[derive(Clone)]
+struct Settings {
+    description: String,
+    metadata: Option<Value>,
+    secret: Option<String>,
+    pin: Option<String>,
+    is_private: bool,
+    enabled: bool,
+}
+
+/// One mountpoint.
+struct Mountpoint {
+    id: u64,
+    name: String,
+    settings: Mutex<Settings>,
+    spec: SourceSpec,
+    room: RoomHandle,
+}
+
+impl Mountpoint {
+    fn settings(&self) -> Settings {
+        lock(&self.settings).clone()
+    }
+
+    fn check_secret(&self, secret: Option<&str>) -> Result<(), StreamingError> {
+        match &self.settings().secret {
+            Some(s) if Some(s.as_str()) != secret => Err(StreamingError::Unauthorized("secret")),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Rewrites the events a mountpoint's room sends its viewers into the
+/// streaming plugin's shapes (core events pass as they are).
+struct ViewerEvents {
+    inner: Events,
+}
+
+impl EventSink for ViewerEvents {
+    fn push(&self, h: HandleId, _plugin: &'static str, event: HandleEvent) {
+        let event = match event {
+            HandleEvent::Plugin {
+                transaction,
+                data,
+                jsep,
+            } => {
+                let status = if data.get("error_code").is_some() {
+                    return self.inner.push(
+                        h,
+                        PLUGIN,
+                        HandleEvent::Plugin {
+                            transaction,
+                            data: json!({"streaming": "event", "error_code": data["error_code"], "error": data["error"]}),
+                            jsep,
+                        },
+                    );
+                } else if data.get("destroyed").is_some() || data.get("leaving").is_some() {
+                    "stopped"
+                } else if data["videoroom"] == "updated" {
+                    "updating"
+                } else {
+                    // Room chatter (publishers, talking) means nothing to a viewer.
+                    return;
+                };
+                HandleEvent::Plugin {
+                    transaction,
+                    data: json!({"streaming": "event", "result": {"status": status}}),
+                    jsep,
+                }
+            }
+            HandleEvent::WebrtcUp => {
+                self.inner.push(h, PLUGIN, HandleEvent::WebrtcUp);
+                HandleEvent::Plugin {
+                    transaction: None,
+                    data: json!({"streaming": "event", "result": {"status": "started"}}),
+                    jsep: None,
+                }
+            }
+            other => other,
+        };
+        self.inner.push(h, PLUGIN, event);
+    }
+}
+
+/// Wraps the gateway's event sink for mountpoint rooms.
+pub fn viewer_events(inner: Events) -> Events {
+    Arc::new(ViewerEvents { inner })
+}
+
+/// The streaming plugin.
+pub struct Streaming {
+    ctx: Arc<RoomContext>,
+    /// The gateway's own sink, for replies already in streaming shapes.
+    events: Events,
+    mountpoints: Arc<Mutex<BTreeMap<u64, Arc<Mountpoint>>>>,
+    /// Viewer handle → mountpoint id.
+    viewers: Arc<Mutex<HashMap<u64, u64>>>,
+    admin_key: Option<String>,
+    rtp_ip: String,
+}
+
+type Reply = Result<Value, StreamingError>;
+
+impl Streaming {
+    /// The plugin; `ctx` must carry [`viewer_events`] and a membership map
+    /// of its own.
+    pub fn new(
+        ctx: Arc<RoomContext>,
+        events: Events,
+        admin_key: Option<String>,
+        rtp_ip: String,
+    ) -> Self {
+        Streaming {
+            ctx,
+            events,
+            mountpoints: Arc::default(),
+            viewers: Arc::default(),
+            admin_key,
+            rtp_ip,
+        }
+    }
+
+    /// Number of mountpoints.
+    pub fn mountpoint_count(&self) -> usize {
+        lock(&self.mountpoints).len()
+    }
+
+    fn mountpoint(&self, p: &Params) -> Result<Arc<Mountpoint>, StreamingError> {
+        let id = p
+            .u64("id")?
+            .ok_or_else(|| StreamingError::MissingElement("id".into()))?;
+        lock(&self.mountpoints)
+            .get(&id)
+            .cloned()
+            .ok_or(StreamingError::NoSuchMountpoint(id))
+    }
+
+    /// Gateway shutdown: every mountpoint's room goes down.
+    pub async fn shutdown(&self, limit: Duration) {
+        let mps: Vec<Arc<Mountpoint>> = lock(&self.mountpoints).values().cloned().collect();
+        for mp in mps {
+            let (tx, rx) = oneshot::channel();
+            if mp.room.send(Command::Shutdown { reply: tx }).is_ok() {
+                let _ = tokio::time::timeout(limit, rx).await;
+            }
+        }
+    }
+
+    fn create(&self, body: &Map<String, Value>) -> BoxFuture<'static, Reply> {
+        let parsed = (|| -> Result<_, StreamingError> {
+            let p = Params::new(body, false);
+            if let Some(key) = &self.admin_key
+                && p.str("admin_key")? != Some(key.as_str())
+            {
+                return Err(StreamingError::Unauthorized("admin_key"));
+            }
+            let kind = p.req_str("type")?;
+            let spec = match kind {
+                "rtsp" => {
+                    let url = p.req_str("url")?;
+                    let SourceSpec::Rtsp { url, .. } = SourceSpec::from_url(url)
+                        .ok()
+                        .filter(|s| s.type_name() == "rtsp")
+                        .ok_or_else(|| {
+                            StreamingError::InvalidElement("url".into(), "an rtsp:// URL".into())
+                        })?
+                    else {
+                        unreachable!("filtered to rtsp above")
+                    };
+                    SourceSpec::Rtsp {
+                        url,
+                        user: p.str("rtsp_user")?.map(str::to_owned),
+                        pwd: p.str("rtsp_pwd")?.map(str::to_owned),
+                    }
+                }
+                "rtmp" => {
+                    let url = p.req_str("url")?;
+                    SourceSpec::from_url(url)
+                        .ok()
+                        .filter(|s| s.type_name() == "rtmp")
+                        .ok_or_else(|| {
+                            StreamingError::InvalidElement("url".into(), "an rtmp:// URL".into())
+                        })?
+                }
+                "rtp" => SourceSpec::Rtp {
+                    address: self.rtp_ip.clone(),
+                    media: parse_rtp_media(&p)?,
+                },
+                other => {
+                    return Err(StreamingError::InvalidElement(
+                        format!("type ({other})"),
+                        "rtp, rtsp or rtmp".into(),
+                    ));
+                }
+            };
+            let id = match p.u64("id")? {
+                Some(id) if lock(&self.mountpoints).contains_key(&id) => {
+                    return Err(StreamingError::Exists(id));
+                }
+                Some(0) => {
+                    return Err(StreamingError::InvalidElement(
+                        "id".into(),
+                        "a positive integer".into(),
+                    ));
+                }
+                Some(id) => id,
+                None => loop {
+                    let id = rand::random_range(1..(1u64 << 53));
+                    if !lock(&self.mountpoints).contains_key(&id) {
+                        break id;
+                    }
+                },
+            };
+            let name = p.str("name")?.map_or_else(|| id.to_string(), str::to_owned);
+            let description = p
+                .str("description")?
+                .map_or_else(|| name.clone(), str::to_owned);
+            let delay = p.u64("rtsp_reconnect_delay")?.map(Duration::from_secs);
+            Ok((
+                id,
+                name,
+                description,
+                p.raw("metadata").cloned(),
+                p.str("secret")?.map(str::to_owned),
+                p.str("pin")?.map(str::to_owned),
+                p.bool("is_private")?.unwrap_or(false),
+                spec,
+                delay,
+            ))
+        })();
+        let (id, name, description, metadata, secret, pin, is_private, spec, delay) = match parsed {
+            Ok(v) => v,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
+        let room_body: Map<String, Value> = json!({"publishers": 1, "description": description})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let cfg = match RoomConfig::from_create(&Params::new(&room_body, false), Id::Num(id)) {
+            Ok(c) => c,
+            Err(e) => {
+                return Box::pin(async move { Err(StreamingError::CantCreate(e.to_string())) });
+            }
+        };
+        let room = match room::spawn(cfg, self.ctx.clone()) {
+            Ok(r) => r,
+            Err(e) => {
+                return Box::pin(async move { Err(StreamingError::CantCreate(e.to_string())) });
+            }
+        };
+        let mountpoints = self.mountpoints.clone();
+        Box::pin(async move {
+            let (tx, rx) = oneshot::channel();
+            room.send(Command::AddIngest {
+                secret: None,
+                spec: spec.clone(),
+                id: Some(Id::Num(FEED)),
+                display: Some(name.clone()),
+                reconnect_delay: delay,
+                reply: tx,
+            })
+            .map_err(|e| StreamingError::CantCreate(e.to_string()))?;
+            let added = match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
+                Ok(Ok(r)) => r.map_err(|e| StreamingError::CantCreate(e.to_string())),
+                _ => Err(StreamingError::CantCreate(
+                    "the source did not answer in time".into(),
+                )),
+            };
+            if let Err(e) = added {
+                let (tx, rx) = oneshot::channel();
+                if room.send(Command::Shutdown { reply: tx }).is_ok() {
+                    let _ = tokio::time::timeout(REPLY_TIMEOUT, rx).await;
+                }
+                warn!(mountpoint = id, error = %e, "mountpoint not created");
+                return Err(e);
+            }
+            let kind = spec.type_name();
+            let mp = Mountpoint {
+                id,
+                name: name.clone(),
+                settings: Mutex::new(Settings {
+                    description: description.clone(),
+                    metadata,
+                    secret,
+                    pin,
+                    is_private,
+                    enabled: true,
+                }),
+                spec,
+                room,
+            };
+            {
+                let mut map = lock(&mountpoints);
+                if map.contains_key(&id) {
+                    // Created twice at once: the first one stays.
+                    drop(map);
+                    let (tx, _rx) = oneshot::channel();
+                    let _ = mp.room.send(Command::Shutdown { reply: tx });
+                    return Err(StreamingError::Exists(id));
+                }
+                map.insert(id, Arc::new(mp));
+            }
+            info!(mountpoint = id, source = kind, "mountpoint created");
+            Ok(json!({
+                "streaming": "created",
+                "create": name,
+                "permanent": false,
+                "stream": {"id": id, "type": "live", "description": description, "is_private": is_private},
+            }))
+        })
+    }
+
+    /// `info` (with `media`, `viewers` and the source's state) for one mountpoint.
+    async fn describe(mp: &Mountpoint, full: bool) -> Value {
+        let (tx, rx) = oneshot::channel();
+        let status = if mp.room.send(Command::IngestStatus { reply: tx }).is_ok() {
+            tokio::time::timeout(Duration::from_secs(5), rx)
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or(Value::Null)
+        } else {
+            Value::Null
+        };
+        let ingest = &status["ingests"][0];
+        let media: Vec<Value> = ingest["media"]
+            .as_array()
+            .map(|m| {
+                m.iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        let mut v = json!({
+                            "mindex": i, "mid": i.to_string(), "type": s["type"],
+                            "label": s["type"], "msid": format!("janus{}", mp.id),
+                            "age_ms": s["age_ms"],
+                        });
+                        if full {
+                            v["codec"] = s["codec"].clone();
+                            v["pt"] = json!(if s["type"] == "video" { 96 } else { 111 });
+                            v["input"] = s["input"].clone();
+                            v["transcoded"] = s["transcoded"].clone();
+                        }
+                        v
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let st = mp.settings();
+        let mut v = json!({
+            "id": mp.id, "type": "live", "description": st.description,
+            "enabled": st.enabled, "media": media,
+        });
+        if let Some(m) = &st.metadata {
+            v["metadata"] = m.clone();
+        }
+        if full {
+            v["name"] = json!(mp.name);
+            v["viewers"] = status["viewers"].clone();
+            v["encoders"] = status["encoders"].clone();
+            v["is_private"] = json!(st.is_private);
+            v["source"] = json!({
+                "type": mp.spec.type_name(),
+                "url": mp.spec.url(),
+                "state": ingest["state"],
+                "failures": ingest["failures"],
+            });
+        }
+        v
+    }
+
+    fn sync_request(&self, request: &str, body: Map<String, Value>) -> BoxFuture<'static, Reply> {
+        let p = Params::new(&body, false);
+        let ready = |r: Reply| -> BoxFuture<'static, Reply> { Box::pin(async move { r }) };
+        match request {
+            "create" => self.create(&body),
+            "list" => {
+                let admin = self.admin_key.is_some()
+                    && p.str("admin_key").ok().flatten() == self.admin_key.as_deref();
+                let mps: Vec<Arc<Mountpoint>> = lock(&self.mountpoints).values().cloned().collect();
+                Box::pin(async move {
+                    let mut list = Vec::new();
+                    for mp in mps.iter().filter(|m| admin || !m.settings().is_private) {
+                        list.push(Self::describe(mp, false).await);
+                    }
+                    Ok(json!({"streaming": "list", "list": list}))
+                })
+            }
+            "info" => {
+                let mp = match self.mountpoint(&p) {
+                    Ok(m) => m,
+                    Err(e) => return ready(Err(e)),
+                };
+                // Like Janus: `info` shows more to the secret's holder, but
+                // a wrong secret is an error.
+                if let Some(secret) = p.str("secret").ok().flatten()
+                    && let Err(e) = mp.check_secret(Some(secret))
+                {
+                    return ready(Err(e));
+                }
+                Box::pin(async move {
+                    Ok(json!({"streaming": "info", "info": Self::describe(&mp, true).await}))
+                })
+            }
+            "destroy" | "enable" | "disable" | "kick_all" | "edit" => {
+                let mp = match self
+                    .mountpoint(&p)
+                    .and_then(|m| m.check_secret(p.str("secret")?).map(|_| m))
+                {
+                    Ok(m) => m,
+                    Err(e) => return ready(Err(e)),
+                };
+                match request {
+                    "destroy" => {
+                        lock(&self.mountpoints).remove(&mp.id);
+                        let viewers = self.viewers.clone();
+                        Box::pin(async move {
+                            let (tx, rx) = oneshot::channel();
+                            if mp.room.send(Command::Shutdown { reply: tx }).is_ok() {
+                                let _ = tokio::time::timeout(REPLY_TIMEOUT, rx).await;
+                            }
+                            lock(&viewers).retain(|_, m| *m != mp.id);
+                            info!(mountpoint = mp.id, "mountpoint destroyed");
+                            Ok(json!({"streaming": "destroyed", "destroyed": mp.id}))
+                        })
+                    }
+                    "enable" | "disable" => {
+                        lock(&mp.settings).enabled = request == "enable";
+                        ready(Ok(json!({"streaming": "ok"})))
+                    }
+                    "edit" => {
+                        let st = mp.settings();
+                        let edited = (|| -> Result<Settings, StreamingError> {
+                            Ok(Settings {
+                                description: p
+                                    .str("new_description")?
+                                    .map_or(st.description.clone(), str::to_owned),
+                                metadata: p.raw("new_metadata").cloned().or(st.metadata.clone()),
+                                secret: p
+                                    .str("new_secret")?
+                                    .map(str::to_owned)
+                                    .or(st.secret.clone()),
+                                pin: p.str("new_pin")?.map(str::to_owned).or(st.pin.clone()),
+                                is_private: p.bool("new_is_private")?.unwrap_or(st.is_private),
+                                enabled: st.enabled,
+                            })
+                        })();
+                        match edited {
+                            Ok(new) => {
+                                *lock(&mp.settings) = new;
+                                ready(Ok(json!({"streaming": "edited", "id": mp.id})))
+                            }
+                            Err(e) => ready(Err(e)),
+                        }
+                    }
+                    _ => {
+                        // kick_all: every viewer's PeerConnection goes.
+                        let handles: Vec<u64> = lock(&self.viewers)
+                            .iter()
+                            .filter(|(_, m)| **m == mp.id)
+                            .map(|(h, _)| *h)
+                            .collect();
+                        let members = lock(&self.ctx.membership).clone();
+                        for h in handles {
+                            if members.contains_key(&h) {
+                                // The session id is not needed to route.
+                                let _ = mp.room.send(Command::Hangup {
+                                    h: HandleId {
+                                        session_id: 0,
+                                        handle_id: h,
+                                    },
+                                });
+                            }
+                        }
+                        ready(Ok(json!({"streaming": "kicked_all"})))
+                    }
+                }
+            }
+            other => ready(Err(StreamingError::InvalidRequest(other.to_owned()))),
+        }
+    }
+
+    /// The mountpoint `h` watches.
+    fn watched(&self, h: u64) -> Option<Arc<Mountpoint>> {
+        let id = *lock(&self.viewers).get(&h)?;
+        lock(&self.mountpoints).get(&id).cloned()
+    }
+
+    fn async_request(
+        &self,
+        h: HandleId,
+        request: &str,
+        body: &Map<String, Value>,
+        jsep: Option<Jsep>,
+    ) -> Result<BoxFuture<'static, Result<(Value, Option<Jsep>), StreamingError>>, StreamingError>
+    {
+        let p = Params::new(body, false);
+        let status = |s: &str| json!({"streaming": "event", "result": {"status": s}});
+        match request {
+            "watch" => {
+                if self.watched(h.handle_id).is_some() {
+                    return Err(StreamingError::InvalidState("already watching".into()));
+                }
+                let mp = self.mountpoint(&p)?;
+                let st = mp.settings();
+                if let Some(pin) = &st.pin
+                    && p.str("pin")? != Some(pin.as_str())
+                {
+                    return Err(StreamingError::Unauthorized("pin"));
+                }
+                if !st.enabled {
+                    return Err(StreamingError::InvalidState("mountpoint disabled".into()));
+                }
+                let (tx, rx) = oneshot::channel();
+                mp.room
+                    .send(Command::Subscribe {
+                        h,
+                        streams: vec![StreamRequest {
+                            feed: Id::Num(FEED),
+                            mid: None,
+                        }],
+                        private_id: None,
+                        reply: tx,
+                    })
+                    .map_err(|e| StreamingError::Unknown(e.to_string()))?;
+                lock(&self.viewers).insert(h.handle_id, mp.id);
+                let viewers = self.viewers.clone();
+                Ok(Box::pin(async move {
+                    match wait(rx).await {
+                        Ok((_, jsep)) => Ok((status("preparing"), jsep)),
+                        Err(e) => {
+                            lock(&viewers).remove(&h.handle_id);
+                            Err(e)
+                        }
+                    }
+                }))
+            }
+            "start" | "pause" | "stop" | "configure" => {
+                let mp = self
+                    .watched(h.handle_id)
+                    .ok_or_else(|| StreamingError::InvalidState("not watching anything".into()))?;
+                let (tx, rx) = oneshot::channel();
+                let (cmd, done) = match request {
+                    "start" => (Command::Start { h, jsep, reply: tx }, "starting"),
+                    "pause" => (Command::Pause { h, reply: tx }, "pausing"),
+                    "configure" => {
+                        let streams = p
+                            .array("streams")?
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|s| {
+                                        Some((s["mid"].as_str()?.to_owned(), s["send"].as_bool()?))
+                                    })
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        (
+                            Command::ConfigureSubscriber {
+                                h,
+                                streams,
+                                reply: tx,
+                            },
+                            "ok",
+                        )
+                    }
+                    _ => {
+                        lock(&self.viewers).remove(&h.handle_id);
+                        (Command::Leave { h, reply: tx }, "stopping")
+                    }
+                };
+                mp.room
+                    .send(cmd)
+                    .map_err(|e| StreamingError::Unknown(e.to_string()))?;
+                Ok(Box::pin(async move {
+                    wait(rx).await?;
+                    Ok((status(done), None))
+                }))
+            }
+            // Switching means a new offer here (each mountpoint is its own
+            // PeerConnection source): not supported yet.
+            "switch" => Err(StreamingError::CantSwitch(
+                "switching mountpoints is not supported yet: stop, then watch".into(),
+            )),
+            other => Err(StreamingError::InvalidRequest(other.to_owned())),
+        }
+    }
+
+    fn route(&self, h: HandleId, make: impl FnOnce(HandleId) -> Command) {
+        if let Some(mp) = self.watched(h.handle_id)
+            && let Err(e) = mp.room.send(make(h))
+        {
+            warn!(handle_id = h.handle_id, error = %e, "could not reach the mountpoint");
+        }
+    }
+}
+
+async fn wait<T>(
+    rx: oneshot::Receiver<Result<T, crate::plugins::videoroom::error::VideoRoomError>>,
+) -> Result<T, StreamingError> {
+    match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
+        Ok(Ok(r)) => r.map_err(StreamingError::from),
+        Ok(Err(_)) => Err(StreamingError::Unknown("the mountpoint closed".into())),
+        Err(_) => Err(StreamingError::Unknown(
+            "the mountpoint did not answer in time".into(),
+        )),
+    }
+}
+
+/// `media[{type, mid, port, pt, codec, fmtp?}]` of an `rtp` mountpoint.
+fn parse_rtp_media(p: &Params) -> Result<Vec<RtpMedia>, StreamingError> {
+    let list = p
+        .array("media")?
+        .ok_or_else(|| StreamingError::MissingElement("media".into()))?;
+    if list.is_empty() {
+        return Err(StreamingError::InvalidElement(
+            "media".into(),
+            "a non-empty array".into(),
+        ));
+    }
+    let mut out = Vec::new();
+    for (i, m) in list.iter().enumerate() {
+        let field = |k: &str| format!("media[{i}].{k}");
+        let o = m.as_object().ok_or_else(|| {
+            StreamingError::InvalidElement(format!("media[{i}]"), "an object".into())
+        })?;
+        let mp = Params::new(o, false);
+        let kind = match mp
+            .req_str("type")
+            .map_err(|_| StreamingError::MissingElement(field("type")))?
+        {
+            "audio" => MediaKind::Audio,
+            "video" => MediaKind::Video,
+            _ => {
+                return Err(StreamingError::InvalidElement(
+                    field("type"),
+                    "audio or video".into(),
+                ));
+            }
+        };
+        let port = mp
+            .u64("port")
+            .ok()
+            .flatten()
+            .filter(|p| (1..=65535).contains(p))
+            .ok_or_else(|| StreamingError::InvalidElement(field("port"), "a UDP port".into()))?;
+        let pt = mp
+            .u64("pt")
+            .ok()
+            .flatten()
+            .filter(|p| *p < 128)
+            .ok_or_else(|| {
+                StreamingError::InvalidElement(field("pt"), "a payload type (0-127)".into())
+            })?;
+        let codec: Codec = mp
+            .req_str("codec")
+            .map_err(|_| StreamingError::MissingElement(field("codec")))?
+            .parse()
+            .map_err(|_| {
+                StreamingError::InvalidElement(field("codec"), "opus, vp8 or h264".into())
+            })?;
+        if codec.kind() != kind {
+            return Err(StreamingError::InvalidElement(
+                field("codec"),
+                format!("a {} codec", kind.as_str()),
+            ));
+        }
+        out.push(RtpMedia {
+            kind,
+            mid: mp
+                .str("mid")
+                .ok()
+                .flatten()
+                .map_or_else(|| i.to_string(), str::to_owned),
+            port: port as u16,
+            pt: pt as u8,
+            codec,
+            fmtp: mp.str("fmtp").ok().flatten().map(str::to_owned),
+        });
+    }
+    Ok(out)
+}
+
+impl Plugin for Streaming {
+    fn descriptor(&self) -> PluginDescriptor {
+        PluginDescriptor {
+            package: PLUGIN,
+            name: "JANUS Streaming plugin",
+            description: "Mountpoints fed by RTSP cameras, RTMP streams or plain RTP, watched over WebRTC",
+            version_string: "0.0.1",
+            version: 1,
+        }
+    }
+
+    fn message(
+        &self,
+        h: HandleId,
+        transaction: String,
+        body: Map<String, Value>,
+        jsep: Option<Jsep>,
+    ) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
+        let request = match body.get("request") {
+            None => Err(StreamingError::MissingElement("request".into())),
+            Some(Value::String(r)) => Ok(r.clone()),
+            Some(_) => Err(StreamingError::InvalidElement(
+                "request".into(),
+                "a string".into(),
+            )),
+        };
+        let request = match request {
+            Ok(r) => r,
+            Err(e) => return Box::pin(async move { Ok(PluginReply::Sync(e.to_json())) }),
+        };
+        if SYNC_REQUESTS.contains(&request.as_str()) {
+            let fut = self.sync_request(&request, body);
+            return Box::pin(async move {
+                Ok(PluginReply::Sync(match fut.await {
+                    Ok(v) => v,
+                    Err(e) => e.to_json(),
+                }))
+            });
+        }
+        if !ASYNC_REQUESTS.contains(&request.as_str()) {
+            let e = StreamingError::InvalidRequest(request);
+            return Box::pin(async move { Ok(PluginReply::Sync(e.to_json())) });
+        }
+        let routed = self.async_request(h, &request, &body, jsep);
+        // Straight to the viewer: these are streaming shapes already.
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            let (data, jsep) = match routed {
+                Ok(fut) => match fut.await {
+                    Ok(r) => r,
+                    Err(e) => (e.to_json(), None),
+                },
+                Err(e) => (e.to_json(), None),
+            };
+            events.push(
+                h,
+                PLUGIN,
+                HandleEvent::Plugin {
+                    transaction: Some(transaction),
+                    data,
+                    jsep,
+                },
+            );
+        });
+        Box::pin(async { Ok(PluginReply::Ack) })
+    }
+
+    fn trickle(&self, h: HandleId, trickle: Trickle) {
+        self.route(h, |h| Command::Trickle { h, trickle });
+    }
+
+    fn hangup(&self, h: HandleId) {
+        self.route(h, |h| Command::Hangup { h });
+    }
+
+    fn detach(&self, h: HandleId) {
+        self.route(h, |h| Command::Detach { h });
+        lock(&self.viewers).remove(&h.handle_id);
+    }
+}

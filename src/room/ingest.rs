@@ -1,0 +1,861 @@
+//! Ingests: RTSP cameras, RTMP streams and plain RTP as room publishers.
+//!
+//! An ingest is a publisher without a `webrtcbin`. Its graph has two parts:
+//!
+//! ```text
+//! attempt (rebuilt on every reconnect)               kept for the ingest's life
+//! rtspsrc ─pad─► depay ! parse [! decode ! encode] ─► payloader ─► tee (as a publisher's)
+//! rtmp2src ! flvdemux ─pad─► parse [! decode ! encode] ─┘
+//! udpsrc (caps) ─► depay ─┘
+//! ```
+//!
+//! The source's pads appear at run time: a callback blocks each pad and
+//! posts it to the room task ([`RoomEvent::IngestPad`]), which builds its
+//! chain from the fragments in `pipelines/ingest.toml`. H.264 that browsers
+//! take (profile_idc 66: baseline or constrained baseline, which have no
+//! B-frames) and Opus are re-payloaded, not transcoded; anything else is
+//! decoded and encoded (H.264 with the chosen encoder, Opus). The
+//! payloader and tee outlive the attempt, so subscribers stay connected
+//! while a dead source is retried with back-off.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use gst::prelude::*;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use thiserror::Error;
+
+use super::peer::{RoomEvent, RoomEvents};
+use crate::media::codec::{Codec, MediaKind};
+use crate::media::encoder::Selected;
+
+/// Handles of ingest publishers start here (client handles are random
+/// below 2^53, as Janus makes them).
+pub const HANDLE_BASE: u64 = 1 << 60;
+/// Element names of an ingest start with this, then its handle.
+pub const PREFIX: &str = "ingest_";
+/// Payload types of the re-payloaded streams (the gateway makes the offers).
+const VIDEO_PT: u8 = 96;
+const AUDIO_PT: u8 = 111;
+/// The longest back-off between reconnects.
+pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
+
+/// A failed ingest.
+#[derive(Debug, Error)]
+pub enum IngestError {
+    /// The URL is not `rtsp://`, `rtsps://`, `rtmp://` or `rtmps://`.
+    #[error("unsupported URL '{0}': use rtsp:// or rtmp://")]
+    BadUrl(String),
+    /// Building or linking the graph failed.
+    #[error("ingest graph: {0}")]
+    Pipeline(String),
+    /// The source reported an error before it gave any stream.
+    #[error("source failed: {0}")]
+    Source(String),
+    /// The source gave no usable stream in time.
+    #[error("no usable stream from the source within {0} s")]
+    Timeout(u64),
+    /// A stream needs transcoding and no encoder works.
+    #[error("cannot transcode {0}: no working H.264 encoder")]
+    NoEncoder(String),
+    /// The fragment catalog is unreadable or malformed.
+    #[error("ingest catalog {0}: {1}")]
+    Catalog(String, String),
+}
+
+fn perr(e: impl std::fmt::Display) -> IngestError {
+    IngestError::Pipeline(e.to_string())
+}
+
+/// One `media` entry of an RTP mountpoint (Janus streaming `create`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RtpMedia {
+    /// `audio` or `video`.
+    pub kind: MediaKind,
+    /// The mid it gets.
+    pub mid: String,
+    /// UDP port the gateway listens on.
+    pub port: u16,
+    /// Payload type of the incoming RTP.
+    pub pt: u8,
+    /// Codec of the incoming RTP.
+    pub codec: Codec,
+    /// `fmtp` of the incoming RTP (kept for `info`).
+    pub fmtp: Option<String>,
+}
+
+/// Where an ingest pulls from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceSpec {
+    /// An RTSP server or camera.
+    Rtsp {
+        /// `rtsp://` or `rtsps://` URL.
+        url: String,
+        /// `rtsp_user`.
+        user: Option<String>,
+        /// `rtsp_pwd`.
+        pwd: Option<String>,
+    },
+    /// An RTMP stream, pulled.
+    Rtmp {
+        /// `rtmp://` or `rtmps://` URL.
+        url: String,
+    },
+    /// Plain RTP on UDP ports of `address`.
+    Rtp {
+        /// Address the ports are bound to.
+        address: String,
+        /// The streams.
+        media: Vec<RtpMedia>,
+    },
+}
+
+impl SourceSpec {
+    /// An RTSP or RTMP source from its URL.
+    pub fn from_url(url: &str) -> Result<SourceSpec, IngestError> {
+        let lower = url.to_ascii_lowercase();
+        let rest = |scheme: &str| lower.strip_prefix(scheme).is_some_and(|r| !r.is_empty());
+        if rest("rtsp://") || rest("rtsps://") {
+            Ok(SourceSpec::Rtsp {
+                url: url.to_owned(),
+                user: None,
+                pwd: None,
+            })
+        } else if rest("rtmp://") || rest("rtmps://") {
+            Ok(SourceSpec::Rtmp {
+                url: url.to_owned(),
+            })
+        } else {
+            Err(IngestError::BadUrl(url.to_owned()))
+        }
+    }
+
+    /// `rtsp`, `rtmp` or `rtp`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            SourceSpec::Rtsp { .. } => "rtsp",
+            SourceSpec::Rtmp { .. } => "rtmp",
+            SourceSpec::Rtp { .. } => "rtp",
+        }
+    }
+
+    /// The URL (RTSP/RTMP), without credentials.
+    pub fn url(&self) -> Option<&str> {
+        match self {
+            SourceSpec::Rtsp { url, .. } | SourceSpec::Rtmp { url } => Some(url),
+            SourceSpec::Rtp { .. } => None,
+        }
+    }
+}
+
+/// The ingest fragment catalog (`pipelines/ingest.toml`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Catalog {
+    /// RTP encoding name (upper case) → depayloader (and parser).
+    pub depay: std::collections::HashMap<String, String>,
+    /// Demuxed caps name (`video/x-h264`, `audio/mpeg`) → parser.
+    pub parse: std::collections::HashMap<String, String>,
+    /// Output codec → payloader.
+    pub pay: std::collections::HashMap<String, String>,
+    /// Decoded H.264 → raw video for the encoder.
+    pub video_decode: String,
+    /// Audio input (`aac`, `mpeg4-generic`, `pcmu`, …) → its decoder.
+    pub decode: std::collections::HashMap<String, String>,
+    /// Decoded audio → Opus.
+    pub audio_to_opus: String,
+    /// RTSP source element with its settings.
+    pub rtspsrc: String,
+    /// RTMP source and demuxer.
+    pub rtmpsrc: String,
+    /// Seconds to wait for a new source's streams.
+    pub connect_timeout_s: u64,
+    /// Default back-off before the first reconnect, s.
+    pub reconnect_delay_s: u64,
+}
+
+impl Catalog {
+    /// The catalog shipped in `pipelines/ingest.toml`.
+    pub fn builtin() -> Catalog {
+        // The file is part of the source tree and parsed by a unit test.
+        toml::from_str(include_str!("../../pipelines/ingest.toml"))
+            .expect("pipelines/ingest.toml parses")
+    }
+
+    /// Reads a catalog file.
+    pub fn load(path: &Path) -> Result<Catalog, IngestError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| IngestError::Catalog(path.display().to_string(), e.to_string()))?;
+        toml::from_str(&text)
+            .map_err(|e| IngestError::Catalog(path.display().to_string(), e.to_string()))
+    }
+}
+
+/// Where an ingest is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Connecting (first time, or again after a failure).
+    Connecting,
+    /// Media flows.
+    Playing,
+    /// The source failed; the next attempt is due after a back-off.
+    Retrying,
+}
+
+impl State {
+    /// `connecting`, `playing` or `retrying` (for `info`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Connecting => "connecting",
+            State::Playing => "playing",
+            State::Retrying => "retrying",
+        }
+    }
+}
+
+/// One stream of an ingest, as the room sees it.
+pub struct IngestStream {
+    /// Audio or video.
+    pub kind: MediaKind,
+    /// What the tee carries (Opus, H.264 or VP8).
+    pub codec: Codec,
+    /// Its payload type and SSRC.
+    pub pt: u8,
+    /// Its SSRC.
+    pub ssrc: u32,
+    /// The payloader (kept across reconnects) and the stream's tee.
+    pub pay: gst::Element,
+    /// The tee.
+    pub tee: gst::Element,
+    /// What the source sends, e.g. `h264 (profile 100)`, `aac`.
+    pub input: String,
+    /// Whether the stream is decoded and encoded again.
+    pub transcoded: bool,
+    /// Wall-clock ms (UNIX) of the last packet out of the payloader; 0 before.
+    pub last_packet_ms: Arc<AtomicU64>,
+}
+
+/// A source attempt's elements (torn down on reconnect).
+#[derive(Default)]
+struct Attempt {
+    elements: Vec<gst::Element>,
+    /// Blocking probes still held on source pads.
+    blocks: Vec<(gst::Pad, gst::PadProbeId)>,
+}
+
+/// An ingest publisher: the source, its chains, the kept payloaders/tees.
+pub struct Ingest {
+    /// Its handle in the room (≥ [`HANDLE_BASE`]).
+    pub handle: u64,
+    /// Where it pulls from.
+    pub spec: SourceSpec,
+    /// Its streams, once known (fixed by the first successful attempt).
+    pub streams: Vec<IngestStream>,
+    /// Where it is.
+    pub state: State,
+    /// Failed attempts in a row.
+    pub failures: u32,
+    /// Back-off before the first retry.
+    pub reconnect_delay: Duration,
+    /// The first attempt delivered its streams.
+    pub ready: bool,
+    /// The first attempt already waited for late pads.
+    pub settled: bool,
+    attempt: Attempt,
+    /// Streams of this attempt not linked yet (matched by kind).
+    linked_this_attempt: Vec<MediaKind>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The ingest an element belongs to (named `ingest_<handle>_…`), if any.
+pub fn owner(src: Option<&gst::Object>) -> Option<u64> {
+    let mut cur = src.cloned();
+    while let Some(o) = cur {
+        if let Some(rest) = o.name().strip_prefix(PREFIX) {
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            if let Ok(h) = digits.parse() {
+                return Some(h);
+            }
+        }
+        cur = o.parent();
+    }
+    None
+}
+
+/// H.264 `profile_idc` from RTP caps (`profile-level-id`, else the SPS in
+/// `sprop-parameter-sets`) or from demuxed caps (`codec_data`, an avcC
+/// record: byte 1 is the profile).
+fn h264_profile(s: &gst::StructureRef) -> Option<u8> {
+    if let Ok(pli) = s.get::<String>("profile-level-id") {
+        return u8::from_str_radix(pli.get(0..2)?, 16).ok();
+    }
+    if let Ok(sprop) = s.get::<String>("sprop-parameter-sets") {
+        // Base64 NAL units, the SPS first: byte 1 is profile_idc.
+        let sps = glib::base64_decode(sprop.split(',').next()?);
+        if sps.first().map(|b| b & 0x1f) == Some(7) {
+            return sps.get(1).copied();
+        }
+    }
+    if let Ok(cd) = s.get::<gst::Buffer>("codec_data") {
+        let map = cd.map_readable().ok()?;
+        return map.get(1).copied();
+    }
+    None
+}
+
+impl Ingest {
+    /// A new ingest for `spec`; [`Ingest::connect`] starts it.
+    pub fn new(handle: u64, spec: SourceSpec, reconnect_delay: Duration) -> Ingest {
+        Ingest {
+            handle,
+            spec,
+            streams: Vec::new(),
+            state: State::Connecting,
+            failures: 0,
+            reconnect_delay,
+            ready: false,
+            settled: false,
+            attempt: Attempt::default(),
+            linked_this_attempt: Vec::new(),
+        }
+    }
+
+    fn name(&self, what: &str) -> String {
+        format!("{PREFIX}{}_{what}", self.handle)
+    }
+
+    /// Starts a source attempt in `pipeline`. Its pads reach the room task
+    /// as [`RoomEvent::IngestPad`], its end of pads as
+    /// [`RoomEvent::IngestNoMorePads`].
+    pub fn connect(
+        &mut self,
+        pipeline: &gst::Pipeline,
+        catalog: &Catalog,
+        events: &RoomEvents,
+    ) -> Result<(), IngestError> {
+        self.state = State::Connecting;
+        self.linked_this_attempt.clear();
+        let handle = self.handle;
+        let on_pad = {
+            let tx = events.clone();
+            move |pad: &gst::Pad| {
+                // Buffers are held until the room task links the pad (an
+                // unlinked pad fails the source with not-linked); events
+                // pass and stay sticky on the pad.
+                let block = pad.add_probe(
+                    gst::PadProbeType::BLOCK
+                        | gst::PadProbeType::BUFFER
+                        | gst::PadProbeType::BUFFER_LIST,
+                    |_, _| gst::PadProbeReturn::Ok,
+                );
+                if let Some(caps) = pad.current_caps() {
+                    let _ = tx.send(RoomEvent::IngestPad {
+                        handle,
+                        pad: pad.clone(),
+                        caps,
+                        block,
+                    });
+                    return;
+                }
+                // A demuxer's pad gets its caps after pad-added: post it
+                // with them.
+                let tx = tx.clone();
+                let block = std::sync::Mutex::new(block);
+                pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |pad, info| {
+                    if let Some(gst::EventView::Caps(c)) = info.event().map(|e| e.view()) {
+                        let _ = tx.send(RoomEvent::IngestPad {
+                            handle,
+                            pad: pad.clone(),
+                            caps: c.caps_owned(),
+                            block: block.lock().ok().and_then(|mut b| b.take()),
+                        });
+                        return gst::PadProbeReturn::Remove;
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+            }
+        };
+        let no_more = {
+            let tx = events.clone();
+            move || {
+                let _ = tx.send(RoomEvent::IngestNoMorePads { handle });
+            }
+        };
+        match &self.spec {
+            SourceSpec::Rtsp { url, user, pwd } => {
+                let src = gst::parse::launch(&catalog.rtspsrc).map_err(perr)?;
+                src.set_property("name", self.name("src"));
+                src.set_property("location", url);
+                if let Some(u) = user {
+                    src.set_property("user-id", u);
+                }
+                if let Some(p) = pwd {
+                    src.set_property("user-pw", p);
+                }
+                src.connect_pad_added(move |_, pad| on_pad(pad));
+                src.connect_no_more_pads(move |_| no_more());
+                pipeline.add(&src).map_err(perr)?;
+                self.attempt.elements.push(src.clone());
+                src.sync_state_with_parent().map_err(perr)?;
+            }
+            SourceSpec::Rtmp { url } => {
+                let bin =
+                    gst::parse::bin_from_description(&catalog.rtmpsrc, false).map_err(perr)?;
+                bin.set_property("name", self.name("src"));
+                let mut src = None;
+                let mut demux = None;
+                for e in bin.iterate_elements().into_iter().flatten() {
+                    if e.find_property("location").is_some() {
+                        src = Some(e.clone());
+                    }
+                    if e.factory().is_some_and(|f| f.name() == "flvdemux") {
+                        demux = Some(e);
+                    }
+                }
+                let (Some(src), Some(demux)) = (src, demux) else {
+                    return Err(perr(
+                        "the rtmpsrc fragment needs a source with 'location' and flvdemux",
+                    ));
+                };
+                src.set_property("location", url);
+                // The demuxer's pads are ghosted by the room task: post them.
+                let bin_weak = bin.downgrade();
+                demux.connect_pad_added(move |_, pad| {
+                    let Some(bin) = bin_weak.upgrade() else {
+                        return;
+                    };
+                    let Ok(ghost) = gst::GhostPad::with_target(pad) else {
+                        return;
+                    };
+                    let _ = ghost.set_active(true);
+                    if bin.add_pad(&ghost).is_ok() {
+                        on_pad(ghost.upcast_ref());
+                    }
+                });
+                demux.connect_no_more_pads(move |_| no_more());
+                pipeline.add(&bin).map_err(perr)?;
+                self.attempt.elements.push(bin.clone().upcast());
+                bin.sync_state_with_parent().map_err(perr)?;
+            }
+            SourceSpec::Rtp { address, media } => {
+                for (i, m) in media.iter().enumerate() {
+                    let caps = gst::Caps::builder("application/x-rtp")
+                        .field("media", m.kind.as_str())
+                        .field("encoding-name", m.codec.encoding_name())
+                        .field("clock-rate", m.codec.clock_rate())
+                        .field("payload", i32::from(m.pt))
+                        .build();
+                    let udp = gst::ElementFactory::make("udpsrc")
+                        .name(self.name(&format!("udp{i}")))
+                        .property("address", address)
+                        .property("port", i32::from(m.port))
+                        .property("caps", &caps)
+                        .build()
+                        .map_err(perr)?;
+                    // Bind now, so a port in use is an error of `create`.
+                    udp.set_state(gst::State::Ready).map_err(|_| {
+                        IngestError::Source(format!("cannot bind UDP {address}:{}", m.port))
+                    })?;
+                    // A small jitter buffer: reorders, and gives timestamps.
+                    let jb = gst::ElementFactory::make("rtpjitterbuffer")
+                        .name(self.name(&format!("jb{i}")))
+                        .property("latency", 100u32)
+                        .build()
+                        .map_err(perr)?;
+                    pipeline.add_many([&udp, &jb]).map_err(perr)?;
+                    udp.link(&jb).map_err(perr)?;
+                    self.attempt.elements.push(udp.clone());
+                    self.attempt.elements.push(jb.clone());
+                    let pad = jb
+                        .static_pad("src")
+                        .ok_or_else(|| perr("jitterbuffer src"))?;
+                    on_pad(&pad);
+                    jb.sync_state_with_parent().map_err(perr)?;
+                    udp.sync_state_with_parent().map_err(perr)?;
+                }
+                no_more();
+            }
+        }
+        Ok(())
+    }
+
+    /// Links a source pad (blocked by `block`) into its chain and on to its
+    /// stream's payloader; creates the stream on the first attempt. Pads of
+    /// kinds the ingest cannot use go to a discarding sink.
+    pub fn link_pad(
+        &mut self,
+        pipeline: &gst::Pipeline,
+        catalog: &Catalog,
+        encoder: Option<&Selected>,
+        pad: &gst::Pad,
+        caps: &gst::Caps,
+        block: Option<gst::PadProbeId>,
+        events: &RoomEvents,
+    ) -> Result<(), IngestError> {
+        if let Some(b) = block {
+            self.attempt.blocks.push((pad.clone(), b));
+        }
+        let s = caps.structure(0).ok_or_else(|| perr("empty caps"))?;
+        let (kind, parse, input, profile) = if s.name() == "application/x-rtp" {
+            let media = s.get::<&str>("media").unwrap_or("");
+            let enc = s
+                .get::<&str>("encoding-name")
+                .unwrap_or("")
+                .to_ascii_uppercase();
+            let kind = match media {
+                "audio" => MediaKind::Audio,
+                "video" => MediaKind::Video,
+                _ => return self.discard(pipeline, pad),
+            };
+            let Some(depay) = catalog.depay.get(&enc) else {
+                tracing::info!(handle_id = self.handle, encoding = %enc, "ingest: unsupported RTP encoding, ignored");
+                return self.discard(pipeline, pad);
+            };
+            (
+                kind,
+                depay.clone(),
+                enc.to_ascii_lowercase(),
+                h264_profile(s),
+            )
+        } else {
+            let name = s.name().as_str();
+            let kind = if name.starts_with("video/") {
+                MediaKind::Video
+            } else if name.starts_with("audio/") {
+                MediaKind::Audio
+            } else {
+                return self.discard(pipeline, pad);
+            };
+            let Some(parse) = catalog.parse.get(name) else {
+                tracing::info!(handle_id = self.handle, caps = %name, "ingest: unsupported stream, ignored");
+                return self.discard(pipeline, pad);
+            };
+            let input = match name {
+                "video/x-h264" => "h264",
+                "audio/mpeg" => "aac",
+                other => other,
+            };
+            (kind, parse.clone(), input.to_owned(), h264_profile(s))
+        };
+        if self.linked_this_attempt.contains(&kind) {
+            // One stream per kind.
+            return self.discard(pipeline, pad);
+        }
+        // What the tee carries, and whether it takes a transcode.
+        let (codec, transcode) = match (kind, input.as_str()) {
+            (MediaKind::Audio, "opus") => (Codec::Opus, false),
+            (MediaKind::Audio, _) => (Codec::Opus, true),
+            (MediaKind::Video, "vp8") => (Codec::Vp8, false),
+            // profile_idc 66: baseline / constrained baseline, no B-frames.
+            (MediaKind::Video, "h264") => (Codec::H264, profile.is_some_and(|p| p != 66)),
+            (MediaKind::Video, _) => (Codec::H264, true),
+        };
+        let input = match profile {
+            Some(p) if input == "h264" => format!("h264 (profile_idc {p})"),
+            _ => input,
+        };
+        // The existing stream of this kind (a reconnect) keeps its codec.
+        let existing = self.streams.iter().position(|st| st.kind == kind);
+        if existing.is_none() && self.ready {
+            return self.discard(pipeline, pad);
+        }
+        let mut desc = parse;
+        if transcode {
+            match kind {
+                MediaKind::Audio => {
+                    let decode = catalog
+                        .decode
+                        .get(input.as_str())
+                        .ok_or_else(|| IngestError::Source(format!("no decoder for {input}")))?;
+                    desc = format!("{desc} ! {decode} ! {}", catalog.audio_to_opus);
+                }
+                MediaKind::Video => {
+                    desc = format!(
+                        "{desc} ! {} ! %ENCODER% ! h264parse config-interval=-1",
+                        catalog.video_decode
+                    );
+                }
+            }
+        }
+        let chain = super::record::fragment(&desc, codec, encoder).map_err(|e| match e {
+            super::record::RecordError::NoEncoder(_) => IngestError::NoEncoder(input.clone()),
+            other => perr(other),
+        })?;
+        chain.set_property("name", self.name(&format!("chain_{}", kind.as_str())));
+        pipeline.add(&chain).map_err(perr)?;
+        self.attempt.elements.push(chain.clone());
+        let idx = match existing {
+            Some(i) => i,
+            None => {
+                let pay_desc = catalog
+                    .pay
+                    .get(codec.janus_name())
+                    .ok_or_else(|| perr(format!("no payloader for {codec}")))?;
+                let pay = gst::parse::bin_from_description(pay_desc, true).map_err(perr)?;
+                pay.set_property("name", self.name(&format!("pay_{}", kind.as_str())));
+                let ssrc = rand::random::<u32>();
+                let pt = if kind == MediaKind::Video {
+                    VIDEO_PT
+                } else {
+                    AUDIO_PT
+                };
+                for e in pay.iterate_elements().into_iter().flatten() {
+                    if e.find_property("pt").is_some() {
+                        e.set_property("pt", u32::from(pt));
+                        e.set_property("ssrc", ssrc);
+                    }
+                }
+                let tee =
+                    super::sfu::make_tee_unstarted(&self.name(&format!("tee_{}", kind.as_str())))
+                        .map_err(perr)?;
+                pipeline
+                    .add_many([pay.upcast_ref::<gst::Element>(), &tee])
+                    .map_err(perr)?;
+                pay.link(&tee).map_err(perr)?;
+                tee.sync_state_with_parent().map_err(perr)?;
+                pay.sync_state_with_parent().map_err(perr)?;
+                // A source's EOS (an RTMP server that stopped) must not
+                // reach the viewers: it ends the attempt instead.
+                if let Some(p) = pay.static_pad("sink") {
+                    let tx = events.clone();
+                    let handle = self.handle;
+                    p.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+                        if info
+                            .event()
+                            .is_some_and(|e| e.type_() == gst::EventType::Eos)
+                        {
+                            let _ = tx.send(RoomEvent::IngestFailed {
+                                handle,
+                                why: "end of stream".into(),
+                            });
+                            info.data.take();
+                            return gst::PadProbeReturn::Handled;
+                        }
+                        gst::PadProbeReturn::Ok
+                    });
+                }
+                let last = Arc::new(AtomicU64::new(0));
+                if let Some(p) = tee.static_pad("sink") {
+                    let last = last.clone();
+                    p.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                        last.store(now_ms(), Ordering::Relaxed);
+                        gst::PadProbeReturn::Ok
+                    });
+                }
+                self.streams.push(IngestStream {
+                    kind,
+                    codec,
+                    pt,
+                    ssrc,
+                    pay: pay.upcast(),
+                    tee,
+                    input: input.clone(),
+                    transcoded: transcode,
+                    last_packet_ms: last,
+                });
+                self.streams.len() - 1
+            }
+        };
+        let st = &mut self.streams[idx];
+        st.input = input;
+        st.transcoded = transcode;
+        let pay_sink = st
+            .pay
+            .static_pad("sink")
+            .ok_or_else(|| perr("payloader sink"))?;
+        // GStreamer's order: link downstream, start, then link upstream.
+        let chain_src = chain.static_pad("src").ok_or_else(|| perr("chain src"))?;
+        if let Some(peer) = pay_sink.peer() {
+            let _ = peer.unlink(&pay_sink);
+        }
+        chain_src
+            .link(&pay_sink)
+            .map_err(|e| perr(format!("{e:?}")))?;
+        chain.sync_state_with_parent().map_err(perr)?;
+        let chain_sink = chain.static_pad("sink").ok_or_else(|| perr("chain sink"))?;
+        pad.link(&chain_sink).map_err(|e| perr(format!("{e:?}")))?;
+        self.linked_this_attempt.push(kind);
+        self.unblock(pad);
+        tracing::info!(
+            handle_id = self.handle,
+            kind = kind.as_str(),
+            codec = %codec,
+            transcoded = transcode,
+            "ingest stream linked"
+        );
+        Ok(())
+    }
+
+    fn unblock(&mut self, pad: &gst::Pad) {
+        let (mine, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.attempt.blocks)
+            .into_iter()
+            .partition(|(p, _)| p == pad);
+        self.attempt.blocks = rest;
+        for (p, id) in mine {
+            p.remove_probe(id);
+        }
+    }
+
+    /// Sends an unusable pad to a discarding sink (never leave it unlinked).
+    fn discard(&mut self, pipeline: &gst::Pipeline, pad: &gst::Pad) -> Result<(), IngestError> {
+        let sink = gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .property("async", false)
+            .build()
+            .map_err(perr)?;
+        pipeline.add(&sink).map_err(perr)?;
+        self.attempt.elements.push(sink.clone());
+        sink.sync_state_with_parent().map_err(perr)?;
+        let sp = sink
+            .static_pad("sink")
+            .ok_or_else(|| perr("fakesink pad"))?;
+        pad.link(&sp).map_err(|e| perr(format!("{e:?}")))?;
+        self.unblock(pad);
+        Ok(())
+    }
+
+    /// How many kinds (audio, video) this attempt linked.
+    pub fn kinds_linked(&self) -> usize {
+        self.linked_this_attempt.len()
+    }
+
+    /// Whether this attempt linked at least one stream.
+    pub fn has_streams(&self) -> bool {
+        !self.linked_this_attempt.is_empty()
+    }
+
+    /// Ends the current attempt: blocking probes go first (a source shut
+    /// down behind a blocked pad deadlocks, as gst-plugins-rs `fallbacksrc`
+    /// documents), then the chains leave the payloaders and every element
+    /// goes to NULL off the room's thread. Payloaders and tees stay.
+    pub fn stop_attempt(&mut self, pipeline: &gst::Pipeline) {
+        for (pad, id) in self.attempt.blocks.drain(..) {
+            pad.remove_probe(id);
+        }
+        for st in &self.streams {
+            if let Some(sink) = st.pay.static_pad("sink")
+                && let Some(peer) = sink.peer()
+            {
+                let _ = peer.unlink(&sink);
+            }
+        }
+        let elements = std::mem::take(&mut self.attempt.elements);
+        super::peer::retire(pipeline, elements);
+        self.linked_this_attempt.clear();
+    }
+
+    /// Every element the ingest owns (the attempt, payloaders and tees),
+    /// for removal with its room or on `remove_ingest`.
+    pub fn elements(&mut self) -> Vec<gst::Element> {
+        for (pad, id) in self.attempt.blocks.drain(..) {
+            pad.remove_probe(id);
+        }
+        let mut out = std::mem::take(&mut self.attempt.elements);
+        for st in &self.streams {
+            out.push(st.pay.clone());
+            out.push(st.tee.clone());
+        }
+        out
+    }
+
+    /// The back-off before the next attempt: the reconnect delay, doubled
+    /// per failure in a row, at most [`MAX_RETRY_DELAY`].
+    pub fn next_delay(&self) -> Duration {
+        let factor = 1u32 << self.failures.saturating_sub(1).min(5);
+        (self.reconnect_delay * factor).min(MAX_RETRY_DELAY)
+    }
+
+    /// Asks the source for a keyframe where it can (a transcoding encoder
+    /// takes it; cameras behind `rtspsrc` do not).
+    pub fn request_keyframe(&self) {
+        for st in self.streams.iter().filter(|s| s.kind == MediaKind::Video) {
+            if let Some(sink) = st.pay.static_pad("sink") {
+                sink.push_event(
+                    gst_video::UpstreamForceKeyUnitEvent::builder()
+                        .all_headers(true)
+                        .build(),
+                );
+            }
+        }
+    }
+
+    /// `{"type","url","state","failures","media":[{type,codec,input,transcoded,age_ms}]}`.
+    pub fn to_json(&self) -> Value {
+        let now = now_ms();
+        json!({
+            "type": self.spec.type_name(),
+            "url": self.spec.url(),
+            "state": self.state.as_str(),
+            "failures": self.failures,
+            "media": self.streams.iter().map(|s| {
+                let last = s.last_packet_ms.load(Ordering::Relaxed);
+                json!({
+                    "type": s.kind.as_str(),
+                    "codec": s.codec.janus_name(),
+                    "input": s.input,
+                    "transcoded": s.transcoded,
+                    "age_ms": (last > 0).then(|| now.saturating_sub(last)),
+                })
+            }).collect::<Vec<_>>(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalog_parses() {
+        let c = Catalog::builtin();
+        assert!(c.depay.contains_key("H264"));
+        assert!(c.pay.contains_key("opus"));
+    }
+
+    #[test]
+    fn urls_pick_the_source() {
+        assert!(matches!(
+            SourceSpec::from_url("rtsp://127.0.0.1:8554/cam").unwrap(),
+            SourceSpec::Rtsp { .. }
+        ));
+        assert!(matches!(
+            SourceSpec::from_url("RTMP://host/live/x").unwrap(),
+            SourceSpec::Rtmp { .. }
+        ));
+        assert!(SourceSpec::from_url("http://x").is_err());
+        assert!(SourceSpec::from_url("rtsp://").is_err());
+        assert!(SourceSpec::from_url("").is_err());
+    }
+
+    #[test]
+    fn owners_come_from_names() {
+        gst::init().unwrap();
+        let e = gst::ElementFactory::make("fakesink")
+            .name(format!("{PREFIX}{}_src", HANDLE_BASE + 3))
+            .build()
+            .unwrap();
+        assert_eq!(owner(Some(e.upcast_ref())), Some(HANDLE_BASE + 3));
+    }
+
+    #[test]
+    fn back_off_doubles_and_is_capped() {
+        let mut i = Ingest::new(
+            1,
+            SourceSpec::from_url("rtsp://h/x").unwrap(),
+            Duration::from_secs(2),
+        );
+        i.failures = 1;
+        assert_eq!(i.next_delay(), Duration::from_secs(2));
+        i.failures = 3;
+        assert_eq!(i.next_delay(), Duration::from_secs(8));
+        i.failures = 30;
+        assert_eq!(i.next_delay(), MAX_RETRY_DELAY);
+    }
+}

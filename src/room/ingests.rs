@@ -1,0 +1,360 @@
+//! The room task's side of ingests (see [`super::ingest`]): `add_ingest`,
+//! `remove_ingest`, linking source pads, and reconnecting with back-off.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gst::prelude::*;
+use rand::Rng;
+use serde_json::{Value, json};
+use tracing::{info, warn};
+
+use super::ingest::{self, Ingest, IngestError, SourceSpec, State};
+use super::peer::RoomEvent;
+use super::talk::TalkDetector;
+use super::{Participant, PubStream, Publication, Reply, Room, send_reply, timing};
+use crate::media::codec::{Codec, MediaKind};
+use crate::plugins::HandleId;
+use crate::plugins::params::Id;
+use crate::plugins::videoroom::error::VideoRoomError;
+
+/// How long an RTMP source that showed one kind of stream gets to show the
+/// other.
+const RTMP_SETTLE: Duration = Duration::from_secs(2);
+
+fn verr(e: IngestError) -> VideoRoomError {
+    match e {
+        IngestError::BadUrl(u) => {
+            VideoRoomError::InvalidElement(format!("url ({u})"), "an rtsp:// or rtmp:// URL".into())
+        }
+        other => VideoRoomError::Unknown(other.to_string()),
+    }
+}
+
+impl Room {
+    /// `add_ingest`: starts the source; `reply` gets `{"id"}` once its
+    /// streams are known, or the error.
+    pub(super) fn add_ingest(
+        &mut self,
+        spec: SourceSpec,
+        id: Option<Id>,
+        display: Option<String>,
+        reconnect_delay: Option<Duration>,
+        reply: Reply<Value>,
+    ) {
+        let publishing = self
+            .participants
+            .values()
+            .filter(|p| p.publication.is_some())
+            .count() as u64;
+        if publishing >= self.cfg.max_publishers {
+            return send_reply(
+                reply,
+                Err(VideoRoomError::PublishersFull(self.cfg.max_publishers)),
+            );
+        }
+        let id = match id {
+            Some(id) if self.participants.values().any(|p| p.id == id) => {
+                return send_reply(reply, Err(VideoRoomError::IdExists(id)));
+            }
+            Some(id) => id,
+            None => self.new_participant_id(),
+        };
+        let handle = self.next_ingest;
+        self.next_ingest += 1;
+        let delay = reconnect_delay
+            .unwrap_or(Duration::from_secs(self.ctx.ingest.reconnect_delay_s))
+            .max(Duration::from_millis(100));
+        let mut ing = Ingest::new(handle, spec, delay);
+        if let Err(e) = ing.connect(&self.pipeline, &self.ctx.ingest, &self.ev_tx) {
+            ing.stop_attempt(&self.pipeline);
+            return send_reply(reply, Err(verr(e)));
+        }
+        info!(handle_id = handle, id = %id, source = ing.spec.type_name(), url = ?ing.spec.url(), "ingest connecting");
+        self.participants.insert(
+            handle,
+            Participant {
+                h: HandleId {
+                    session_id: 0,
+                    handle_id: handle,
+                },
+                id,
+                private_id: rand::rng().random::<u32>(),
+                display,
+                metadata: None,
+                publication: None,
+                talk: TalkDetector::new(
+                    self.cfg.audio_active_packets,
+                    self.cfg.audio_level_average,
+                ),
+            },
+        );
+        self.ingests.insert(handle, ing);
+        self.pending_ingests.insert(handle, reply);
+        self.post_later(
+            Duration::from_secs(self.ctx.ingest.connect_timeout_s),
+            RoomEvent::IngestTimeout { handle, attempt: 0 },
+        );
+    }
+
+    /// `remove_ingest`: the feed leaves like a publisher.
+    pub(super) async fn remove_ingest(&mut self, id: &Id) -> Result<Value, VideoRoomError> {
+        let Some(handle) = self
+            .participants
+            .iter()
+            .find(|(h, p)| &p.id == id && self.ingests.contains_key(h))
+            .map(|(h, _)| *h)
+        else {
+            return Err(VideoRoomError::NoSuchFeed(id.to_string()));
+        };
+        self.drop_ingest(handle, None).await;
+        Ok(json!({"videoroom": "success", "removed": id.to_json()}))
+    }
+
+    /// Takes an ingest out of the room (published or not), answering a
+    /// pending `add_ingest` with `error`.
+    async fn drop_ingest(&mut self, handle: u64, error: Option<VideoRoomError>) {
+        if let Some(reply) = self.pending_ingests.remove(&handle) {
+            send_reply(
+                reply,
+                Err(error.unwrap_or_else(|| VideoRoomError::Unknown("ingest removed".into()))),
+            );
+        }
+        let published = self
+            .participants
+            .get(&handle)
+            .is_some_and(|p| p.publication.is_some());
+        if published {
+            // Unpublishing retires the ingest's elements too.
+            self.leave_publisher(handle, Some("removed")).await;
+        } else {
+            self.participants.remove(&handle);
+            if let Some(mut ing) = self.ingests.remove(&handle) {
+                super::peer::retire(&self.pipeline, ing.elements());
+            }
+        }
+        info!(handle_id = handle, "ingest removed");
+    }
+
+    /// `{"ingests":[{id,display,type,url,state,failures,media}],"viewers":n,"encoders":n}`
+    /// (`encoders`: encoder elements anywhere in the room's graph).
+    pub(super) fn ingest_status(&self) -> Value {
+        let ingests: Vec<Value> = self
+            .ingests
+            .iter()
+            .filter_map(|(h, ing)| {
+                let p = self.participants.get(h)?;
+                let mut v = ing.to_json();
+                v["id"] = p.id.to_json();
+                if let Some(d) = &p.display {
+                    v["display"] = json!(d);
+                }
+                Some(v)
+            })
+            .collect();
+        // Audio/video encoders in the whole graph: pass-through ingests add none.
+        let encoders = self
+            .pipeline
+            .iterate_recurse()
+            .into_iter()
+            .flatten()
+            .filter(|e| {
+                e.factory()
+                    .and_then(|f| {
+                        // Media encoders only (`dtlssrtpenc` is an "Encoder/Network").
+                        f.metadata(gst::ELEMENT_METADATA_KLASS).map(|k| {
+                            k.contains("Encoder") && (k.contains("Video") || k.contains("Audio"))
+                        })
+                    })
+                    .unwrap_or(false)
+            })
+            .count();
+        json!({"ingests": ingests, "viewers": self.subscribers.len(), "encoders": encoders})
+    }
+
+    pub(super) fn ingest_pad(
+        &mut self,
+        handle: u64,
+        pad: gst::Pad,
+        caps: gst::Caps,
+        block: Option<gst::PadProbeId>,
+    ) {
+        let encoder = self.h264_encoder();
+        let Some(ing) = self.ingests.get_mut(&handle) else {
+            // A late pad of a removed ingest: release it.
+            if let Some(b) = block {
+                pad.remove_probe(b);
+            }
+            return;
+        };
+        if let Err(e) = ing.link_pad(
+            &self.pipeline,
+            &self.ctx.ingest,
+            encoder.as_ref(),
+            &pad,
+            &caps,
+            block,
+            &self.ev_tx,
+        ) {
+            warn!(handle_id = handle, error = %e, "ingest: cannot use a source stream");
+        }
+    }
+
+    /// The source showed its streams: publish them (first time), or carry on
+    /// (reconnect).
+    pub(super) async fn ingest_ready(&mut self, handle: u64) {
+        let Some(ing) = self.ingests.get_mut(&handle) else {
+            return;
+        };
+        if !ing.has_streams() {
+            // Nothing usable this time: let the timeout decide.
+            return;
+        }
+        // flvdemux may say "no more pads" before its video pad exists (it
+        // waits for the first video tag): give a one-kind RTMP source a
+        // moment for the other kind.
+        if !ing.ready && !ing.settled && ing.kinds_linked() < 2 && ing.spec.type_name() == "rtmp" {
+            ing.settled = true;
+            self.post_later(RTMP_SETTLE, RoomEvent::IngestNoMorePads { handle });
+            return;
+        }
+        ing.state = State::Playing;
+        if ing.ready {
+            info!(handle_id = handle, "ingest reconnected");
+            ing.failures = 0;
+            ing.request_keyframe();
+            return;
+        }
+        ing.ready = true;
+        let streams: Vec<PubStream> = ing
+            .streams
+            .iter()
+            .enumerate()
+            .map(|(i, st)| {
+                let clock = Arc::new(timing::ArrivalClock::new(st.codec.clock_rate()));
+                if let Some(pad) = st.tee.static_pad("sink") {
+                    let clock = clock.clone();
+                    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                        if let Some(b) = info.buffer() {
+                            clock.observe(b);
+                        }
+                        gst::PadProbeReturn::Ok
+                    });
+                }
+                PubStream {
+                    mindex: i as u32,
+                    mid: i.to_string(),
+                    kind: st.kind,
+                    codec: st.codec,
+                    pt: st.pt,
+                    ssrc: Some(st.ssrc),
+                    description: Some(match st.kind {
+                        MediaKind::Video => "video".to_owned(),
+                        MediaKind::Audio => "audio".to_owned(),
+                    }),
+                    tee: st.tee.clone(),
+                    receiving: true,
+                    last_keyframe_request: None,
+                    moderated: None,
+                    clock,
+                }
+            })
+            .collect();
+        let mix_inputs: Vec<(MediaKind, Codec, u32, gst::Element)> = streams
+            .iter()
+            .map(|s| (s.kind, s.codec, s.mindex, s.tee.clone()))
+            .collect();
+        let Some(p) = self.participants.get_mut(&handle) else {
+            return;
+        };
+        p.publication = Some(Publication {
+            peer: None,
+            streams,
+            connected: true,
+        });
+        let id = p.id.clone();
+        let key = id.to_string();
+        info!(handle_id = handle, id = %id, "ingest publishing");
+        if let Some(m) = self.mixer.as_mut()
+            && let Err(e) = m.add_publisher(&self.pipeline, handle, key, &mix_inputs, &self.ev_tx)
+        {
+            warn!(handle_id = handle, error = %e, "cannot mix the ingest");
+        }
+        self.announce(handle);
+        if self.cfg.record {
+            self.start_publisher_recording(handle, None);
+        }
+        if let Some(reply) = self.pending_ingests.remove(&handle) {
+            send_reply(
+                reply,
+                Ok(json!({"videoroom": "success", "id": id.to_json()})),
+            );
+        }
+    }
+
+    /// The source failed (error, end of stream, or no streams in time).
+    /// Before the first success this fails `add_ingest`; after it, the
+    /// source is retried with back-off while subscribers stay connected.
+    pub(super) async fn ingest_failed(&mut self, handle: u64, why: String) {
+        let Some(ing) = self.ingests.get_mut(&handle) else {
+            return;
+        };
+        if !ing.ready {
+            warn!(handle_id = handle, error = %why, "ingest failed to start");
+            self.drop_ingest(handle, Some(verr(IngestError::Source(why))))
+                .await;
+            return;
+        }
+        if ing.state == State::Retrying {
+            return;
+        }
+        ing.stop_attempt(&self.pipeline);
+        ing.failures += 1;
+        ing.state = State::Retrying;
+        let delay = ing.next_delay();
+        warn!(handle_id = handle, error = %why, retry_in_ms = delay.as_millis() as u64, failures = ing.failures, "ingest source lost; retrying");
+        let id = self.participants.get(&handle).map(|p| p.id.to_json());
+        self.broadcast(
+            json!({"videoroom": "event", "room": self.room_json(), "ingest": {"id": id, "state": "retrying", "retry_in_ms": delay.as_millis() as u64}}),
+            None,
+        );
+        self.post_later(delay, RoomEvent::IngestRetry { handle });
+    }
+
+    pub(super) fn ingest_retry(&mut self, handle: u64) {
+        let Some(ing) = self.ingests.get_mut(&handle) else {
+            return;
+        };
+        if ing.state != State::Retrying {
+            return;
+        }
+        let attempt = ing.failures;
+        if let Err(e) = ing.connect(&self.pipeline, &self.ctx.ingest, &self.ev_tx) {
+            warn!(handle_id = handle, error = %e, "ingest: reconnect attempt failed to build");
+        }
+        self.post_later(
+            Duration::from_secs(self.ctx.ingest.connect_timeout_s),
+            RoomEvent::IngestTimeout { handle, attempt },
+        );
+    }
+
+    pub(super) async fn ingest_timeout(&mut self, handle: u64, attempt: u32) {
+        let Some(ing) = self.ingests.get(&handle) else {
+            return;
+        };
+        if ing.failures != attempt || ing.state != State::Connecting {
+            return;
+        }
+        let why = if ing.has_streams() {
+            return self.ingest_ready(handle).await;
+        } else {
+            IngestError::Timeout(self.ctx.ingest.connect_timeout_s).to_string()
+        };
+        self.ingest_failed(handle, why).await;
+    }
+
+    /// The ingest a failing element belongs to.
+    pub(super) fn ingest_owner(&self, src: Option<&gst::Object>) -> Option<u64> {
+        ingest::owner(src).filter(|h| self.ingests.contains_key(h))
+    }
+}

@@ -1,0 +1,275 @@
+//! `janus.plugin.streaming`: RTSP, RTMP and RTP mountpoints watched by
+//! `webrtcbin` viewers, against real servers on loopback (gst-rtsp-server,
+//! nginx-rtmp) started and stopped by pid.
+
+mod common;
+
+use std::time::Duration;
+
+use gst::prelude::*;
+use serde_json::{Value, json};
+use serial_test::serial;
+use webrtc_gateway::client::peer::{Receive, TestPeer};
+
+use common::{Gateway, Nginx, Server, streaming_handle};
+
+const WITHIN: Duration = Duration::from_secs(15);
+
+fn code(r: &Value) -> u64 {
+    r["error_code"].as_u64().unwrap_or(0)
+}
+
+async fn info(admin: &webrtc_gateway::client::janus::Handle, id: u64) -> Value {
+    let r = admin
+        .sync(json!({"request": "info", "id": id}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "info", "{r}");
+    r["info"].clone()
+}
+
+/// A viewer of `id` that decodes at least 30 frames and gets audio.
+async fn watch_decodes(gw: &Gateway, id: u64) -> TestPeer {
+    let h = streaming_handle(gw, true).await;
+    let viewer = TestPeer::watch(&h, id, Receive::Decode)
+        .await
+        .expect("watch");
+    assert!(
+        viewer
+            .wait_until(WITHIN, |s| s.frames() >= 30 && s.audio() > 0)
+            .await,
+        "frames {} audio {}",
+        viewer.stats.frames(),
+        viewer.stats.audio()
+    );
+    viewer
+}
+
+/// An RTSP camera sending H.264 constrained baseline + Opus: re-payloaded,
+/// no encoder anywhere; `list`/`info` show it; a viewer decodes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn rtsp_mountpoint_passes_baseline_through() {
+    gst::init().unwrap();
+    let cam = Server::rtsp(0, &[]);
+    let gw = Gateway::start();
+    let admin = streaming_handle(&gw, true).await;
+    let r = admin
+        .sync(json!({"request": "create", "type": "rtsp", "id": 7, "name": "cam", "description": "Lobby", "url": cam.url}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "created", "{r}");
+    assert_eq!(r["stream"]["id"], 7, "{r}");
+    let list = admin.sync(json!({"request": "list"})).await.unwrap();
+    assert_eq!(list["list"][0]["id"], 7, "{list}");
+    assert_eq!(list["list"][0]["description"], "Lobby", "{list}");
+    let viewer = watch_decodes(&gw, 7).await;
+    let i = info(&admin, 7).await;
+    println!("info: {i}");
+    assert_eq!(i["viewers"], 1, "{i}");
+    assert_eq!(i["source"]["state"], "playing", "{i}");
+    let media = i["media"].as_array().unwrap();
+    assert_eq!(media.len(), 2, "{i}");
+    assert!(media.iter().all(|m| m["transcoded"] == false), "{i}");
+    assert!(
+        media
+            .iter()
+            .all(|m| m["age_ms"].as_u64().is_some_and(|a| a < 2000)),
+        "{i}"
+    );
+    // Pass-through: no encoder in the mountpoint's graph.
+    assert_eq!(i["encoders"], 0, "{i}");
+    let r = admin
+        .sync(json!({"request": "destroy", "id": 7}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "destroyed", "{r}");
+    let r = admin
+        .sync(json!({"request": "info", "id": 7}))
+        .await
+        .unwrap();
+    assert_eq!(code(&r), 455, "{r}");
+    drop(viewer);
+}
+
+/// H.264 High with B-frames and AAC: transcoded (constrained-baseline
+/// H.264, Opus), and it plays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn rtsp_high_profile_and_aac_are_transcoded() {
+    gst::init().unwrap();
+    let cam = Server::rtsp(0, &["--profile", "high", "--audio", "aac"]);
+    let gw = Gateway::start();
+    let admin = streaming_handle(&gw, true).await;
+    let r = admin
+        .sync(json!({"request": "create", "type": "rtsp", "id": 8, "url": cam.url}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "created", "{r}");
+    let viewer = watch_decodes(&gw, 8).await;
+    let i = info(&admin, 8).await;
+    println!("info: {i}");
+    let media = i["media"].as_array().unwrap();
+    assert!(media.iter().all(|m| m["transcoded"] == true), "{i}");
+    // One H.264 and one Opus encoder, however many viewers.
+    assert_eq!(i["encoders"], 2, "{i}");
+    drop(viewer);
+}
+
+/// An RTMP stream (H.264 + AAC pushed into nginx-rtmp) as a mountpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn rtmp_mountpoint_plays() {
+    gst::init().unwrap();
+    let nginx = Nginx::start(1935);
+    let url = format!("{}/test", nginx.live);
+    let push = gst::parse::launch(&format!(
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! x264enc tune=zerolatency speed-preset=ultrafast key-int-max=30 ! video/x-h264,profile=constrained-baseline \
+         ! h264parse ! flvmux streamable=true name=m ! rtmp2sink location={url} \
+         audiotestsrc is-live=true ! audioconvert ! avenc_aac ! aacparse ! m."
+    ))
+    .unwrap();
+    push.set_state(gst::State::Playing).unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let gw = Gateway::start();
+    let admin = streaming_handle(&gw, true).await;
+    let r = admin
+        .sync(json!({"request": "create", "type": "rtmp", "id": 9, "url": url}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "created", "{r}");
+    let viewer = watch_decodes(&gw, 9).await;
+    let i = info(&admin, 9).await;
+    println!("info: {i}");
+    drop(viewer);
+    let _ = push.set_state(gst::State::Null);
+}
+
+/// Plain RTP (VP8 + Opus) on UDP ports of 127.0.0.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn rtp_mountpoint_plays() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = streaming_handle(&gw, true).await;
+    let (vport, aport) = (free_udp_port(), free_udp_port());
+    let r = admin
+        .sync(
+            json!({"request": "create", "type": "rtp", "id": 10, "media": [
+            {"type": "video", "mid": "v", "port": vport, "pt": 100, "codec": "vp8"},
+            {"type": "audio", "mid": "a", "port": aport, "pt": 111, "codec": "opus"}]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "created", "{r}");
+    let push = gst::parse::launch(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 \
+         ! rtpvp8pay pt=100 ! udpsink host=127.0.0.1 port={vport} \
+         audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={aport}"
+    ))
+    .unwrap();
+    push.set_state(gst::State::Playing).unwrap();
+    let viewer = watch_decodes(&gw, 10).await;
+    drop(viewer);
+    let _ = push.set_state(gst::State::Null);
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free UDP port")
+}
+
+/// Bad input gets the streaming plugin's errors; nothing else breaks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn bad_streaming_requests_get_errors() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = streaming_handle(&gw, true).await;
+    let cases = [
+        (json!({"request": "nope"}), 452),
+        (json!({"request": "create"}), 453),
+        (json!({"request": "create", "type": "file"}), 454),
+        (
+            json!({"request": "create", "type": "rtsp", "url": "http://x/y"}),
+            454,
+        ),
+        (json!({"request": "create", "type": "rtsp", "url": 5}), 454),
+        (
+            json!({"request": "create", "type": "rtp", "media": []}),
+            454,
+        ),
+        (
+            json!({"request": "create", "type": "rtp", "media": [{"type": "video", "port": 70000, "pt": 96, "codec": "vp8"}]}),
+            454,
+        ),
+        (json!({"request": "info", "id": 404}), 455),
+        (json!({"request": "destroy", "id": 404}), 455),
+        // Nothing listens there.
+        (
+            json!({"request": "create", "type": "rtsp", "url": "rtsp://127.0.0.1:1/none"}),
+            456,
+        ),
+        (
+            json!({"request": "create", "type": "rtmp", "url": "rtmp://127.0.0.1:1/live/none"}),
+            456,
+        ),
+    ];
+    for (body, want) in cases {
+        let t = std::time::Instant::now();
+        let r = admin.sync(body.clone()).await.unwrap();
+        println!("{body} -> {r} ({:?})", t.elapsed());
+        assert_eq!(code(&r), want, "{body} -> {r}");
+    }
+    // A port already in use.
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let r = admin
+        .sync(json!({"request": "create", "type": "rtp", "id": 11, "media": [{"type": "audio", "port": port, "pt": 111, "codec": "opus"}]}))
+        .await
+        .unwrap();
+    assert_eq!(code(&r), 456, "{r}");
+    // Secret and pin.
+    let free = free_udp_port();
+    let r = admin
+        .sync(json!({"request": "create", "type": "rtp", "id": 12, "secret": "s", "pin": "p", "media": [{"type": "audio", "port": free, "pt": 111, "codec": "opus"}]}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "created", "{r}");
+    let r = admin
+        .sync(json!({"request": "destroy", "id": 12, "secret": "no"}))
+        .await
+        .unwrap();
+    assert_eq!(code(&r), 457, "{r}");
+    let h = streaming_handle(&gw, true).await;
+    let (data, _) = h
+        .call(
+            json!({"request": "watch", "id": 12, "pin": "wrong"}),
+            None,
+            WITHIN,
+        )
+        .await
+        .unwrap();
+    assert_eq!(code(&data), 457, "{data}");
+    let (data, _) = h
+        .call(json!({"request": "watch", "id": 404}), None, WITHIN)
+        .await
+        .unwrap();
+    assert_eq!(code(&data), 455, "{data}");
+    let (data, _) = h
+        .call(json!({"request": "start"}), None, WITHIN)
+        .await
+        .unwrap();
+    assert_eq!(code(&data), 460, "{data}");
+    // Still serving.
+    let list = admin.sync(json!({"request": "list"})).await.unwrap();
+    assert_eq!(list["list"].as_array().map(Vec::len), Some(1), "{list}");
+    let r = admin
+        .sync(json!({"request": "destroy", "id": 12, "secret": "s"}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "destroyed", "{r}");
+}
