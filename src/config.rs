@@ -53,6 +53,30 @@ pub struct Config {
     pub recording: Recording,
     /// `[streaming]`: the streaming plugin (mountpoints).
     pub streaming: Streaming,
+    /// `[rtsp]`: RTSP serving of rooms' mixes and feeds.
+    pub rtsp: Rtsp,
+}
+
+/// `[rtsp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Rtsp {
+    /// Serve `rtsp://ip:port/videoroom/<room>/mix` and `/<feed>`.
+    pub enabled: bool,
+    /// Address to listen on.
+    pub ip: IpAddr,
+    /// TCP port (`rtsp_port`); 0 picks a free one.
+    pub port: u16,
+}
+
+impl Default for Rtsp {
+    fn default() -> Self {
+        Rtsp {
+            enabled: true,
+            ip: IpAddr::from([127, 0, 0, 1]),
+            port: 8554,
+        }
+    }
 }
 
 /// `[streaming]`.

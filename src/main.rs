@@ -99,7 +99,10 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(async move {
         let running = webrtc_gateway::server::start(&cfg).await?;
         // A line tests and scripts parse to find the ports.
-        println!("READY http={} ws={}", running.http, running.ws);
+        match running.rtsp {
+            Some(rtsp) => println!("READY http={} ws={} rtsp={rtsp}", running.http, running.ws),
+            None => println!("READY http={} ws={}", running.http, running.ws),
+        }
         println!("Demo page: http://{}/", running.http);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

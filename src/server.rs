@@ -32,6 +32,8 @@ pub struct Running {
     pub streaming: Arc<Streaming>,
     /// Encoders chosen by the start-up probe.
     pub encoders: Encoders,
+    /// Where rooms are served over RTSP, if enabled.
+    pub rtsp: Option<SocketAddr>,
 }
 
 /// Initializes GStreamer, binds the listeners (port 0 picks a free port),
@@ -61,6 +63,14 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     } else {
         crate::room::ingest::Catalog::load(&cfg.streaming.catalog)?
     };
+    let rtsp = if cfg.rtsp.enabled {
+        Some(Arc::new(crate::room::rtsp::RtspServer::start(
+            &cfg.rtsp.ip.to_string(),
+            cfg.rtsp.port,
+        )?))
+    } else {
+        None
+    };
     let mut streaming_slot = None;
     let gateway = Gateway::new(Duration::from_secs(cfg.general.session_timeout), |events| {
         let context = |events: crate::plugins::Events| {
@@ -77,6 +87,8 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
                 rec_dir: cfg.recording.dir.clone(),
                 recordings: Default::default(),
                 ingest: ingest.clone(),
+                egress: crate::room::egress::Catalog::builtin(),
+                rtsp: rtsp.clone(),
             })
         };
         let admin_key =
@@ -143,6 +155,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         videoroom,
         streaming,
         encoders,
+        rtsp: rtsp.as_ref().map(|r| r.addr),
     })
 }
 

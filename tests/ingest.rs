@@ -9,7 +9,7 @@ use serde_json::json;
 use serial_test::serial;
 use webrtc_gateway::client::peer::TestPeer;
 
-use common::{Gateway, Server, create_room, videoroom_handle};
+use common::{Gateway, Nginx, Server, create_room, videoroom_handle};
 
 const WITHIN: Duration = Duration::from_secs(15);
 
@@ -140,4 +140,315 @@ async fn bad_ingests_get_errors() {
         .await
         .unwrap();
     assert_eq!(r["participants"], json!([]), "{r}");
+}
+
+/// One RGB pixel of the first frame a GStreamer RTMP pull decodes.
+fn rtmp_pixels(url: &str, points: &[(f64, f64)]) -> Option<Vec<[u8; 3]>> {
+    use gst::prelude::*;
+    let p = gst::parse::launch(&format!(
+        "rtmp2src location={url} timeout=5 ! flvdemux name=d d.video ! queue ! h264parse ! avdec_h264 \
+         ! videoconvert ! video/x-raw,format=RGB ! appsink name=s max-buffers=2 drop=true sync=false async=false \
+         d.audio ! queue ! fakesink sync=false async=false"
+    ))
+    .map_err(|e| println!("RTMP pull: {e}"))
+    .ok()?
+    .downcast::<gst::Pipeline>()
+    .ok()?;
+    let sink = p.by_name("s")?.downcast::<gst_app::AppSink>().ok()?;
+    if let Err(e) = p.set_state(gst::State::Playing) {
+        println!("RTMP pull: {e}");
+        return None;
+    }
+    // Skip the first frames (the mix may still be filling in).
+    let mut out = None;
+    for _ in 0..20 {
+        let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(10)) else {
+            let msg = p
+                .bus()
+                .and_then(|b| b.pop_filtered(&[gst::MessageType::Error]));
+            println!("RTMP pull: no frame within 10 s ({msg:?})");
+            break;
+        };
+        let Some((w, h)) = sample.caps().and_then(|c| {
+            c.structure(0).map(|s| {
+                (
+                    s.get::<i32>("width").unwrap_or(0) as usize,
+                    s.get::<i32>("height").unwrap_or(0) as usize,
+                )
+            })
+        }) else {
+            println!("RTMP pull: a sample without caps");
+            break;
+        };
+        let Some(buf) = sample.buffer().and_then(|b| b.map_readable().ok()) else {
+            println!("RTMP pull: a sample without a buffer");
+            break;
+        };
+        let stride = (w * 3 + 3) & !3;
+        out = Some(
+            points
+                .iter()
+                .map(|(x, y)| {
+                    let (x, y) = ((x * w as f64) as usize, (y * h as f64) as usize);
+                    let o = y * stride + x * 3;
+                    [buf[o], buf[o + 1], buf[o + 2]]
+                })
+                .collect(),
+        );
+    }
+    let _ = p.set_state(gst::State::Null);
+    out
+}
+
+/// `start_rtmp` from an MCU room's mix into a local nginx-rtmp: ffprobe sees
+/// H.264 + AAC, a GStreamer pull decodes the mix's colours, and the mix's
+/// H.264 is not encoded a second time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn rtmp_out_restreams_the_mix() {
+    use webrtc_gateway::client::peer::{PublisherSpec, VideoCodec};
+    gst::init().unwrap();
+    let nginx = Nginx::start(1935);
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(
+        &admin,
+        json!({"mixing": "mcu", "mix_width": 320, "mix_height": 180, "mix_fps": 15, "mix_bitrate": 500000}),
+    )
+    .await;
+    let spec = |argb: u32| PublisherSpec {
+        codec: VideoCodec::Vp8,
+        video_patterns: vec![format!("solid-color foreground-color=0x{argb:08x}")],
+        audio_hz: Some(440.0),
+        width: 320,
+        height: 240,
+        fps: 30,
+        gop: 60,
+    };
+    let ha = videoroom_handle(&gw, true).await;
+    let (_a, _) = TestPeer::publish(&ha, &room, "red", &spec(0xffff0000))
+        .await
+        .unwrap();
+    let hb = videoroom_handle(&gw, true).await;
+    let (_b, _) = TestPeer::publish(&hb, &room, "blue", &spec(0xff0000ff))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before = admin
+        .sync(json!({"request": "list_ingests", "room": room}))
+        .await
+        .unwrap();
+    let url = format!("{}/test", nginx.live);
+    let r = admin
+        .sync(json!({"request": "start_rtmp", "room": room, "url": url, "source": "mix"}))
+        .await
+        .unwrap();
+    assert_eq!(r["videoroom"], "success", "{r}");
+    let id = r["rtmp"]["id"].clone();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = admin
+        .sync(json!({"request": "list_ingests", "room": room}))
+        .await
+        .unwrap();
+    println!("before {before}\nafter {after}");
+    // Only the AAC encoder is new: the mix's H.264 is reused.
+    assert_eq!(
+        after["encoders"].as_u64().unwrap(),
+        before["encoders"].as_u64().unwrap() + 1,
+        "{after}"
+    );
+    assert_eq!(after["restreams"][0]["state"], "live", "{after}");
+    let out = std::process::Command::new("timeout")
+        .args([
+            "20",
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&url)
+        .output()
+        .expect("ffprobe");
+    let codecs = String::from_utf8_lossy(&out.stdout).to_string();
+    println!("ffprobe: {codecs:?}");
+    assert!(
+        codecs.contains("h264") && codecs.contains("aac"),
+        "{codecs}"
+    );
+    let px = tokio::task::spawn_blocking(move || rtmp_pixels(&url, &[(0.25, 0.5), (0.75, 0.5)]))
+        .await
+        .unwrap()
+        .expect("decoded frames from the RTMP server");
+    println!("pixels: {px:?}");
+    let red = |p: [u8; 3]| p[0] > 180 && p[1] < 70 && p[2] < 70;
+    let blue = |p: [u8; 3]| p[2] > 180 && p[0] < 70 && p[1] < 70;
+    assert!(
+        (red(px[0]) && blue(px[1])) || (blue(px[0]) && red(px[1])),
+        "{px:?}"
+    );
+    // The RTMP server goes away and comes back: the restream retries with
+    // back-off, says so, and is live again.
+    drop(nginx);
+    let state =
+        |v: &serde_json::Value| v["restreams"][0]["state"].as_str().unwrap_or("").to_owned();
+    let mut seen_retrying = false;
+    for _ in 0..40 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let s = admin
+            .sync(json!({"request": "list_ingests", "room": room}))
+            .await
+            .unwrap();
+        if state(&s) == "retrying" {
+            seen_retrying = true;
+            break;
+        }
+    }
+    assert!(
+        seen_retrying,
+        "the restream did not notice the server going away"
+    );
+    let _nginx = Nginx::start(1935);
+    let mut live_again = false;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let s = admin
+            .sync(json!({"request": "list_ingests", "room": room}))
+            .await
+            .unwrap();
+        if state(&s) == "live" {
+            live_again = true;
+            break;
+        }
+    }
+    assert!(live_again, "the restream was not live again within 15 s");
+    let r = admin
+        .sync(json!({"request": "stop_rtmp", "room": room, "id": id}))
+        .await
+        .unwrap();
+    assert_eq!(r["rtmp"]["state"], "stopped", "{r}");
+}
+
+/// Codec names ffprobe sees at `url`.
+fn ffprobe_codecs(url: &str) -> String {
+    let out = std::process::Command::new("timeout")
+        .args([
+            "20",
+            "ffprobe",
+            "-v",
+            "error",
+            "-rtsp_transport",
+            "tcp",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(url)
+        .output()
+        .expect("ffprobe");
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+/// RTSP serving: an MCU room's mix and a feed play at
+/// `rtsp://…/videoroom/<room>/mix` and `/<feed>`; two clients at once add no
+/// encoder (the mix is encoded once, feeds not at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn rtsp_out_serves_the_mix_and_feeds() {
+    use gst::prelude::*;
+    use webrtc_gateway::client::peer::{PublisherSpec, VideoCodec};
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let base = gw.rtsp.clone().expect("the gateway serves RTSP");
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(
+        &admin,
+        json!({"mixing": "hybrid", "mix_width": 320, "mix_height": 180, "mix_fps": 15, "mix_bitrate": 500000}),
+    )
+    .await;
+    let h = videoroom_handle(&gw, true).await;
+    let spec = PublisherSpec {
+        codec: VideoCodec::Vp8,
+        video_patterns: vec!["ball".into()],
+        audio_hz: Some(440.0),
+        width: 320,
+        height: 240,
+        fps: 30,
+        gop: 60,
+    };
+    let (_p, joined) = TestPeer::publish(&h, &room, "alice", &spec).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let encoders = |v: &serde_json::Value| v["encoders"].as_u64().unwrap_or(u64::MAX);
+    let before = admin
+        .sync(json!({"request": "list_ingests", "room": room}))
+        .await
+        .unwrap();
+    let mix = format!("{base}/videoroom/{room}/mix");
+    let codecs = ffprobe_codecs(&mix);
+    println!("mix: {codecs:?}");
+    assert!(
+        codecs.contains("h264") && codecs.contains("opus"),
+        "{codecs}"
+    );
+    let feed = format!("{base}/videoroom/{room}/{}", joined["id"]);
+    let codecs = ffprobe_codecs(&feed);
+    println!("feed: {codecs:?}");
+    assert!(
+        codecs.contains("vp8") && codecs.contains("opus"),
+        "{codecs}"
+    );
+    // Two clients of the mix at once, each decoding frames.
+    let clients: Vec<gst::Element> = (0..2)
+        .map(|_| {
+            gst::parse::launch(&format!(
+                "rtspsrc location={mix} protocols=tcp latency=100 ! rtph264depay ! h264parse ! avdec_h264 ! fakesink name=s sync=false"
+            ))
+            .unwrap()
+        })
+        .collect();
+    let frames: Vec<std::sync::Arc<std::sync::atomic::AtomicU64>> = clients
+        .iter()
+        .map(|c| {
+            let n = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let sink = c.downcast_ref::<gst::Bin>().unwrap().by_name("s").unwrap();
+            let n2 = n.clone();
+            sink.static_pad("sink")
+                .unwrap()
+                .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                    n2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    gst::PadProbeReturn::Ok
+                });
+            c.set_state(gst::State::Playing).unwrap();
+            n
+        })
+        .collect();
+    let t = std::time::Instant::now();
+    while t.elapsed() < Duration::from_secs(15)
+        && frames
+            .iter()
+            .any(|n| n.load(std::sync::atomic::Ordering::Relaxed) < 15)
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let counts: Vec<u64> = frames
+        .iter()
+        .map(|n| n.load(std::sync::atomic::Ordering::Relaxed))
+        .collect();
+    let during = admin
+        .sync(json!({"request": "list_ingests", "room": room}))
+        .await
+        .unwrap();
+    println!(
+        "frames {counts:?}; encoders before {} during {}",
+        encoders(&before),
+        encoders(&during)
+    );
+    assert!(counts.iter().all(|n| *n >= 15), "{counts:?}");
+    assert_eq!(encoders(&during), encoders(&before), "{during}");
+    for c in clients {
+        let _ = c.set_state(gst::State::Null);
+    }
 }

@@ -136,7 +136,7 @@ impl Room {
         info!(handle_id = handle, "ingest removed");
     }
 
-    /// `{"ingests":[{id,display,type,url,state,failures,media}],"viewers":n,"encoders":n}`
+    /// `{"ingests":[{id,display,type,url,state,failures,media}],"restreams":[..],"viewers":n,"encoders":n}`
     /// (`encoders`: encoder elements anywhere in the room's graph).
     pub(super) fn ingest_status(&self) -> Value {
         let ingests: Vec<Value> = self
@@ -169,7 +169,12 @@ impl Room {
                     .unwrap_or(false)
             })
             .count();
-        json!({"ingests": ingests, "viewers": self.subscribers.len(), "encoders": encoders})
+        json!({
+            "ingests": ingests,
+            "restreams": self.egresses_json(),
+            "viewers": self.subscribers.len(),
+            "encoders": encoders,
+        })
     }
 
     pub(super) fn ingest_pad(
@@ -281,6 +286,7 @@ impl Room {
             warn!(handle_id = handle, error = %e, "cannot mix the ingest");
         }
         self.announce(handle);
+        self.rtsp_mount(handle);
         if self.cfg.record {
             self.start_publisher_recording(handle, None);
         }

@@ -16,17 +16,20 @@
 //! appear as publishers feeding their own tees.
 
 pub mod config;
+pub mod egress;
 pub mod ingest;
 mod ingests;
 pub mod layout;
 pub mod mcu;
 pub mod peer;
 pub mod record;
+pub mod rtsp;
+mod rtsp_room;
 mod sfu;
 pub mod talk;
 pub mod timing;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -108,6 +111,10 @@ pub struct RoomContext {
     pub recordings: record::Registry,
     /// Ingest fragments (`pipelines/ingest.toml`).
     pub ingest: ingest::Catalog,
+    /// Egress fragments (`pipelines/egress.toml`).
+    pub egress: egress::Catalog,
+    /// The RTSP server rooms serve their mix and feeds on, if enabled.
+    pub rtsp: Option<Arc<rtsp::RtspServer>>,
 }
 
 /// A handle's place: its room and role.
@@ -276,6 +283,20 @@ pub enum Command {
         id: Id,
         reply: Reply<Value>,
     },
+    /// `start_rtmp` (extension): push the mix (`source` `None`) or a feed
+    /// to an RTMP server.
+    StartRtmp {
+        secret: Option<String>,
+        url: String,
+        source: Option<Id>,
+        reply: Reply<Value>,
+    },
+    /// `stop_rtmp` (extension).
+    StopRtmp {
+        secret: Option<String>,
+        id: u64,
+        reply: Reply<Value>,
+    },
     /// Ingests (`ingest` JSON each, with its publisher `id`) and the number
     /// of subscribers: `{"ingests":[..],"viewers":n}`.
     IngestStatus { reply: oneshot::Sender<Value> },
@@ -430,6 +451,11 @@ pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, Video
         ingests: HashMap::new(),
         pending_ingests: HashMap::new(),
         next_ingest: ingest::HANDLE_BASE,
+        egresses: BTreeMap::new(),
+        next_egress: 1,
+        ending_egresses: HashSet::new(),
+        rtsp_mounts: HashMap::new(),
+        rtsp_branches: HashMap::new(),
     };
     tokio::spawn(room.run(rx, ev_rx, bus).instrument(span));
     Ok(RoomHandle { tx })
@@ -468,6 +494,15 @@ struct Room {
     pending_ingests: HashMap<u64, Reply<Value>>,
     /// The next ingest handle.
     next_ingest: u64,
+    /// Restreams by id.
+    egresses: BTreeMap<u64, egress::Egress>,
+    next_egress: u64,
+    /// Branches of stopped restreams, finalizing (recorder ids).
+    ending_egresses: HashSet<u64>,
+    /// RTSP paths served, by source handle (the mix is `MIX_HANDLE`).
+    rtsp_mounts: HashMap<u64, String>,
+    /// Shared RTSP media being fed, by media id.
+    rtsp_branches: HashMap<u64, rtsp::RtspBranch>,
 }
 
 fn send_reply<T>(reply: Reply<T>, r: Result<T, VideoRoomError>) {
@@ -537,6 +572,7 @@ impl Room {
             Ok(m) => {
                 info!(encoder = %encoder.spec.factory, width = self.cfg.mix.width, height = self.cfg.mix.height, fps = self.cfg.mix.fps, "mixer started");
                 self.mixer = Some(m);
+                self.rtsp_mount(MIX_HANDLE);
             }
             Err(e) => warn!(error = %e, "mixer failed to start: the room forwards only"),
         }
@@ -913,6 +949,25 @@ impl Room {
                 };
                 send_reply(reply, r);
             }
+            Command::StartRtmp {
+                secret,
+                url,
+                source,
+                reply,
+            } => {
+                let r = self
+                    .cfg
+                    .check_secret(secret.as_deref())
+                    .and_then(|_| self.start_rtmp(url, source));
+                send_reply(reply, r);
+            }
+            Command::StopRtmp { secret, id, reply } => {
+                let r = self
+                    .cfg
+                    .check_secret(secret.as_deref())
+                    .and_then(|_| self.stop_rtmp(id));
+                send_reply(reply, r);
+            }
             Command::IngestStatus { reply } => {
                 let _ = reply.send(self.ingest_status());
             }
@@ -1193,6 +1248,7 @@ impl Room {
             warn!(handle_id = handle, error = %e, "cannot mix publisher");
         }
         self.announce(handle);
+        self.rtsp_mount(handle);
         if self.cfg.record || params.record == Some(true) {
             // Started once media flows (see `RECORD_SETTLE`).
             self.pending_recordings
@@ -1289,7 +1345,7 @@ impl Room {
             &self.pipeline,
             format,
             encoder.as_ref(),
-            path,
+            record::Target::File(path),
             self.cfg.room.to_json(),
             p.id.to_json(),
             &chosen,
@@ -1411,7 +1467,7 @@ impl Room {
             &self.pipeline,
             format,
             encoder.as_ref(),
-            path,
+            record::Target::File(path),
             self.cfg.room.to_json(),
             json!("mix"),
             &sources,
@@ -1434,6 +1490,8 @@ impl Room {
             MIX_HANDLE
         } else if let Some((h, _)) = self.publisher_recordings.iter().find(|(_, r)| **r == id) {
             *h
+        } else if let Some(e) = self.egress_of(id).and_then(|e| self.egresses.get(&e)) {
+            e.source
         } else {
             return;
         };
@@ -1491,6 +1549,17 @@ impl Room {
     /// A recording's file is final (or its time is up): remove its branch
     /// and list it.
     fn recording_done(&mut self, id: u64) {
+        if self.is_egress_branch(id) {
+            if self.ending_egresses.remove(&id) {
+                if let Some(r) = self.recorders.remove(&id) {
+                    let _ = r.finish(&self.pipeline);
+                }
+            } else {
+                // EOS from upstream on a live restream: rebuild it.
+                self.egress_failed(id, "end of stream");
+            }
+            return;
+        }
         let Some(r) = self.recorders.remove(&id) else {
             return;
         };
@@ -1604,8 +1673,10 @@ impl Room {
     /// Takes down a publication: subscribers' branches detach (and they are
     /// renegotiated), the others hear `unpublished`.
     async fn unpublish(&mut self, handle: u64) {
-        // The recording leaves first, while its tees still exist.
+        // The recording and restreams leave first, while their tees exist.
         self.stop_publisher_recording(handle);
+        self.stop_egresses_of(Some(handle));
+        self.rtsp_unmount(handle);
         let Some(p) = self.participants.get_mut(&handle) else {
             return;
         };
@@ -2451,6 +2522,15 @@ impl Room {
                 self.ingest_timeout(handle, attempt).await
             }
             RoomEvent::IngestRetry { handle } => self.ingest_retry(handle),
+            RoomEvent::EgressRetry { id } => self.egress_retry(id),
+            RoomEvent::RtspAttach {
+                handle,
+                media,
+                srcs,
+            } => self.rtsp_attach(handle, media, srcs),
+            RoomEvent::RtspDetach { media } => self.rtsp_detach(media),
+            RoomEvent::EgressKeyframe { id, branch } => self.egress_keyframe(id, branch),
+            RoomEvent::EgressCheck { id, failures } => self.egress_check(id, failures),
             RoomEvent::IngestFailed { handle, why } => self.ingest_failed(handle, why).await,
             RoomEvent::MixInputReady { publisher } => {
                 if let Some(m) = self.mixer.as_mut()
@@ -2600,6 +2680,19 @@ impl Room {
                     });
                     return;
                 }
+                if let Some(id) = record::owner(msg.src())
+                    && self.is_egress_branch(id)
+                {
+                    // A restream's server dropped or refused it: retry.
+                    if self.ending_egresses.remove(&id) {
+                        if let Some(r) = self.recorders.remove(&id) {
+                            let _ = r.finish(&self.pipeline);
+                        }
+                    } else {
+                        self.egress_failed(id, &err.error().to_string());
+                    }
+                    return;
+                }
                 if let Some(id) = record::owner(msg.src()) {
                     // A recording failed: it ends there (what was written
                     // stays playable); the call goes on.
@@ -2663,6 +2756,10 @@ impl Room {
     /// stopped), then subscribers, publishers and the pipeline go to NULL on
     /// one blocking thread.
     fn shutdown(&mut self) -> tokio::task::JoinHandle<()> {
+        let served: Vec<u64> = self.rtsp_mounts.keys().copied().collect();
+        for h in served {
+            self.rtsp_unmount(h);
+        }
         let handles: Vec<u64> = self
             .participants
             .keys()

@@ -83,6 +83,21 @@ pub enum RoomEvent {
     /// An ingest's source failed: an element error, or EOS (an RTMP
     /// server that stopped).
     IngestFailed { handle: u64, why: String },
+    /// Time for a restream's periodic keyframe (while `branch` runs).
+    EgressKeyframe { id: u64, branch: u64 },
+    /// A restream's back-off is over: rebuild its branch.
+    EgressRetry { id: u64 },
+    /// A restream started `failures` failures ago: live if none since.
+    EgressCheck { id: u64, failures: u32 },
+    /// An RTSP media of source `handle` (a publisher, or the mix) was
+    /// prepared: feed its `appsrc`s.
+    RtspAttach {
+        handle: u64,
+        media: u64,
+        srcs: Vec<(crate::media::codec::MediaKind, gst_app::AppSrc)>,
+    },
+    /// That RTSP media is gone (no client left).
+    RtspDetach { media: u64 },
     /// A publisher's deferred recording may start now.
     StartRecording { handle: u64 },
     /// One audio packet's RFC 6464 level (dBov) from a publisher (SFU rooms).

@@ -102,6 +102,19 @@ pub struct Format {
     /// them, so the video's start is moved back by as much.
     #[serde(default)]
     pub audio_priming_samples: u32,
+    /// The sink for a network target (`rtmp2sink …`; its `location` is set
+    /// per stream). Files always go to `filesink`.
+    #[serde(default)]
+    pub sink: String,
+}
+
+/// Where a branch writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A file (made with its directories).
+    File(PathBuf),
+    /// A network URL, through the format's `sink` (e.g. `rtmp://…`).
+    Url(String),
 }
 
 impl Format {
@@ -374,25 +387,38 @@ impl Recorder {
         pipeline: &gst::Pipeline,
         format: &Format,
         encoder: Option<&Selected>,
-        path: PathBuf,
+        target: Target,
         room: Value,
         feed: Value,
         sources: &[Source<'_>],
         events: &RoomEvents,
     ) -> Result<Recorder, RecordError> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| RecordError::Dir(dir.display().to_string(), e))?;
-        }
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let (path, sink) = match target {
+            Target::File(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| RecordError::Dir(dir.display().to_string(), e))?;
+                }
+                let sink = gst::ElementFactory::make("filesink")
+                    .property("location", path.display().to_string())
+                    .build()
+                    .map_err(perr)?;
+                (path, sink)
+            }
+            Target::Url(url) => {
+                if format.sink.trim().is_empty() {
+                    return Err(perr("this format has no network sink"));
+                }
+                let sink = gst::parse::launch(&format.sink).map_err(perr)?;
+                sink.set_property("location", &url);
+                (PathBuf::from(url), sink)
+            }
+        };
+        sink.set_property("sync", false);
+        sink.set_property("async", false);
         let bin = gst::Bin::with_name(&format!("rec_{id}"));
         let mux = gst::parse::launch(&format.mux).map_err(perr)?;
-        let sink = gst::ElementFactory::make("filesink")
-            .property("location", path.display().to_string())
-            .property("sync", false)
-            .property("async", false)
-            .build()
-            .map_err(perr)?;
         bin.add_many([&mux, &sink]).map_err(perr)?;
         mux.link(&sink).map_err(perr)?;
         let span = Arc::new(Span {

@@ -26,6 +26,8 @@ pub struct Gateway {
     pub ws: String,
     /// `http://127.0.0.1:<port>`
     pub site: String,
+    /// `rtsp://127.0.0.1:<port>` when the gateway serves RTSP.
+    pub rtsp: Option<String>,
     _dir: TempDir,
 }
 
@@ -89,6 +91,8 @@ ice_enforce_list = ["127.0.0.1"]
 rtp_port_range = ""
 [encoder]
 catalog = "{repo}/pipelines/encoders.toml"
+[rtsp]
+port = 0
 {extra}
 "#
         );
@@ -128,11 +132,16 @@ catalog = "{repo}/pipelines/encoders.toml"
                 .to_owned()
         };
         let (http, ws) = (field("http="), field("ws="));
+        let rtsp = line
+            .split_whitespace()
+            .find_map(|f| f.strip_prefix("rtsp="))
+            .map(|a| format!("rtsp://{a}"));
         Gateway {
             child,
             http: format!("http://{http}/janus"),
             ws: format!("ws://{ws}"),
             site: format!("http://{http}"),
+            rtsp,
             _dir: dir,
         }
     }

@@ -81,6 +81,8 @@ const SYNC_REQUESTS: &[&str] = &[
     "create",
     "add_ingest",
     "remove_ingest",
+    "start_rtmp",
+    "stop_rtmp",
     "list_ingests",
     "edit",
     "destroy",
@@ -246,7 +248,8 @@ impl VideoRoom {
                 ready(Ok(json!({"videoroom": "success", "recordings": list})))
             }
             "destroy" | "edit" | "listparticipants" | "kick" | "set_layout" | "moderate"
-            | "enable_recording" | "record_mix" | "add_ingest" | "remove_ingest" => {
+            | "enable_recording" | "record_mix" | "add_ingest" | "remove_ingest" | "start_rtmp"
+            | "stop_rtmp" => {
                 let route = || -> Result<(RoomHandle, Id), VideoRoomError> {
                     let id = p.req_id("room")?;
                     Ok((self.room(&id)?, id))
@@ -316,6 +319,55 @@ impl VideoRoom {
                         },
                         Err(e) => return ready(Err(e)),
                     },
+                    "start_rtmp" => {
+                        let parsed = (|| {
+                            let url = p.req_str("url")?;
+                            if !url.to_ascii_lowercase().starts_with("rtmp://")
+                                && !url.to_ascii_lowercase().starts_with("rtmps://")
+                            {
+                                return Err(VideoRoomError::InvalidElement(
+                                    "url".into(),
+                                    "an rtmp:// URL".into(),
+                                ));
+                            }
+                            let source = match p.raw("source") {
+                                None => None,
+                                Some(Value::String(s)) if s == "mix" => None,
+                                Some(_) => Some(p.req_feed("source")?),
+                            };
+                            Ok::<_, VideoRoomError>((
+                                p.str("secret")?.map(str::to_owned),
+                                url.to_owned(),
+                                source,
+                            ))
+                        })();
+                        match parsed {
+                            Ok((secret, url, source)) => Command::StartRtmp {
+                                secret,
+                                url,
+                                source,
+                                reply: tx,
+                            },
+                            Err(e) => return ready(Err(e)),
+                        }
+                    }
+                    "stop_rtmp" => {
+                        let parsed = (|| {
+                            Ok::<_, VideoRoomError>((
+                                p.str("secret")?.map(str::to_owned),
+                                p.u64("id")?
+                                    .ok_or_else(|| VideoRoomError::MissingElement("id".into()))?,
+                            ))
+                        })();
+                        match parsed {
+                            Ok((secret, id)) => Command::StopRtmp {
+                                secret,
+                                id,
+                                reply: tx,
+                            },
+                            Err(e) => return ready(Err(e)),
+                        }
+                    }
                     "remove_ingest" => {
                         let parsed = p
                             .str("secret")
