@@ -273,3 +273,37 @@ async fn bad_streaming_requests_get_errors() {
         .unwrap();
     assert_eq!(r["streaming"], "destroyed", "{r}");
 }
+
+/// A late viewer of a camera whose GOP is 8 s gets its first frame from
+/// the keyframe cache, not after the camera's next IDR (`rtspsrc` cannot
+/// ask the camera for one).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn late_viewer_gets_a_picture_from_the_keyframe_cache() {
+    gst::init().unwrap();
+    let cam = Server::rtsp(0, &["--gop", "8"]);
+    let gw = Gateway::start();
+    let admin = streaming_handle(&gw, true).await;
+    let r = admin
+        .sync(json!({"request": "create", "type": "rtsp", "id": 21, "url": cam.url}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "created", "{r}");
+    // Join well after the last keyframe.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let h = streaming_handle(&gw, true).await;
+    let viewer = TestPeer::watch(&h, 21, Receive::Decode)
+        .await
+        .expect("watch");
+    assert!(
+        viewer
+            .wait_until(Duration::from_secs(10), |s| s.frames() >= 10)
+            .await,
+        "frames {}",
+        viewer.stats.frames()
+    );
+    let first = viewer.time_to_first_video().expect("a first frame");
+    println!("watch → first decoded frame: {first:?}");
+    // An 8 s GOP joined 3 s in would take 5 s without the cache.
+    assert!(first < Duration::from_millis(2500), "{first:?}");
+}

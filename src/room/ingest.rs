@@ -235,6 +235,8 @@ pub struct IngestStream {
     pub transcoded: bool,
     /// Wall-clock ms (UNIX) of the last packet out of the payloader; 0 before.
     pub last_packet_ms: Arc<AtomicU64>,
+    /// The keyframe cache of a video stream (see [`super::gop`]).
+    pub gop: Option<Arc<super::gop::GopCache>>,
 }
 
 /// A source attempt's elements (torn down on reconnect).
@@ -263,6 +265,8 @@ pub struct Ingest {
     pub ready: bool,
     /// The first attempt already waited for late pads.
     pub settled: bool,
+    /// Keep the last GOP of the video for new viewers.
+    pub keyframe_cache: bool,
     attempt: Attempt,
     /// Streams of this attempt not linked yet (matched by kind).
     linked_this_attempt: Vec<MediaKind>,
@@ -322,6 +326,7 @@ impl Ingest {
             reconnect_delay,
             ready: false,
             settled: false,
+            keyframe_cache: true,
             attempt: Attempt::default(),
             linked_this_attempt: Vec::new(),
         }
@@ -649,6 +654,11 @@ impl Ingest {
                         gst::PadProbeReturn::Ok
                     });
                 }
+                let gop = (self.keyframe_cache && kind == MediaKind::Video).then(|| {
+                    let cache = super::gop::GopCache::new(codec);
+                    cache.watch(&tee);
+                    cache
+                });
                 self.streams.push(IngestStream {
                     kind,
                     codec,
@@ -659,6 +669,7 @@ impl Ingest {
                     input: input.clone(),
                     transcoded: transcode,
                     last_packet_ms: last,
+                    gop,
                 });
                 self.streams.len() - 1
             }

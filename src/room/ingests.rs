@@ -40,6 +40,7 @@ impl Room {
         id: Option<Id>,
         display: Option<String>,
         reconnect_delay: Option<Duration>,
+        keyframe_cache: bool,
         reply: Reply<Value>,
     ) {
         let publishing = self
@@ -66,6 +67,7 @@ impl Room {
             .unwrap_or(Duration::from_secs(self.ctx.ingest.reconnect_delay_s))
             .max(Duration::from_millis(100));
         let mut ing = Ingest::new(handle, spec, delay);
+        ing.keyframe_cache = keyframe_cache;
         if let Err(e) = ing.connect(&self.pipeline, &self.ctx.ingest, &self.ev_tx) {
             ing.stop_attempt(&self.pipeline);
             return send_reply(reply, Err(verr(e)));

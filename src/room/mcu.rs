@@ -520,7 +520,7 @@ impl Mixer {
                 e.sync_state_with_parent().map_err(|e| e.to_string())?;
             }
             let (guard, sink) = guarded_input(pipeline, &queue, events)?;
-            let tee_pad = sfu::attach_to_tee(tee, &sink, Some((publisher, *mindex)), events)?;
+            let tee_pad = sfu::attach_to_tee(tee, &sink, Some((publisher, *mindex)), None, events)?;
             let mut elements = vec![guard];
             elements.extend(chain.iter().cloned());
             self.video_inputs.push(VideoInput {
@@ -566,7 +566,7 @@ impl Mixer {
             let refs: Vec<&gst::Element> = chain.iter().collect();
             add_and_link(pipeline, &refs)?;
             let (guard, sink) = guarded_input(pipeline, &queue, events)?;
-            let tee_pad = sfu::attach_to_tee(tee, &sink, None, events)?;
+            let tee_pad = sfu::attach_to_tee(tee, &sink, None, None, events)?;
             let mut chain = chain.to_vec();
             chain.insert(0, guard);
             for (mkey, mix) in self.mixes.iter_mut() {

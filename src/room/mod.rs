@@ -17,6 +17,7 @@
 
 pub mod config;
 pub mod egress;
+pub mod gop;
 pub mod ingest;
 mod ingests;
 pub mod layout;
@@ -275,6 +276,8 @@ pub enum Command {
         id: Option<Id>,
         display: Option<String>,
         reconnect_delay: Option<Duration>,
+        /// Keep the last GOP for new viewers (Janus `bufferkf`).
+        keyframe_cache: bool,
         reply: Reply<Value>,
     },
     /// `remove_ingest` (extension).
@@ -937,9 +940,12 @@ impl Room {
                 id,
                 display,
                 reconnect_delay,
+                keyframe_cache,
                 reply,
             } => match self.cfg.check_secret(secret.as_deref()) {
-                Ok(()) => self.add_ingest(spec, id, display, reconnect_delay, reply),
+                Ok(()) => {
+                    self.add_ingest(spec, id, display, reconnect_delay, keyframe_cache, reply)
+                }
                 Err(e) => send_reply(reply, Err(e)),
             },
             Command::RemoveIngest { secret, id, reply } => {
@@ -2337,7 +2343,12 @@ impl Room {
         {
             let keyframes =
                 (st.kind == MediaKind::Video).then_some((st.feed_handle, st.publisher_mindex));
-            match sfu::link_branch(&st.tee, &st.guard, keyframes, &self.ev_tx) {
+            let replay = self
+                .ingests
+                .get(&st.feed_handle)
+                .and_then(|i| i.streams.iter().find(|s| s.tee == st.tee))
+                .and_then(|s| s.gop.as_ref());
+            match sfu::link_branch(&st.tee, &st.guard, keyframes, replay, &self.ev_tx) {
                 Ok(pad) => st.tee_pad = Some(pad),
                 Err(e) => {
                     warn!(handle_id = handle, mid = %st.mid, error = %e, "cannot link subscriber stream")

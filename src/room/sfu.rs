@@ -145,10 +145,11 @@ pub fn link_branch(
     tee: &gst::Element,
     guard: &gst::Element,
     keyframes: Option<(u64, u32)>,
+    replay: Option<&std::sync::Arc<super::gop::GopCache>>,
     events: &RoomEvents,
 ) -> Result<gst::Pad, String> {
     let gsink = guard.static_pad("sink").ok_or("guard has no sink pad")?;
-    attach_to_tee(tee, &gsink, keyframes, events)
+    attach_to_tee(tee, &gsink, keyframes, replay, events)
 }
 
 /// Requests a tee pad and links it to `sink` (a started branch: the
@@ -160,11 +161,16 @@ pub fn attach_to_tee(
     tee: &gst::Element,
     sink: &gst::Pad,
     keyframes: Option<(u64, u32)>,
+    replay: Option<&std::sync::Arc<super::gop::GopCache>>,
     events: &RoomEvents,
 ) -> Result<gst::Pad, String> {
     let tee_pad = tee
         .request_pad_simple("src_%u")
         .ok_or("tee refused a src pad")?;
+    // A keyframe cache goes first, before any live packet can pass.
+    if let Some(cache) = replay {
+        cache.replay_into(&tee_pad);
+    }
     if let Some((publisher_handle, mindex)) = keyframes {
         let tx = events.clone();
         tee_pad.add_probe(gst::PadProbeType::EVENT_UPSTREAM, move |_, info| {

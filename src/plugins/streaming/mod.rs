@@ -267,6 +267,8 @@ impl Streaming {
                 .str("description")?
                 .map_or_else(|| name.clone(), str::to_owned);
             let delay = p.u64("rtsp_reconnect_delay")?.map(Duration::from_secs);
+            // Janus's `bufferkf` (experimental there); on by default here.
+            let keyframe_cache = p.bool("bufferkf")?.unwrap_or(true);
             Ok((
                 id,
                 name,
@@ -277,12 +279,14 @@ impl Streaming {
                 p.bool("is_private")?.unwrap_or(false),
                 spec,
                 delay,
+                keyframe_cache,
             ))
         })();
-        let (id, name, description, metadata, secret, pin, is_private, spec, delay) = match parsed {
-            Ok(v) => v,
-            Err(e) => return Box::pin(async move { Err(e) }),
-        };
+        let (id, name, description, metadata, secret, pin, is_private, spec, delay, keyframe_cache) =
+            match parsed {
+                Ok(v) => v,
+                Err(e) => return Box::pin(async move { Err(e) }),
+            };
         let room_body: Map<String, Value> = json!({"publishers": 1, "description": description})
             .as_object()
             .cloned()
@@ -308,6 +312,7 @@ impl Streaming {
                 id: Some(Id::Num(FEED)),
                 display: Some(name.clone()),
                 reconnect_delay: delay,
+                keyframe_cache,
                 reply: tx,
             })
             .map_err(|e| StreamingError::CantCreate(e.to_string()))?;

@@ -315,6 +315,7 @@ impl VideoRoom {
                             id,
                             display,
                             reconnect_delay: delay,
+                            keyframe_cache: p.bool("bufferkf").ok().flatten().unwrap_or(true),
                             reply: tx,
                         },
                         Err(e) => return ready(Err(e)),
