@@ -452,3 +452,83 @@ async fn rtsp_out_serves_the_mix_and_feeds() {
         let _ = c.set_state(gst::State::Null);
     }
 }
+
+/// An RTSP camera added to a recording MCU room is mixed (its colour fills
+/// the mix) and recorded (a playable H.264 + AAC file).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn ingest_is_mixed_and_recorded() {
+    use webrtc_gateway::client::peer::Receive;
+    gst::init().unwrap();
+    let cam = Server::rtsp(0, &["--pattern", "red"]);
+    let gw = Gateway::start();
+    let dir = common::TempDir::new("ingest-rec");
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(
+        &admin,
+        json!({"mixing": "mcu", "mix_width": 320, "mix_height": 180, "mix_fps": 15,
+               "record": true, "rec_dir": dir.0.display().to_string()}),
+    )
+    .await;
+    let r = admin
+        .sync(json!({"request": "add_ingest", "room": room, "url": cam.url, "display": "cam"}))
+        .await
+        .unwrap();
+    assert_eq!(r["videoroom"], "success", "{r}");
+    let feed = r["id"].clone();
+    let hv = videoroom_handle(&gw, true).await;
+    let (viewer, _) = TestPeer::subscribe_with(
+        &hv,
+        &room,
+        json!([{"feed": 0}]),
+        json!({}),
+        Receive::Capture,
+    )
+    .await
+    .expect("subscribe to the mix");
+    let red = |p: Option<[u8; 3]>| p.is_some_and(|p| p[0] > 180 && p[1] < 70 && p[2] < 70);
+    let t = std::time::Instant::now();
+    let mut px = None;
+    while t.elapsed() < WITHIN {
+        px = viewer.stats.frame().and_then(|f| f.pixel(160, 90));
+        if red(px) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(red(px), "the mix shows the camera: {px:?}");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let r = admin
+        .sync(json!({"request": "remove_ingest", "room": room, "id": feed}))
+        .await
+        .unwrap();
+    assert_eq!(r["videoroom"], "success", "{r}");
+    // The camera's recording is finalized when it leaves.
+    let mut files = Vec::new();
+    for _ in 0..50 {
+        let l = admin
+            .sync(json!({"request": "list_recordings", "room": room}))
+            .await
+            .unwrap();
+        files = l["recordings"].as_array().cloned().unwrap_or_default();
+        if !files.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!("recordings: {files:?}");
+    let f = files
+        .iter()
+        .find(|f| f["feed"] == feed)
+        .expect("the camera's recording");
+    let path = std::path::PathBuf::from(f["file"].as_str().unwrap());
+    let (duration, codecs) = common::probe(&path);
+    println!("{duration:.2} s {codecs:?}");
+    assert!(
+        codecs.contains(&"h264".to_owned()) && codecs.contains(&"aac".to_owned()),
+        "{codecs:?}"
+    );
+    assert!(duration > 2.0, "{duration}");
+    assert_eq!(common::decode_errors(&path), "");
+    drop(viewer);
+}

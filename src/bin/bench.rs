@@ -66,6 +66,12 @@ struct Args {
     /// per publisher, P-1 inputs each.
     #[arg(long)]
     mix_minus: bool,
+    /// Run the streaming figures instead: CPU per RTSP→WebRTC viewer of a
+    /// pass-through H.264 mountpoint for these viewer counts, and the time
+    /// from `watch` to the first decoded frame with and without the
+    /// keyframe cache (camera GOP 4 s).
+    #[arg(long, value_delimiter = ',')]
+    rtsp: Option<Vec<usize>>,
 }
 
 /// One measured MCU point.
@@ -418,7 +424,7 @@ fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
     std::fs::write(
         &cfg,
         format!(
-            "[http]\nport = 0\ndemo_dir = \"\"\n[websockets]\nws_port = 0\n[nat]\nice_enforce_list = [\"127.0.0.1\"]\n[media]\nrtp_port_range = \"\"\n[encoder]\ncatalog = \"{}/pipelines/encoders.toml\"\n",
+            "[rtsp]\nenabled = false\n[http]\nport = 0\ndemo_dir = \"\"\n[websockets]\nws_port = 0\n[nat]\nice_enforce_list = [\"127.0.0.1\"]\n[media]\nrtp_port_range = \"\"\n[encoder]\ncatalog = \"{}/pipelines/encoders.toml\"\n",
             env!("CARGO_MANIFEST_DIR")
         ),
     )?;
@@ -746,6 +752,9 @@ async fn main() -> anyhow::Result<()> {
     if args.record {
         return run_record(&gateway_bin, &media, &args).await;
     }
+    if let Some(counts) = &args.rtsp {
+        return run_rtsp(&gateway_bin, counts, &args).await;
+    }
     if let Some(counts) = &args.mcu {
         return run_mcu(&gateway_bin, counts, &media, &args).await;
     }
@@ -984,4 +993,161 @@ fn ffprobe_duration(path: &std::path::Path) -> f64 {
         .ok()
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
         .unwrap_or(0.0)
+}
+
+/// A child that prints `READY <url>`, stopped by its pid on drop.
+struct Child2 {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Child2 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_rtsp_camera(bin: &std::path::Path, gop: u32) -> anyhow::Result<Child2> {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(bin)
+        .args(["--port", "0", "--gop", &gop.to_string(), "--audio", "opus"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("starting {}", bin.display()))?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(u) = line.strip_prefix("READY ") {
+                let _ = tx.send(u.to_owned());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(url) => Ok(Child2 { child, url }),
+        Err(_) => {
+            let _ = child.kill();
+            bail!("rtsp-test-server did not start")
+        }
+    }
+}
+
+async fn streaming_handle(ws: &str) -> anyhow::Result<Arc<Handle>> {
+    let s = Session::connect_ws(ws).await?;
+    Ok(Arc::new(s.attach("janus.plugin.streaming").await?))
+}
+
+/// The streaming figures (see `--rtsp`).
+async fn run_rtsp(gateway_bin: &PathBuf, counts: &[usize], args: &Args) -> anyhow::Result<()> {
+    let cam_bin = gateway_bin
+        .parent()
+        .context("exe dir")?
+        .join("rtsp-test-server");
+    let cam = start_rtsp_camera(&cam_bin, 4)?;
+    let server = start_gateway(gateway_bin)?;
+    let pid = server.child.id();
+    let admin = streaming_handle(&server.ws).await?;
+    for (id, cache) in [(1, true), (2, false)] {
+        let r = admin
+            .sync(json!({"request": "create", "type": "rtsp", "id": id, "url": cam.url, "bufferkf": cache}))
+            .await?;
+        anyhow::ensure!(r["streaming"] == "created", "create: {r}");
+    }
+    // CPU per viewer (viewers count packets, decode nothing).
+    let mut points = Vec::new();
+    for &n in counts {
+        let mut cpu = Vec::new();
+        let mut rss = Vec::new();
+        for _ in 0..args.repeats {
+            let mut viewers = Vec::new();
+            for _ in 0..n {
+                let h = streaming_handle(&server.ws).await?;
+                let v = TestPeer::watch(&h, 1, Receive::Packets).await?;
+                viewers.push((h, v));
+            }
+            tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+            let w = measure_window(pid, args.window).await?;
+            let starved = viewers
+                .iter()
+                .filter(|(_, v)| v.stats.video_packets.load(Ordering::Relaxed) == 0)
+                .count();
+            anyhow::ensure!(starved == 0, "{starved} of {n} viewers got no video");
+            cpu.push(w.cpu_cores);
+            rss.push(w.rss_mb);
+            for (h, _) in &viewers {
+                let _ = h
+                    .call(json!({"request": "stop"}), None, Duration::from_secs(5))
+                    .await;
+            }
+            drop(viewers);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        points.push((n, median(&mut cpu), median(&mut rss)));
+        eprintln!(
+            "{n} viewers: {:.3} cores",
+            points.last().map_or(0.0, |p| p.1)
+        );
+    }
+    // Idle: the mountpoints with no viewer.
+    let idle = measure_window(pid, args.window).await?.cpu_cores;
+    // watch → first decoded frame, with and without the cache, joining at
+    // random points of the 4 s GOP.
+    let mut with_cache = Vec::<f64>::new();
+    let mut without = Vec::<f64>::new();
+    for i in 0..(args.repeats * 3) {
+        for (id, out) in [(1u64, &mut with_cache), (2u64, &mut without)] {
+            tokio::time::sleep(Duration::from_millis(700 + (i as u64 * 1_300) % 2_900)).await;
+            let h = streaming_handle(&server.ws).await?;
+            let v = TestPeer::watch(&h, id, Receive::Decode).await?;
+            let t = Instant::now();
+            while v.time_to_first_video().is_none() && t.elapsed() < Duration::from_secs(10) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if let Some(d) = v.time_to_first_video() {
+                out.push(d.as_secs_f64() * 1000.0);
+            }
+            let _ = h
+                .call(json!({"request": "stop"}), None, Duration::from_secs(5))
+                .await;
+        }
+    }
+    let (wc, wo) = (
+        median(&mut with_cache.clone()),
+        median(&mut without.clone()),
+    );
+    println!(
+        "\nRTSP (H.264 constrained baseline 320x240@30, GOP 4 s, + Opus) → WebRTC viewers, pass-through"
+    );
+    println!("{:>8} {:>12} {:>10}", "viewers", "CPU cores", "RSS MB");
+    println!("{:>8} {:>12.3} {:>10}", 0, idle, "");
+    for (n, c, r) in &points {
+        println!("{n:>8} {c:>12.3} {r:>10.0}");
+    }
+    let per_viewer = slope(
+        &points
+            .iter()
+            .map(|(n, c, _)| (*n as f64, *c))
+            .collect::<Vec<_>>(),
+    );
+    println!("CPU per viewer (slope): {per_viewer:.4} cores");
+    println!(
+        "watch → first frame (median of {}): with keyframe cache {wc:.0} ms, without {wo:.0} ms",
+        with_cache.len()
+    );
+    let report = json!({
+        "load": "RTSP H.264 CB 320x240@30 GOP 4 s + Opus, pass-through, non-decoding viewers",
+        "window_s": args.window, "repeats": args.repeats, "idle_cores": idle,
+        "points": points.iter().map(|(n, c, r)| json!({"viewers": n, "cpu_cores": c, "rss_mb": r})).collect::<Vec<_>>(),
+        "cpu_per_viewer": per_viewer,
+        "first_frame_ms": {"with_cache": with_cache, "without_cache": without, "median_with": wc, "median_without": wo},
+    });
+    let path = args.json.with_file_name("bench-rtsp.json");
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+    println!("JSON: {}", path.display());
+    Ok(())
 }
