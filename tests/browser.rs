@@ -38,7 +38,11 @@ fn run_script(script: &str, server_override: Option<&str>) {
     if let Some(s) = server_override {
         cmd.arg(s.replace("{ws}", &gw.ws).replace("{http}", &gw.http));
     }
-    let mut child = cmd.spawn().expect("node");
+    wait_node(cmd.spawn().expect("node"));
+}
+
+/// Waits (bounded) for a browser script and asserts it passed.
+fn wait_node(mut child: std::process::Child) {
     let deadline = std::time::Instant::now() + BROWSER_TIMEOUT;
     let status = loop {
         if let Some(st) = child.try_wait().expect("wait") {
@@ -72,4 +76,34 @@ fn chromium_demo_page_over_http_long_poll() {
 #[serial_test::serial(media)]
 fn chromium_demo_page_mcu_mix() {
     run_script("tests/browser/mcu.mjs", None);
+}
+
+/// The demo's streaming page in Chromium plays an RTSP mountpoint whose
+/// camera sends H.264 High with B-frames and AAC: transcoded by the gateway
+/// (constrained-baseline H.264, Opus) and played by the browser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial_test::serial(media)]
+async fn chromium_plays_an_rtsp_mountpoint() {
+    gst::init().unwrap();
+    let cam = common::Server::rtsp(0, &["--profile", "high", "--audio", "aac"]);
+    let gw = Gateway::start();
+    let admin = common::streaming_handle(&gw, true).await;
+    let r = admin
+        .sync(serde_json::json!({"request": "create", "type": "rtsp", "id": 31, "description": "High camera", "url": cam.url}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "created", "{r}");
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let child = Command::new("node")
+        .current_dir(repo)
+        .arg("tests/browser/streaming.mjs")
+        .arg(format!("{}/", gw.site))
+        .arg("31")
+        .spawn()
+        .expect("node");
+    // The node script is bounded; waiting on a blocking thread keeps the
+    // runtime free.
+    tokio::task::spawn_blocking(move || wait_node(child))
+        .await
+        .unwrap();
 }

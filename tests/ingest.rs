@@ -142,6 +142,27 @@ async fn bad_ingests_get_errors() {
     assert_eq!(r["participants"], json!([]), "{r}");
 }
 
+/// Polls `list_ingests` until the room's first restream is in `state`.
+async fn restream_reaches(
+    admin: &webrtc_gateway::client::janus::Handle,
+    room: &serde_json::Value,
+    state: &str,
+    within: Duration,
+) -> bool {
+    let t = std::time::Instant::now();
+    while t.elapsed() < within {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        if let Ok(s) = admin
+            .sync(json!({"request": "list_ingests", "room": room}))
+            .await
+            && s["restreams"][0]["state"] == state
+        {
+            return true;
+        }
+    }
+    false
+}
+
 /// One RGB pixel of the first frame a GStreamer RTMP pull decodes.
 fn rtmp_pixels(url: &str, points: &[(f64, f64)]) -> Option<Vec<[u8; 3]>> {
     use gst::prelude::*;
@@ -292,38 +313,15 @@ async fn rtmp_out_restreams_the_mix() {
     // The RTMP server goes away and comes back: the restream retries with
     // back-off, says so, and is live again.
     drop(nginx);
-    let state =
-        |v: &serde_json::Value| v["restreams"][0]["state"].as_str().unwrap_or("").to_owned();
-    let mut seen_retrying = false;
-    for _ in 0..40 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let s = admin
-            .sync(json!({"request": "list_ingests", "room": room}))
-            .await
-            .unwrap();
-        if state(&s) == "retrying" {
-            seen_retrying = true;
-            break;
-        }
-    }
     assert!(
-        seen_retrying,
+        restream_reaches(&admin, &room, "retrying", Duration::from_secs(10)).await,
         "the restream did not notice the server going away"
     );
     let _nginx = Nginx::start(1935);
-    let mut live_again = false;
-    for _ in 0..60 {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        let s = admin
-            .sync(json!({"request": "list_ingests", "room": room}))
-            .await
-            .unwrap();
-        if state(&s) == "live" {
-            live_again = true;
-            break;
-        }
-    }
-    assert!(live_again, "the restream was not live again within 15 s");
+    assert!(
+        restream_reaches(&admin, &room, "live", Duration::from_secs(15)).await,
+        "the restream was not live again within 15 s"
+    );
     let r = admin
         .sync(json!({"request": "stop_rtmp", "room": room, "id": id}))
         .await

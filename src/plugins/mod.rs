@@ -124,3 +124,92 @@ pub trait Plugin: Send + Sync {
 
 /// A shared [`EventSink`].
 pub type Events = Arc<dyn EventSink>;
+
+/// What the request errors of every plugin provide, so one dispatcher
+/// serves them all ([`route`], [`answer_now`], [`answer_later`]).
+pub trait RequestError: Send + 'static {
+    /// A required field is missing.
+    fn missing(key: &str) -> Self;
+    /// A field has the wrong type (`want` says what it should be).
+    fn invalid(key: &str, want: &str) -> Self;
+    /// An unknown `request`.
+    fn unknown(request: String) -> Self;
+    /// The plugin's error event, e.g. `{"videoroom":"event","error_code","error"}`.
+    fn to_json(&self) -> Value;
+}
+
+/// How a plugin request is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// In the `success` reply.
+    Sync,
+    /// Acked, then answered by an event carrying the transaction.
+    Async,
+}
+
+/// Reads `request` from a message body and says how it is served; `Err`
+/// is the reply for a missing, mistyped or unknown request.
+pub fn route<E: RequestError>(
+    body: &Map<String, Value>,
+    sync: &[&str],
+    asynchronous: &[&str],
+) -> Result<(String, Route), BoxFuture<'static, Result<PluginReply, JanusError>>> {
+    let fail = |e: E| -> BoxFuture<'static, Result<PluginReply, JanusError>> {
+        let v = e.to_json();
+        Box::pin(async move { Ok(PluginReply::Sync(v)) })
+    };
+    let request = match body.get("request") {
+        None => return Err(fail(E::missing("request"))),
+        Some(Value::String(r)) => r.clone(),
+        Some(_) => return Err(fail(E::invalid("request", "a string"))),
+    };
+    if sync.contains(&request.as_str()) {
+        Ok((request, Route::Sync))
+    } else if asynchronous.contains(&request.as_str()) {
+        Ok((request, Route::Async))
+    } else {
+        Err(fail(E::unknown(request)))
+    }
+}
+
+/// The reply of a synchronous request: its result, or its error event.
+pub fn answer_now<E: RequestError>(
+    fut: BoxFuture<'static, Result<Value, E>>,
+) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
+    Box::pin(async move {
+        Ok(PluginReply::Sync(match fut.await {
+            Ok(v) => v,
+            Err(e) => e.to_json(),
+        }))
+    })
+}
+
+/// Acks an asynchronous request now; its result (or error) follows as an
+/// event on `h` with `transaction`, through `events`.
+pub fn answer_later<E: RequestError>(
+    events: Events,
+    plugin: &'static str,
+    h: HandleId,
+    transaction: String,
+    routed: Result<BoxFuture<'static, Result<(Value, Option<Jsep>), E>>, E>,
+) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
+    tokio::spawn(async move {
+        let (data, jsep) = match routed {
+            Ok(fut) => match fut.await {
+                Ok(r) => r,
+                Err(e) => (e.to_json(), None),
+            },
+            Err(e) => (e.to_json(), None),
+        };
+        events.push(
+            h,
+            plugin,
+            HandleEvent::Plugin {
+                transaction: Some(transaction),
+                data,
+                jsep,
+            },
+        );
+    });
+    Box::pin(async { Ok(PluginReply::Ack) })
+}

@@ -46,6 +46,7 @@ impl Catalog {
 }
 
 /// One restream.
+#[derive(Clone)]
 pub struct Egress {
     /// Its id (`start_rtmp` reply, `stop_rtmp`).
     pub id: u64,
@@ -280,15 +281,7 @@ impl Room {
             retry_in_ms = delay.as_millis() as u64,
             "restream failed; retrying"
         );
-        let snapshot = Egress {
-            id: e.id,
-            url: e.url.clone(),
-            source: e.source,
-            source_json: e.source_json.clone(),
-            state: e.state,
-            failures: e.failures,
-            recorder: None,
-        };
+        let snapshot = e.clone();
         self.egress_event(&snapshot);
         self.post_later(delay, RoomEvent::EgressRetry { id });
     }
@@ -312,15 +305,7 @@ impl Room {
         }
         e.state = "live";
         e.failures = 0;
-        let snapshot = Egress {
-            id: e.id,
-            url: e.url.clone(),
-            source: e.source,
-            source_json: e.source_json.clone(),
-            state: e.state,
-            failures: 0,
-            recorder: None,
-        };
+        let snapshot = e.clone();
         info!(egress = id, "restream live");
         self.egress_event(&snapshot);
     }

@@ -71,6 +71,21 @@ impl StreamingError {
     }
 }
 
+impl crate::plugins::RequestError for StreamingError {
+    fn missing(key: &str) -> Self {
+        StreamingError::MissingElement(key.into())
+    }
+    fn invalid(key: &str, want: &str) -> Self {
+        StreamingError::InvalidElement(key.into(), want.into())
+    }
+    fn unknown(request: String) -> Self {
+        StreamingError::InvalidRequest(request)
+    }
+    fn to_json(&self) -> Value {
+        StreamingError::to_json(self)
+    }
+}
+
 impl From<ParamError> for StreamingError {
     fn from(e: ParamError) -> Self {
         match e {

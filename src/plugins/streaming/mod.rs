@@ -753,53 +753,22 @@ impl Plugin for Streaming {
         body: Map<String, Value>,
         jsep: Option<Jsep>,
     ) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
-        let request = match body.get("request") {
-            None => Err(StreamingError::MissingElement("request".into())),
-            Some(Value::String(r)) => Ok(r.clone()),
-            Some(_) => Err(StreamingError::InvalidElement(
-                "request".into(),
-                "a string".into(),
-            )),
-        };
-        let request = match request {
-            Ok(r) => r,
-            Err(e) => return Box::pin(async move { Ok(PluginReply::Sync(e.to_json())) }),
-        };
-        if SYNC_REQUESTS.contains(&request.as_str()) {
-            let fut = self.sync_request(&request, body);
-            return Box::pin(async move {
-                Ok(PluginReply::Sync(match fut.await {
-                    Ok(v) => v,
-                    Err(e) => e.to_json(),
-                }))
-            });
-        }
-        if !ASYNC_REQUESTS.contains(&request.as_str()) {
-            let e = StreamingError::InvalidRequest(request);
-            return Box::pin(async move { Ok(PluginReply::Sync(e.to_json())) });
-        }
-        let routed = self.async_request(h, &request, &body, jsep);
-        // Straight to the viewer: these are streaming shapes already.
-        let events = self.events.clone();
-        tokio::spawn(async move {
-            let (data, jsep) = match routed {
-                Ok(fut) => match fut.await {
-                    Ok(r) => r,
-                    Err(e) => (e.to_json(), None),
-                },
-                Err(e) => (e.to_json(), None),
+        let (request, how) =
+            match super::route::<StreamingError>(&body, SYNC_REQUESTS, ASYNC_REQUESTS) {
+                Ok(r) => r,
+                Err(reply) => return reply,
             };
-            events.push(
-                h,
+        match how {
+            super::Route::Sync => super::answer_now(self.sync_request(&request, body)),
+            // Straight to the viewer: these are streaming shapes already.
+            super::Route::Async => super::answer_later(
+                self.events.clone(),
                 PLUGIN,
-                HandleEvent::Plugin {
-                    transaction: Some(transaction),
-                    data,
-                    jsep,
-                },
-            );
-        });
-        Box::pin(async { Ok(PluginReply::Ack) })
+                h,
+                transaction,
+                self.async_request(h, &request, &body, jsep),
+            ),
+        }
     }
 
     fn trickle(&self, h: HandleId, trickle: Trickle) {

@@ -92,6 +92,21 @@ impl VideoRoomError {
     }
 }
 
+impl crate::plugins::RequestError for VideoRoomError {
+    fn missing(key: &str) -> Self {
+        VideoRoomError::MissingElement(key.into())
+    }
+    fn invalid(key: &str, want: &str) -> Self {
+        VideoRoomError::InvalidElement(key.into(), want.into())
+    }
+    fn unknown(request: String) -> Self {
+        VideoRoomError::InvalidRequest(request)
+    }
+    fn to_json(&self) -> Value {
+        VideoRoomError::to_json(self)
+    }
+}
+
 impl From<ParamError> for VideoRoomError {
     fn from(e: ParamError) -> Self {
         match e {

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 
 use self::error::VideoRoomError;
 use super::params::{Id, Params};
-use super::{HandleEvent, HandleId, Plugin};
+use super::{HandleId, Plugin};
 use crate::janus::{JanusError, Jsep, PluginDescriptor, PluginReply, Trickle};
 use crate::room::config::RoomConfig;
 use crate::room::{
@@ -747,52 +747,21 @@ impl Plugin for VideoRoom {
         body: Map<String, Value>,
         jsep: Option<Jsep>,
     ) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
-        let request = match body.get("request") {
-            None => Err(VideoRoomError::MissingElement("request".into())),
-            Some(Value::String(r)) => Ok(r.clone()),
-            Some(_) => Err(VideoRoomError::InvalidElement(
-                "request".into(),
-                "a string".into(),
-            )),
-        };
-        let request = match request {
-            Ok(r) => r,
-            Err(e) => return Box::pin(async move { Ok(PluginReply::Sync(e.to_json())) }),
-        };
-        if SYNC_REQUESTS.contains(&request.as_str()) {
-            let fut = self.sync_request(&request, body);
-            return Box::pin(async move {
-                Ok(PluginReply::Sync(match fut.await {
-                    Ok(v) => v,
-                    Err(e) => e.to_json(),
-                }))
-            });
-        }
-        if !ASYNC_REQUESTS.contains(&request.as_str()) {
-            let e = VideoRoomError::InvalidRequest(request);
-            return Box::pin(async move { Ok(PluginReply::Sync(e.to_json())) });
-        }
-        let routed = self.async_request(h, &request, &body, jsep);
-        let events = self.ctx.events.clone();
-        tokio::spawn(async move {
-            let (data, jsep) = match routed {
-                Ok(fut) => match fut.await {
-                    Ok(r) => r,
-                    Err(e) => (e.to_json(), None),
-                },
-                Err(e) => (e.to_json(), None),
+        let (request, how) =
+            match super::route::<VideoRoomError>(&body, SYNC_REQUESTS, ASYNC_REQUESTS) {
+                Ok(r) => r,
+                Err(reply) => return reply,
             };
-            events.push(
-                h,
+        match how {
+            super::Route::Sync => super::answer_now(self.sync_request(&request, body)),
+            super::Route::Async => super::answer_later(
+                self.ctx.events.clone(),
                 room::PLUGIN,
-                HandleEvent::Plugin {
-                    transaction: Some(transaction),
-                    data,
-                    jsep,
-                },
-            );
-        });
-        Box::pin(async { Ok(PluginReply::Ack) })
+                h,
+                transaction,
+                self.async_request(h, &request, &body, jsep),
+            ),
+        }
     }
 
     fn trickle(&self, h: HandleId, trickle: Trickle) {
