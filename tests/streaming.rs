@@ -307,3 +307,38 @@ async fn late_viewer_gets_a_picture_from_the_keyframe_cache() {
     // An 8 s GOP joined 3 s in would take 5 s without the cache.
     assert!(first < Duration::from_millis(2500), "{first:?}");
 }
+
+/// H.264 with B-frames and no profile in its signalling (plain RTP) starts
+/// as pass-through; the B-frames are seen at run time and the stream is
+/// transcoded from then on, and plays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn b_frames_found_at_run_time_switch_to_transcoding() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = streaming_handle(&gw, true).await;
+    let (vport, aport) = (free_udp_port(), free_udp_port());
+    let r = admin
+        .sync(
+            json!({"request": "create", "type": "rtp", "id": 13, "media": [
+            {"type": "video", "port": vport, "pt": 96, "codec": "h264"},
+            {"type": "audio", "port": aport, "pt": 111, "codec": "opus"}]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "created", "{r}");
+    let push = gst::parse::launch(&format!(
+        "videotestsrc is-live=true pattern=ball ! video/x-raw,width=320,height=240,framerate=30/1 \
+         ! x264enc speed-preset=veryfast bframes=2 b-adapt=false key-int-max=30 ! video/x-h264,profile=high \
+         ! rtph264pay pt=96 config-interval=-1 ! udpsink host=127.0.0.1 port={vport} \
+         audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={aport}"
+    ))
+    .unwrap();
+    push.set_state(gst::State::Playing).unwrap();
+    let viewer = watch_decodes(&gw, 13).await;
+    let i = info(&admin, 13).await;
+    println!("info: {i}");
+    assert_eq!(i["media"][0]["transcoded"], true, "{i}");
+    drop(viewer);
+    let _ = push.set_state(gst::State::Null);
+}

@@ -243,6 +243,8 @@ pub struct IngestStream {
 #[derive(Default)]
 struct Attempt {
     elements: Vec<gst::Element>,
+    /// Each linked source pad, its caps and its chain, by kind.
+    linked: Vec<(MediaKind, gst::Pad, gst::Caps, gst::Element)>,
     /// Blocking probes still held on source pads.
     blocks: Vec<(gst::Pad, gst::PadProbeId)>,
 }
@@ -267,6 +269,8 @@ pub struct Ingest {
     pub settled: bool,
     /// Keep the last GOP of the video for new viewers.
     pub keyframe_cache: bool,
+    /// B-frames were seen in H.264 taken as pass-through: transcode it.
+    pub force_transcode: bool,
     attempt: Attempt,
     /// Streams of this attempt not linked yet (matched by kind).
     linked_this_attempt: Vec<MediaKind>,
@@ -291,6 +295,26 @@ pub fn owner(src: Option<&gst::Object>) -> Option<u64> {
         cur = o.parent();
     }
     None
+}
+
+/// Posts [`RoomEvent::IngestBFrames`] once if the H.264 leaving `pad` has
+/// B-frames (presentation times that go back in decode order): browsers
+/// stutter on them, so the ingest is rebuilt to transcode.
+fn watch_for_b_frames(pad: &gst::Pad, handle: u64, events: &RoomEvents) {
+    let tx = events.clone();
+    let last = std::sync::Mutex::new(None::<gst::ClockTime>);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_some_and(|l| pts < l) {
+            let _ = tx.send(RoomEvent::IngestBFrames { handle });
+            return gst::PadProbeReturn::Remove;
+        }
+        *last = Some(pts);
+        gst::PadProbeReturn::Ok
+    });
 }
 
 /// H.264 `profile_idc` from RTP caps (`profile-level-id`, else the SPS in
@@ -327,6 +351,7 @@ impl Ingest {
             ready: false,
             settled: false,
             keyframe_cache: true,
+            force_transcode: false,
             attempt: Attempt::default(),
             linked_this_attempt: Vec::new(),
         }
@@ -559,7 +584,12 @@ impl Ingest {
             (MediaKind::Audio, _) => (Codec::Opus, true),
             (MediaKind::Video, "vp8") => (Codec::Vp8, false),
             // profile_idc 66: baseline / constrained baseline, no B-frames.
-            (MediaKind::Video, "h264") => (Codec::H264, profile.is_some_and(|p| p != 66)),
+            // Without profile information: pass-through, watched for
+            // B-frames below.
+            (MediaKind::Video, "h264") => (
+                Codec::H264,
+                self.force_transcode || profile.is_some_and(|p| p != 66),
+            ),
             (MediaKind::Video, _) => (Codec::H264, true),
         };
         let input = match profile {
@@ -594,6 +624,12 @@ impl Ingest {
             other => perr(other),
         })?;
         chain.set_property("name", self.name(&format!("chain_{}", kind.as_str())));
+        if codec == Codec::H264
+            && !transcode
+            && let Some(src) = chain.static_pad("src")
+        {
+            watch_for_b_frames(&src, self.handle, events);
+        }
         pipeline.add(&chain).map_err(perr)?;
         self.attempt.elements.push(chain.clone());
         let idx = match existing {
@@ -693,6 +729,9 @@ impl Ingest {
         let chain_sink = chain.static_pad("sink").ok_or_else(|| perr("chain sink"))?;
         pad.link(&chain_sink).map_err(|e| perr(format!("{e:?}")))?;
         self.linked_this_attempt.push(kind);
+        self.attempt
+            .linked
+            .push((kind, pad.clone(), caps.clone(), chain.clone()));
         self.unblock(pad);
         tracing::info!(
             handle_id = self.handle,
@@ -732,6 +771,39 @@ impl Ingest {
         Ok(())
     }
 
+    /// Swaps the video's pass-through chain for a transcoding one, the
+    /// source left as it is: the source pad is blocked, unlinked from the
+    /// old chain (which is retired), and linked again (see `link_pad`).
+    pub fn transcode_video(
+        &mut self,
+        pipeline: &gst::Pipeline,
+        catalog: &Catalog,
+        encoder: Option<&Selected>,
+        events: &RoomEvents,
+    ) -> Result<(), IngestError> {
+        self.force_transcode = true;
+        let Some(i) = self
+            .attempt
+            .linked
+            .iter()
+            .position(|(k, ..)| *k == MediaKind::Video)
+        else {
+            return Ok(());
+        };
+        let (_, pad, caps, old) = self.attempt.linked.remove(i);
+        let block = pad.add_probe(
+            gst::PadProbeType::BLOCK | gst::PadProbeType::BUFFER | gst::PadProbeType::BUFFER_LIST,
+            |_, _| gst::PadProbeReturn::Ok,
+        );
+        if let Some(peer) = pad.peer() {
+            let _ = pad.unlink(&peer);
+        }
+        self.attempt.elements.retain(|e| e != &old);
+        super::peer::retire(pipeline, vec![old]);
+        self.linked_this_attempt.retain(|k| *k != MediaKind::Video);
+        self.link_pad(pipeline, catalog, encoder, &pad, &caps, block, events)
+    }
+
     /// How many kinds (audio, video) this attempt linked.
     pub fn kinds_linked(&self) -> usize {
         self.linked_this_attempt.len()
@@ -759,6 +831,7 @@ impl Ingest {
         }
         let elements = std::mem::take(&mut self.attempt.elements);
         super::peer::retire(pipeline, elements);
+        self.attempt.linked.clear();
         self.linked_this_attempt.clear();
     }
 

@@ -329,6 +329,29 @@ impl Room {
         self.post_later(delay, RoomEvent::IngestRetry { handle });
     }
 
+    /// B-frames in pass-through H.264: swap in a transcoding chain.
+    pub(super) fn ingest_b_frames(&mut self, handle: u64) {
+        let encoder = self.h264_encoder();
+        let Some(ing) = self.ingests.get_mut(&handle) else {
+            return;
+        };
+        if ing.force_transcode {
+            return;
+        }
+        info!(
+            handle_id = handle,
+            "ingest: B-frames in the H.264; transcoding it"
+        );
+        if let Err(e) = ing.transcode_video(
+            &self.pipeline,
+            &self.ctx.ingest,
+            encoder.as_ref(),
+            &self.ev_tx,
+        ) {
+            warn!(handle_id = handle, error = %e, "ingest: cannot transcode");
+        }
+    }
+
     pub(super) fn ingest_retry(&mut self, handle: u64) {
         let Some(ing) = self.ingests.get_mut(&handle) else {
             return;

@@ -2533,6 +2533,7 @@ impl Room {
                 self.ingest_timeout(handle, attempt).await
             }
             RoomEvent::IngestRetry { handle } => self.ingest_retry(handle),
+            RoomEvent::IngestBFrames { handle } => self.ingest_b_frames(handle),
             RoomEvent::EgressRetry { id } => self.egress_retry(id),
             RoomEvent::RtspAttach {
                 handle,

@@ -78,6 +78,8 @@ pub enum RoomEvent {
     /// An ingest attempt's time to show its streams is up (`attempt` is
     /// the failure count it started with, to skip stale timers).
     IngestTimeout { handle: u64, attempt: u32 },
+    /// An ingest's pass-through H.264 has B-frames: transcode from now on.
+    IngestBFrames { handle: u64 },
     /// An ingest's back-off is over: try the source again.
     IngestRetry { handle: u64 },
     /// An ingest's source failed: an element error, or EOS (an RTMP
