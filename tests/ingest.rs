@@ -530,3 +530,79 @@ async fn ingest_is_mixed_and_recorded() {
     assert_eq!(common::decode_errors(&path), "");
     drop(viewer);
 }
+
+/// `start_rtmp` from one H.264 feed of an SFU room: the video is sent as
+/// published (the only encoder added is AAC's), and the server has H.264
+/// + AAC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn rtmp_out_of_an_h264_feed_does_not_transcode() {
+    use webrtc_gateway::client::peer::{PublisherSpec, VideoCodec};
+    gst::init().unwrap();
+    let nginx = Nginx::start(1935);
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(&admin, json!({"videocodec": "h264"})).await;
+    let h = videoroom_handle(&gw, true).await;
+    let spec = PublisherSpec {
+        codec: VideoCodec::H264,
+        gop: 30,
+        ..PublisherSpec::default()
+    };
+    let (_p, joined) = TestPeer::publish(&h, &room, "alice", &spec).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let url = format!("{}/feed", nginx.live);
+    let r = admin
+        .sync(json!({"request": "start_rtmp", "room": room, "url": url, "source": joined["id"]}))
+        .await
+        .unwrap();
+    assert_eq!(r["videoroom"], "success", "{r}");
+    assert!(
+        restream_reaches(&admin, &room, "live", Duration::from_secs(10)).await,
+        "not live"
+    );
+    let s = admin
+        .sync(json!({"request": "list_ingests", "room": room}))
+        .await
+        .unwrap();
+    println!("{s}");
+    // An SFU room encodes nothing: the restream adds AAC only.
+    assert_eq!(s["encoders"], 1, "{s}");
+    let codecs = std::process::Command::new("timeout")
+        .args([
+            "20",
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&url)
+        .output()
+        .expect("ffprobe");
+    let codecs = String::from_utf8_lossy(&codecs.stdout).to_string();
+    println!("ffprobe: {codecs:?}");
+    assert!(
+        codecs.contains("h264") && codecs.contains("aac"),
+        "{codecs}"
+    );
+    // Unknown restream and a non-RTMP URL.
+    let r = admin
+        .sync(json!({"request": "stop_rtmp", "room": room, "id": 999}))
+        .await
+        .unwrap();
+    assert_eq!(r["error_code"], 428, "{r}");
+    let r = admin
+        .sync(json!({"request": "start_rtmp", "room": room, "url": "http://x/y"}))
+        .await
+        .unwrap();
+    assert_eq!(r["error_code"], 430, "{r}");
+    // An SFU room has no mix to restream.
+    let r = admin
+        .sync(json!({"request": "start_rtmp", "room": room, "url": url, "source": "mix"}))
+        .await
+        .unwrap();
+    assert_eq!(r["error_code"], 430, "{r}");
+}
