@@ -109,7 +109,7 @@
 		if (jsep) {
 			handle.createAnswer({
 				jsep,
-				tracks: [{ type: 'audio', capture: false, recv: true }, { type: 'video', capture: false, recv: true }],
+				tracks: [],	// capture nothing: the offered audio/video are accepted as recvonly
 				success: (answer) => handle.send({ message: { request: 'start' }, jsep: answer }),
 				error: (e) => fail('answer', e),
 			});

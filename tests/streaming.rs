@@ -336,9 +336,91 @@ async fn b_frames_found_at_run_time_switch_to_transcoding() {
     .unwrap();
     push.set_state(gst::State::Playing).unwrap();
     let viewer = watch_decodes(&gw, 13).await;
-    let i = info(&admin, 13).await;
+    // The first B-frame switches the stream to transcoding.
+    let t = std::time::Instant::now();
+    let mut i = info(&admin, 13).await;
+    while i["media"][0]["transcoded"] != true && t.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        i = info(&admin, 13).await;
+    }
     println!("info: {i}");
     assert_eq!(i["media"][0]["transcoded"], true, "{i}");
+    // And it still plays.
+    let before = viewer.stats.frames();
+    assert!(
+        viewer
+            .wait_until(WITHIN, |s| s.frames() >= before + 30)
+            .await,
+        "no frames after the switch to transcoding"
+    );
     drop(viewer);
     let _ = push.set_state(gst::State::Null);
+}
+
+/// `switch` between two mountpoints with the same codecs: the picture
+/// changes (red → blue → red) with no renegotiation; a mountpoint with
+/// other codecs is refused (458).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn switch_changes_the_picture_without_renegotiation() {
+    gst::init().unwrap();
+    let red_cam = Server::rtsp(0, &["--pattern", "red", "--gop", "4"]);
+    let blue_cam = Server::rtsp(0, &["--pattern", "blue", "--gop", "4"]);
+    let gw = Gateway::start();
+    let admin = streaming_handle(&gw, true).await;
+    for (id, cam) in [(41, &red_cam), (42, &blue_cam)] {
+        let r = admin
+            .sync(json!({"request": "create", "type": "rtsp", "id": id, "url": cam.url}))
+            .await
+            .unwrap();
+        assert_eq!(r["streaming"], "created", "{r}");
+    }
+    let vport = free_udp_port();
+    let r = admin
+        .sync(json!({"request": "create", "type": "rtp", "id": 43, "media": [{"type": "video", "port": vport, "pt": 100, "codec": "vp8"}]}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "created", "{r}");
+    let h = streaming_handle(&gw, true).await;
+    let viewer = TestPeer::watch(&h, 41, Receive::Capture)
+        .await
+        .expect("watch");
+    let colour = |want: [u8; 3]| {
+        move |s: &webrtc_gateway::client::peer::PeerStats| {
+            s.frame()
+                .and_then(|f| f.pixel(160, 120))
+                .is_some_and(|p| (0..3).all(|i| (p[i] as i32 - want[i] as i32).abs() < 60))
+        }
+    };
+    assert!(
+        viewer.wait_until(WITHIN, colour([255, 0, 0])).await,
+        "red first"
+    );
+    for (id, want) in [(42, [0, 0, 255]), (41, [255, 0, 0])] {
+        let t = std::time::Instant::now();
+        let (data, jsep) = h
+            .call(json!({"request": "switch", "id": id}), None, WITHIN)
+            .await
+            .unwrap();
+        assert_eq!(data["result"]["switched"], "ok", "{data}");
+        assert!(jsep.is_none(), "no renegotiation");
+        assert!(
+            viewer
+                .wait_until(Duration::from_secs(5), colour(want))
+                .await,
+            "after switching to {id}: {:?}",
+            viewer.stats.frame().and_then(|f| f.pixel(160, 120))
+        );
+        println!("switch to {id}: picture after {:?}", t.elapsed());
+    }
+    let (data, _) = h
+        .call(json!({"request": "switch", "id": 43}), None, WITHIN)
+        .await
+        .unwrap();
+    assert_eq!(code(&data), 458, "{data}");
+    let (data, _) = h
+        .call(json!({"request": "stop"}), None, WITHIN)
+        .await
+        .unwrap();
+    assert_eq!(data["result"]["status"], "stopping", "{data}");
 }

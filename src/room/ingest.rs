@@ -297,22 +297,42 @@ pub fn owner(src: Option<&gst::Object>) -> Option<u64> {
     None
 }
 
-/// Posts [`RoomEvent::IngestBFrames`] once if the H.264 leaving `pad` has
-/// B-frames (presentation times that go back in decode order): browsers
-/// stutter on them, so the ingest is rebuilt to transcode.
-fn watch_for_b_frames(pad: &gst::Pad, handle: u64, events: &RoomEvents) {
+/// Posts [`RoomEvent::IngestBFrames`] once if the H.264 through `pad` has
+/// B-frames: browsers stutter on them, so the ingest then transcodes. On
+/// RTP (`rtp`), a packet whose RTP timestamp is older than the previous
+/// one's; otherwise a presentation time older than the previous one.
+fn watch_for_b_frames(pad: &gst::Pad, rtp: bool, handle: u64, events: &RoomEvents) {
     let tx = events.clone();
-    let last = std::sync::Mutex::new(None::<gst::ClockTime>);
+    let last = std::sync::Mutex::new(None::<u64>);
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        let Some(pts) = info.buffer().and_then(|b| b.pts()) else {
+        let Some(b) = info.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let now = if rtp {
+            b.map_readable().ok().and_then(|m| {
+                m.get(4..8)
+                    .map(|t| u64::from(u32::from_be_bytes([t[0], t[1], t[2], t[3]])))
+            })
+        } else {
+            b.pts().map(gst::ClockTime::nseconds)
+        };
+        let Some(now) = now else {
             return gst::PadProbeReturn::Ok;
         };
         let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-        if last.is_some_and(|l| pts < l) {
+        let back = last.is_some_and(|l| {
+            if rtp {
+                // Wrapping 32-bit RTP time.
+                ((now as u32).wrapping_sub(l as u32) as i32) < 0
+            } else {
+                now < l
+            }
+        });
+        if back {
             let _ = tx.send(RoomEvent::IngestBFrames { handle });
             return gst::PadProbeReturn::Remove;
         }
-        *last = Some(pts);
+        *last = Some(now);
         gst::PadProbeReturn::Ok
     });
 }
@@ -375,7 +395,7 @@ impl Ingest {
         let handle = self.handle;
         let on_pad = {
             let tx = events.clone();
-            move |pad: &gst::Pad| {
+            move |pad: &gst::Pad, known: Option<gst::Caps>| {
                 // Buffers are held until the room task links the pad (an
                 // unlinked pad fails the source with not-linked); events
                 // pass and stay sticky on the pad.
@@ -385,7 +405,7 @@ impl Ingest {
                         | gst::PadProbeType::BUFFER_LIST,
                     |_, _| gst::PadProbeReturn::Ok,
                 );
-                if let Some(caps) = pad.current_caps() {
+                if let Some(caps) = known.or_else(|| pad.current_caps()) {
                     let _ = tx.send(RoomEvent::IngestPad {
                         handle,
                         pad: pad.clone(),
@@ -429,7 +449,7 @@ impl Ingest {
                 if let Some(p) = pwd {
                     src.set_property("user-pw", p);
                 }
-                src.connect_pad_added(move |_, pad| on_pad(pad));
+                src.connect_pad_added(move |_, pad| on_pad(pad, None));
                 src.connect_no_more_pads(move |_| no_more());
                 pipeline.add(&src).map_err(perr)?;
                 self.attempt.elements.push(src.clone());
@@ -466,7 +486,7 @@ impl Ingest {
                     };
                     let _ = ghost.set_active(true);
                     if bin.add_pad(&ghost).is_ok() {
-                        on_pad(ghost.upcast_ref());
+                        on_pad(ghost.upcast_ref(), None);
                     }
                 });
                 demux.connect_no_more_pads(move |_| no_more());
@@ -506,7 +526,9 @@ impl Ingest {
                     let pad = jb
                         .static_pad("src")
                         .ok_or_else(|| perr("jitterbuffer src"))?;
-                    on_pad(&pad);
+                    // Known from the mountpoint's `media`: no need to wait
+                    // for data to learn them.
+                    on_pad(&pad, Some(caps.clone()));
                     jb.sync_state_with_parent().map_err(perr)?;
                     udp.sync_state_with_parent().map_err(perr)?;
                 }
@@ -519,6 +541,7 @@ impl Ingest {
     /// Links a source pad (blocked by `block`) into its chain and on to its
     /// stream's payloader; creates the stream on the first attempt. Pads of
     /// kinds the ingest cannot use go to a discarding sink.
+    #[allow(clippy::too_many_arguments)]
     pub fn link_pad(
         &mut self,
         pipeline: &gst::Pipeline,
@@ -624,11 +647,19 @@ impl Ingest {
             other => perr(other),
         })?;
         chain.set_property("name", self.name(&format!("chain_{}", kind.as_str())));
-        if codec == Codec::H264
-            && !transcode
-            && let Some(src) = chain.static_pad("src")
-        {
-            watch_for_b_frames(&src, self.handle, events);
+        if codec == Codec::H264 && !transcode {
+            // RTP: timestamps of the packets, in sequence order (a jitter
+            // buffer may smooth presentation times). Demuxed: presentation
+            // times in decode order.
+            let rtp = s.name() == "application/x-rtp";
+            let watched = if rtp {
+                Some(pad.clone())
+            } else {
+                chain.static_pad("src")
+            };
+            if let Some(p) = watched {
+                watch_for_b_frames(&p, rtp, self.handle, events);
+            }
         }
         pipeline.add(&chain).map_err(perr)?;
         self.attempt.elements.push(chain.clone());

@@ -27,6 +27,7 @@ pub mod record;
 pub mod rtsp;
 mod rtsp_room;
 mod sfu;
+mod switch;
 pub mod talk;
 pub mod timing;
 
@@ -300,6 +301,22 @@ pub enum Command {
         id: u64,
         reply: Reply<Value>,
     },
+    /// Streaming `switch`, the viewer's side: feed subscriber `h`'s streams
+    /// from new `appsrc`s (returned by kind) instead of this room's tees.
+    Bridge {
+        h: HandleId,
+        reply: Reply<Vec<(MediaKind, gst_app::AppSrc)>>,
+    },
+    /// Streaming `switch`, the source's side: push feed `feed`'s streams
+    /// into `srcs` (another room's `appsrc`s) until `Unexport { media }`.
+    Export {
+        feed: Id,
+        media: u64,
+        srcs: Vec<(MediaKind, gst_app::AppSrc)>,
+        reply: Reply<Value>,
+    },
+    /// Ends an `Export`.
+    Unexport { media: u64 },
     /// Ingests (`ingest` JSON each, with its publisher `id`) and the number
     /// of subscribers: `{"ingests":[..],"viewers":n}`.
     IngestStatus { reply: oneshot::Sender<Value> },
@@ -389,6 +406,12 @@ struct SubStream {
     tee_pad: Option<gst::Pad>,
     /// False once the publisher stream is gone (m-line inactive).
     active: bool,
+    /// The last RTP sequence number and timestamp sent (`seq << 32 | ts`),
+    /// for a switch to continue from.
+    last_rtp: Arc<std::sync::atomic::AtomicU64>,
+    /// Set by a streaming `switch`: the `appsrc` that now feeds the guard
+    /// (media of another mountpoint) instead of `tee`.
+    bridge: Option<gst::Element>,
     send: bool,
     drop_probe: Option<gst::PadProbeId>,
 }
@@ -974,6 +997,20 @@ impl Room {
                     .and_then(|_| self.stop_rtmp(id));
                 send_reply(reply, r);
             }
+            Command::Bridge { h, reply } => {
+                let r = self.bridge(h.handle_id);
+                send_reply(reply, r);
+            }
+            Command::Export {
+                feed,
+                media,
+                srcs,
+                reply,
+            } => {
+                let r = self.export(&feed, media, srcs);
+                send_reply(reply, r);
+            }
+            Command::Unexport { media } => self.rtsp_detach(media),
             Command::IngestStatus { reply } => {
                 let _ = reply.send(self.ingest_status());
             }
@@ -2040,6 +2077,7 @@ impl Room {
             &self.ev_tx,
         )
         .map_err(VideoRoomError::Unknown)?;
+        let last_rtp = switch::track_last_rtp(&guard);
         sub.streams.push(SubStream {
             mindex: mline,
             mid: mline.to_string(),
@@ -2054,6 +2092,8 @@ impl Room {
             publisher_mindex: source.mindex,
             tee_pad: None,
             active: true,
+            last_rtp,
+            bridge: None,
             send: true,
             drop_probe: None,
         });
@@ -2339,7 +2379,7 @@ impl Room {
         for st in sub
             .streams
             .iter_mut()
-            .filter(|st| st.active && st.tee_pad.is_none())
+            .filter(|st| st.active && st.tee_pad.is_none() && st.bridge.is_none())
         {
             let keyframes =
                 (st.kind == MediaKind::Video).then_some((st.feed_handle, st.publisher_mindex));
@@ -2360,8 +2400,13 @@ impl Room {
     fn retire_subscriber(&self, sub: Subscriber) {
         let mut elements = vec![sub.peer.webrtcbin.clone()];
         for st in sub.streams {
-            if let Some(pad) = st.tee_pad {
-                sfu::detach_branch(&st.tee, &pad);
+            match st.bridge {
+                Some(src) => elements.push(src),
+                None => {
+                    if let Some(pad) = st.tee_pad {
+                        sfu::detach_branch(&st.tee, &pad);
+                    }
+                }
             }
             elements.push(st.guard);
         }

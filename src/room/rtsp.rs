@@ -25,6 +25,11 @@ use crate::media::codec::{Codec, MediaKind};
 
 static NEXT_MEDIA: AtomicU64 = AtomicU64::new(1);
 
+/// A process-unique id for a bridge of room media (RTSP media, switches).
+pub fn next_media_id() -> u64 {
+    NEXT_MEDIA.fetch_add(1, Ordering::Relaxed)
+}
+
 /// The gateway's RTSP server.
 pub struct RtspServer {
     server: gst_rtsp_server::RTSPServer,
@@ -112,7 +117,7 @@ impl RtspServer {
         let tx = events.clone();
         let kinds: Vec<MediaKind> = streams.iter().map(|s| s.kind).collect();
         factory.connect_media_configure(move |_, media| {
-            let media_id = NEXT_MEDIA.fetch_add(1, Ordering::Relaxed);
+            let media_id = next_media_id();
             let Some(bin) = media.element().downcast::<gst::Bin>().ok() else {
                 return;
             };
@@ -160,6 +165,7 @@ pub fn attach(
     pipeline: &gst::Pipeline,
     tee: &gst::Element,
     src: &gst_app::AppSrc,
+    replay: Option<&std::sync::Arc<super::gop::GopCache>>,
 ) -> Result<(gst::Pad, Vec<gst::Element>), String> {
     let queue = gst::ElementFactory::make("queue")
         .property("max-size-buffers", 0u32)
@@ -202,6 +208,10 @@ pub fn attach(
     let tee_pad = tee
         .request_pad_simple("src_%u")
         .ok_or("tee refused a pad")?;
+    // A keyframe cache gives the new media a picture at once.
+    if let Some(cache) = replay {
+        cache.replay_into(&tee_pad);
+    }
     let qsink = queue.static_pad("sink").ok_or("queue sink")?;
     tee_pad.link(&qsink).map_err(|e| format!("{e:?}"))?;
     Ok((tee_pad, vec![queue, sink]))

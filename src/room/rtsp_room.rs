@@ -125,7 +125,12 @@ impl Room {
             let Some((_, tee)) = streams.iter().find(|(s, _)| s.kind == *kind) else {
                 continue;
             };
-            match rtsp::attach(&self.pipeline, tee, src) {
+            let replay = self
+                .ingests
+                .get(&handle)
+                .and_then(|i| i.streams.iter().find(|s| &s.tee == tee))
+                .and_then(|s| s.gop.clone());
+            match rtsp::attach(&self.pipeline, tee, src, replay.as_ref()) {
                 Ok((pad, elements)) => parts.push((tee.clone(), pad, elements)),
                 Err(e) => warn!(handle_id = handle, error = %e, "RTSP: cannot attach"),
             }

@@ -146,11 +146,16 @@ pub struct Streaming {
     mountpoints: Arc<Mutex<BTreeMap<u64, Arc<Mountpoint>>>>,
     /// Viewer handle → mountpoint id.
     viewers: Arc<Mutex<HashMap<u64, u64>>>,
+    /// Viewers switched to another mountpoint: handle → (source mountpoint,
+    /// bridge media id in its room).
+    switched: Arc<Mutex<HashMap<u64, (u64, u64)>>>,
     admin_key: Option<String>,
     rtp_ip: String,
 }
 
 type Reply = Result<Value, StreamingError>;
+/// The event an asynchronous request answers with, once done.
+type Answer = BoxFuture<'static, Result<(Value, Option<Jsep>), StreamingError>>;
 
 impl Streaming {
     /// The plugin; `ctx` must carry [`viewer_events`] and a membership map
@@ -166,6 +171,7 @@ impl Streaming {
             events,
             mountpoints: Arc::default(),
             viewers: Arc::default(),
+            switched: Arc::default(),
             admin_key,
             rtp_ip,
         }
@@ -535,6 +541,25 @@ impl Streaming {
         }
     }
 
+    /// Ends `h`'s bridge from another mountpoint, if it was switched.
+    fn unexport(&self, h: u64) {
+        let Some((source, media)) = lock(&self.switched).remove(&h) else {
+            return;
+        };
+        if let Some(mp) = lock(&self.mountpoints).get(&source) {
+            let _ = mp.room.send(Command::Unexport { media });
+        }
+    }
+
+    /// The mountpoint whose media `h` gets (its own, or the one it
+    /// switched to).
+    fn source_of(&self, h: u64) -> Option<u64> {
+        lock(&self.switched)
+            .get(&h)
+            .map(|(s, _)| *s)
+            .or_else(|| lock(&self.viewers).get(&h).copied())
+    }
+
     /// The mountpoint `h` watches.
     fn watched(&self, h: u64) -> Option<Arc<Mountpoint>> {
         let id = *lock(&self.viewers).get(&h)?;
@@ -547,8 +572,7 @@ impl Streaming {
         request: &str,
         body: &Map<String, Value>,
         jsep: Option<Jsep>,
-    ) -> Result<BoxFuture<'static, Result<(Value, Option<Jsep>), StreamingError>>, StreamingError>
-    {
+    ) -> Result<Answer, StreamingError> {
         let p = Params::new(body, false);
         let status = |s: &str| json!({"streaming": "event", "result": {"status": s}});
         match request {
@@ -619,6 +643,7 @@ impl Streaming {
                         )
                     }
                     _ => {
+                        self.unexport(h.handle_id);
                         lock(&self.viewers).remove(&h.handle_id);
                         (Command::Leave { h, reply: tx }, "stopping")
                     }
@@ -631,13 +656,87 @@ impl Streaming {
                     Ok((status(done), None))
                 }))
             }
-            // Switching means a new offer here (each mountpoint is its own
-            // PeerConnection source): not supported yet.
-            "switch" => Err(StreamingError::CantSwitch(
-                "switching mountpoints is not supported yet: stop, then watch".into(),
-            )),
+            "switch" => self.switch(h, &p),
             other => Err(StreamingError::InvalidRequest(other.to_owned())),
         }
+    }
+
+    /// `switch` (`id`): the viewer keeps its PeerConnection (in the room of
+    /// the mountpoint it watched first) and gets mountpoint `id`'s media
+    /// through a bridge, with no renegotiation; the two must carry the same
+    /// kinds and codecs.
+    fn switch(&self, h: HandleId, p: &Params) -> Result<Answer, StreamingError> {
+        let owner = self
+            .watched(h.handle_id)
+            .ok_or_else(|| StreamingError::InvalidState("not watching anything".into()))?;
+        let target = self.mountpoint(p)?;
+        if !target.settings().enabled {
+            return Err(StreamingError::InvalidState("mountpoint disabled".into()));
+        }
+        let current = self
+            .source_of(h.handle_id)
+            .and_then(|id| lock(&self.mountpoints).get(&id).cloned())
+            .ok_or_else(|| StreamingError::CantSwitch("the current mountpoint is gone".into()))?;
+        let done = json!({"streaming": "event", "result": {"switched": "ok", "id": target.id}});
+        if current.id == target.id {
+            return Ok(Box::pin(async move { Ok((done, None)) }));
+        }
+        let switched = self.switched.clone();
+        let mountpoints = self.mountpoints.clone();
+        Ok(Box::pin(async move {
+            let codecs = |d: Value| {
+                let mut v: Vec<(String, String)> = d["media"]
+                    .as_array()
+                    .map(|m| {
+                        m.iter()
+                            .map(|s| (s["type"].to_string(), s["codec"].to_string()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                v.sort();
+                v
+            };
+            let (from, to) = (
+                codecs(Self::describe(&current, true).await),
+                codecs(Self::describe(&target, true).await),
+            );
+            if from != to || to.is_empty() {
+                return Err(StreamingError::CantSwitch(format!(
+                    "the mountpoints' media differ ({from:?} → {to:?})"
+                )));
+            }
+            let (tx, rx) = oneshot::channel();
+            owner
+                .room
+                .send(Command::Bridge { h, reply: tx })
+                .map_err(|e| StreamingError::Unknown(e.to_string()))?;
+            let srcs = wait(rx).await?;
+            let media = crate::room::rtsp::next_media_id();
+            let (tx, rx) = oneshot::channel();
+            target
+                .room
+                .send(Command::Export {
+                    feed: Id::Num(FEED),
+                    media,
+                    srcs,
+                    reply: tx,
+                })
+                .map_err(|e| StreamingError::Unknown(e.to_string()))?;
+            wait(rx).await?;
+            let previous = lock(&switched).insert(h.handle_id, (target.id, media));
+            if let Some((source, media)) = previous
+                && let Some(mp) = lock(&mountpoints).get(&source)
+            {
+                let _ = mp.room.send(Command::Unexport { media });
+            }
+            info!(
+                handle_id = h.handle_id,
+                from = current.id,
+                to = target.id,
+                "viewer switched"
+            );
+            Ok((done, None))
+        }))
     }
 
     fn route(&self, h: HandleId, make: impl FnOnce(HandleId) -> Command) {
@@ -776,10 +875,12 @@ impl Plugin for Streaming {
     }
 
     fn hangup(&self, h: HandleId) {
+        self.unexport(h.handle_id);
         self.route(h, |h| Command::Hangup { h });
     }
 
     fn detach(&self, h: HandleId) {
+        self.unexport(h.handle_id);
         self.route(h, |h| Command::Detach { h });
         lock(&self.viewers).remove(&h.handle_id);
     }
