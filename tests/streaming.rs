@@ -51,11 +51,11 @@ async fn watch_decodes(gw: &Gateway, id: u64) -> TestPeer {
 #[serial(media)]
 async fn rtsp_mountpoint_passes_baseline_through() {
     gst::init().unwrap();
-    let cam = Server::rtsp(0, &[]);
+    let mut cam = Server::rtsp(0, &[]);
     let gw = Gateway::start();
     let admin = streaming_handle(&gw, true).await;
     let r = admin
-        .sync(json!({"request": "create", "type": "rtsp", "id": 7, "name": "cam", "description": "Lobby", "url": cam.url}))
+        .sync(json!({"request": "create", "type": "rtsp", "id": 7, "name": "cam", "description": "Lobby", "url": cam.url, "rtsp_reconnect_delay": 1}))
         .await
         .unwrap();
     assert_eq!(r["streaming"], "created", "{r}");
@@ -79,6 +79,29 @@ async fn rtsp_mountpoint_passes_baseline_through() {
     );
     // Pass-through: no encoder in the mountpoint's graph.
     assert_eq!(i["encoders"], 0, "{i}");
+    // The camera restarts on its port: the viewer, still connected, gets
+    // frames again within 10 s, and `info` showed the retry.
+    let port = cam.port();
+    cam.kill();
+    let t = std::time::Instant::now();
+    let mut state = Value::Null;
+    while t.elapsed() < Duration::from_secs(5) {
+        state = info(&admin, 7).await["source"]["state"].clone();
+        if state == "retrying" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(state, "retrying");
+    let _cam = Server::rtsp(port, &[]);
+    let before = viewer.stats.frames();
+    assert!(
+        viewer
+            .wait_until(Duration::from_secs(10), |s| s.frames() >= before + 30)
+            .await,
+        "no frames within 10 s of the camera's return"
+    );
+    assert_eq!(info(&admin, 7).await["source"]["state"], "playing");
     let r = admin
         .sync(json!({"request": "destroy", "id": 7}))
         .await
@@ -423,4 +446,74 @@ async fn switch_changes_the_picture_without_renegotiation() {
         .await
         .unwrap();
     assert_eq!(data["result"]["status"], "stopping", "{data}");
+}
+
+/// `edit`, `disable`, `enable` and `kick_all` on a mountpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn edit_disable_enable_and_kick_all() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = streaming_handle(&gw, true).await;
+    let (vport, aport) = (free_udp_port(), free_udp_port());
+    let r = admin
+        .sync(json!({"request": "create", "type": "rtp", "id": 51, "secret": "s", "description": "before", "media": [
+            {"type": "video", "port": vport, "pt": 100, "codec": "vp8"},
+            {"type": "audio", "port": aport, "pt": 111, "codec": "opus"}]}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "created", "{r}");
+    let push = gst::parse::launch(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 \
+         ! rtpvp8pay pt=100 ! udpsink host=127.0.0.1 port={vport} \
+         audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={aport}"
+    ))
+    .unwrap();
+    push.set_state(gst::State::Playing).unwrap();
+    let r = admin
+        .sync(json!({"request": "edit", "id": 51, "secret": "no", "new_description": "after"}))
+        .await
+        .unwrap();
+    assert_eq!(code(&r), 457, "{r}");
+    let r = admin
+        .sync(json!({"request": "edit", "id": 51, "secret": "s", "new_description": "after"}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "edited", "{r}");
+    let list = admin.sync(json!({"request": "list"})).await.unwrap();
+    assert_eq!(list["list"][0]["description"], "after", "{list}");
+    let r = admin
+        .sync(json!({"request": "disable", "id": 51, "secret": "s"}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "ok", "{r}");
+    let h = streaming_handle(&gw, true).await;
+    let (data, _) = h
+        .call(json!({"request": "watch", "id": 51}), None, WITHIN)
+        .await
+        .unwrap();
+    assert_eq!(code(&data), 460, "{data}");
+    let r = admin
+        .sync(json!({"request": "enable", "id": 51, "secret": "s"}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "ok", "{r}");
+    let viewer = watch_decodes(&gw, 51).await;
+    assert_eq!(info(&admin, 51).await["viewers"], 1);
+    let r = admin
+        .sync(json!({"request": "kick_all", "id": 51, "secret": "s"}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "kicked_all", "{r}");
+    let t = std::time::Instant::now();
+    while info(&admin, 51).await["viewers"] != 0 && t.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        info(&admin, 51).await["viewers"],
+        0,
+        "kicked viewers are gone"
+    );
+    drop(viewer);
+    let _ = push.set_state(gst::State::Null);
 }
