@@ -176,15 +176,28 @@ async fn rtp_mountpoint_plays() {
     gst::init().unwrap();
     let gw = Gateway::start();
     let admin = streaming_handle(&gw, true).await;
+    let push = rtp_vp8_opus_mountpoint(&admin, 10, json!({})).await;
+    let viewer = watch_decodes(&gw, 10).await;
+    drop(viewer);
+    let _ = push.set_state(gst::State::Null);
+}
+
+/// Creates RTP mountpoint `id` (VP8 + Opus on two free UDP ports, plus
+/// the `extra` create fields) and starts a GStreamer sender into it, which
+/// the caller stops.
+async fn rtp_vp8_opus_mountpoint(
+    admin: &webrtc_gateway::client::janus::Handle,
+    id: u64,
+    extra: Value,
+) -> gst::Element {
     let (vport, aport) = (free_udp_port(), free_udp_port());
-    let r = admin
-        .sync(
-            json!({"request": "create", "type": "rtp", "id": 10, "media": [
-            {"type": "video", "mid": "v", "port": vport, "pt": 100, "codec": "vp8"},
-            {"type": "audio", "mid": "a", "port": aport, "pt": 111, "codec": "opus"}]}),
-        )
-        .await
-        .unwrap();
+    let mut body = json!({"request": "create", "type": "rtp", "id": id, "media": [
+        {"type": "video", "mid": "v", "port": vport, "pt": 100, "codec": "vp8"},
+        {"type": "audio", "mid": "a", "port": aport, "pt": 111, "codec": "opus"}]});
+    if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+        b.extend(e);
+    }
+    let r = admin.sync(body).await.unwrap();
     assert_eq!(r["streaming"], "created", "{r}");
     let push = gst::parse::launch(&format!(
         "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 \
@@ -193,9 +206,7 @@ async fn rtp_mountpoint_plays() {
     ))
     .unwrap();
     push.set_state(gst::State::Playing).unwrap();
-    let viewer = watch_decodes(&gw, 10).await;
-    drop(viewer);
-    let _ = push.set_state(gst::State::Null);
+    push
 }
 
 fn free_udp_port() -> u16 {
@@ -455,21 +466,8 @@ async fn edit_disable_enable_and_kick_all() {
     gst::init().unwrap();
     let gw = Gateway::start();
     let admin = streaming_handle(&gw, true).await;
-    let (vport, aport) = (free_udp_port(), free_udp_port());
-    let r = admin
-        .sync(json!({"request": "create", "type": "rtp", "id": 51, "secret": "s", "description": "before", "media": [
-            {"type": "video", "port": vport, "pt": 100, "codec": "vp8"},
-            {"type": "audio", "port": aport, "pt": 111, "codec": "opus"}]}))
-        .await
-        .unwrap();
-    assert_eq!(r["streaming"], "created", "{r}");
-    let push = gst::parse::launch(&format!(
-        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 \
-         ! rtpvp8pay pt=100 ! udpsink host=127.0.0.1 port={vport} \
-         audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={aport}"
-    ))
-    .unwrap();
-    push.set_state(gst::State::Playing).unwrap();
+    let push =
+        rtp_vp8_opus_mountpoint(&admin, 51, json!({"secret": "s", "description": "before"})).await;
     let r = admin
         .sync(json!({"request": "edit", "id": 51, "secret": "no", "new_description": "after"}))
         .await
