@@ -1039,22 +1039,39 @@ async fn streaming_handle(ws: &str) -> anyhow::Result<Arc<Handle>> {
     Ok(Arc::new(s.attach("janus.plugin.streaming").await?))
 }
 
-/// The streaming figures (see `--rtsp`).
-async fn run_rtsp(gateway_bin: &PathBuf, counts: &[usize], args: &Args) -> anyhow::Result<()> {
-    let cam_bin = gateway_bin
-        .parent()
-        .context("exe dir")?
-        .join("rtsp-test-server");
-    let cam = start_rtsp_camera(&cam_bin, 4)?;
-    let server = start_gateway(gateway_bin)?;
+/// One server's streaming figures.
+struct RtspFigures {
+    idle: f64,
+    /// (viewers, CPU cores, RSS MB), medians.
+    points: Vec<(usize, f64, f64)>,
+    per_viewer: f64,
+    first_with: Vec<f64>,
+    first_without: Vec<f64>,
+}
+
+/// Measures one server (ours, or Janus with `janus`) against `cam`.
+async fn measure_rtsp(
+    server: &Server,
+    cam: &str,
+    counts: &[usize],
+    args: &Args,
+    janus: bool,
+) -> anyhow::Result<RtspFigures> {
     let pid = server.child.id();
     let admin = streaming_handle(&server.ws).await?;
     for (id, cache) in [(1, true), (2, false)] {
-        let r = admin
-            .sync(json!({"request": "create", "type": "rtsp", "id": id, "url": cam.url, "bufferkf": cache}))
-            .await?;
+        let mut create =
+            json!({"request": "create", "type": "rtsp", "id": id, "url": cam, "bufferkf": cache});
+        if janus {
+            // Janus 1.1 takes RTSP streams as the legacy audio/video flags.
+            create["audio"] = json!(true);
+            create["video"] = json!(true);
+            create["videobufferkf"] = json!(cache);
+        }
+        let r = admin.sync(create).await?;
         anyhow::ensure!(r["streaming"] == "created", "create: {r}");
     }
+    tokio::time::sleep(Duration::from_secs(2)).await;
     // CPU per viewer (viewers count packets, decode nothing).
     let mut points = Vec::new();
     for &n in counts {
@@ -1093,11 +1110,11 @@ async fn run_rtsp(gateway_bin: &PathBuf, counts: &[usize], args: &Args) -> anyho
     // Idle: the mountpoints with no viewer.
     let idle = measure_window(pid, args.window).await?.cpu_cores;
     // watch → first decoded frame, with and without the cache, joining at
-    // random points of the 4 s GOP.
-    let mut with_cache = Vec::<f64>::new();
-    let mut without = Vec::<f64>::new();
+    // varied points of the 4 s GOP.
+    let mut first_with = Vec::new();
+    let mut first_without = Vec::new();
     for i in 0..(args.repeats * 3) {
-        for (id, out) in [(1u64, &mut with_cache), (2u64, &mut without)] {
+        for (id, out) in [(1u64, &mut first_with), (2u64, &mut first_without)] {
             tokio::time::sleep(Duration::from_millis(700 + (i as u64 * 1_300) % 2_900)).await;
             let h = streaming_handle(&server.ws).await?;
             let v = TestPeer::watch(&h, id, Receive::Decode).await?;
@@ -1113,36 +1130,75 @@ async fn run_rtsp(gateway_bin: &PathBuf, counts: &[usize], args: &Args) -> anyho
                 .await;
         }
     }
-    let (wc, wo) = (
-        median(&mut with_cache.clone()),
-        median(&mut without.clone()),
-    );
-    println!(
-        "\nRTSP (H.264 constrained baseline 320x240@30, GOP 4 s, + Opus) → WebRTC viewers, pass-through"
-    );
-    println!("{:>8} {:>12} {:>10}", "viewers", "CPU cores", "RSS MB");
-    println!("{:>8} {:>12.3} {:>10}", 0, idle, "");
-    for (n, c, r) in &points {
-        println!("{n:>8} {c:>12.3} {r:>10.0}");
-    }
     let per_viewer = slope(
         &points
             .iter()
             .map(|(n, c, _)| (*n as f64, *c))
             .collect::<Vec<_>>(),
     );
-    println!("CPU per viewer (slope): {per_viewer:.4} cores");
+    Ok(RtspFigures {
+        idle,
+        points,
+        per_viewer,
+        first_with,
+        first_without,
+    })
+}
+
+fn rtsp_table(name: &str, f: &RtspFigures) -> Value {
+    let (wc, wo) = (
+        median(&mut f.first_with.clone()),
+        median(&mut f.first_without.clone()),
+    );
+    println!(
+        "\n{name}: RTSP (H.264 constrained baseline 320x240@30, GOP 4 s, + Opus) → WebRTC viewers, pass-through"
+    );
+    println!("{:>8} {:>12} {:>10}", "viewers", "CPU cores", "RSS MB");
+    println!("{:>8} {:>12.3} {:>10}", 0, f.idle, "");
+    for (n, c, r) in &f.points {
+        println!("{n:>8} {c:>12.3} {r:>10.0}");
+    }
+    println!("CPU per viewer (slope): {:.4} cores", f.per_viewer);
     println!(
         "watch → first frame (median of {}): with keyframe cache {wc:.0} ms, without {wo:.0} ms",
-        with_cache.len()
+        f.first_with.len()
     );
-    let report = json!({
+    json!({
+        "idle_cores": f.idle,
+        "points": f.points.iter().map(|(n, c, r)| json!({"viewers": n, "cpu_cores": c, "rss_mb": r})).collect::<Vec<_>>(),
+        "cpu_per_viewer": f.per_viewer,
+        "first_frame_ms": {"with_cache": f.first_with, "without_cache": f.first_without, "median_with": wc, "median_without": wo},
+    })
+}
+
+/// The streaming figures (see `--rtsp`), and Janus's with `--against-janus`.
+async fn run_rtsp(gateway_bin: &PathBuf, counts: &[usize], args: &Args) -> anyhow::Result<()> {
+    let cam_bin = gateway_bin
+        .parent()
+        .context("exe dir")?
+        .join("rtsp-test-server");
+    let cam = start_rtsp_camera(&cam_bin, 4)?;
+    let ours = {
+        let server = start_gateway(gateway_bin)?;
+        measure_rtsp(&server, &cam.url, counts, args, false).await?
+    };
+    let mut report = json!({
         "load": "RTSP H.264 CB 320x240@30 GOP 4 s + Opus, pass-through, non-decoding viewers",
-        "window_s": args.window, "repeats": args.repeats, "idle_cores": idle,
-        "points": points.iter().map(|(n, c, r)| json!({"viewers": n, "cpu_cores": c, "rss_mb": r})).collect::<Vec<_>>(),
-        "cpu_per_viewer": per_viewer,
-        "first_frame_ms": {"with_cache": with_cache, "without_cache": without, "median_with": wc, "median_without": wo},
+        "window_s": args.window, "repeats": args.repeats,
+        "gateway": rtsp_table("webrtc-gateway", &ours),
     });
+    if args.against_janus {
+        if which("janus") {
+            let server = start_janus()?;
+            let janus = measure_rtsp(&server, &cam.url, counts, args, true).await?;
+            report["janus"] = rtsp_table("Janus", &janus);
+            let ratio = ours.per_viewer / janus.per_viewer;
+            println!("\nratio ours/Janus: CPU per viewer {ratio:.2}x");
+            report["ratio_cpu_per_viewer"] = json!(ratio);
+        } else {
+            eprintln!("--against-janus: janus is not installed (apt-get install janus); skipping");
+        }
+    }
     let path = args.json.with_file_name("bench-rtsp.json");
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

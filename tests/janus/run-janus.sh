@@ -1,6 +1,6 @@
 #!/bin/sh
 # Run the real Janus WebRTC Server (Debian package `janus`, 1.x) as a reference
-# for our gateway: videoroom plugin + HTTP and WebSocket transports only,
+# for our gateway: videoroom and streaming plugins + HTTP and WebSocket transports only,
 # loopback-only ICE (127.0.0.1), no admin API, no event handlers or loggers.
 #
 # Usage: tests/janus/run-janus.sh <workdir> <http_port> <ws_port>
@@ -58,6 +58,10 @@ workdir=$(cd "$workdir" && pwd)
 rm -rf "$workdir/plugins" "$workdir/transports" "$workdir/events" "$workdir/loggers"
 mkdir -p "$workdir/plugins" "$workdir/transports" "$workdir/events" "$workdir/loggers"
 ln -s "$libdir/plugins/libjanus_videoroom.so" "$workdir/plugins/"
+# The streaming plugin too (no mountpoints configured: the bench creates them).
+if [ -e "$libdir/plugins/libjanus_streaming.so" ]; then
+	ln -s "$libdir/plugins/libjanus_streaming.so" "$workdir/plugins/"
+fi
 ln -s "$libdir/transports/libjanus_http.so" "$workdir/transports/"
 ln -s "$libdir/transports/libjanus_websockets.so" "$workdir/transports/"
 
@@ -146,6 +150,12 @@ room-1234: {
 	bitrate = 512000
 	fir_freq = 10
 	record = false
+}
+CFG
+
+cat >"$workdir/janus.plugin.streaming.jcfg" <<CFG
+general: {
+	rtp_port_range = "${JANUS_STREAMING_RTP_RANGE:-21000-21999}"
 }
 CFG
 

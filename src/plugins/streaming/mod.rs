@@ -365,6 +365,8 @@ impl Streaming {
             info!(mountpoint = id, source = kind, "mountpoint created");
             Ok(json!({
                 "streaming": "created",
+                // Janus 1.1 answers `created`; its docs say `create`.
+                "created": name,
                 "create": name,
                 "permanent": false,
                 "stream": {"id": id, "type": "live", "description": description, "is_private": is_private},
