@@ -227,7 +227,7 @@ fn rtmp_pixels(url: &str, points: &[(f64, f64)]) -> Option<Vec<[u8; 3]>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[serial(media)]
 async fn rtmp_out_restreams_the_mix() {
-    use webrtc_gateway::client::peer::{PublisherSpec, VideoCodec};
+    use webrtc_gateway::client::peer::PublisherSpec;
     gst::init().unwrap();
     let nginx = Nginx::start(1935);
     let gw = Gateway::start();
@@ -238,13 +238,9 @@ async fn rtmp_out_restreams_the_mix() {
     )
     .await;
     let spec = |argb: u32| PublisherSpec {
-        codec: VideoCodec::Vp8,
         video_patterns: vec![format!("solid-color foreground-color=0x{argb:08x}")],
-        audio_hz: Some(440.0),
-        width: 320,
-        height: 240,
-        fps: 30,
         gop: 60,
+        ..PublisherSpec::default()
     };
     let ha = videoroom_handle(&gw, true).await;
     let (_a, _) = TestPeer::publish(&ha, &room, "red", &spec(0xffff0000))
@@ -279,21 +275,7 @@ async fn rtmp_out_restreams_the_mix() {
         "{after}"
     );
     assert_eq!(after["restreams"][0]["state"], "live", "{after}");
-    let out = std::process::Command::new("timeout")
-        .args([
-            "20",
-            "ffprobe",
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&url)
-        .output()
-        .expect("ffprobe");
-    let codecs = String::from_utf8_lossy(&out.stdout).to_string();
+    let codecs = ffprobe_codecs(&url);
     println!("ffprobe: {codecs:?}");
     assert!(
         codecs.contains("h264") && codecs.contains("aac"),
@@ -331,19 +313,13 @@ async fn rtmp_out_restreams_the_mix() {
 
 /// Codec names ffprobe sees at `url`.
 fn ffprobe_codecs(url: &str) -> String {
-    let out = std::process::Command::new("timeout")
-        .args([
-            "20",
-            "ffprobe",
-            "-v",
-            "error",
-            "-rtsp_transport",
-            "tcp",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-        ])
+    let mut cmd = std::process::Command::new("timeout");
+    cmd.args(["20", "ffprobe", "-v", "error"]);
+    if url.starts_with("rtsp://") {
+        cmd.args(["-rtsp_transport", "tcp"]);
+    }
+    let out = cmd
+        .args(["-show_entries", "stream=codec_name", "-of", "csv=p=0"])
         .arg(url)
         .output()
         .expect("ffprobe");
@@ -357,7 +333,7 @@ fn ffprobe_codecs(url: &str) -> String {
 #[serial(media)]
 async fn rtsp_out_serves_the_mix_and_feeds() {
     use gst::prelude::*;
-    use webrtc_gateway::client::peer::{PublisherSpec, VideoCodec};
+    use webrtc_gateway::client::peer::PublisherSpec;
     gst::init().unwrap();
     let gw = Gateway::start();
     let base = gw.rtsp.clone().expect("the gateway serves RTSP");
@@ -369,13 +345,8 @@ async fn rtsp_out_serves_the_mix_and_feeds() {
     .await;
     let h = videoroom_handle(&gw, true).await;
     let spec = PublisherSpec {
-        codec: VideoCodec::Vp8,
-        video_patterns: vec!["ball".into()],
-        audio_hz: Some(440.0),
-        width: 320,
-        height: 240,
-        fps: 30,
         gop: 60,
+        ..PublisherSpec::default()
     };
     let (_p, joined) = TestPeer::publish(&h, &room, "alice", &spec).await.unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -568,21 +539,7 @@ async fn rtmp_out_of_an_h264_feed_does_not_transcode() {
     println!("{s}");
     // An SFU room encodes nothing: the restream adds AAC only.
     assert_eq!(s["encoders"], 1, "{s}");
-    let codecs = std::process::Command::new("timeout")
-        .args([
-            "20",
-            "ffprobe",
-            "-v",
-            "error",
-            "-show_entries",
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(&url)
-        .output()
-        .expect("ffprobe");
-    let codecs = String::from_utf8_lossy(&codecs.stdout).to_string();
+    let codecs = ffprobe_codecs(&url);
     println!("ffprobe: {codecs:?}");
     assert!(
         codecs.contains("h264") && codecs.contains("aac"),

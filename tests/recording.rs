@@ -50,6 +50,20 @@ async fn record_for(h: &Handle, filename: &str, length: Duration) {
     .unwrap();
 }
 
+/// `record_mix` on, `length` of recording, then off.
+async fn record_mix_for(admin: &Handle, room: &Value, length: Duration) {
+    let r = admin
+        .sync(json!({"request": "record_mix", "room": room, "record": true}))
+        .await
+        .unwrap();
+    assert_eq!(r["record"], true, "{r}");
+    tokio::time::sleep(length).await;
+    admin
+        .sync(json!({"request": "record_mix", "room": room, "record": false}))
+        .await
+        .unwrap();
+}
+
 /// One RGB pixel of the frame at `at_s` seconds.
 fn pixel(path: &Path, at_s: f64, x: u32, y: u32) -> Option<[u8; 3]> {
     let out = Command::new("timeout")
@@ -376,16 +390,7 @@ async fn mix_recording_shows_the_grid() {
     .await
     .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let r = admin
-        .sync(json!({"request": "record_mix", "room": room, "record": true}))
-        .await
-        .unwrap();
-    assert_eq!(r["record"], true, "{r}");
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    admin
-        .sync(json!({"request": "record_mix", "room": room, "record": false}))
-        .await
-        .unwrap();
+    record_mix_for(&admin, &room, Duration::from_secs(4)).await;
     let list = recordings(&admin, &room, 1).await;
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["feed"], "mix");
@@ -811,16 +816,7 @@ async fn mix_recording_keeps_av_sync() {
     let h = videoroom_handle(&gw, true).await;
     let (peer, stop) = publish_flash_beep(&h, &room, 0.0).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let r = admin
-        .sync(json!({"request": "record_mix", "room": room, "record": true}))
-        .await
-        .unwrap();
-    assert_eq!(r["record"], true, "{r}");
-    tokio::time::sleep(Duration::from_secs(10)).await;
-    admin
-        .sync(json!({"request": "record_mix", "room": room, "record": false}))
-        .await
-        .unwrap();
+    record_mix_for(&admin, &room, Duration::from_secs(10)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let list = recordings(&admin, &room, 1).await;
     let path = PathBuf::from(list[0]["file"].as_str().unwrap());

@@ -995,20 +995,20 @@ fn ffprobe_duration(path: &std::path::Path) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// A child that prints `READY <url>`, stopped by its pid on drop.
-struct Child2 {
+/// The RTSP test camera (`rtsp-test-server`), stopped by its pid on drop.
+struct Camera {
     child: Child,
     url: String,
 }
 
-impl Drop for Child2 {
+impl Drop for Camera {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn start_rtsp_camera(bin: &std::path::Path, gop: u32) -> anyhow::Result<Child2> {
+fn start_rtsp_camera(bin: &std::path::Path, gop: u32) -> anyhow::Result<Camera> {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(bin)
         .args(["--port", "0", "--gop", &gop.to_string(), "--audio", "opus"])
@@ -1026,7 +1026,7 @@ fn start_rtsp_camera(bin: &std::path::Path, gop: u32) -> anyhow::Result<Child2> 
         }
     });
     match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(url) => Ok(Child2 { child, url }),
+        Ok(url) => Ok(Camera { child, url }),
         Err(_) => {
             let _ = child.kill();
             bail!("rtsp-test-server did not start")

@@ -233,12 +233,12 @@ impl Room {
         Ok(json!({"videoroom": "success", "rtmp": e.to_json()}))
     }
 
-    /// Stops every restream of `handle` (a feed that left), or all.
-    pub(super) fn stop_egresses_of(&mut self, handle: Option<u64>) {
+    /// Stops every restream of `handle` (a feed that left).
+    pub(super) fn stop_egresses_of(&mut self, handle: u64) {
         let ids: Vec<u64> = self
             .egresses
             .values()
-            .filter(|e| handle.is_none_or(|h| e.source == h))
+            .filter(|e| e.source == handle)
             .map(|e| e.id)
             .collect();
         for id in ids {
@@ -257,6 +257,18 @@ impl Room {
     /// Whether recorder `rid` is (or was) an egress branch: not a file.
     pub(super) fn is_egress_branch(&self, rid: u64) -> bool {
         self.egress_of(rid).is_some() || self.ending_egresses.contains(&rid)
+    }
+
+    /// Egress branch `rid` ended (EOS or an error): a stopped restream's
+    /// branch is removed; a live one is retried (see `egress_failed`).
+    pub(super) fn egress_branch_ended(&mut self, rid: u64, why: &str) {
+        if self.ending_egresses.remove(&rid) {
+            if let Some(r) = self.recorders.remove(&rid) {
+                let _ = r.finish(&self.pipeline);
+            }
+        } else {
+            self.egress_failed(rid, why);
+        }
     }
 
     /// The branch failed (the server dropped or refused): remove it and

@@ -40,6 +40,8 @@ pub const PREFIX: &str = "ingest_";
 /// Payload types of the re-payloaded streams (the gateway makes the offers).
 const VIDEO_PT: u8 = 96;
 const AUDIO_PT: u8 = 111;
+/// Packets of pass-through H.264 watched for B-frames (RTP: several GOPs).
+const B_FRAME_WATCH: u32 = 5_000;
 /// The longest back-off between reconnects.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 
@@ -302,9 +304,17 @@ pub fn owner(src: Option<&gst::Object>) -> Option<u64> {
 /// RTP (`rtp`), a packet whose RTP timestamp is older than the previous
 /// one's; otherwise a presentation time older than the previous one.
 fn watch_for_b_frames(pad: &gst::Pad, rtp: bool, handle: u64, events: &RoomEvents) {
+    use std::sync::atomic::AtomicU32;
     let tx = events.clone();
-    let last = std::sync::Mutex::new(None::<u64>);
+    // The previous packet's time (`u64::MAX` before the first), and how many
+    // were seen: B-frames show in the first GOPs if at all, so the probe
+    // goes after `B_FRAME_WATCH` packets.
+    let last = AtomicU64::new(u64::MAX);
+    let seen = AtomicU32::new(0);
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if seen.fetch_add(1, Ordering::Relaxed) >= B_FRAME_WATCH {
+            return gst::PadProbeReturn::Remove;
+        }
         let Some(b) = info.buffer() else {
             return gst::PadProbeReturn::Ok;
         };
@@ -319,20 +329,18 @@ fn watch_for_b_frames(pad: &gst::Pad, rtp: bool, handle: u64, events: &RoomEvent
         let Some(now) = now else {
             return gst::PadProbeReturn::Ok;
         };
-        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
-        let back = last.is_some_and(|l| {
-            if rtp {
+        let l = last.swap(now, Ordering::Relaxed);
+        let back = l != u64::MAX
+            && if rtp {
                 // Wrapping 32-bit RTP time.
                 ((now as u32).wrapping_sub(l as u32) as i32) < 0
             } else {
                 now < l
-            }
-        });
+            };
         if back {
             let _ = tx.send(RoomEvent::IngestBFrames { handle });
             return gst::PadProbeReturn::Remove;
         }
-        *last = Some(now);
         gst::PadProbeReturn::Ok
     });
 }

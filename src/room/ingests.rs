@@ -43,16 +43,8 @@ impl Room {
         keyframe_cache: bool,
         reply: Reply<Value>,
     ) {
-        let publishing = self
-            .participants
-            .values()
-            .filter(|p| p.publication.is_some())
-            .count() as u64;
-        if publishing >= self.cfg.max_publishers {
-            return send_reply(
-                reply,
-                Err(VideoRoomError::PublishersFull(self.cfg.max_publishers)),
-            );
+        if let Err(e) = self.check_publisher_room() {
+            return send_reply(reply, Err(e));
         }
         let id = match id {
             Some(id) if self.participants.values().any(|p| p.id == id) => {
@@ -376,12 +368,13 @@ impl Room {
         if ing.failures != attempt || ing.state != State::Connecting {
             return;
         }
-        let why = if ing.has_streams() {
-            return self.ingest_ready(handle).await;
+        if ing.has_streams() {
+            // Streams came, but no "no more pads": take what there is.
+            self.ingest_ready(handle).await;
         } else {
-            IngestError::Timeout(self.ctx.ingest.connect_timeout_s).to_string()
-        };
-        self.ingest_failed(handle, why).await;
+            let why = IngestError::Timeout(self.ctx.ingest.connect_timeout_s).to_string();
+            self.ingest_failed(handle, why).await;
+        }
     }
 
     /// The ingest a failing element belongs to.

@@ -407,8 +407,10 @@ struct SubStream {
     /// False once the publisher stream is gone (m-line inactive).
     active: bool,
     /// The last RTP sequence number and timestamp sent (`seq << 32 | ts`),
-    /// for a switch to continue from.
-    last_rtp: Arc<std::sync::atomic::AtomicU64>,
+    /// for a streaming `switch` to continue from. Kept only for streams of
+    /// ingests (mountpoint viewers): others never switch, and this is a
+    /// per-packet probe.
+    last_rtp: Option<Arc<std::sync::atomic::AtomicU64>>,
     /// Set by a streaming `switch`: the `appsrc` that now feeds the guard
     /// (media of another mountpoint) instead of `tee`.
     bridge: Option<gst::Element>,
@@ -709,6 +711,19 @@ impl Room {
                 Some(handle),
             );
         }
+    }
+
+    /// 432 when the room's `publishers` limit is reached.
+    fn check_publisher_room(&self) -> Result<(), VideoRoomError> {
+        let publishing = self
+            .participants
+            .values()
+            .filter(|p| p.publication.is_some())
+            .count() as u64;
+        if publishing >= self.cfg.max_publishers {
+            return Err(VideoRoomError::PublishersFull(self.cfg.max_publishers));
+        }
+        Ok(())
     }
 
     fn new_participant_id(&self) -> Id {
@@ -1151,14 +1166,7 @@ impl Room {
         if p.publication.is_some() {
             return Err(VideoRoomError::AlreadyPublished);
         }
-        let publishing = self
-            .participants
-            .values()
-            .filter(|p| p.publication.is_some())
-            .count() as u64;
-        if publishing >= self.cfg.max_publishers {
-            return Err(VideoRoomError::PublishersFull(self.cfg.max_publishers));
-        }
+        self.check_publisher_room()?;
         let msg = sdp::parse(&jsep.sdp).map_err(|e| VideoRoomError::InvalidSdp(e.to_string()))?;
         let offered = sdp::offered_streams(&msg, &self.cfg.audiocodec, &self.cfg.videocodec);
         if !offered.iter().any(|s| s.choice.is_some() && s.sending) {
@@ -1593,14 +1601,8 @@ impl Room {
     /// and list it.
     fn recording_done(&mut self, id: u64) {
         if self.is_egress_branch(id) {
-            if self.ending_egresses.remove(&id) {
-                if let Some(r) = self.recorders.remove(&id) {
-                    let _ = r.finish(&self.pipeline);
-                }
-            } else {
-                // EOS from upstream on a live restream: rebuild it.
-                self.egress_failed(id, "end of stream");
-            }
+            // EOS: a stopped restream is done; a live one lost its source.
+            self.egress_branch_ended(id, "end of stream");
             return;
         }
         let Some(r) = self.recorders.remove(&id) else {
@@ -1718,7 +1720,7 @@ impl Room {
     async fn unpublish(&mut self, handle: u64) {
         // The recording and restreams leave first, while their tees exist.
         self.stop_publisher_recording(handle);
-        self.stop_egresses_of(Some(handle));
+        self.stop_egresses_of(handle);
         self.rtsp_unmount(handle);
         let Some(p) = self.participants.get_mut(&handle) else {
             return;
@@ -2077,7 +2079,10 @@ impl Room {
             &self.ev_tx,
         )
         .map_err(VideoRoomError::Unknown)?;
-        let last_rtp = switch::track_last_rtp(&guard);
+        let last_rtp = self
+            .ingests
+            .contains_key(&feed_handle)
+            .then(|| switch::track_last_rtp(&guard));
         sub.streams.push(SubStream {
             mindex: mline,
             mid: mline.to_string(),
@@ -2740,14 +2745,8 @@ impl Room {
                 if let Some(id) = record::owner(msg.src())
                     && self.is_egress_branch(id)
                 {
-                    // A restream's server dropped or refused it: retry.
-                    if self.ending_egresses.remove(&id) {
-                        if let Some(r) = self.recorders.remove(&id) {
-                            let _ = r.finish(&self.pipeline);
-                        }
-                    } else {
-                        self.egress_failed(id, &err.error().to_string());
-                    }
+                    // A restream's server dropped or refused it.
+                    self.egress_branch_ended(id, &err.error().to_string());
                     return;
                 }
                 if let Some(id) = record::owner(msg.src()) {

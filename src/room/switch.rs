@@ -145,7 +145,11 @@ impl Room {
             let src_pad = el
                 .static_pad("src")
                 .ok_or_else(|| VideoRoomError::Unknown("appsrc has no src pad".into()))?;
-            rewrite(&src_pad, ssrc, st.last_rtp.load(Ordering::Relaxed), step);
+            let last = st
+                .last_rtp
+                .as_ref()
+                .map_or(u64::MAX, |l| l.load(Ordering::Relaxed));
+            rewrite(&src_pad, ssrc, last, step);
             let sink = st
                 .guard
                 .static_pad("sink")
