@@ -10,6 +10,7 @@
 pub mod client;
 pub mod config;
 pub mod gateway;
+pub mod ids;
 pub mod janus;
 pub mod media;
 pub mod metrics;

@@ -73,12 +73,12 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     };
     let mut streaming_slot = None;
     let gateway = Gateway::new(Duration::from_secs(cfg.general.session_timeout), |events| {
-        let context = |events: crate::plugins::Events| {
+        let context = |notices: Arc<dyn crate::room::Notices>| {
             Arc::new(RoomContext {
                 ice: ice.clone(),
                 jitter_buffer_ms: cfg.media.jitter_buffer_ms,
                 keyframe_interval: Duration::from_millis(cfg.media.keyframe_interval_ms),
-                events,
+                notices,
                 string_ids: cfg.videoroom.string_ids,
                 membership: Arc::new(Mutex::new(HashMap::new())),
                 alive: alive.clone(),
@@ -93,11 +93,15 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         };
         let admin_key =
             (!cfg.videoroom.admin_key.is_empty()).then(|| cfg.videoroom.admin_key.clone());
-        let vr = Arc::new(VideoRoom::new(context(events.clone()), admin_key));
+        let vr = Arc::new(VideoRoom::new(
+            context(crate::plugins::videoroom::notices(events.clone())),
+            events.clone(),
+            admin_key,
+        ));
         videoroom_slot = Some(vr.clone());
-        // Mountpoints are rooms whose events the streaming plugin reshapes.
+        // Mountpoints are rooms whose notices the streaming plugin shapes.
         let st = Arc::new(Streaming::new(
-            context(crate::plugins::streaming::viewer_events(events.clone())),
+            context(crate::plugins::streaming::notices(events.clone())),
             events,
             (!cfg.streaming.admin_key.is_empty()).then(|| cfg.streaming.admin_key.clone()),
             cfg.streaming.rtp_ip.to_string(),

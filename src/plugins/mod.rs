@@ -10,17 +10,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
 
+pub use crate::ids::HandleId;
 use crate::janus::{Candidate, JanusError, Jsep, PluginDescriptor, PluginReply, Trickle};
 use crate::media::codec::MediaKind;
-
-/// Identifies a handle to its plugin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct HandleId {
-    /// The session the handle belongs to.
-    pub session_id: u64,
-    /// The handle.
-    pub handle_id: u64,
-}
 
 /// Something a plugin tells one handle's client, unsolicited or as the
 /// asynchronous result of a request.
@@ -147,29 +139,23 @@ pub enum Route {
     Async,
 }
 
-/// Reads `request` from a message body and says how it is served; `Err`
-/// is the reply for a missing, mistyped or unknown request.
-pub fn route<E: RequestError>(
+/// Reads `request` from a message body and looks it up in the plugin's
+/// table (`lookup`: name → request and how it is served); `Err` is the
+/// reply for a missing, mistyped or unknown request.
+pub fn route<E: RequestError, R>(
     body: &Map<String, Value>,
-    sync: &[&str],
-    asynchronous: &[&str],
-) -> Result<(String, Route), BoxFuture<'static, Result<PluginReply, JanusError>>> {
+    lookup: impl Fn(&str) -> Option<(R, Route)>,
+) -> Result<(R, Route), BoxFuture<'static, Result<PluginReply, JanusError>>> {
     let fail = |e: E| -> BoxFuture<'static, Result<PluginReply, JanusError>> {
         let v = e.to_json();
         Box::pin(async move { Ok(PluginReply::Sync(v)) })
     };
     let request = match body.get("request") {
         None => return Err(fail(E::missing("request"))),
-        Some(Value::String(r)) => r.clone(),
+        Some(Value::String(r)) => r,
         Some(_) => return Err(fail(E::invalid("request", "a string"))),
     };
-    if sync.contains(&request.as_str()) {
-        Ok((request, Route::Sync))
-    } else if asynchronous.contains(&request.as_str()) {
-        Ok((request, Route::Async))
-    } else {
-        Err(fail(E::unknown(request)))
-    }
+    lookup(request).ok_or_else(|| fail(E::unknown(request.clone())))
 }
 
 /// The reply of a synchronous request: its result, or its error event.

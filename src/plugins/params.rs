@@ -1,48 +1,10 @@
 //! Typed reads of a plugin request body, with Janus's "missing element" /
 //! "invalid element" distinction (Janus's `JANUS_VALIDATE_JSON_OBJECT`).
 
-use std::fmt;
-
 use serde_json::{Map, Value};
 use thiserror::Error;
 
-/// A room, participant or mountpoint id: a positive integer, or a string
-/// when the plugin runs with `string_ids`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Id {
-    /// Numeric id (below 2^53).
-    Num(u64),
-    /// String id (`string_ids = true`).
-    Str(String),
-}
-
-impl Id {
-    /// The JSON form.
-    pub fn to_json(&self) -> Value {
-        match self {
-            Id::Num(n) => Value::from(*n),
-            Id::Str(s) => Value::from(s.as_str()),
-        }
-    }
-}
-
-impl fmt::Display for Id {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Id::Num(n) => write!(f, "{n}"),
-            Id::Str(s) => f.write_str(s),
-        }
-    }
-}
-
-impl serde::Serialize for Id {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Id::Num(n) => s.serialize_u64(*n),
-            Id::Str(v) => s.serialize_str(v),
-        }
-    }
-}
+pub use crate::ids::Id;
 
 /// A request field that is missing or of the wrong type.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]

@@ -11,14 +11,15 @@
 use std::time::Duration;
 
 use serde::Deserialize;
-use serde_json::{Value, json};
 use tracing::{info, warn};
 
+use super::api::{EgressInfo, EgressSource, EgressState, Notice};
+use super::error::RoomError;
 use super::peer::RoomEvent;
 use super::record::{self, Format, Target};
-use super::{MIX_HANDLE, Room, VideoRoomError};
+use super::{MIX_HANDLE, Room};
+use crate::ids::{EgressId, RecordingId};
 use crate::media::codec::{Codec, MediaKind};
-use crate::plugins::params::Id;
 
 /// First back-off after a failure; it doubles, up to [`MAX_RETRY`].
 const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -49,88 +50,91 @@ impl Catalog {
 #[derive(Clone)]
 pub struct Egress {
     /// Its id (`start_rtmp` reply, `stop_rtmp`).
-    pub id: u64,
+    pub id: EgressId,
     /// `rtmp://…`.
     pub url: String,
     /// The mix ([`MIX_HANDLE`]) or a publisher's handle.
-    pub source: u64,
-    /// The source as on the wire (`"mix"` or the feed id).
-    pub source_json: Value,
-    /// `connecting`, `live`, `retrying`.
-    pub state: &'static str,
+    pub handle: u64,
+    /// What it sends, as reported.
+    pub source: EgressSource,
+    /// Where it is.
+    pub state: EgressState,
     /// Failures in a row.
     pub failures: u32,
     /// The current branch (a recorder id), if any.
-    pub recorder: Option<u64>,
+    pub recorder: Option<RecordingId>,
 }
 
 impl Egress {
-    fn to_json(&self) -> Value {
-        json!({"id": self.id, "url": self.url, "source": self.source_json, "state": self.state, "failures": self.failures})
+    fn info(&self) -> EgressInfo {
+        EgressInfo {
+            id: self.id,
+            url: self.url.clone(),
+            source: self.source.clone(),
+            state: self.state,
+            failures: self.failures,
+        }
     }
 }
 
 impl Room {
     fn egress_event(&self, e: &Egress) {
-        self.broadcast(
-            json!({"videoroom": "event", "room": self.room_json(), "rtmp": e.to_json()}),
-            None,
-        );
+        self.broadcast(Notice::Egress(e.info()), None);
     }
 
-    /// `start_rtmp`: `source` is `None` for the mix, else a feed id.
+    /// `start_rtmp`.
     pub(super) fn start_rtmp(
         &mut self,
         url: String,
-        source: Option<Id>,
-    ) -> Result<Value, VideoRoomError> {
-        let (handle, source_json) = match source {
-            None => {
+        source: EgressSource,
+    ) -> Result<EgressInfo, RoomError> {
+        let handle = match &source {
+            EgressSource::Mix => {
                 if self.mixer.is_none() {
-                    return Err(VideoRoomError::InvalidElement(
-                        "source".into(),
-                        "a feed id (this room does not mix)".into(),
+                    return Err(RoomError::invalid(
+                        "source",
+                        "a feed id (this room does not mix)",
                     ));
                 }
-                (MIX_HANDLE, json!("mix"))
+                MIX_HANDLE
             }
-            Some(feed) => {
+            EgressSource::Feed(feed) => {
                 let (h, p) = self
-                    .find_feed(&feed)
-                    .ok_or_else(|| VideoRoomError::NoSuchFeed(feed.to_string()))?;
+                    .find_feed(feed)
+                    .ok_or_else(|| RoomError::NoSuchFeed(feed.to_string()))?;
                 if p.publication.is_none() {
-                    return Err(VideoRoomError::NoSuchFeed(feed.to_string()));
+                    return Err(RoomError::NoSuchFeed(feed.to_string()));
                 }
-                (h, feed.to_json())
+                h
             }
         };
-        let id = self.next_egress;
+        let id = EgressId(self.next_egress);
         self.next_egress += 1;
         let e = Egress {
             id,
             url,
-            source: handle,
-            source_json,
-            state: "connecting",
+            handle,
+            source,
+            state: EgressState::Connecting,
             failures: 0,
             recorder: None,
         };
         self.egresses.insert(id, e);
         if let Err(err) = self.egress_connect(id) {
             self.egresses.remove(&id);
-            return Err(VideoRoomError::Unknown(format!("cannot restream: {err}")));
+            return Err(RoomError::graph("cannot restream", err));
         }
         let e = &self.egresses[&id];
-        info!(egress = id, url = %e.url, "restream started");
-        Ok(json!({"videoroom": "success", "rtmp": e.to_json()}))
+        info!(egress = %id, url = %e.url, "restream started");
+        Ok(e.info())
     }
 
     /// Builds the branch of egress `id`.
-    fn egress_connect(&mut self, id: u64) -> Result<(), String> {
+    fn egress_connect(&mut self, id: EgressId) -> Result<(), String> {
         let Some(e) = self.egresses.get(&id) else {
             return Err("gone".into());
         };
-        let (url, handle) = (e.url.clone(), e.source);
+        let (url, handle) = (e.url.clone(), e.handle);
         let format = self.ctx.egress.rtmp.clone();
         let encoder = self.h264_encoder();
         let tees: Vec<(MediaKind, Codec, gst::Element)> = if handle == MIX_HANDLE {
@@ -171,8 +175,8 @@ impl Room {
             &format,
             encoder.as_ref(),
             Target::Url(url),
-            self.cfg.room.to_json(),
-            json!("rtmp"),
+            self.cfg.room.clone(),
+            None,
             &sources,
             &self.ev_tx,
         )
@@ -198,12 +202,12 @@ impl Room {
     }
 
     /// Every [`KEYFRAME_EVERY`] while branch `branch` of egress `id` runs.
-    pub(super) fn egress_keyframe(&mut self, id: u64, branch: u64) {
+    pub(super) fn egress_keyframe(&mut self, id: EgressId, branch: RecordingId) {
         let Some(source) = self
             .egresses
             .get(&id)
             .filter(|e| e.recorder == Some(branch))
-            .map(|e| e.source)
+            .map(|e| e.handle)
         else {
             return;
         };
@@ -217,28 +221,28 @@ impl Room {
     }
 
     /// `stop_rtmp`.
-    pub(super) fn stop_rtmp(&mut self, id: u64) -> Result<Value, VideoRoomError> {
+    pub(super) fn stop_rtmp(&mut self, id: EgressId) -> Result<EgressInfo, RoomError> {
         let mut e = self
             .egresses
             .remove(&id)
-            .ok_or_else(|| VideoRoomError::NoSuchFeed(format!("restream {id}")))?;
+            .ok_or_else(|| RoomError::NoSuchFeed(format!("restream {id}")))?;
         if let Some(rid) = e.recorder.take() {
             // EOS into the branch: the server gets a clean end of stream.
             self.stop_recording(rid);
             self.ending_egresses.insert(rid);
         }
-        e.state = "stopped";
-        info!(egress = id, "restream stopped");
+        e.state = EgressState::Stopped;
+        info!(egress = %id, "restream stopped");
         self.egress_event(&e);
-        Ok(json!({"videoroom": "success", "rtmp": e.to_json()}))
+        Ok(e.info())
     }
 
     /// Stops every restream of `handle` (a feed that left).
     pub(super) fn stop_egresses_of(&mut self, handle: u64) {
-        let ids: Vec<u64> = self
+        let ids: Vec<EgressId> = self
             .egresses
             .values()
-            .filter(|e| e.source == handle)
+            .filter(|e| e.handle == handle)
             .map(|e| e.id)
             .collect();
         for id in ids {
@@ -247,7 +251,7 @@ impl Room {
     }
 
     /// The egress whose branch is recorder `rid`.
-    pub(super) fn egress_of(&self, rid: u64) -> Option<u64> {
+    pub(super) fn egress_of(&self, rid: RecordingId) -> Option<EgressId> {
         self.egresses
             .values()
             .find(|e| e.recorder == Some(rid))
@@ -255,13 +259,13 @@ impl Room {
     }
 
     /// Whether recorder `rid` is (or was) an egress branch: not a file.
-    pub(super) fn is_egress_branch(&self, rid: u64) -> bool {
+    pub(super) fn is_egress_branch(&self, rid: RecordingId) -> bool {
         self.egress_of(rid).is_some() || self.ending_egresses.contains(&rid)
     }
 
     /// Egress branch `rid` ended (EOS or an error): a stopped restream's
     /// branch is removed; a live one is retried (see `egress_failed`).
-    pub(super) fn egress_branch_ended(&mut self, rid: u64, why: &str) {
+    pub(super) fn egress_branch_ended(&mut self, rid: RecordingId, why: &str) {
         if self.ending_egresses.remove(&rid) {
             if let Some(r) = self.recorders.remove(&rid) {
                 let _ = r.finish(&self.pipeline);
@@ -273,7 +277,7 @@ impl Room {
 
     /// The branch failed (the server dropped or refused): remove it and
     /// retry with back-off.
-    pub(super) fn egress_failed(&mut self, rid: u64, why: &str) {
+    pub(super) fn egress_failed(&mut self, rid: RecordingId, why: &str) {
         let Some(id) = self.egress_of(rid) else {
             return;
         };
@@ -285,10 +289,10 @@ impl Room {
         };
         e.recorder = None;
         e.failures += 1;
-        e.state = "retrying";
+        e.state = EgressState::Retrying;
         let delay = (FIRST_RETRY * (1u32 << (e.failures - 1).min(5))).min(MAX_RETRY);
         warn!(
-            egress = id,
+            egress = %id,
             error = why,
             retry_in_ms = delay.as_millis() as u64,
             "restream failed; retrying"
@@ -298,33 +302,33 @@ impl Room {
         self.post_later(delay, RoomEvent::EgressRetry { id });
     }
 
-    pub(super) fn egress_retry(&mut self, id: u64) {
+    pub(super) fn egress_retry(&mut self, id: EgressId) {
         if self.egresses.get(&id).is_none_or(|e| e.recorder.is_some()) {
             return;
         }
         if let Err(err) = self.egress_connect(id) {
-            warn!(egress = id, error = %err, "restream cannot restart");
+            warn!(egress = %id, error = %err, "restream cannot restart");
         }
     }
 
     /// `LIVE_AFTER` after a (re)start with no failure since: live.
-    pub(super) fn egress_check(&mut self, id: u64, failures: u32) {
+    pub(super) fn egress_check(&mut self, id: EgressId, failures: u32) {
         let Some(e) = self.egresses.get_mut(&id) else {
             return;
         };
-        if e.failures != failures || e.recorder.is_none() || e.state == "live" {
+        if e.failures != failures || e.recorder.is_none() || e.state == EgressState::Live {
             return;
         }
-        e.state = "live";
+        e.state = EgressState::Live;
         e.failures = 0;
         let snapshot = e.clone();
-        info!(egress = id, "restream live");
+        info!(egress = %id, "restream live");
         self.egress_event(&snapshot);
     }
 
-    /// `list_rtmp` entries.
-    pub(super) fn egresses_json(&self) -> Vec<Value> {
-        self.egresses.values().map(Egress::to_json).collect()
+    /// Every restream, for `list_ingests`.
+    pub(super) fn egress_infos(&self) -> Vec<EgressInfo> {
+        self.egresses.values().map(Egress::info).collect()
     }
 }
 

@@ -25,7 +25,6 @@ use std::time::Duration;
 
 use gst::prelude::*;
 use serde::Deserialize;
-use serde_json::{Value, json};
 use thiserror::Error;
 
 use super::peer::{RoomEvent, RoomEvents};
@@ -278,7 +277,7 @@ pub struct Ingest {
     linked_this_attempt: Vec<MediaKind>,
 }
 
-fn now_ms() -> u64 {
+pub(super) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -907,27 +906,6 @@ impl Ingest {
                 );
             }
         }
-    }
-
-    /// `{"type","url","state","failures","media":[{type,codec,input,transcoded,age_ms}]}`.
-    pub fn to_json(&self) -> Value {
-        let now = now_ms();
-        json!({
-            "type": self.spec.type_name(),
-            "url": self.spec.url(),
-            "state": self.state.as_str(),
-            "failures": self.failures,
-            "media": self.streams.iter().map(|s| {
-                let last = s.last_packet_ms.load(Ordering::Relaxed);
-                json!({
-                    "type": s.kind.as_str(),
-                    "codec": s.codec.janus_name(),
-                    "input": s.input,
-                    "transcoded": s.transcoded,
-                    "age_ms": (last > 0).then(|| now.saturating_sub(last)),
-                })
-            }).collect::<Vec<_>>(),
-        })
     }
 }
 

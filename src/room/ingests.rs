@@ -6,49 +6,47 @@ use std::time::Duration;
 
 use gst::prelude::*;
 use rand::Rng;
-use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use super::ingest::{self, Ingest, IngestError, SourceSpec, State};
+use super::api::{IngestInfo, IngestMediaInfo, IngestParams, IngestStatus, Notice, Reply};
+use super::error::RoomError;
+use super::ingest::{self, Ingest, IngestError, State};
 use super::peer::RoomEvent;
 use super::talk::TalkDetector;
-use super::{Participant, PubStream, Publication, Reply, Room, send_reply, timing};
+use super::{Participant, PubStream, Publication, Room, send_reply, timing};
+use crate::ids::{HandleId, Id};
 use crate::media::codec::{Codec, MediaKind};
-use crate::plugins::HandleId;
-use crate::plugins::params::Id;
-use crate::plugins::videoroom::error::VideoRoomError;
 
 /// How long an RTMP source that showed one kind of stream gets to show the
 /// other.
 const RTMP_SETTLE: Duration = Duration::from_secs(2);
 
-fn verr(e: IngestError) -> VideoRoomError {
+fn room_error(e: IngestError) -> RoomError {
     match e {
         IngestError::BadUrl(u) => {
-            VideoRoomError::InvalidElement(format!("url ({u})"), "an rtsp:// or rtmp:// URL".into())
+            RoomError::invalid(format!("url ({u})"), "an rtsp:// or rtmp:// URL")
         }
-        other => VideoRoomError::Unknown(other.to_string()),
+        other => RoomError::Ingest(other),
     }
 }
 
 impl Room {
     /// `add_ingest`: starts the source; `reply` gets `{"id"}` once its
     /// streams are known, or the error.
-    pub(super) fn add_ingest(
-        &mut self,
-        spec: SourceSpec,
-        id: Option<Id>,
-        display: Option<String>,
-        reconnect_delay: Option<Duration>,
-        keyframe_cache: bool,
-        reply: Reply<Value>,
-    ) {
+    pub(super) fn add_ingest(&mut self, params: IngestParams, reply: Reply<Id>) {
+        let IngestParams {
+            spec,
+            id,
+            display,
+            reconnect_delay,
+            keyframe_cache,
+        } = params;
         if let Err(e) = self.check_publisher_room() {
             return send_reply(reply, Err(e));
         }
         let id = match id {
             Some(id) if self.participants.values().any(|p| p.id == id) => {
-                return send_reply(reply, Err(VideoRoomError::IdExists(id)));
+                return send_reply(reply, Err(RoomError::IdExists(id)));
             }
             Some(id) => id,
             None => self.new_participant_id(),
@@ -62,7 +60,7 @@ impl Room {
         ing.keyframe_cache = keyframe_cache;
         if let Err(e) = ing.connect(&self.pipeline, &self.ctx.ingest, &self.ev_tx) {
             ing.stop_attempt(&self.pipeline);
-            return send_reply(reply, Err(verr(e)));
+            return send_reply(reply, Err(room_error(e)));
         }
         info!(handle_id = handle, id = %id, source = ing.spec.type_name(), url = ?ing.spec.url(), "ingest connecting");
         self.participants.insert(
@@ -92,27 +90,24 @@ impl Room {
     }
 
     /// `remove_ingest`: the feed leaves like a publisher.
-    pub(super) async fn remove_ingest(&mut self, id: &Id) -> Result<Value, VideoRoomError> {
+    pub(super) async fn remove_ingest(&mut self, id: &Id) -> Result<(), RoomError> {
         let Some(handle) = self
             .participants
             .iter()
             .find(|(h, p)| &p.id == id && self.ingests.contains_key(h))
             .map(|(h, _)| *h)
         else {
-            return Err(VideoRoomError::NoSuchFeed(id.to_string()));
+            return Err(RoomError::NoSuchFeed(id.to_string()));
         };
         self.drop_ingest(handle, None).await;
-        Ok(json!({"videoroom": "success", "removed": id.to_json()}))
+        Ok(())
     }
 
     /// Takes an ingest out of the room (published or not), answering a
     /// pending `add_ingest` with `error`.
-    async fn drop_ingest(&mut self, handle: u64, error: Option<VideoRoomError>) {
+    async fn drop_ingest(&mut self, handle: u64, error: Option<RoomError>) {
         if let Some(reply) = self.pending_ingests.remove(&handle) {
-            send_reply(
-                reply,
-                Err(error.unwrap_or_else(|| VideoRoomError::Unknown("ingest removed".into()))),
-            );
+            send_reply(reply, Err(error.unwrap_or(RoomError::IngestRemoved)));
         }
         let published = self
             .participants
@@ -130,20 +125,37 @@ impl Room {
         info!(handle_id = handle, "ingest removed");
     }
 
-    /// `{"ingests":[{id,display,type,url,state,failures,media}],"restreams":[..],"viewers":n,"encoders":n}`
-    /// (`encoders`: encoder elements anywhere in the room's graph).
-    pub(super) fn ingest_status(&self) -> Value {
-        let ingests: Vec<Value> = self
+    /// Ingests, restreams, subscribers, and encoder elements anywhere in
+    /// the room's graph.
+    pub(super) fn ingest_status(&self) -> IngestStatus {
+        let now = ingest::now_ms();
+        let ingests: Vec<IngestInfo> = self
             .ingests
             .iter()
             .filter_map(|(h, ing)| {
                 let p = self.participants.get(h)?;
-                let mut v = ing.to_json();
-                v["id"] = p.id.to_json();
-                if let Some(d) = &p.display {
-                    v["display"] = json!(d);
-                }
-                Some(v)
+                Some(IngestInfo {
+                    id: p.id.clone(),
+                    display: p.display.clone(),
+                    source_type: ing.spec.type_name(),
+                    url: ing.spec.url().map(str::to_owned),
+                    state: ing.state.as_str(),
+                    failures: ing.failures,
+                    media: ing
+                        .streams
+                        .iter()
+                        .map(|s| {
+                            let last = s.last_packet_ms.load(std::sync::atomic::Ordering::Relaxed);
+                            IngestMediaInfo {
+                                kind: s.kind,
+                                codec: s.codec,
+                                input: s.input.clone(),
+                                transcoded: s.transcoded,
+                                age_ms: (last > 0).then(|| now.saturating_sub(last)),
+                            }
+                        })
+                        .collect(),
+                })
             })
             .collect();
         // Audio/video encoders in the whole graph: pass-through ingests add none.
@@ -163,12 +175,12 @@ impl Room {
                     .unwrap_or(false)
             })
             .count();
-        json!({
-            "ingests": ingests,
-            "restreams": self.egresses_json(),
-            "viewers": self.subscribers.len(),
-            "encoders": encoders,
-        })
+        IngestStatus {
+            ingests,
+            restreams: self.egress_infos(),
+            viewers: self.subscribers.len(),
+            encoders,
+        }
     }
 
     pub(super) fn ingest_pad(
@@ -285,10 +297,7 @@ impl Room {
             self.start_publisher_recording(handle, None);
         }
         if let Some(reply) = self.pending_ingests.remove(&handle) {
-            send_reply(
-                reply,
-                Ok(json!({"videoroom": "success", "id": id.to_json()})),
-            );
+            send_reply(reply, Ok(id));
         }
     }
 
@@ -301,7 +310,7 @@ impl Room {
         };
         if !ing.ready {
             warn!(handle_id = handle, error = %why, "ingest failed to start");
-            self.drop_ingest(handle, Some(verr(IngestError::Source(why))))
+            self.drop_ingest(handle, Some(room_error(IngestError::Source(why))))
                 .await;
             return;
         }
@@ -313,9 +322,12 @@ impl Room {
         ing.state = State::Retrying;
         let delay = ing.next_delay();
         warn!(handle_id = handle, error = %why, retry_in_ms = delay.as_millis() as u64, failures = ing.failures, "ingest source lost; retrying");
-        let id = self.participants.get(&handle).map(|p| p.id.to_json());
+        let id = self.participants.get(&handle).map(|p| p.id.clone());
         self.broadcast(
-            json!({"videoroom": "event", "room": self.room_json(), "ingest": {"id": id, "state": "retrying", "retry_in_ms": delay.as_millis() as u64}}),
+            Notice::IngestRetrying {
+                id,
+                retry_in: delay,
+            },
             None,
         );
         self.post_later(delay, RoomEvent::IngestRetry { handle });

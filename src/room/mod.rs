@@ -15,8 +15,10 @@
 //! mixer's decoders and RTMP/RTSP egress later), and ingest sources will
 //! appear as publishers feeding their own tees.
 
+pub mod api;
 pub mod config;
 pub mod egress;
+pub mod error;
 pub mod gop;
 pub mod ingest;
 mod ingests;
@@ -40,25 +42,26 @@ use futures::StreamExt;
 use gst::prelude::*;
 use gst_webrtc::WebRTCPeerConnectionState;
 use rand::Rng;
-use serde_json::{Map, Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{Instrument, debug, info, info_span, warn};
 
+pub use self::api::{
+    Command, EgressInfo, EgressSource, EgressState, IngestParams, IngestStatus, JoinParams, Joined,
+    Member, Notice, Notices, Offered, ParticipantInfo, PublishParams, Published, PublishedStream,
+    PublisherInfo, RecordingState, Reply, RoomEdit, RoomHandle, RoomInfo, StreamRequest,
+    SubscribedStream,
+};
 use self::config::RoomConfig;
-use self::layout::Layout;
+pub use self::error::{GraphError, Role, RoomError};
 use self::mcu::{MixKey, Mixer, Mode};
 use self::peer::{Peer, RoomEvent, RoomEvents};
 use self::talk::{TalkChange, TalkDetector};
+use crate::ids::{EgressId, HandleId, Id, MediaId, RecordingId};
 use crate::janus::{Candidate, Jsep, SdpType, Trickle};
 use crate::media::codec::{Codec, MediaKind};
 use crate::media::ice::IceSettings;
 use crate::media::sdp;
-use crate::plugins::params::Id;
-use crate::plugins::videoroom::error::VideoRoomError;
-use crate::plugins::{Events, HandleEvent, HandleId};
 
-/// The videoroom plugin's package name, which room events carry.
-pub const PLUGIN: &str = "janus.plugin.videoroom";
 /// Commands a room queues before senders get "busy".
 const COMMAND_QUEUE: usize = 256;
 /// The mix's "publisher handle" in keyframe requests and subscriber streams
@@ -81,11 +84,6 @@ const SR_WAIT_ROUNDS: u32 = 10;
 /// How long an MCU room waits for the start-up encoder probe.
 const ENCODER_WAIT: Duration = Duration::from_secs(30);
 
-/// Result sent back for a command.
-pub type Reply<T> = oneshot::Sender<Result<T, VideoRoomError>>;
-/// A plugin reply: data and an optional JSEP.
-pub type WithJsep = (Value, Option<Jsep>);
-
 /// Settings every room shares.
 pub struct RoomContext {
     /// ICE settings for every `webrtcbin`.
@@ -94,8 +92,8 @@ pub struct RoomContext {
     pub jitter_buffer_ms: u32,
     /// Minimum spacing of keyframe requests per publisher stream.
     pub keyframe_interval: Duration,
-    /// Where client events go.
-    pub events: Events,
+    /// Where the room's notices go (the plugin that owns the room).
+    pub notices: Arc<dyn Notices>,
     /// Ids are strings.
     pub string_ids: bool,
     /// Which room each handle is in, and in which role (the plugin routes by
@@ -117,240 +115,6 @@ pub struct RoomContext {
     pub egress: egress::Catalog,
     /// The RTSP server rooms serve their mix and feeds on, if enabled.
     pub rtsp: Option<Arc<rtsp::RtspServer>>,
-}
-
-/// A handle's place: its room and role.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    /// The room.
-    pub room: Id,
-    /// Subscriber (true) or publisher-role participant (false).
-    pub subscriber: bool,
-}
-
-/// `join` as publisher.
-#[derive(Debug, Clone, Default)]
-pub struct JoinParams {
-    /// Requested participant id.
-    pub id: Option<Id>,
-    /// `display`.
-    pub display: Option<String>,
-    /// `metadata`.
-    pub metadata: Option<Value>,
-    /// `pin`.
-    pub pin: Option<String>,
-}
-
-/// `publish`/`configure` for a publisher.
-#[derive(Debug, Clone, Default)]
-pub struct PublishParams {
-    /// New `display`.
-    pub display: Option<String>,
-    /// New `metadata`.
-    pub metadata: Option<Value>,
-    /// `descriptions[{mid,description}]`.
-    pub descriptions: Vec<(String, String)>,
-    /// `keyframe: true` asks for a keyframe now.
-    pub keyframe: bool,
-    /// `record`: start (true) or stop (false) recording this publisher.
-    pub record: Option<bool>,
-    /// `filename`: base name of the recording (in the room's `rec_dir`).
-    pub filename: Option<String>,
-    /// `secret`, needed for `record` in rooms with `lock_record`.
-    pub secret: Option<String>,
-    /// The request is `publish` (not `configure`): an offer is required.
-    pub is_publish: bool,
-}
-
-/// One `streams[]` entry of a subscription: a feed, and optionally one of its mids.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamRequest {
-    /// Publisher id.
-    pub feed: Id,
-    /// The publisher's mid; `None` means all of its streams.
-    pub mid: Option<String>,
-}
-
-/// What the plugin asks of a room.
-pub enum Command {
-    /// The `list` entry.
-    Info { reply: oneshot::Sender<Value> },
-    /// `edit` (body with `secret` and `new_*`).
-    Edit {
-        body: Map<String, Value>,
-        reply: Reply<Value>,
-    },
-    /// `destroy`: on success the room task ends.
-    Destroy {
-        secret: Option<String>,
-        reply: Reply<Value>,
-    },
-    /// `listparticipants`.
-    ListParticipants { reply: Reply<Value> },
-    /// `kick`.
-    Kick {
-        secret: Option<String>,
-        id: Id,
-        reply: Reply<Value>,
-    },
-    /// `join` as publisher.
-    Join {
-        h: HandleId,
-        params: JoinParams,
-        reply: Reply<Value>,
-    },
-    /// `publish` / publisher `configure`.
-    Publish {
-        h: HandleId,
-        params: PublishParams,
-        jsep: Option<Jsep>,
-        reply: Reply<WithJsep>,
-    },
-    /// `unpublish`.
-    Unpublish { h: HandleId, reply: Reply<Value> },
-    /// `leave` (either role).
-    Leave { h: HandleId, reply: Reply<Value> },
-    /// `join` as subscriber; `private_id` ties it to a participant
-    /// (required when the room has `require_pvtid`).
-    Subscribe {
-        h: HandleId,
-        streams: Vec<StreamRequest>,
-        private_id: Option<u64>,
-        reply: Reply<WithJsep>,
-    },
-    /// `start` (answer, or resume after `pause`).
-    Start {
-        h: HandleId,
-        jsep: Option<Jsep>,
-        reply: Reply<Value>,
-    },
-    /// `pause`.
-    Pause { h: HandleId, reply: Reply<Value> },
-    /// Subscriber `configure` with `streams[{mid,send}]`.
-    ConfigureSubscriber {
-        h: HandleId,
-        streams: Vec<(String, bool)>,
-        reply: Reply<Value>,
-    },
-    /// Gateway shutdown: tear everything down; reply once the pipeline is NULL.
-    Shutdown { reply: oneshot::Sender<()> },
-    /// `moderate`: stop (`mute`) or resume forwarding one publisher stream.
-    Moderate {
-        secret: Option<String>,
-        id: Id,
-        mid: String,
-        mute: bool,
-        reply: Reply<Value>,
-    },
-    /// `enable_recording` (`secret` checked): the room-wide `record` flag.
-    EnableRecording {
-        secret: Option<String>,
-        record: bool,
-        reply: Reply<Value>,
-    },
-    /// `record_mix` (extension; `secret` checked with `lock_record`):
-    /// starts or stops recording the mix only.
-    RecordMix {
-        secret: Option<String>,
-        record: bool,
-        filename: Option<String>,
-        reply: Reply<Value>,
-    },
-    /// `set_layout` of the mix (`secret` checked).
-    SetLayout {
-        secret: Option<String>,
-        layout: Layout,
-        reply: Reply<Value>,
-    },
-    /// `update`/`subscribe`/`unsubscribe`: renegotiates.
-    Update {
-        h: HandleId,
-        add: Vec<StreamRequest>,
-        remove: Vec<StreamRequest>,
-        reply: Reply<WithJsep>,
-    },
-    /// `add_ingest` (extension): an RTSP/RTMP/RTP source as a publisher.
-    /// Replies `{"id"}` once its streams are known.
-    AddIngest {
-        secret: Option<String>,
-        spec: ingest::SourceSpec,
-        id: Option<Id>,
-        display: Option<String>,
-        reconnect_delay: Option<Duration>,
-        /// Keep the last GOP for new viewers (Janus `bufferkf`).
-        keyframe_cache: bool,
-        reply: Reply<Value>,
-    },
-    /// `remove_ingest` (extension).
-    RemoveIngest {
-        secret: Option<String>,
-        id: Id,
-        reply: Reply<Value>,
-    },
-    /// `start_rtmp` (extension): push the mix (`source` `None`) or a feed
-    /// to an RTMP server.
-    StartRtmp {
-        secret: Option<String>,
-        url: String,
-        source: Option<Id>,
-        reply: Reply<Value>,
-    },
-    /// `stop_rtmp` (extension).
-    StopRtmp {
-        secret: Option<String>,
-        id: u64,
-        reply: Reply<Value>,
-    },
-    /// Streaming `switch`, the viewer's side: feed subscriber `h`'s streams
-    /// from new `appsrc`s (returned by kind) instead of this room's tees.
-    Bridge {
-        h: HandleId,
-        reply: Reply<Vec<(MediaKind, gst_app::AppSrc)>>,
-    },
-    /// Streaming `switch`, the source's side: push feed `feed`'s streams
-    /// into `srcs` (another room's `appsrc`s) until `Unexport { media }`.
-    Export {
-        feed: Id,
-        media: u64,
-        srcs: Vec<(MediaKind, gst_app::AppSrc)>,
-        reply: Reply<Value>,
-    },
-    /// Ends an `Export`.
-    Unexport { media: u64 },
-    /// Ingests (`ingest` JSON each, with its publisher `id`) and the number
-    /// of subscribers: `{"ingests":[..],"viewers":n}`.
-    IngestStatus { reply: oneshot::Sender<Value> },
-    /// Remote ICE candidates.
-    Trickle { h: HandleId, trickle: Trickle },
-    /// Close the handle's PeerConnection.
-    Hangup { h: HandleId },
-    /// The handle is gone.
-    Detach { h: HandleId },
-}
-
-/// The plugin's way to a room task.
-#[derive(Clone)]
-pub struct RoomHandle {
-    tx: mpsc::Sender<Command>,
-}
-
-impl RoomHandle {
-    /// Queues a command; fails when the room is gone or its queue is full.
-    pub fn send(&self, cmd: Command) -> Result<(), VideoRoomError> {
-        self.tx.try_send(cmd).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                VideoRoomError::Unknown("room is overloaded, try again".into())
-            }
-            mpsc::error::TrySendError::Closed(_) => {
-                VideoRoomError::Unknown("room is closing".into())
-            }
-        })
-    }
-
-    /// Whether the room task still runs.
-    pub fn is_alive(&self) -> bool {
-        !self.tx.is_closed()
-    }
 }
 
 struct PubStream {
@@ -382,7 +146,8 @@ struct Participant {
     id: Id,
     private_id: u32,
     display: Option<String>,
-    metadata: Option<Value>,
+    /// The client's own `metadata` JSON, kept and shown as given.
+    metadata: Option<serde_json::Value>,
     publication: Option<Publication>,
     /// Talking detection on this participant's audio.
     talk: TalkDetector,
@@ -445,14 +210,14 @@ struct Subscriber {
 }
 
 /// Creates a room's pipeline and starts its task.
-pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, VideoRoomError> {
+pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, RoomError> {
     let pipeline = gst::Pipeline::with_name(&format!("room-{}", cfg.room));
     pipeline
         .set_state(gst::State::Playing)
-        .map_err(|e| VideoRoomError::Unknown(format!("room pipeline failed to start: {e}")))?;
+        .map_err(|e| RoomError::graph("room pipeline failed to start", e))?;
     let bus = pipeline
         .bus()
-        .ok_or_else(|| VideoRoomError::Unknown("pipeline without bus".into()))?;
+        .ok_or_else(|| RoomError::graph("room pipeline", "pipeline without bus"))?;
     ctx.alive
         .lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -508,32 +273,32 @@ struct Room {
     /// Set by `Shutdown`: answered when the pipeline is down.
     closing_reply: Option<oneshot::Sender<()>>,
     /// Recordings in progress or finalizing, by recording id.
-    recorders: HashMap<u64, record::Recorder>,
+    recorders: HashMap<RecordingId, record::Recorder>,
     /// Publisher handle → its recording id.
-    publisher_recordings: HashMap<u64, u64>,
+    publisher_recordings: HashMap<u64, RecordingId>,
     /// The mix recording's id.
-    mix_recording: Option<u64>,
+    mix_recording: Option<RecordingId>,
     /// Publishers to record once connected (handle → `filename`, and how
     /// often the start waited for sender reports).
     pending_recordings: HashMap<u64, (Option<String>, u32)>,
     /// Ingest publishers by handle.
     ingests: HashMap<u64, ingest::Ingest>,
     /// `add_ingest` requests waiting for their source's streams.
-    pending_ingests: HashMap<u64, Reply<Value>>,
+    pending_ingests: HashMap<u64, Reply<Id>>,
     /// The next ingest handle.
     next_ingest: u64,
     /// Restreams by id.
-    egresses: BTreeMap<u64, egress::Egress>,
+    egresses: BTreeMap<EgressId, egress::Egress>,
     next_egress: u64,
     /// Branches of stopped restreams, finalizing (recorder ids).
-    ending_egresses: HashSet<u64>,
+    ending_egresses: HashSet<RecordingId>,
     /// RTSP paths served, by source handle (the mix is `MIX_HANDLE`).
     rtsp_mounts: HashMap<u64, String>,
     /// Shared RTSP media being fed, by media id.
-    rtsp_branches: HashMap<u64, rtsp::RtspBranch>,
+    rtsp_branches: HashMap<MediaId, rtsp::RtspBranch>,
 }
 
-fn send_reply<T>(reply: Reply<T>, r: Result<T, VideoRoomError>) {
+fn send_reply<T>(reply: Reply<T>, r: Result<T, RoomError>) {
     // The requester may have given up (timeout); nothing to do then.
     let _ = reply.send(r);
 }
@@ -608,91 +373,85 @@ impl Room {
 
     /// The mix's feed id: 0, or `"mix"` with string ids.
     fn mix_id(&self) -> Id {
-        if self.ctx.string_ids {
-            Id::Str("mix".into())
-        } else {
-            Id::Num(0)
-        }
+        api::mix_id(self.ctx.string_ids)
     }
 
-    fn mix_json(&self) -> Option<Value> {
+    /// The mix as a publisher (`publishers[]`), when the room mixes.
+    fn mix_info(&self) -> Option<PublisherInfo> {
         let m = self.mixer.as_ref()?;
         let (vcodec, _, _) = m.video_format();
-        let mut video = json!({"type": "video", "mindex": 1, "mid": MIX_VIDEO_MID, "codec": vcodec.janus_name()});
-        if vcodec == Codec::H264 {
-            video["h264_profile"] = json!("42e01f");
-        }
-        Some(json!({
-            "id": self.mix_id().to_json(),
-            "display": "Mix",
-            "streams": [{"type": "audio", "mindex": 0, "mid": MIX_AUDIO_MID, "codec": "opus"}, video],
-            "talking": false,
-        }))
+        let stream = |kind, mindex, mid: &str, codec| PublishedStream {
+            kind,
+            mindex,
+            mid: mid.to_owned(),
+            codec,
+            moderated: None,
+            description: None,
+        };
+        Some(PublisherInfo {
+            id: self.mix_id(),
+            display: Some("Mix".into()),
+            metadata: None,
+            streams: vec![
+                stream(MediaKind::Audio, 0, MIX_AUDIO_MID, Codec::Opus),
+                stream(MediaKind::Video, 1, MIX_VIDEO_MID, vcodec),
+            ],
+            talking: false,
+        })
     }
 
-    fn notify(&self, h: HandleId, data: Value) {
-        self.ctx.events.push(
-            h,
-            PLUGIN,
-            HandleEvent::Plugin {
-                transaction: None,
-                data,
-                jsep: None,
-            },
-        );
+    /// Tells handle `h` `notice`.
+    fn notify(&self, h: HandleId, notice: Notice) {
+        self.ctx.notices.notify(&self.cfg.room, h, notice);
     }
 
-    /// Sends `data` to every publisher-role participant except `except`.
-    fn broadcast(&self, data: Value, except: Option<u64>) {
+    /// Tells every publisher-role participant except `except`.
+    fn broadcast(&self, notice: Notice, except: Option<u64>) {
         for (hid, p) in &self.participants {
             if Some(*hid) != except {
-                self.notify(p.h, data.clone());
+                self.notify(p.h, notice.clone());
             }
         }
     }
 
-    fn room_json(&self) -> Value {
-        self.cfg.room.to_json()
-    }
-
-    fn publisher_json(p: &Participant) -> Option<Value> {
-        let publication = p.publication.as_ref()?;
-        let streams: Vec<Value> = publication
+    fn published_streams(publication: &Publication) -> Vec<PublishedStream> {
+        publication
             .streams
             .iter()
-            .map(|s| {
-                let mut v = json!({"type": s.kind.as_str(), "mindex": s.mindex, "mid": s.mid, "codec": s.codec.janus_name(), "moderated": s.moderated.is_some()});
-                if s.codec == Codec::H264 {
-                    v["h264_profile"] = json!("42e01f");
-                }
-                if let Some(d) = &s.description {
-                    v["description"] = json!(d);
-                }
-                v
+            .map(|s| PublishedStream {
+                kind: s.kind,
+                mindex: s.mindex,
+                mid: s.mid.clone(),
+                codec: s.codec,
+                moderated: Some(s.moderated.is_some()),
+                description: s.description.clone(),
             })
-            .collect();
-        let mut v = json!({"id": p.id.to_json(), "streams": streams, "talking": p.talk.talking()});
-        if let Some(d) = &p.display {
-            v["display"] = json!(d);
-        }
-        if let Some(m) = &p.metadata {
-            v["metadata"] = m.clone();
-        }
-        Some(v)
+            .collect()
+    }
+
+    fn publisher_info(p: &Participant) -> Option<PublisherInfo> {
+        let publication = p.publication.as_ref()?;
+        Some(PublisherInfo {
+            id: p.id.clone(),
+            display: p.display.clone(),
+            metadata: p.metadata.clone(),
+            streams: Self::published_streams(publication),
+            talking: p.talk.talking(),
+        })
     }
 
     /// `publishers[]`: the individual feeds (SFU, hybrid) and the mix (MCU, hybrid).
-    fn publishers_json(&self, except: Option<u64>) -> Vec<Value> {
-        let mut list: Vec<Value> = if self.cfg.mode == Mode::Mcu {
+    fn publishers(&self, except: Option<u64>) -> Vec<PublisherInfo> {
+        let mut list: Vec<PublisherInfo> = if self.cfg.mode == Mode::Mcu {
             vec![]
         } else {
             self.participants
                 .iter()
                 .filter(|(h, _)| Some(**h) != except)
-                .filter_map(|(_, p)| Self::publisher_json(p))
+                .filter_map(|(_, p)| Self::publisher_info(p))
                 .collect()
         };
-        list.extend(self.mix_json());
+        list.extend(self.mix_info());
         list
     }
 
@@ -704,24 +463,21 @@ impl Room {
         if let Some(v) = self
             .participants
             .get(&handle)
-            .and_then(Self::publisher_json)
+            .and_then(Self::publisher_info)
         {
-            self.broadcast(
-                json!({"videoroom": "event", "room": self.room_json(), "publishers": [v]}),
-                Some(handle),
-            );
+            self.broadcast(Notice::Publishers(vec![v]), Some(handle));
         }
     }
 
     /// 432 when the room's `publishers` limit is reached.
-    fn check_publisher_room(&self) -> Result<(), VideoRoomError> {
+    fn check_publisher_room(&self) -> Result<(), RoomError> {
         let publishing = self
             .participants
             .values()
             .filter(|p| p.publication.is_some())
             .count() as u64;
         if publishing >= self.cfg.max_publishers {
-            return Err(VideoRoomError::PublishersFull(self.cfg.max_publishers));
+            return Err(RoomError::PublishersFull(self.cfg.max_publishers));
         }
         Ok(())
     }
@@ -767,16 +523,20 @@ impl Room {
         use std::ops::ControlFlow::{Break, Continue};
         match cmd {
             Command::Info { reply } => {
-                let _ = reply.send(self.cfg.list_entry(self.participants.len()));
+                let _ = reply.send(RoomInfo {
+                    config: self.cfg.clone(),
+                    participants: self.participants.len(),
+                });
             }
-            Command::Edit { body, reply } => {
-                let p = crate::plugins::params::Params::new(&body, self.ctx.string_ids);
-                let r = p
-                    .str("secret")
-                    .map_err(VideoRoomError::from)
-                    .and_then(|s| self.cfg.check_secret(s))
-                    .and_then(|_| self.cfg.apply_edit(&p))
-                    .map(|_| json!({"videoroom": "edited", "room": self.room_json()}));
+            Command::Edit {
+                secret,
+                edit,
+                reply,
+            } => {
+                let r = self
+                    .cfg
+                    .check_secret(secret.as_deref())
+                    .map(|_| self.cfg.apply_edit(edit));
                 send_reply(reply, r);
             }
             Command::Destroy { secret, reply } => {
@@ -784,37 +544,28 @@ impl Room {
                     send_reply(reply, Err(e));
                     return Continue(());
                 }
-                let gone = json!({"videoroom": "destroyed", "room": self.room_json()});
                 for p in self.participants.values() {
-                    self.notify(p.h, gone.clone());
+                    self.notify(p.h, Notice::Destroyed);
                 }
                 for s in self.subscribers.values() {
-                    self.notify(s.h, gone.clone());
+                    self.notify(s.h, Notice::Destroyed);
                 }
-                send_reply(reply, Ok(gone));
+                send_reply(reply, Ok(()));
                 return Break(());
             }
             Command::ListParticipants { reply } => {
-                let list: Vec<Value> = self
+                let list = self
                     .participants
                     .values()
-                    .map(|p| {
-                        let mut v = json!({"id": p.id.to_json(), "publisher": p.publication.is_some(), "talking": p.talk.talking()});
-                        if let Some(d) = &p.display {
-                            v["display"] = json!(d);
-                        }
-                        if let Some(m) = &p.metadata {
-                            v["metadata"] = m.clone();
-                        }
-                        v
+                    .map(|p| ParticipantInfo {
+                        id: p.id.clone(),
+                        display: p.display.clone(),
+                        metadata: p.metadata.clone(),
+                        publisher: p.publication.is_some(),
+                        talking: p.talk.talking(),
                     })
                     .collect();
-                send_reply(
-                    reply,
-                    Ok(
-                        json!({"videoroom": "participants", "room": self.room_json(), "participants": list}),
-                    ),
-                );
+                send_reply(reply, Ok(list));
             }
             Command::Kick { secret, id, reply } => {
                 let r = self.kick(secret.as_deref(), &id).await;
@@ -840,23 +591,23 @@ impl Room {
                     .is_some_and(|p| p.publication.is_some())
                 {
                     self.unpublish(h.handle_id).await;
-                    Ok(json!({"videoroom": "event", "room": self.room_json(), "unpublished": "ok"}))
+                    Ok(())
                 } else if self.participants.contains_key(&h.handle_id) {
-                    Err(VideoRoomError::NotPublished)
+                    Err(RoomError::NotPublished)
                 } else {
-                    Err(VideoRoomError::JoinFirst)
+                    Err(RoomError::NotJoined)
                 };
                 send_reply(reply, r);
             }
             Command::Leave { h, reply } => {
                 let r = if self.participants.contains_key(&h.handle_id) {
                     self.leave_publisher(h.handle_id, None).await;
-                    Ok(json!({"videoroom": "event", "room": self.room_json(), "leaving": "ok"}))
+                    Ok(Role::Publisher)
                 } else if self.subscribers.contains_key(&h.handle_id) {
                     self.remove_subscriber(h.handle_id);
-                    Ok(json!({"videoroom": "event", "room": self.room_json(), "left": "ok"}))
+                    Ok(Role::Subscriber)
                 } else {
-                    Err(VideoRoomError::JoinFirst)
+                    Err(RoomError::NotJoined)
                 };
                 send_reply(reply, r);
             }
@@ -873,7 +624,7 @@ impl Room {
                         .map(|(handle, _)| *handle)
                 });
                 let r = if self.cfg.require_pvtid && tied.is_none() {
-                    Err(VideoRoomError::Unauthorized(
+                    Err(RoomError::Unauthorized(
                         "this room requires a valid private_id",
                     ))
                 } else {
@@ -887,13 +638,13 @@ impl Room {
             }
             Command::Pause { h, reply } => {
                 let r = match self.subscribers.get_mut(&h.handle_id) {
-                    None => Err(VideoRoomError::JoinFirst),
+                    None => Err(RoomError::NotJoined),
                     Some(s) => {
                         s.paused = true;
                         for st in &mut s.streams {
                             set_forwarding(st, false);
                         }
-                        Ok(json!({"videoroom": "event", "room": self.room_json(), "paused": "ok"}))
+                        Ok(())
                     }
                 };
                 send_reply(reply, r);
@@ -934,15 +685,11 @@ impl Room {
                     if self.cfg.lock_record {
                         self.cfg.check_secret(secret.as_deref())?;
                     }
-                    let room = self.room_json();
                     if record {
-                        let rec = self.start_mix_recording(filename.as_deref())?;
-                        Ok(
-                            json!({"videoroom": "success", "room": room, "record": true, "recording": rec}),
-                        )
+                        self.start_mix_recording(filename.as_deref()).map(Some)
                     } else {
                         self.stop_mix_recording();
-                        Ok(json!({"videoroom": "success", "room": room, "record": false}))
+                        Ok(None)
                     }
                 })();
                 send_reply(reply, r);
@@ -952,12 +699,13 @@ impl Room {
                 layout,
                 reply,
             } => {
-                let r = self.cfg.check_secret(secret.as_deref()).and_then(|_| match self.mixer.as_mut() {
-                    None => Err(VideoRoomError::InvalidRequest("set_layout (this room does not mix)".into())),
-                    Some(m) => {
-                        let name = layout.name();
-                        m.set_layout(layout);
-                        Ok(json!({"videoroom": "success", "room": self.room_json(), "layout": name}))
+                let r = self.cfg.check_secret(secret.as_deref()).and_then(|_| {
+                    match self.mixer.as_mut() {
+                        None => Err(RoomError::NotMixing("set_layout")),
+                        Some(m) => {
+                            m.set_layout(layout);
+                            Ok(())
+                        }
                     }
                 });
                 send_reply(reply, r);
@@ -974,16 +722,10 @@ impl Room {
             Command::Trickle { h, trickle } => self.trickle(h.handle_id, trickle),
             Command::AddIngest {
                 secret,
-                spec,
-                id,
-                display,
-                reconnect_delay,
-                keyframe_cache,
+                params,
                 reply,
             } => match self.cfg.check_secret(secret.as_deref()) {
-                Ok(()) => {
-                    self.add_ingest(spec, id, display, reconnect_delay, keyframe_cache, reply)
-                }
+                Ok(()) => self.add_ingest(params, reply),
                 Err(e) => send_reply(reply, Err(e)),
             },
             Command::RemoveIngest { secret, id, reply } => {
@@ -1053,17 +795,17 @@ impl Room {
         Continue(())
     }
 
-    fn join(&mut self, h: HandleId, params: JoinParams) -> Result<Value, VideoRoomError> {
+    fn join(&mut self, h: HandleId, params: JoinParams) -> Result<Joined, RoomError> {
         if self.participants.contains_key(&h.handle_id) {
-            return Err(VideoRoomError::AlreadyJoined("publisher"));
+            return Err(RoomError::AlreadyJoined(Role::Publisher));
         }
         if self.subscribers.contains_key(&h.handle_id) {
-            return Err(VideoRoomError::AlreadyJoined("subscriber"));
+            return Err(RoomError::AlreadyJoined(Role::Subscriber));
         }
         self.cfg.check_pin(params.pin.as_deref())?;
         let id = match params.id {
             Some(id) if self.participants.values().any(|p| p.id == id) => {
-                return Err(VideoRoomError::IdExists(id));
+                return Err(RoomError::IdExists(id));
             }
             Some(id) => id,
             None => self.new_participant_id(),
@@ -1079,26 +821,23 @@ impl Room {
             talk: TalkDetector::new(self.cfg.audio_active_packets, self.cfg.audio_level_average),
         };
         if self.cfg.notify_joining {
-            let mut who = json!({"id": id.to_json()});
-            if let Some(d) = &params.display {
-                who["display"] = json!(d);
-            }
             self.broadcast(
-                json!({"videoroom": "event", "room": self.room_json(), "joining": who}),
+                Notice::Joining {
+                    id: id.clone(),
+                    display: params.display.clone(),
+                },
                 None,
             );
         }
         self.participants.insert(h.handle_id, p);
         self.remember(h.handle_id, false);
         info!(session_id = h.session_id, handle_id = h.handle_id, id = %id, "publisher joined");
-        Ok(json!({
-            "videoroom": "joined",
-            "room": self.room_json(),
-            "description": self.cfg.description,
-            "id": id.to_json(),
-            "private_id": private_id,
-            "publishers": self.publishers_json(Some(h.handle_id)),
-        }))
+        Ok(Joined {
+            id,
+            private_id,
+            description: self.cfg.description.clone(),
+            publishers: self.publishers(Some(h.handle_id)),
+        })
     }
 
     async fn publish(
@@ -1106,22 +845,21 @@ impl Room {
         h: HandleId,
         params: PublishParams,
         jsep: Option<Jsep>,
-    ) -> Result<WithJsep, VideoRoomError> {
+    ) -> Result<Option<Published>, RoomError> {
         let handle = h.handle_id;
-        let room = self.room_json();
         if self.cfg.lock_record && (params.record.is_some() || params.filename.is_some()) {
             self.cfg.check_secret(params.secret.as_deref())?;
         }
         if let Some(f) = &params.filename
             && record::file_path(Path::new("."), Some(f), "", None, "mp4", 0).is_none()
         {
-            return Err(VideoRoomError::InvalidElement(
-                "filename".into(),
-                "a relative name inside rec_dir".into(),
+            return Err(RoomError::invalid(
+                "filename",
+                "a relative name inside rec_dir",
             ));
         }
         let Some(p) = self.participants.get_mut(&handle) else {
-            return Err(VideoRoomError::JoinFirst);
+            return Err(RoomError::NotJoined);
         };
         let mut changed = false;
         if let Some(d) = params.display {
@@ -1132,10 +870,9 @@ impl Room {
             p.metadata = Some(m);
             changed = true;
         }
-        let configured = json!({"videoroom": "event", "room": room, "configured": "ok"});
         let Some(jsep) = jsep else {
             if params.is_publish {
-                return Err(VideoRoomError::MissingElement("jsep".into()));
+                return Err(RoomError::Missing("jsep"));
             }
             if params.keyframe {
                 self.keyframe_for_publisher(handle, true);
@@ -1156,21 +893,19 @@ impl Room {
                 Some(false) => self.stop_publisher_recording(handle),
                 _ => {}
             }
-            return Ok((configured, None));
+            return Ok(None);
         };
         if jsep.kind != SdpType::Offer {
-            return Err(VideoRoomError::InvalidSdpType(
-                "Publishers must send an SDP offer".into(),
-            ));
+            return Err(RoomError::WrongSdpType("Publishers must send an SDP offer"));
         }
         if p.publication.is_some() {
-            return Err(VideoRoomError::AlreadyPublished);
+            return Err(RoomError::AlreadyPublished);
         }
         self.check_publisher_room()?;
-        let msg = sdp::parse(&jsep.sdp).map_err(|e| VideoRoomError::InvalidSdp(e.to_string()))?;
+        let msg = sdp::parse(&jsep.sdp).map_err(|e| RoomError::InvalidSdp(e.to_string()))?;
         let offered = sdp::offered_streams(&msg, &self.cfg.audiocodec, &self.cfg.videocodec);
         if !offered.iter().any(|s| s.choice.is_some() && s.sending) {
-            return Err(VideoRoomError::InvalidSdp(
+            return Err(RoomError::InvalidSdp(
                 "the offer has no stream in a codec this room accepts".into(),
             ));
         }
@@ -1227,7 +962,7 @@ impl Room {
                 continue;
             };
             let tee = sfu::make_tee(&self.pipeline, &format!("tee_{handle}_{}", s.mindex))
-                .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+                .map_err(|e| RoomError::graph("publisher tee", e))?;
             let clock = Arc::new(timing::ArrivalClock::new(codec.clock_rate()));
             if let Some(pad) = tee.static_pad("sink") {
                 let clock = clock.clone();
@@ -1272,11 +1007,11 @@ impl Room {
         let audio_codec = streams
             .iter()
             .find(|s| s.kind == MediaKind::Audio)
-            .map(|s| s.codec.janus_name());
+            .map(|s| s.codec);
         let video_codec = streams
             .iter()
             .find(|s| s.kind == MediaKind::Video)
-            .map(|s| s.codec.janus_name());
+            .map(|s| s.codec);
         let mix_inputs: Vec<(MediaKind, Codec, u32, gst::Element)> = streams
             .iter()
             .map(|s| (s.kind, s.codec, s.mindex, s.tee.clone()))
@@ -1284,7 +1019,7 @@ impl Room {
         let p = self
             .participants
             .get_mut(&handle)
-            .ok_or(VideoRoomError::JoinFirst)?;
+            .ok_or(RoomError::NotJoined)?;
         p.publication = Some(Publication {
             peer: Some(peer),
             streams,
@@ -1305,29 +1040,18 @@ impl Room {
             self.pending_recordings
                 .insert(handle, (params.filename.clone(), 0));
         }
-        if let Some(v) = self
+        let streams = self
             .participants
             .get(&handle)
-            .and_then(Self::publisher_json)
-        {
-            let mut reply = configured;
-            reply["streams"] = v["streams"].clone();
-            if let Some(a) = audio_codec {
-                reply["audio_codec"] = json!(a);
-            }
-            if let Some(v) = video_codec {
-                reply["video_codec"] = json!(v);
-            }
-            return Ok((
-                reply,
-                Some(Jsep {
-                    kind: SdpType::Answer,
-                    sdp: answer,
-                    trickle: None,
-                }),
-            ));
-        }
-        Err(VideoRoomError::Unknown("publication vanished".into()))
+            .and_then(|p| p.publication.as_ref())
+            .map(Self::published_streams)
+            .unwrap_or_default();
+        Ok(Some(Published {
+            streams,
+            audio_codec,
+            video_codec,
+            answer,
+        }))
     }
 
     /// The room's recording directory: `rec_dir`, else the gateway's.
@@ -1397,8 +1121,8 @@ impl Room {
             format,
             encoder.as_ref(),
             record::Target::File(path),
-            self.cfg.room.to_json(),
-            p.id.to_json(),
+            self.cfg.room.clone(),
+            Some(p.id.clone()),
             &chosen,
             &self.ev_tx,
         ) {
@@ -1454,16 +1178,14 @@ impl Room {
 
     /// Starts recording the mix (its encoded video and the full audio mix:
     /// no second encode).
-    fn start_mix_recording(&mut self, filename: Option<&str>) -> Result<Value, VideoRoomError> {
+    fn start_mix_recording(&mut self, filename: Option<&str>) -> Result<RecordingState, RoomError> {
         if let Some(id) = self.mix_recording
             && let Some(r) = self.recorders.get(&id)
         {
-            return Ok(r.to_json());
+            return Ok(r.state());
         }
         let Some(vcodec) = self.mixer.as_ref().map(|m| m.video_format().0) else {
-            return Err(VideoRoomError::InvalidRequest(
-                "record_mix (this room does not mix)".into(),
-            ));
+            return Err(RoomError::NotMixing("record_mix"));
         };
         let room = self.cfg.room.to_string();
         let rec_dir = self.rec_dir();
@@ -1479,19 +1201,14 @@ impl Room {
                 .extension,
             record::now_ms(),
         )
-        .ok_or_else(|| {
-            VideoRoomError::InvalidElement(
-                "filename".into(),
-                "a relative name inside rec_dir".into(),
-            )
-        })?;
+        .ok_or_else(|| RoomError::invalid("filename", "a relative name inside rec_dir"))?;
         let Some(m) = self.mixer.as_mut() else {
-            return Err(VideoRoomError::Unknown("the mixer vanished".into()));
+            return Err(RoomError::NotMixing("record_mix"));
         };
         let video = m.video_tee().clone();
         let (audio, _) = m
             .audio_tee(&self.pipeline, MixKey::All)
-            .map_err(VideoRoomError::Unknown)?;
+            .map_err(|e| RoomError::graph("mix audio", e))?;
         let sources = [
             // The mix's timestamps come from its aggregators: no jitter.
             record::Source {
@@ -1519,14 +1236,13 @@ impl Room {
             format,
             encoder.as_ref(),
             record::Target::File(path),
-            self.cfg.room.to_json(),
-            json!("mix"),
+            self.cfg.room.clone(),
+            None,
             &sources,
             &self.ev_tx,
-        )
-        .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+        )?;
         info!(file = %r.path.display(), "mix recording started");
-        let reply = r.to_json();
+        let reply = r.state();
         self.mix_recording = Some(r.id);
         self.recorders.insert(r.id, r);
         if let Some(m) = &self.mixer {
@@ -1536,13 +1252,13 @@ impl Room {
     }
 
     /// A recording needs a keyframe from its source `after` from now.
-    fn recording_keyframe(&mut self, id: u64, after: Duration) {
+    fn recording_keyframe(&mut self, id: RecordingId, after: Duration) {
         let publisher = if self.mix_recording == Some(id) {
             MIX_HANDLE
         } else if let Some((h, _)) = self.publisher_recordings.iter().find(|(_, r)| **r == id) {
             *h
         } else if let Some(e) = self.egress_of(id).and_then(|e| self.egresses.get(&e)) {
-            e.source
+            e.handle
         } else {
             return;
         };
@@ -1585,7 +1301,7 @@ impl Room {
 
     /// Sends EOS into a recording; it is removed when the file is final
     /// ([`RoomEvent::RecordingDone`]), or after [`record::FINALIZE_TIMEOUT`].
-    fn stop_recording(&mut self, id: u64) {
+    fn stop_recording(&mut self, id: RecordingId) {
         let Some(r) = self.recorders.get_mut(&id) else {
             return;
         };
@@ -1599,7 +1315,7 @@ impl Room {
 
     /// A recording's file is final (or its time is up): remove its branch
     /// and list it.
-    fn recording_done(&mut self, id: u64) {
+    fn recording_done(&mut self, id: RecordingId) {
         if self.is_egress_branch(id) {
             // EOS: a stopped restream is done; a live one lost its source.
             self.egress_branch_ended(id, "end of stream");
@@ -1627,11 +1343,7 @@ impl Room {
 
     /// `enable_recording`: the room-wide `record` flag, applied to every
     /// current publisher.
-    fn enable_recording(
-        &mut self,
-        secret: Option<&str>,
-        record: bool,
-    ) -> Result<Value, VideoRoomError> {
+    fn enable_recording(&mut self, secret: Option<&str>, record: bool) -> Result<(), RoomError> {
         self.cfg.check_secret(secret)?;
         self.cfg.record = record;
         let publishers: Vec<u64> = self
@@ -1656,12 +1368,12 @@ impl Room {
                 self.stop_mix_recording();
             }
         }
-        Ok(json!({"videoroom": "success", "room": self.room_json(), "record": record}))
+        Ok(())
     }
 
     /// Stops every recording and waits (bounded) until their files are final.
     async fn finalize_recordings(&mut self, ev_rx: &mut mpsc::UnboundedReceiver<RoomEvent>) {
-        let ids: Vec<u64> = self.recorders.keys().copied().collect();
+        let ids: Vec<RecordingId> = self.recorders.keys().copied().collect();
         if ids.is_empty() {
             return;
         }
@@ -1678,7 +1390,7 @@ impl Room {
                 Ok(None) | Err(_) => break,
             }
         }
-        let left: Vec<u64> = self.recorders.keys().copied().collect();
+        let left: Vec<RecordingId> = self.recorders.keys().copied().collect();
         for id in left {
             self.recording_done(id);
         }
@@ -1688,7 +1400,7 @@ impl Room {
     /// which maps its element errors back to it), adds it to the room
     /// pipeline, tracks it for leak checks and starts it. On failure nothing
     /// stays in the pipeline.
-    fn start_peer(&self, role: &str, handle: u64) -> Result<Peer, VideoRoomError> {
+    fn start_peer(&self, role: &str, handle: u64) -> Result<Peer, RoomError> {
         let peer = Peer::new(
             &format!("{role}_{handle}"),
             handle,
@@ -1698,13 +1410,11 @@ impl Room {
         )?;
         self.pipeline
             .add(&peer.webrtcbin)
-            .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+            .map_err(|e| RoomError::graph("adding webrtcbin", e))?;
         self.track(&peer.webrtcbin);
         if let Err(e) = peer.webrtcbin.sync_state_with_parent() {
             peer::retire(&self.pipeline, vec![peer.webrtcbin.clone()]);
-            return Err(VideoRoomError::Unknown(format!(
-                "webrtcbin failed to start: {e}"
-            )));
+            return Err(RoomError::graph("webrtcbin failed to start", e));
         }
         Ok(peer)
     }
@@ -1747,15 +1457,11 @@ impl Room {
         self.drop_feed_from_subscribers(handle).await;
         peer::retire(&self.pipeline, elements);
         self.pending_candidates.remove(&handle);
-        self.broadcast(
-            json!({"videoroom": "event", "room": self.room_json(), "unpublished": id.to_json()}),
-            Some(handle),
-        );
-        self.ctx.events.push(
+        self.broadcast(Notice::Unpublished { id }, Some(handle));
+        self.notify(
             h,
-            PLUGIN,
-            HandleEvent::Hangup {
-                reason: "Unpublished".into(),
+            Notice::Hangup {
+                reason: "Unpublished",
             },
         );
     }
@@ -1789,17 +1495,9 @@ impl Room {
         }
         for sh in renegotiate {
             match self.renegotiate(sh).await {
-                Ok((data, jsep)) => {
+                Ok(offered) => {
                     if let Some(sub) = self.subscribers.get(&sh) {
-                        self.ctx.events.push(
-                            sub.h,
-                            PLUGIN,
-                            HandleEvent::Plugin {
-                                transaction: None,
-                                data,
-                                jsep,
-                            },
-                        );
+                        self.notify(sub.h, Notice::Renegotiated(offered));
                     }
                 }
                 Err(e) => warn!(handle_id = sh, error = %e, "subscriber renegotiation failed"),
@@ -1807,7 +1505,7 @@ impl Room {
         }
     }
 
-    async fn leave_publisher(&mut self, handle: u64, reason: Option<&str>) {
+    async fn leave_publisher(&mut self, handle: u64, reason: Option<&'static str>) {
         self.unpublish(handle).await;
         let Some(p) = self.participants.remove(&handle) else {
             return;
@@ -1817,30 +1515,26 @@ impl Room {
             m.drop_listener_mix(&self.pipeline, handle);
         }
         info!(handle_id = handle, id = %p.id, "participant left");
-        let mut ev =
-            json!({"videoroom": "event", "room": self.room_json(), "leaving": p.id.to_json()});
-        if let Some(d) = &p.display {
-            ev["display"] = json!(d);
-        }
-        if let Some(r) = reason {
-            ev["reason"] = json!(r);
-        }
-        self.broadcast(ev, None);
+        self.broadcast(
+            Notice::Left {
+                id: p.id,
+                display: p.display,
+                reason,
+            },
+            None,
+        );
     }
 
-    async fn kick(&mut self, secret: Option<&str>, id: &Id) -> Result<Value, VideoRoomError> {
+    async fn kick(&mut self, secret: Option<&str>, id: &Id) -> Result<(), RoomError> {
         self.cfg.check_secret(secret)?;
         let Some((&handle, p)) = self.participants.iter().find(|(_, p)| &p.id == id) else {
-            return Err(VideoRoomError::NoSuchFeed(id.to_string()));
+            return Err(RoomError::NoSuchFeed(id.to_string()));
         };
         let h = p.h;
-        self.notify(h, json!({"videoroom": "event", "room": self.room_json(), "leaving": "ok", "reason": "kicked"}));
-        self.broadcast(
-            json!({"videoroom": "event", "room": self.room_json(), "kicked": id.to_json()}),
-            Some(handle),
-        );
+        self.notify(h, Notice::KickedYou);
+        self.broadcast(Notice::Kicked { id: id.clone() }, Some(handle));
         self.leave_publisher(handle, Some("kicked")).await;
-        Ok(json!({"videoroom": "success"}))
+        Ok(())
     }
 
     /// One audio level measurement of a publisher (a packet's worth), in dBov.
@@ -1871,12 +1565,13 @@ impl Room {
             "talking changed"
         );
         if self.cfg.audiolevel_event {
-            let ev = json!({
-                "videoroom": if change.talking { "talking" } else { "stopped-talking" },
-                "room": self.room_json(), "id": p.id.to_json(), "mid": mid,
-                "audio-level-dBov-avg": change.average_dbov,
-            });
-            self.broadcast(ev, None);
+            let notice = Notice::Talking {
+                id: p.id.clone(),
+                mid,
+                talking: change.talking,
+                average_dbov: change.average_dbov,
+            };
+            self.broadcast(notice, None);
         }
         if change.talking
             && let Some(m) = self.mixer.as_mut()
@@ -1901,17 +1596,16 @@ impl Room {
         id: &Id,
         mid: &str,
         mute: bool,
-    ) -> Result<Value, VideoRoomError> {
+    ) -> Result<(), RoomError> {
         self.cfg.check_secret(secret)?;
-        let room = self.room_json();
         let Some((&handle, p)) = self.participants.iter_mut().find(|(_, p)| &p.id == id) else {
-            return Err(VideoRoomError::NoSuchFeed(id.to_string()));
+            return Err(RoomError::NoSuchFeed(id.to_string()));
         };
         let stream = p
             .publication
             .as_mut()
             .and_then(|pb| pb.streams.iter_mut().find(|s| s.mid == mid))
-            .ok_or_else(|| VideoRoomError::NoSuchFeed(format!("{id} mid {mid}")))?;
+            .ok_or_else(|| RoomError::NoSuchFeed(format!("{id} mid {mid}")))?;
         let kind = stream.kind;
         if let Some(sink) = stream.tee.static_pad("sink") {
             sfu::set_dropping(&sink, &mut stream.moderated, mute);
@@ -1925,11 +1619,14 @@ impl Room {
             self.keyframe_for_publisher(handle, true);
         }
         info!(handle_id = handle, id = %id, mid, mute, "moderated");
-        let ev = json!({"videoroom": "event", "room": room, "id": id.to_json(), "mid": mid,
-                        "moderation": if mute { "muted" } else { "unmuted" }});
-        self.broadcast(ev, None);
+        let notice = Notice::Moderated {
+            id: id.clone(),
+            mid: mid.to_owned(),
+            muted: mute,
+        };
+        self.broadcast(notice, None);
         self.announce(handle);
-        Ok(json!({"videoroom": "success"}))
+        Ok(())
     }
 
     fn find_feed(&self, feed: &Id) -> Option<(u64, &Participant)> {
@@ -1940,7 +1637,7 @@ impl Room {
     }
 
     /// Resolves subscription requests into (feed handle, stream index) pairs.
-    fn resolve(&self, reqs: &[StreamRequest]) -> Result<Vec<(u64, usize)>, VideoRoomError> {
+    fn resolve(&self, reqs: &[StreamRequest]) -> Result<Vec<(u64, usize)>, RoomError> {
         let mut out = Vec::new();
         for r in reqs {
             if r.feed == self.mix_id() && self.mixer.is_some() {
@@ -1952,7 +1649,7 @@ impl Room {
                         .map(|(i, _)| (MIX_HANDLE, *i)),
                 );
                 if out.len() == before {
-                    return Err(VideoRoomError::NoSuchFeed(format!(
+                    return Err(RoomError::NoSuchFeed(format!(
                         "{} mid {}",
                         r.feed,
                         r.mid.as_deref().unwrap_or("*")
@@ -1961,10 +1658,10 @@ impl Room {
                 continue;
             }
             let Some((fh, p)) = self.find_feed(&r.feed) else {
-                return Err(VideoRoomError::NoSuchFeed(r.feed.to_string()));
+                return Err(RoomError::NoSuchFeed(r.feed.to_string()));
             };
             let Some(publication) = &p.publication else {
-                return Err(VideoRoomError::NoSuchFeed(r.feed.to_string()));
+                return Err(RoomError::NoSuchFeed(r.feed.to_string()));
             };
             let before = out.len();
             for (i, s) in publication.streams.iter().enumerate() {
@@ -1973,7 +1670,7 @@ impl Room {
                 }
             }
             if out.len() == before {
-                return Err(VideoRoomError::NoSuchFeed(format!(
+                return Err(RoomError::NoSuchFeed(format!(
                     "{} mid {}",
                     r.feed,
                     r.mid.as_deref().unwrap_or("*")
@@ -1984,18 +1681,17 @@ impl Room {
     }
 
     /// Adds one of the mix's streams (`idx` 0 audio, 1 video) to a subscriber.
-    /// Adds one of the mix's streams (`idx` 0 audio, 1 video) to a subscriber.
-    fn add_mix_stream(&mut self, sub: &mut Subscriber, idx: usize) -> Result<(), VideoRoomError> {
+    fn add_mix_stream(&mut self, sub: &mut Subscriber, idx: usize) -> Result<(), RoomError> {
         let mix_id = self.mix_id();
         let mixer = self
             .mixer
             .as_mut()
-            .ok_or_else(|| VideoRoomError::NoSuchFeed(mix_id.to_string()))?;
+            .ok_or_else(|| RoomError::NoSuchFeed(mix_id.to_string()))?;
         let source = if idx == 0 {
             let key = sub.tied.map_or(MixKey::All, MixKey::Minus);
             let (tee, ssrc) = mixer
                 .audio_tee(&self.pipeline, key)
-                .map_err(VideoRoomError::Unknown)?;
+                .map_err(|e| RoomError::graph("mix audio", e))?;
             let (codec, pt) = mixer.audio_format();
             StreamSource {
                 kind: MediaKind::Audio,
@@ -2028,18 +1724,18 @@ impl Room {
         sub: &mut Subscriber,
         feed_handle: u64,
         idx: usize,
-    ) -> Result<(), VideoRoomError> {
+    ) -> Result<(), RoomError> {
         if feed_handle == MIX_HANDLE {
             return self.add_mix_stream(sub, idx);
         }
         let p = self
             .participants
             .get(&feed_handle)
-            .ok_or_else(|| VideoRoomError::NoSuchFeed("gone".into()))?;
+            .ok_or_else(|| RoomError::NoSuchFeed("gone".into()))?;
         let publication = p
             .publication
             .as_ref()
-            .ok_or_else(|| VideoRoomError::NoSuchFeed(p.id.to_string()))?;
+            .ok_or_else(|| RoomError::NoSuchFeed(p.id.to_string()))?;
         let s = &publication.streams[idx];
         let source = StreamSource {
             kind: s.kind,
@@ -2061,7 +1757,7 @@ impl Room {
         sub: &mut Subscriber,
         feed: (Id, u64, Option<String>),
         source: StreamSource,
-    ) -> Result<(), VideoRoomError> {
+    ) -> Result<(), RoomError> {
         let (feed, feed_handle, feed_display) = feed;
         let mline = sub.streams.len() as u32;
         let spec = sfu::BranchSpec {
@@ -2078,7 +1774,7 @@ impl Room {
             &spec,
             &self.ev_tx,
         )
-        .map_err(VideoRoomError::Unknown)?;
+        .map_err(|e| RoomError::graph("subscriber branch", e))?;
         let last_rtp = self
             .ingests
             .contains_key(&feed_handle)
@@ -2105,33 +1801,30 @@ impl Room {
         Ok(())
     }
 
-    fn streams_json(sub: &Subscriber) -> Vec<Value> {
+    fn subscribed_streams(sub: &Subscriber) -> Vec<SubscribedStream> {
         sub.streams
             .iter()
-            .map(|st| {
-                let mut v = json!({
-                    "mindex": st.mindex, "mid": st.mid, "type": st.kind.as_str(),
-                    "active": st.active, "feed_id": st.feed.to_json(), "feed_mid": st.feed_mid,
-                    "send": st.send, "codec": st.codec.janus_name(), "ready": false,
-                });
-                if let Some(d) = &st.feed_display {
-                    v["feed_display"] = json!(d);
-                }
-                if st.codec == Codec::H264 {
-                    v["h264-profile"] = json!("42e01f");
-                }
-                v
+            .map(|st| SubscribedStream {
+                mindex: st.mindex,
+                mid: st.mid.clone(),
+                kind: st.kind,
+                active: st.active,
+                feed: st.feed.clone(),
+                feed_mid: st.feed_mid.clone(),
+                feed_display: st.feed_display.clone(),
+                send: st.send,
+                codec: st.codec,
             })
             .collect()
     }
 
     /// Creates and applies a new offer for a subscriber; fills the stream mids
     /// from it. Returns the SDP.
-    async fn offer_for(&mut self, handle: u64) -> Result<String, VideoRoomError> {
+    async fn offer_for(&mut self, handle: u64) -> Result<String, RoomError> {
         let sub = self
             .subscribers
             .get_mut(&handle)
-            .ok_or(VideoRoomError::JoinFirst)?;
+            .ok_or(RoomError::NotJoined)?;
         let offer = sub.peer.offer().await?;
         if let Ok(msg) = sdp::parse(&offer) {
             for st in &mut sub.streams {
@@ -2149,17 +1842,17 @@ impl Room {
         h: HandleId,
         streams: Vec<StreamRequest>,
         tied: Option<u64>,
-    ) -> Result<WithJsep, VideoRoomError> {
+    ) -> Result<Offered, RoomError> {
         let handle = h.handle_id;
         if self.subscribers.contains_key(&handle) {
-            return Err(VideoRoomError::AlreadyJoined("subscriber"));
+            return Err(RoomError::AlreadyJoined(Role::Subscriber));
         }
         if self.participants.contains_key(&handle) {
-            return Err(VideoRoomError::AlreadyJoined("publisher"));
+            return Err(RoomError::AlreadyJoined(Role::Publisher));
         }
         let wanted = self.resolve(&streams)?;
         if wanted.is_empty() {
-            return Err(VideoRoomError::MissingElement("streams".into()));
+            return Err(RoomError::Missing("streams"));
         }
         let peer = self.start_peer("sub", handle)?;
         let mut sub = Subscriber {
@@ -2186,16 +1879,12 @@ impl Room {
                     handle_id = handle,
                     "subscriber attached"
                 );
-                let sub = &self.subscribers[&handle];
-                let data = json!({"videoroom": "attached", "room": self.room_json(), "streams": Self::streams_json(sub)});
-                Ok((
-                    data,
-                    Some(Jsep {
-                        kind: SdpType::Offer,
-                        sdp: offer,
-                        trickle: None,
-                    }),
-                ))
+                let streams = self
+                    .subscribers
+                    .get(&handle)
+                    .map(Self::subscribed_streams)
+                    .unwrap_or_default();
+                Ok(Offered { streams, offer })
             }
             Err(e) => {
                 self.remove_subscriber(handle);
@@ -2204,16 +1893,16 @@ impl Room {
         }
     }
 
-    async fn start(&mut self, h: HandleId, jsep: Option<Jsep>) -> Result<Value, VideoRoomError> {
+    async fn start(&mut self, h: HandleId, jsep: Option<Jsep>) -> Result<(), RoomError> {
         let handle = h.handle_id;
         let sub = self
             .subscribers
             .get_mut(&handle)
-            .ok_or(VideoRoomError::JoinFirst)?;
+            .ok_or(RoomError::NotJoined)?;
         if let Some(jsep) = jsep {
             if jsep.kind != SdpType::Answer {
-                return Err(VideoRoomError::InvalidSdpType(
-                    "Subscribers must send an SDP answer".into(),
+                return Err(RoomError::WrongSdpType(
+                    "Subscribers must send an SDP answer",
                 ));
             }
             sub.peer.set_remote(SdpType::Answer, &jsep.sdp).await?;
@@ -2229,28 +1918,25 @@ impl Room {
         self.flush_candidates(handle);
         self.link_branches(handle);
         self.keyframes_for_subscriber(handle);
-        Ok(json!({"videoroom": "event", "room": self.room_json(), "started": "ok"}))
+        Ok(())
     }
 
     fn configure_subscriber(
         &mut self,
         h: HandleId,
         streams: &[(String, bool)],
-    ) -> Result<Value, VideoRoomError> {
+    ) -> Result<(), RoomError> {
         let sub = self
             .subscribers
             .get_mut(&h.handle_id)
-            .ok_or(VideoRoomError::JoinFirst)?;
+            .ok_or(RoomError::NotJoined)?;
         for (mid, send) in streams {
             let st = sub
                 .streams
                 .iter_mut()
                 .find(|st| &st.mid == mid)
                 .ok_or_else(|| {
-                    VideoRoomError::InvalidElement(
-                        "mid".into(),
-                        format!("an existing mid (no '{mid}')"),
-                    )
+                    RoomError::invalid("mid", format!("an existing mid (no '{mid}')"))
                 })?;
             st.send = *send;
             if !sub.paused {
@@ -2258,24 +1944,16 @@ impl Room {
             }
         }
         self.keyframes_for_subscriber(h.handle_id);
-        Ok(json!({"videoroom": "event", "room": self.room_json(), "configured": "ok"}))
+        Ok(())
     }
 
-    async fn renegotiate(&mut self, handle: u64) -> Result<WithJsep, VideoRoomError> {
+    async fn renegotiate(&mut self, handle: u64) -> Result<Offered, RoomError> {
         let offer = self.offer_for(handle).await?;
-        let sub = self
-            .subscribers
-            .get(&handle)
-            .ok_or(VideoRoomError::JoinFirst)?;
-        let data = json!({"videoroom": "updated", "room": self.room_json(), "streams": Self::streams_json(sub)});
-        Ok((
-            data,
-            Some(Jsep {
-                kind: SdpType::Offer,
-                sdp: offer,
-                trickle: None,
-            }),
-        ))
+        let sub = self.subscribers.get(&handle).ok_or(RoomError::NotJoined)?;
+        Ok(Offered {
+            streams: Self::subscribed_streams(sub),
+            offer,
+        })
     }
 
     async fn update(
@@ -2283,21 +1961,19 @@ impl Room {
         h: HandleId,
         add: Vec<StreamRequest>,
         remove: Vec<StreamRequest>,
-    ) -> Result<WithJsep, VideoRoomError> {
+    ) -> Result<Offered, RoomError> {
         let handle = h.handle_id;
         let Some(stable) = self.subscribers.get(&handle).map(|s| s.stable) else {
-            return Err(VideoRoomError::JoinFirst);
+            return Err(RoomError::NotJoined);
         };
         if !stable {
-            return Err(VideoRoomError::Unknown(
-                "a previous offer is still waiting for its answer".into(),
-            ));
+            return Err(RoomError::OfferPending);
         }
         let wanted = self.resolve(&add)?;
         let mut sub = self
             .subscribers
             .remove(&handle)
-            .ok_or(VideoRoomError::JoinFirst)?;
+            .ok_or(RoomError::NotJoined)?;
         for r in &remove {
             for st in sub
                 .streams
@@ -2521,13 +2197,11 @@ impl Room {
                     sdp_mline_index: Some(mline),
                     candidate,
                 };
-                self.ctx
-                    .events
-                    .push(h, PLUGIN, HandleEvent::Trickle(Some(c)));
+                self.notify(h, Notice::LocalCandidate(Some(c)));
             }
             RoomEvent::IceGatheringDone { handle } => {
                 if let Some(h) = self.handle_of(handle) {
-                    self.ctx.events.push(h, PLUGIN, HandleEvent::Trickle(None));
+                    self.notify(h, Notice::LocalCandidate(None));
                 }
             }
             RoomEvent::PadAdded { handle, pad, block } => {
@@ -2611,11 +2285,10 @@ impl Room {
                 warn!(handle_id = handle, %reason, "subscriber stopped taking media; removing it");
                 if let Some(h) = self.subscribers.get(&handle).map(|s| s.h) {
                     self.remove_subscriber(handle);
-                    self.ctx.events.push(
+                    self.notify(
                         h,
-                        PLUGIN,
-                        HandleEvent::Hangup {
-                            reason: "Media error".into(),
+                        Notice::Hangup {
+                            reason: "Media error",
                         },
                     );
                 }
@@ -2664,10 +2337,9 @@ impl Room {
                 s.receiving = true;
                 let (mid, kind) = (s.mid.clone(), s.kind);
                 debug!(handle_id = handle, mid = %mid, "receiving");
-                self.ctx.events.push(
+                self.notify(
                     h,
-                    PLUGIN,
-                    HandleEvent::Media {
+                    Notice::Media {
                         mid,
                         kind,
                         receiving: true,
@@ -2682,7 +2354,7 @@ impl Room {
         match state {
             WebRTCPeerConnectionState::Connected => {
                 if let Some(h) = self.handle_of(handle) {
-                    self.ctx.events.push(h, PLUGIN, HandleEvent::WebrtcUp);
+                    self.notify(h, Notice::WebrtcUp);
                 }
                 if let Some(p) = self
                     .participants
@@ -2709,11 +2381,10 @@ impl Room {
                     self.unpublish(handle).await;
                 }
                 if let Some(h) = h {
-                    self.ctx.events.push(
+                    self.notify(
                         h,
-                        PLUGIN,
-                        HandleEvent::Hangup {
-                            reason: "ICE failed".into(),
+                        Notice::Hangup {
+                            reason: "ICE failed",
                         },
                     );
                 }
@@ -2763,11 +2434,10 @@ impl Room {
                     if self.subscribers.contains_key(&handle) {
                         let h = self.subscribers[&handle].h;
                         self.remove_subscriber(handle);
-                        self.ctx.events.push(
+                        self.notify(
                             h,
-                            PLUGIN,
-                            HandleEvent::Hangup {
-                                reason: "Media error".into(),
+                            Notice::Hangup {
+                                reason: "Media error",
                             },
                         );
                     } else if self.participants.contains_key(&handle) {
@@ -2852,7 +2522,7 @@ impl Room {
             elements.extend(ingest.elements());
         }
         for (_, reply) in self.pending_ingests.drain() {
-            send_reply(reply, Err(VideoRoomError::Unknown("room destroyed".into())));
+            send_reply(reply, Err(RoomError::Destroyed));
         }
         if let Some(m) = self.mixer.take() {
             elements.extend(m.elements());

@@ -16,6 +16,7 @@ use gst_webrtc::{WebRTCPeerConnectionState, WebRTCSDPType, WebRTCSessionDescript
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::ids::{EgressId, MediaId, RecordingId};
 use crate::janus::SdpType;
 use crate::media::ice::IceSettings;
 
@@ -61,10 +62,10 @@ pub enum RoomEvent {
     },
     /// A recording's file is final (EOS reached its sink), or its finalize
     /// time is up.
-    RecordingDone { id: u64 },
+    RecordingDone { id: RecordingId },
     /// A recording dropped a keyframe older than its audio's start and
     /// needs another one, due `after` from now (the mix's video lags).
-    RecordingKeyframe { id: u64, after: Duration },
+    RecordingKeyframe { id: RecordingId, after: Duration },
     /// An ingest source exposed a pad, held by the blocking probe `block`
     /// until the room task links it.
     IngestPad {
@@ -86,20 +87,20 @@ pub enum RoomEvent {
     /// server that stopped).
     IngestFailed { handle: u64, why: String },
     /// Time for a restream's periodic keyframe (while `branch` runs).
-    EgressKeyframe { id: u64, branch: u64 },
+    EgressKeyframe { id: EgressId, branch: RecordingId },
     /// A restream's back-off is over: rebuild its branch.
-    EgressRetry { id: u64 },
+    EgressRetry { id: EgressId },
     /// A restream started `failures` failures ago: live if none since.
-    EgressCheck { id: u64, failures: u32 },
+    EgressCheck { id: EgressId, failures: u32 },
     /// An RTSP media of source `handle` (a publisher, or the mix) was
     /// prepared: feed its `appsrc`s.
     RtspAttach {
         handle: u64,
-        media: u64,
+        media: MediaId,
         srcs: Vec<(crate::media::codec::MediaKind, gst_app::AppSrc)>,
     },
     /// That RTSP media is gone (no client left).
-    RtspDetach { media: u64 },
+    RtspDetach { media: MediaId },
     /// A publisher's deferred recording may start now.
     StartRecording { handle: u64 },
     /// One audio packet's RFC 6464 level (dBov) from a publisher (SFU rooms).

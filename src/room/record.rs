@@ -21,7 +21,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use gst::prelude::*;
 use serde::Deserialize;
-use serde_json::{Value, json};
+
+use crate::ids::{Id, RecordingId};
 use thiserror::Error;
 
 use super::peer::{RoomEvent, RoomEvents};
@@ -59,7 +60,7 @@ pub enum RecordError {
     Pipeline(String),
     /// The recording directory cannot be made.
     #[error("recording directory {0}: {1}")]
-    Dir(String, std::io::Error),
+    Dir(String, #[source] std::io::Error),
     /// The catalog file is unreadable or malformed.
     #[error("recording catalog {0}: {1}")]
     Catalog(String, String),
@@ -173,33 +174,16 @@ impl Catalog {
 pub struct RecordingInfo {
     /// The file.
     pub path: PathBuf,
-    /// The room id, as on the wire.
-    pub room: Value,
-    /// The feed id, or `"mix"`.
-    pub feed: Value,
+    /// The room.
+    pub room: Id,
+    /// The feed recorded; `None` for the mix (and restreams, which are not listed).
+    pub feed: Option<Id>,
     /// Codecs in the file (`h264`, `aac`; `vp8`, `opus` in WebM).
     pub codecs: Vec<String>,
     /// Start, ms since the Unix epoch.
     pub started_ms: u64,
     /// Media duration, ms (first to last timestamp written).
     pub duration_ms: u64,
-}
-
-impl RecordingInfo {
-    /// The `list_recordings` entry: `{file, room, feed, size (bytes),
-    /// duration (s), codecs[], started (ms since epoch)}`.
-    pub fn to_json(&self) -> Value {
-        let size = std::fs::metadata(&self.path).map(|m| m.len()).unwrap_or(0);
-        json!({
-            "file": self.path.display().to_string(),
-            "room": self.room,
-            "feed": self.feed,
-            "size": size,
-            "duration": self.duration_ms as f64 / 1000.0,
-            "codecs": self.codecs,
-            "started": self.started_ms,
-        })
-    }
 }
 
 /// The finished recordings of the process, shared by every room.
@@ -245,7 +229,7 @@ struct Input {
 /// A recording in progress.
 pub struct Recorder {
     /// Unique in the process.
-    pub id: u64,
+    pub id: RecordingId,
     /// The file being written.
     pub path: PathBuf,
     bin: gst::Bin,
@@ -270,11 +254,11 @@ fn running_ns(pad: &gst::Pad, pts: gst::ClockTime) -> u64 {
 }
 
 /// The recording an element belongs to (its `rec_<id>` bin), if any.
-pub fn owner(src: Option<&gst::Object>) -> Option<u64> {
+pub fn owner(src: Option<&gst::Object>) -> Option<RecordingId> {
     let mut obj = src.cloned();
     while let Some(o) = obj {
         if let Some(id) = o.name().strip_prefix("rec_").and_then(|n| n.parse().ok()) {
-            return Some(id);
+            return Some(RecordingId(id));
         }
         obj = o.parent();
     }
@@ -388,12 +372,12 @@ impl Recorder {
         format: &Format,
         encoder: Option<&Selected>,
         target: Target,
-        room: Value,
-        feed: Value,
+        room: Id,
+        feed: Option<Id>,
         sources: &[Source<'_>],
         events: &RoomEvents,
     ) -> Result<Recorder, RecordError> {
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let id = RecordingId(NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let (path, sink) = match target {
             Target::File(path) => {
                 if let Some(dir) = path.parent() {
@@ -723,9 +707,12 @@ impl Recorder {
         self.info
     }
 
-    /// The `recording` state for events and replies.
-    pub fn to_json(&self) -> Value {
-        json!({"file": self.path.display().to_string(), "started": self.info.started_ms})
+    /// The file and its start, for replies.
+    pub fn state(&self) -> super::api::RecordingState {
+        super::api::RecordingState {
+            path: self.path.clone(),
+            started_ms: self.info.started_ms,
+        }
     }
 }
 

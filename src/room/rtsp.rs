@@ -21,13 +21,14 @@ use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 
 use super::peer::{RoomEvent, RoomEvents};
+use crate::ids::MediaId;
 use crate::media::codec::{Codec, MediaKind};
 
 static NEXT_MEDIA: AtomicU64 = AtomicU64::new(1);
 
 /// A process-unique id for a bridge of room media (RTSP media, switches).
-pub fn next_media_id() -> u64 {
-    NEXT_MEDIA.fetch_add(1, Ordering::Relaxed)
+pub fn next_media_id() -> MediaId {
+    MediaId(NEXT_MEDIA.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The gateway's RTSP server.

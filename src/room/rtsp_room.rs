@@ -6,6 +6,7 @@ use tracing::{debug, info, warn};
 
 use super::rtsp::{self, MountStream, RtspBranch, RtspServer};
 use super::{MIX_HANDLE, Room};
+use crate::ids::MediaId;
 use crate::media::codec::MediaKind;
 
 impl Room {
@@ -101,7 +102,7 @@ impl Room {
         {
             server.unmount(&path);
         }
-        let media: Vec<u64> = self
+        let media: Vec<MediaId> = self
             .rtsp_branches
             .iter()
             .filter(|(_, b)| b.handle == handle)
@@ -116,7 +117,7 @@ impl Room {
     pub(super) fn rtsp_attach(
         &mut self,
         handle: u64,
-        media: u64,
+        media: MediaId,
         srcs: Vec<(MediaKind, gst_app::AppSrc)>,
     ) {
         let streams = self.rtsp_streams(handle);
@@ -137,7 +138,7 @@ impl Room {
         }
         debug!(
             handle_id = handle,
-            media,
+            media = %media,
             streams = parts.len(),
             "RTSP media attached"
         );
@@ -153,7 +154,7 @@ impl Room {
     }
 
     /// The shared media is gone (its last client left).
-    pub(super) fn rtsp_detach(&mut self, media: u64) {
+    pub(super) fn rtsp_detach(&mut self, media: MediaId) {
         let Some(b) = self.rtsp_branches.remove(&media) else {
             return;
         };
@@ -163,6 +164,6 @@ impl Room {
             elements.extend(els);
         }
         super::peer::retire(&self.pipeline, elements);
-        debug!(media, "RTSP media detached");
+        debug!(media = %media, "RTSP media detached");
     }
 }

@@ -15,12 +15,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use gst::prelude::*;
-use serde_json::{Value, json};
 use tracing::info;
 
-use super::{Room, VideoRoomError};
+use super::Room;
+use super::error::RoomError;
+use crate::ids::{Id, MediaId};
 use crate::media::codec::MediaKind;
-use crate::plugins::params::Id;
 
 /// Keeps `seq << 32 | ts` of the last RTP packet through `guard`.
 pub fn track_last_rtp(guard: &gst::Element) -> Arc<AtomicU64> {
@@ -86,7 +86,7 @@ impl Room {
     pub(super) fn bridge(
         &mut self,
         handle: u64,
-    ) -> Result<Vec<(MediaKind, gst_app::AppSrc)>, VideoRoomError> {
+    ) -> Result<Vec<(MediaKind, gst_app::AppSrc)>, RoomError> {
         let pts: Vec<(u64, u32, u8, Option<u32>)> = self
             .participants
             .iter()
@@ -94,7 +94,7 @@ impl Room {
             .flat_map(|(h, pb)| pb.streams.iter().map(move |s| (h, s.mindex, s.pt, s.ssrc)))
             .collect();
         let Some(sub) = self.subscribers.get_mut(&handle) else {
-            return Err(VideoRoomError::JoinFirst);
+            return Err(RoomError::NotJoined);
         };
         let mut out = Vec::new();
         let mut retired = Vec::new();
@@ -120,7 +120,7 @@ impl Room {
             let el: gst::Element = src.clone().upcast();
             self.pipeline
                 .add(&el)
-                .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+                .map_err(|e| RoomError::graph("switch bridge", e))?;
             // Off the old source first, then on the new one.
             match st.bridge.take() {
                 Some(old) => {
@@ -144,21 +144,20 @@ impl Room {
             };
             let src_pad = el
                 .static_pad("src")
-                .ok_or_else(|| VideoRoomError::Unknown("appsrc has no src pad".into()))?;
+                .ok_or_else(|| RoomError::graph("switch bridge", "appsrc has no src pad"))?;
             let last = st
                 .last_rtp
                 .as_ref()
                 .map_or(u64::MAX, |l| l.load(Ordering::Relaxed));
             rewrite(&src_pad, ssrc, last, step);
-            let sink = st
-                .guard
-                .static_pad("sink")
-                .ok_or_else(|| VideoRoomError::Unknown("guard sink".into()))?;
+            let sink = st.guard.static_pad("sink").ok_or_else(|| {
+                RoomError::graph("switch bridge", "the flow guard has no sink pad")
+            })?;
             src_pad
                 .link(&sink)
-                .map_err(|e| VideoRoomError::Unknown(format!("{e:?}")))?;
+                .map_err(|e| RoomError::graph("switch bridge", e))?;
             el.sync_state_with_parent()
-                .map_err(|e| VideoRoomError::Unknown(e.to_string()))?;
+                .map_err(|e| RoomError::graph("switch bridge", e))?;
             st.bridge = Some(el);
             out.push((st.kind, src));
         }
@@ -175,14 +174,14 @@ impl Room {
     pub(super) fn export(
         &mut self,
         feed: &Id,
-        media: u64,
+        media: MediaId,
         srcs: Vec<(MediaKind, gst_app::AppSrc)>,
-    ) -> Result<Value, VideoRoomError> {
+    ) -> Result<(), RoomError> {
         let handle = self
             .find_feed(feed)
             .map(|(h, _)| h)
-            .ok_or_else(|| VideoRoomError::NoSuchFeed(feed.to_string()))?;
+            .ok_or_else(|| RoomError::NoSuchFeed(feed.to_string()))?;
         self.rtsp_attach(handle, media, srcs);
-        Ok(json!({"exported": media}))
+        Ok(())
     }
 }

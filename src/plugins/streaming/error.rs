@@ -7,7 +7,8 @@ use serde_json::{Value, json};
 use thiserror::Error;
 
 use crate::plugins::params::ParamError;
-use crate::plugins::videoroom::error::VideoRoomError;
+use crate::room::RoomError;
+use crate::room::peer::PeerError;
 
 /// Why a streaming request failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -95,18 +96,18 @@ impl From<ParamError> for StreamingError {
     }
 }
 
-impl From<VideoRoomError> for StreamingError {
-    fn from(e: VideoRoomError) -> Self {
+/// The one place where the failures of a mountpoint's room get streaming codes.
+impl From<RoomError> for StreamingError {
+    fn from(e: RoomError) -> Self {
         match e {
-            VideoRoomError::InvalidSdp(s) | VideoRoomError::InvalidSdpType(s) => {
+            RoomError::InvalidSdp(s) | RoomError::Peer(PeerError::Sdp(s)) => {
                 StreamingError::InvalidSdp(s)
             }
-            VideoRoomError::MissingElement(k) => StreamingError::MissingElement(k),
-            VideoRoomError::InvalidElement(k, t) => StreamingError::InvalidElement(k, t),
-            VideoRoomError::JoinFirst => StreamingError::InvalidState("not watching".into()),
-            VideoRoomError::AlreadyJoined(_) => {
-                StreamingError::InvalidState("already watching".into())
-            }
+            RoomError::WrongSdpType(s) => StreamingError::InvalidSdp(s.into()),
+            RoomError::Missing(k) => StreamingError::MissingElement(k.into()),
+            RoomError::Invalid { field, want } => StreamingError::InvalidElement(field, want),
+            RoomError::NotJoined => StreamingError::InvalidState("not watching".into()),
+            RoomError::AlreadyJoined(_) => StreamingError::InvalidState("already watching".into()),
             other => StreamingError::Unknown(other.to_string()),
         }
     }

@@ -10,6 +10,7 @@
 //! commands and the room's events back onto streaming shapes.
 
 pub mod error;
+pub mod reply;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,12 +23,16 @@ use tracing::{info, warn};
 
 use self::error::StreamingError;
 use super::params::{Id, Params};
-use super::{EventSink, Events, HandleEvent, HandleId, Plugin};
+use super::{Events, HandleId, Plugin, Route};
+use crate::ids::{MediaId, RoomId};
 use crate::janus::{JanusError, Jsep, PluginDescriptor, PluginReply, Trickle};
 use crate::media::codec::{Codec, MediaKind};
 use crate::room::config::RoomConfig;
 use crate::room::ingest::{RtpMedia, SourceSpec};
-use crate::room::{self, Command, RoomContext, RoomHandle, StreamRequest};
+use crate::room::{
+    self, Command, IngestParams, IngestStatus, Notice, Notices, RoomContext, RoomError, RoomHandle,
+    StreamRequest,
+};
 
 /// The plugin's package name.
 pub const PLUGIN: &str = "janus.plugin.streaming";
@@ -38,10 +43,27 @@ const FEED: u64 = 1;
 /// showing its streams at `create`).
 const REPLY_TIMEOUT: Duration = Duration::from_secs(20);
 
-const SYNC_REQUESTS: &[&str] = &[
-    "list", "info", "create", "destroy", "edit", "enable", "disable", "kick_all",
+/// Every request: its name and how it is answered.
+const REQUESTS: &[(&str, Route)] = &[
+    ("list", Route::Sync),
+    ("info", Route::Sync),
+    ("create", Route::Sync),
+    ("destroy", Route::Sync),
+    ("edit", Route::Sync),
+    ("enable", Route::Sync),
+    ("disable", Route::Sync),
+    ("kick_all", Route::Sync),
+    ("watch", Route::Async),
+    ("start", Route::Async),
+    ("pause", Route::Async),
+    ("stop", Route::Async),
+    ("switch", Route::Async),
+    ("configure", Route::Async),
 ];
-const ASYNC_REQUESTS: &[&str] = &["watch", "start", "pause", "stop", "switch", "configure"];
+
+fn lookup(name: &str) -> Option<(&'static str, Route)> {
+    REQUESTS.iter().find(|(n, _)| *n == name).copied()
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // Plain maps: their invariants hold between statements.
@@ -81,74 +103,35 @@ impl Mountpoint {
     }
 }
 
-/// Rewrites the events a mountpoint's room sends its viewers into the
-/// streaming plugin's shapes (core events pass as they are).
-struct ViewerEvents {
-    inner: Events,
+/// Delivers what a mountpoint room's notices mean to its viewers.
+struct Notifier {
+    events: Events,
 }
 
-impl EventSink for ViewerEvents {
-    fn push(&self, h: HandleId, _plugin: &'static str, event: HandleEvent) {
-        let event = match event {
-            HandleEvent::Plugin {
-                transaction,
-                data,
-                jsep,
-            } => {
-                let status = if data.get("error_code").is_some() {
-                    return self.inner.push(
-                        h,
-                        PLUGIN,
-                        HandleEvent::Plugin {
-                            transaction,
-                            data: json!({"streaming": "event", "error_code": data["error_code"], "error": data["error"]}),
-                            jsep,
-                        },
-                    );
-                } else if data.get("destroyed").is_some() || data.get("leaving").is_some() {
-                    "stopped"
-                } else if data["videoroom"] == "updated" {
-                    "updating"
-                } else {
-                    // Room chatter (publishers, talking) means nothing to a viewer.
-                    return;
-                };
-                HandleEvent::Plugin {
-                    transaction,
-                    data: json!({"streaming": "event", "result": {"status": status}}),
-                    jsep,
-                }
-            }
-            HandleEvent::WebrtcUp => {
-                self.inner.push(h, PLUGIN, HandleEvent::WebrtcUp);
-                HandleEvent::Plugin {
-                    transaction: None,
-                    data: json!({"streaming": "event", "result": {"status": "started"}}),
-                    jsep: None,
-                }
-            }
-            other => other,
-        };
-        self.inner.push(h, PLUGIN, event);
+impl Notices for Notifier {
+    fn notify(&self, _room: &RoomId, to: HandleId, notice: Notice) {
+        for event in reply::notice(notice) {
+            self.events.push(to, PLUGIN, event);
+        }
     }
 }
 
-/// Wraps the gateway's event sink for mountpoint rooms.
-pub fn viewer_events(inner: Events) -> Events {
-    Arc::new(ViewerEvents { inner })
+/// The notice sink mountpoint rooms are built with.
+pub fn notices(events: Events) -> Arc<dyn Notices> {
+    Arc::new(Notifier { events })
 }
 
 /// The streaming plugin.
 pub struct Streaming {
     ctx: Arc<RoomContext>,
-    /// The gateway's own sink, for replies already in streaming shapes.
+    /// Where acked requests' answers go.
     events: Events,
     mountpoints: Arc<Mutex<BTreeMap<u64, Arc<Mountpoint>>>>,
     /// Viewer handle → mountpoint id.
     viewers: Arc<Mutex<HashMap<u64, u64>>>,
     /// Viewers switched to another mountpoint: handle → (source mountpoint,
     /// bridge media id in its room).
-    switched: Arc<Mutex<HashMap<u64, (u64, u64)>>>,
+    switched: Arc<Mutex<HashMap<u64, (u64, MediaId)>>>,
     admin_key: Option<String>,
     rtp_ip: String,
 }
@@ -158,8 +141,7 @@ type Reply = Result<Value, StreamingError>;
 type Answer = BoxFuture<'static, Result<(Value, Option<Jsep>), StreamingError>>;
 
 impl Streaming {
-    /// The plugin; `ctx` must carry [`viewer_events`] and a membership map
-    /// of its own.
+    /// The plugin; `ctx` must carry [`notices`] and a membership map of its own.
     pub fn new(
         ctx: Arc<RoomContext>,
         events: Events,
@@ -293,15 +275,11 @@ impl Streaming {
                 Ok(v) => v,
                 Err(e) => return Box::pin(async move { Err(e) }),
             };
-        let room_body: Map<String, Value> = json!({"publishers": 1, "description": description})
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        let cfg = match RoomConfig::from_create(&Params::new(&room_body, false), Id::Num(id)) {
-            Ok(c) => c,
-            Err(e) => {
-                return Box::pin(async move { Err(StreamingError::CantCreate(e.to_string())) });
-            }
+        // The mountpoint's room: one publisher (the ingest), viewers as subscribers.
+        let cfg = RoomConfig {
+            description: description.clone(),
+            max_publishers: 1,
+            ..RoomConfig::new(Id::Num(id))
         };
         let room = match room::spawn(cfg, self.ctx.clone()) {
             Ok(r) => r,
@@ -314,11 +292,13 @@ impl Streaming {
             let (tx, rx) = oneshot::channel();
             room.send(Command::AddIngest {
                 secret: None,
-                spec: spec.clone(),
-                id: Some(Id::Num(FEED)),
-                display: Some(name.clone()),
-                reconnect_delay: delay,
-                keyframe_cache,
+                params: IngestParams {
+                    spec: spec.clone(),
+                    id: Some(Id::Num(FEED)),
+                    display: Some(name.clone()),
+                    reconnect_delay: delay,
+                    keyframe_cache,
+                },
                 reply: tx,
             })
             .map_err(|e| StreamingError::CantCreate(e.to_string()))?;
@@ -374,62 +354,33 @@ impl Streaming {
         })
     }
 
-    /// `info` (with `media`, `viewers` and the source's state) for one mountpoint.
-    async fn describe(mp: &Mountpoint, full: bool) -> Value {
+    /// The room's ingest status, if it answers within 5 s.
+    async fn status(mp: &Mountpoint) -> Option<IngestStatus> {
         let (tx, rx) = oneshot::channel();
-        let status = if mp.room.send(Command::IngestStatus { reply: tx }).is_ok() {
-            tokio::time::timeout(Duration::from_secs(5), rx)
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or(Value::Null)
-        } else {
-            Value::Null
-        };
-        let ingest = &status["ingests"][0];
-        let media: Vec<Value> = ingest["media"]
-            .as_array()
-            .map(|m| {
-                m.iter()
-                    .enumerate()
-                    .map(|(i, s)| {
-                        let mut v = json!({
-                            "mindex": i, "mid": i.to_string(), "type": s["type"],
-                            "label": s["type"], "msid": format!("janus{}", mp.id),
-                            "age_ms": s["age_ms"],
-                        });
-                        if full {
-                            v["codec"] = s["codec"].clone();
-                            v["pt"] = json!(if s["type"] == "video" { 96 } else { 111 });
-                            v["input"] = s["input"].clone();
-                            v["transcoded"] = s["transcoded"].clone();
-                        }
-                        v
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
+        mp.room.send(Command::IngestStatus { reply: tx }).ok()?;
+        tokio::time::timeout(Duration::from_secs(5), rx)
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// `list` (`full: false`) and `info` (`full`: with `viewers`, codecs
+    /// and the source's state) for one mountpoint.
+    async fn describe(mp: &Mountpoint, full: bool) -> Value {
+        let status = Self::status(mp).await;
         let st = mp.settings();
         let mut v = json!({
-            "id": mp.id, "type": "live", "description": st.description,
-            "enabled": st.enabled, "media": media,
+            "id": mp.id, "type": "live", "description": st.description, "enabled": st.enabled,
         });
         if let Some(m) = &st.metadata {
             v["metadata"] = m.clone();
         }
         if full {
             v["name"] = json!(mp.name);
-            v["viewers"] = status["viewers"].clone();
-            v["encoders"] = status["encoders"].clone();
             v["is_private"] = json!(st.is_private);
-            v["source"] = json!({
-                "type": mp.spec.type_name(),
-                "url": mp.spec.url(),
-                "state": ingest["state"],
-                "failures": ingest["failures"],
-            });
+            v["source"] = json!({"type": mp.spec.type_name(), "url": mp.spec.url()});
         }
-        v
+        reply::describe(mp.id, v, status.as_ref(), full)
     }
 
     fn sync_request(&self, request: &str, body: Map<String, Value>) -> BoxFuture<'static, Reply> {
@@ -576,7 +527,7 @@ impl Streaming {
         jsep: Option<Jsep>,
     ) -> Result<Answer, StreamingError> {
         let p = Params::new(body, false);
-        let status = |s: &str| json!({"streaming": "event", "result": {"status": s}});
+        let status = reply::status;
         match request {
             "watch" => {
                 if self.watched(h.handle_id).is_some() {
@@ -608,7 +559,14 @@ impl Streaming {
                 let viewers = self.viewers.clone();
                 Ok(Box::pin(async move {
                     match wait(rx).await {
-                        Ok((_, jsep)) => Ok((status("preparing"), jsep)),
+                        Ok(offered) => Ok((
+                            status("preparing"),
+                            Some(Jsep {
+                                kind: crate::janus::SdpType::Offer,
+                                sdp: offered.offer,
+                                trickle: None,
+                            }),
+                        )),
                         Err(e) => {
                             lock(&viewers).remove(&h.handle_id);
                             Err(e)
@@ -621,9 +579,11 @@ impl Streaming {
                     .watched(h.handle_id)
                     .ok_or_else(|| StreamingError::InvalidState("not watching anything".into()))?;
                 let (tx, rx) = oneshot::channel();
-                let (cmd, done) = match request {
-                    "start" => (Command::Start { h, jsep, reply: tx }, "starting"),
-                    "pause" => (Command::Pause { h, reply: tx }, "pausing"),
+                let unit =
+                    |rx| -> BoxFuture<'static, Result<(), StreamingError>> { Box::pin(wait(rx)) };
+                let (cmd, answered, done) = match request {
+                    "start" => (Command::Start { h, jsep, reply: tx }, unit(rx), "starting"),
+                    "pause" => (Command::Pause { h, reply: tx }, unit(rx), "pausing"),
                     "configure" => {
                         let streams = p
                             .array("streams")?
@@ -641,20 +601,24 @@ impl Streaming {
                                 streams,
                                 reply: tx,
                             },
+                            unit(rx),
                             "ok",
                         )
                     }
                     _ => {
                         self.unexport(h.handle_id);
                         lock(&self.viewers).remove(&h.handle_id);
-                        (Command::Leave { h, reply: tx }, "stopping")
+                        let (tx, rx) = oneshot::channel();
+                        let left: BoxFuture<'static, Result<(), StreamingError>> =
+                            Box::pin(async move { wait(rx).await.map(|_| ()) });
+                        (Command::Leave { h, reply: tx }, left, "stopping")
                     }
                 };
                 mp.room
                     .send(cmd)
                     .map_err(|e| StreamingError::Unknown(e.to_string()))?;
                 Ok(Box::pin(async move {
-                    wait(rx).await?;
+                    answered.await?;
                     Ok((status(done), None))
                 }))
             }
@@ -686,21 +650,22 @@ impl Streaming {
         let switched = self.switched.clone();
         let mountpoints = self.mountpoints.clone();
         Ok(Box::pin(async move {
-            let codecs = |d: Value| {
-                let mut v: Vec<(String, String)> = d["media"]
-                    .as_array()
-                    .map(|m| {
-                        m.iter()
-                            .map(|s| (s["type"].to_string(), s["codec"].to_string()))
-                            .collect()
+            let codecs = |st: Option<IngestStatus>| {
+                let mut v: Vec<(&str, &str)> = st
+                    .iter()
+                    .flat_map(|s| s.ingests.first())
+                    .flat_map(|i| {
+                        i.media
+                            .iter()
+                            .map(|m| (m.kind.as_str(), m.codec.janus_name()))
                     })
-                    .unwrap_or_default();
+                    .collect();
                 v.sort();
                 v
             };
             let (from, to) = (
-                codecs(Self::describe(&current, true).await),
-                codecs(Self::describe(&target, true).await),
+                codecs(Self::status(&current).await),
+                codecs(Self::status(&target).await),
             );
             if from != to || to.is_empty() {
                 return Err(StreamingError::CantSwitch(format!(
@@ -750,9 +715,7 @@ impl Streaming {
     }
 }
 
-async fn wait<T>(
-    rx: oneshot::Receiver<Result<T, crate::plugins::videoroom::error::VideoRoomError>>,
-) -> Result<T, StreamingError> {
+async fn wait<T>(rx: oneshot::Receiver<Result<T, RoomError>>) -> Result<T, StreamingError> {
     match tokio::time::timeout(REPLY_TIMEOUT, rx).await {
         Ok(Ok(r)) => r.map_err(StreamingError::from),
         Ok(Err(_)) => Err(StreamingError::Unknown("the mountpoint closed".into())),
@@ -854,20 +817,18 @@ impl Plugin for Streaming {
         body: Map<String, Value>,
         jsep: Option<Jsep>,
     ) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
-        let (request, how) =
-            match super::route::<StreamingError>(&body, SYNC_REQUESTS, ASYNC_REQUESTS) {
-                Ok(r) => r,
-                Err(reply) => return reply,
-            };
+        let (request, how) = match super::route::<StreamingError, _>(&body, lookup) {
+            Ok(r) => r,
+            Err(reply) => return reply,
+        };
         match how {
-            super::Route::Sync => super::answer_now(self.sync_request(&request, body)),
-            // Straight to the viewer: these are streaming shapes already.
-            super::Route::Async => super::answer_later(
+            Route::Sync => super::answer_now(self.sync_request(request, body)),
+            Route::Async => super::answer_later(
                 self.events.clone(),
                 PLUGIN,
                 h,
                 transaction,
-                self.async_request(h, &request, &body, jsep),
+                self.async_request(h, request, &body, jsep),
             ),
         }
     }

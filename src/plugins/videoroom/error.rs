@@ -6,8 +6,10 @@
 use serde_json::{Value, json};
 use thiserror::Error;
 
-use crate::plugins::params::{Id, ParamError};
+use crate::ids::Id;
+use crate::plugins::params::ParamError;
 use crate::room::peer::PeerError;
+use crate::room::{Role, RoomError};
 
 /// Why a videoroom request failed.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -116,11 +118,30 @@ impl From<ParamError> for VideoRoomError {
     }
 }
 
-impl From<PeerError> for VideoRoomError {
-    fn from(e: PeerError) -> Self {
+/// The one place where room failures get videoroom codes.
+impl From<RoomError> for VideoRoomError {
+    fn from(e: RoomError) -> Self {
+        use VideoRoomError as V;
         match e {
-            PeerError::Sdp(s) => VideoRoomError::InvalidSdp(s),
-            other => VideoRoomError::Unknown(other.to_string()),
+            RoomError::NotJoined => V::JoinFirst,
+            RoomError::AlreadyJoined(role) => V::AlreadyJoined(match role {
+                Role::Publisher => "publisher",
+                Role::Subscriber => "subscriber",
+            }),
+            RoomError::NoSuchFeed(what) => V::NoSuchFeed(what),
+            RoomError::PublishersFull(n) => V::PublishersFull(n),
+            RoomError::Unauthorized(what) => V::Unauthorized(what),
+            RoomError::AlreadyPublished => V::AlreadyPublished,
+            RoomError::NotPublished => V::NotPublished,
+            RoomError::IdExists(id) => V::IdExists(id),
+            RoomError::WrongSdpType(why) => V::InvalidSdpType(why.into()),
+            RoomError::InvalidSdp(why) | RoomError::Peer(PeerError::Sdp(why)) => V::InvalidSdp(why),
+            RoomError::Missing(key) => V::MissingElement(key.into()),
+            RoomError::Invalid { field, want } => V::InvalidElement(field, want),
+            RoomError::NotMixing(request) => {
+                V::InvalidRequest(format!("{request} (this room does not mix)"))
+            }
+            other => V::Unknown(other.to_string()),
         }
     }
 }

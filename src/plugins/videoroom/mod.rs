@@ -1,13 +1,19 @@
 //! `janus.plugin.videoroom` (Janus 1.x multistream API; request and event
 //! shapes from the doc header of Janus's `janus_videoroom.c`).
 //!
-//! This module validates requests and routes them: room-less ones (`create`,
-//! `list`, `exists`) are served here from the room registry, everything else
-//! becomes a [`Command`] for the room's task. Synchronous requests answer in
-//! the `success` reply; asynchronous ones are acked and answered by an event
-//! carrying the request's transaction, as in Janus.
+//! This module keeps the room registry and routes requests: room-less ones
+//! (`create`, `list`, `exists`, `list_recordings`) are served here,
+//! everything else becomes a typed [`Command`] for the room's task.
+//! [`request`] reads the bodies, [`reply`] shapes results and the rooms'
+//! notices as videoroom JSON, [`error`] maps room failures onto videoroom
+//! codes. Synchronous requests answer in the `success` reply; asynchronous
+//! ones are acked and answered by an event carrying the request's
+//! transaction, as in Janus.
 
+pub mod create;
 pub mod error;
+pub mod reply;
+pub mod request;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -19,23 +25,52 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use self::error::VideoRoomError;
-use super::params::{Id, Params};
-use super::{HandleId, Plugin};
+use self::request::Request;
+use super::params::Params;
+use super::{Events, HandleId, Plugin, Route};
+use crate::ids::{EgressId, Id, RoomId};
 use crate::janus::{JanusError, Jsep, PluginDescriptor, PluginReply, Trickle};
-use crate::room::config::RoomConfig;
 use crate::room::{
-    self, Command, JoinParams, Member, PublishParams, RoomContext, RoomHandle, StreamRequest,
-    WithJsep,
+    self, Command, JoinParams, Member, Notice, Notices, Reply, RoomContext, RoomError, RoomHandle,
+    StreamRequest,
 };
+
+/// The plugin's package name.
+pub const PLUGIN: &str = "janus.plugin.videoroom";
 
 /// How long a request waits for its room (negotiations included).
 const ROOM_REPLY_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// A room in the registry.
+struct RoomEntry {
+    handle: RoomHandle,
+    /// `create` keys stored as given, shown in `list`.
+    extra: Map<String, Value>,
+}
+
 /// The videoroom plugin.
 pub struct VideoRoom {
     ctx: Arc<RoomContext>,
-    rooms: Arc<Mutex<HashMap<Id, RoomHandle>>>,
+    /// Where acked requests' answers go.
+    events: Events,
+    rooms: Arc<Mutex<HashMap<Id, RoomEntry>>>,
     admin_key: Option<String>,
+}
+
+/// Delivers rooms' notices to their handles as videoroom (or core) events.
+struct Notifier {
+    events: Events,
+}
+
+impl Notices for Notifier {
+    fn notify(&self, room: &RoomId, to: HandleId, notice: Notice) {
+        self.events.push(to, PLUGIN, reply::notice(room, notice));
+    }
+}
+
+/// The notice sink videoroom rooms are built with.
+pub fn notices(events: Events) -> Arc<dyn Notices> {
+    Arc::new(Notifier { events })
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -44,9 +79,9 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn wait<T>(rx: oneshot::Receiver<Result<T, VideoRoomError>>) -> Result<T, VideoRoomError> {
+async fn wait<T>(rx: oneshot::Receiver<Result<T, RoomError>>) -> Result<T, VideoRoomError> {
     match tokio::time::timeout(ROOM_REPLY_TIMEOUT, rx).await {
-        Ok(Ok(r)) => r,
+        Ok(Ok(r)) => r.map_err(VideoRoomError::from),
         Ok(Err(_)) => Err(VideoRoomError::Unknown(
             "the room closed before answering".into(),
         )),
@@ -56,65 +91,36 @@ async fn wait<T>(rx: oneshot::Receiver<Result<T, VideoRoomError>>) -> Result<T, 
     }
 }
 
-fn stream_requests(p: &Params, key: &str) -> Result<Vec<StreamRequest>, VideoRoomError> {
-    let Some(list) = p.array(key)? else {
-        return Ok(vec![]);
-    };
-    list.iter()
-        .map(|v| {
-            let Value::Object(m) = v else {
-                return Err(VideoRoomError::InvalidElement(
-                    key.into(),
-                    "an array of objects".into(),
-                ));
-            };
-            let sp = Params::new(m, p.string_ids());
-            Ok(StreamRequest {
-                feed: sp.req_feed("feed")?,
-                mid: sp.str("mid")?.map(str::to_owned),
-            })
-        })
-        .collect()
+/// A synchronous request's eventual result.
+type Answer = BoxFuture<'static, Result<Value, VideoRoomError>>;
+/// An asynchronous request's eventual event data and JSEP.
+type Event = BoxFuture<'static, Result<(Value, Option<Jsep>), VideoRoomError>>;
+
+fn ready<T: Send + 'static>(
+    r: Result<T, VideoRoomError>,
+) -> BoxFuture<'static, Result<T, VideoRoomError>> {
+    Box::pin(async move { r })
 }
 
-const SYNC_REQUESTS: &[&str] = &[
-    "create",
-    "add_ingest",
-    "remove_ingest",
-    "start_rtmp",
-    "stop_rtmp",
-    "list_ingests",
-    "edit",
-    "destroy",
-    "exists",
-    "list",
-    "listparticipants",
-    "kick",
-    "set_layout",
-    "moderate",
-    "enable_recording",
-    "record_mix",
-    "list_recordings",
-];
-const ASYNC_REQUESTS: &[&str] = &[
-    "join",
-    "joinandconfigure",
-    "configure",
-    "publish",
-    "unpublish",
-    "start",
-    "pause",
-    "leave",
-    "update",
-    "subscribe",
-    "unsubscribe",
-];
+/// Sends `room` the command `make` builds and shapes its result with `shape`.
+fn ask<T: Send + 'static, V: Send + 'static>(
+    room: &RoomHandle,
+    make: impl FnOnce(Reply<T>) -> Command,
+    shape: impl FnOnce(T) -> V + Send + 'static,
+) -> BoxFuture<'static, Result<V, VideoRoomError>> {
+    let (tx, rx) = oneshot::channel();
+    if let Err(e) = room.send(make(tx)) {
+        return ready(Err(e.into()));
+    }
+    Box::pin(async move { wait(rx).await.map(shape) })
+}
 
 impl VideoRoom {
-    /// A plugin with no rooms yet.
-    pub fn new(ctx: Arc<RoomContext>, admin_key: Option<String>) -> Self {
+    /// A plugin with no rooms yet; `ctx` must carry [`notices`] of `events`.
+    pub fn new(ctx: Arc<RoomContext>, events: Events, admin_key: Option<String>) -> Self {
         VideoRoom {
             ctx,
+            events,
             rooms: Arc::new(Mutex::new(HashMap::new())),
             admin_key,
         }
@@ -126,14 +132,17 @@ impl VideoRoom {
 
     /// Number of live rooms.
     pub fn room_count(&self) -> usize {
-        lock(&self.rooms).values().filter(|r| r.is_alive()).count()
+        lock(&self.rooms)
+            .values()
+            .filter(|r| r.handle.is_alive())
+            .count()
     }
 
     fn room(&self, id: &Id) -> Result<RoomHandle, VideoRoomError> {
         lock(&self.rooms)
             .get(id)
-            .filter(|r| r.is_alive())
-            .cloned()
+            .map(|r| r.handle.clone())
+            .filter(RoomHandle::is_alive)
             .ok_or_else(|| VideoRoomError::NoSuchRoom(id.clone()))
     }
 
@@ -151,7 +160,7 @@ impl VideoRoom {
         }
         let requested = p.id("room")?;
         let mut rooms = lock(&self.rooms);
-        rooms.retain(|_, r| r.is_alive());
+        rooms.retain(|_, r| r.handle.is_alive());
         let id = match requested {
             Some(id) if rooms.contains_key(&id) => return Err(VideoRoomError::RoomExists(id)),
             Some(id) => id,
@@ -166,10 +175,10 @@ impl VideoRoom {
                 }
             },
         };
-        let cfg = RoomConfig::from_create(&p, id.clone())?;
+        let (cfg, extra) = create::parse_create(&p, id.clone())?;
         let permanent = cfg.permanent;
         let handle = room::spawn(cfg, self.ctx.clone())?;
-        rooms.insert(id.clone(), handle);
+        rooms.insert(id.clone(), RoomEntry { handle, extra });
         info!(room = %id, "room created");
         if permanent {
             warn!(room = %id, "permanent rooms are not written back to the config file");
@@ -177,266 +186,266 @@ impl VideoRoom {
         Ok(json!({"videoroom": "created", "room": id.to_json(), "permanent": false}))
     }
 
-    fn sync_request(
-        &self,
-        request: &str,
-        body: Map<String, Value>,
-    ) -> BoxFuture<'static, Result<Value, VideoRoomError>> {
+    /// `list`: every room's entry (private ones for the `admin_key` holder only).
+    fn list(&self, p: &Params) -> Answer {
+        let admin = self.admin_key.is_some()
+            && p.str("admin_key").ok().flatten() == self.admin_key.as_deref();
+        let rooms: Vec<(RoomHandle, Map<String, Value>)> = lock(&self.rooms)
+            .values()
+            .map(|r| (r.handle.clone(), r.extra.clone()))
+            .collect();
+        Box::pin(async move {
+            let mut list = Vec::new();
+            for (r, extra) in rooms {
+                let (tx, rx) = oneshot::channel();
+                if r.send(Command::Info { reply: tx }).is_err() {
+                    continue;
+                }
+                if let Ok(Ok(info)) = tokio::time::timeout(ROOM_REPLY_TIMEOUT, rx).await
+                    && (admin || !info.config.is_private)
+                {
+                    list.push(reply::list_entry(&info.config, info.participants, &extra));
+                }
+            }
+            Ok(json!({"videoroom": "success", "list": list}))
+        })
+    }
+
+    fn sync_request(&self, request: Request, body: Map<String, Value>) -> Answer {
         let p = Params::new(&body, self.string_ids());
-        let ready = |r: Result<Value, VideoRoomError>| -> BoxFuture<'static, Result<Value, VideoRoomError>> {
-            Box::pin(async move { r })
-        };
         match request {
-            "create" => ready(self.create(&body)),
-            "exists" => ready(p.req_id("room").map_err(Into::into).map(|id| {
+            Request::Create => ready(self.create(&body)),
+            Request::Exists => ready(p.req_id("room").map_err(Into::into).map(|id| {
                 let exists = self.room(&id).is_ok();
                 json!({"videoroom": "success", "room": id.to_json(), "exists": exists})
             })),
-            "list" => {
-                let admin = self.admin_key.is_some()
-                    && p.str("admin_key").ok().flatten() == self.admin_key.as_deref();
-                let rooms: Vec<RoomHandle> = lock(&self.rooms).values().cloned().collect();
-                Box::pin(async move {
-                    let mut list = Vec::new();
-                    for r in rooms {
-                        let (tx, rx) = oneshot::channel();
-                        if r.send(Command::Info { reply: tx }).is_err() {
-                            continue;
-                        }
-                        if let Ok(Ok(entry)) = tokio::time::timeout(ROOM_REPLY_TIMEOUT, rx).await
-                            && (admin || entry["is_private"] != true)
-                        {
-                            list.push(entry);
-                        }
-                    }
-                    Ok(json!({"videoroom": "success", "list": list}))
-                })
-            }
-            "list_ingests" => {
-                let room = match p
-                    .req_id("room")
-                    .map_err(VideoRoomError::from)
-                    .and_then(|id| self.room(&id))
-                {
-                    Ok(r) => r,
-                    Err(e) => return ready(Err(e)),
-                };
-                let (tx, rx) = oneshot::channel();
-                if room.send(Command::IngestStatus { reply: tx }).is_err() {
-                    return ready(Err(VideoRoomError::Unknown("room gone".into())));
-                }
-                Box::pin(async move {
-                    match tokio::time::timeout(ROOM_REPLY_TIMEOUT, rx).await {
-                        Ok(Ok(mut v)) => {
-                            v["videoroom"] = json!("success");
-                            Ok(v)
-                        }
-                        _ => Err(VideoRoomError::Unknown("the room did not answer".into())),
-                    }
-                })
-            }
-            "list_recordings" => {
+            Request::List => self.list(&p),
+            Request::ListRecordings => {
                 let room = match p.id("room") {
-                    Ok(r) => r.map(|r| r.to_json()),
+                    Ok(r) => r,
                     Err(e) => return ready(Err(e.into())),
                 };
                 let list: Vec<Value> = lock(&self.ctx.recordings)
                     .iter()
                     .filter(|r| room.as_ref().is_none_or(|id| &r.room == id))
-                    .map(|r| r.to_json())
+                    .map(reply::recording)
                     .collect();
                 ready(Ok(json!({"videoroom": "success", "recordings": list})))
             }
-            "destroy" | "edit" | "listparticipants" | "kick" | "set_layout" | "moderate"
-            | "enable_recording" | "record_mix" | "add_ingest" | "remove_ingest" | "start_rtmp"
-            | "stop_rtmp" => {
-                let route = || -> Result<(RoomHandle, Id), VideoRoomError> {
-                    let id = p.req_id("room")?;
-                    Ok((self.room(&id)?, id))
-                };
-                let (room, id) = match route() {
-                    Ok(r) => r,
-                    Err(e) => return ready(Err(e)),
-                };
-                let (tx, rx) = oneshot::channel();
-                let cmd = match request {
-                    "destroy" => match p.str("secret") {
-                        Ok(s) => Command::Destroy {
-                            secret: s.map(str::to_owned),
-                            reply: tx,
-                        },
-                        Err(e) => return ready(Err(e.into())),
-                    },
-                    "edit" => Command::Edit {
-                        body: body.clone(),
-                        reply: tx,
-                    },
-                    "listparticipants" => Command::ListParticipants { reply: tx },
-                    "moderate" => match parse_moderate(&p) {
-                        Ok((secret, id, mid, mute)) => Command::Moderate {
-                            secret,
-                            id,
-                            mid,
-                            mute,
-                            reply: tx,
-                        },
-                        Err(e) => return ready(Err(e)),
-                    },
-                    "enable_recording" => match (p.str("secret"), p.req_bool("record")) {
-                        (Ok(secret), Ok(record)) => Command::EnableRecording {
-                            secret: secret.map(str::to_owned),
-                            record,
-                            reply: tx,
-                        },
-                        (Err(e), _) | (_, Err(e)) => return ready(Err(e.into())),
-                    },
-                    "record_mix" => {
-                        let parsed = (|| {
-                            Ok::<_, VideoRoomError>((
-                                p.str("secret")?.map(str::to_owned),
-                                p.req_bool("record")?,
-                                p.str("filename")?.map(str::to_owned),
-                            ))
-                        })();
-                        match parsed {
-                            Ok((secret, record, filename)) => Command::RecordMix {
-                                secret,
-                                record,
-                                filename,
-                                reply: tx,
-                            },
-                            Err(e) => return ready(Err(e)),
-                        }
-                    }
-                    "add_ingest" => match parse_add_ingest(&p) {
-                        Ok((secret, spec, id, display, delay)) => Command::AddIngest {
-                            secret,
-                            spec,
-                            id,
-                            display,
-                            reconnect_delay: delay,
-                            keyframe_cache: p.bool("bufferkf").ok().flatten().unwrap_or(true),
-                            reply: tx,
-                        },
-                        Err(e) => return ready(Err(e)),
-                    },
-                    "start_rtmp" => {
-                        let parsed = (|| {
-                            let url = p.req_str("url")?;
-                            if !url.to_ascii_lowercase().starts_with("rtmp://")
-                                && !url.to_ascii_lowercase().starts_with("rtmps://")
-                            {
-                                return Err(VideoRoomError::InvalidElement(
-                                    "url".into(),
-                                    "an rtmp:// URL".into(),
-                                ));
-                            }
-                            let source = match p.raw("source") {
-                                None => None,
-                                Some(Value::String(s)) if s == "mix" => None,
-                                Some(_) => Some(p.req_feed("source")?),
-                            };
-                            Ok::<_, VideoRoomError>((
-                                p.str("secret")?.map(str::to_owned),
-                                url.to_owned(),
-                                source,
-                            ))
-                        })();
-                        match parsed {
-                            Ok((secret, url, source)) => Command::StartRtmp {
-                                secret,
-                                url,
-                                source,
-                                reply: tx,
-                            },
-                            Err(e) => return ready(Err(e)),
-                        }
-                    }
-                    "stop_rtmp" => {
-                        let parsed = (|| {
-                            Ok::<_, VideoRoomError>((
-                                p.str("secret")?.map(str::to_owned),
-                                p.u64("id")?
-                                    .ok_or_else(|| VideoRoomError::MissingElement("id".into()))?,
-                            ))
-                        })();
-                        match parsed {
-                            Ok((secret, id)) => Command::StopRtmp {
-                                secret,
-                                id,
-                                reply: tx,
-                            },
-                            Err(e) => return ready(Err(e)),
-                        }
-                    }
-                    "remove_ingest" => {
-                        let parsed = p
-                            .str("secret")
-                            .and_then(|s| Ok((s.map(str::to_owned), p.req_id("id")?)));
-                        match parsed {
-                            Ok((secret, id)) => Command::RemoveIngest {
-                                secret,
-                                id,
-                                reply: tx,
-                            },
-                            Err(e) => return ready(Err(e.into())),
-                        }
-                    }
-                    "set_layout" => match parse_layout(&p) {
-                        Ok(layout) => Command::SetLayout {
-                            secret: p.str("secret").ok().flatten().map(str::to_owned),
-                            layout,
-                            reply: tx,
-                        },
-                        Err(e) => return ready(Err(e)),
-                    },
-                    _ => {
-                        let parsed = p
-                            .str("secret")
-                            .and_then(|s| Ok((s.map(str::to_owned), p.req_id("id")?)));
-                        match parsed {
-                            Ok((secret, target)) => Command::Kick {
-                                secret,
-                                id: target,
-                                reply: tx,
-                            },
-                            Err(e) => return ready(Err(e.into())),
-                        }
-                    }
-                };
-                if let Err(e) = room.send(cmd) {
-                    return ready(Err(e));
+            _ => {
+                let routed = p
+                    .req_id("room")
+                    .map_err(VideoRoomError::from)
+                    .and_then(|id| Ok((self.room(&id)?, id)));
+                match routed {
+                    Ok((room, id)) => self
+                        .room_request(request, &p, &room, id)
+                        .unwrap_or_else(|e| ready(Err(e))),
+                    Err(e) => ready(Err(e)),
                 }
-                let is_destroy = request == "destroy";
+            }
+        }
+    }
+
+    /// A synchronous request to room `id`.
+    fn room_request(
+        &self,
+        request: Request,
+        p: &Params,
+        room: &RoomHandle,
+        id: Id,
+    ) -> Result<Answer, VideoRoomError> {
+        use request::secret;
+        let r = id.clone();
+        Ok(match request {
+            Request::Destroy => {
+                let secret = secret(p)?;
+                let asked = ask(
+                    room,
+                    |reply| Command::Destroy { secret, reply },
+                    move |()| reply::destroyed(&r),
+                );
                 let rooms = self.rooms.clone();
                 Box::pin(async move {
-                    let r = wait(rx).await;
-                    if is_destroy && r.is_ok() {
+                    let done = asked.await;
+                    if done.is_ok() {
                         lock(&rooms).remove(&id);
                         info!(room = %id, "room destroyed");
                     }
-                    r
+                    done
                 })
             }
-            other => ready(Err(VideoRoomError::InvalidRequest(other.to_owned()))),
-        }
+            Request::Edit => {
+                let (secret, edit) = (secret(p)?, create::parse_edit(p)?);
+                ask(
+                    room,
+                    |reply| Command::Edit {
+                        secret,
+                        edit,
+                        reply,
+                    },
+                    move |()| reply::edited(&r),
+                )
+            }
+            Request::ListParticipants => ask(
+                room,
+                |reply| Command::ListParticipants { reply },
+                move |list| reply::participants(&r, &list),
+            ),
+            Request::Kick => {
+                let (secret, target) = (secret(p)?, p.req_id("id")?);
+                ask(
+                    room,
+                    |reply| Command::Kick {
+                        secret,
+                        id: target,
+                        reply,
+                    },
+                    |()| reply::success(json!({})),
+                )
+            }
+            Request::Moderate => {
+                let (secret, target, mid, mute) = request::moderate(p)?;
+                ask(
+                    room,
+                    |reply| Command::Moderate {
+                        secret,
+                        id: target,
+                        mid,
+                        mute,
+                        reply,
+                    },
+                    |()| reply::success(json!({})),
+                )
+            }
+            Request::EnableRecording => {
+                let (secret, record) = (secret(p)?, p.req_bool("record")?);
+                ask(
+                    room,
+                    |reply| Command::EnableRecording {
+                        secret,
+                        record,
+                        reply,
+                    },
+                    move |()| reply::success(json!({"room": r.to_json(), "record": record})),
+                )
+            }
+            Request::RecordMix => {
+                let secret = secret(p)?;
+                let record = p.req_bool("record")?;
+                let filename = p.str("filename")?.map(str::to_owned);
+                ask(
+                    room,
+                    |reply| Command::RecordMix {
+                        secret,
+                        record,
+                        filename,
+                        reply,
+                    },
+                    move |state| match state {
+                        Some(s) => reply::success(
+                            json!({"room": r.to_json(), "record": true, "recording": reply::recording_state(&s)}),
+                        ),
+                        None => reply::success(json!({"room": r.to_json(), "record": false})),
+                    },
+                )
+            }
+            Request::AddIngest => {
+                let (secret, params) = (secret(p)?, request::add_ingest(p)?);
+                ask(
+                    room,
+                    |reply| Command::AddIngest {
+                        secret,
+                        params,
+                        reply,
+                    },
+                    |feed: Id| reply::success(json!({"id": feed.to_json()})),
+                )
+            }
+            Request::RemoveIngest => {
+                let (secret, feed) = (secret(p)?, p.req_id("id")?);
+                let removed = feed.to_json();
+                ask(
+                    room,
+                    |reply| Command::RemoveIngest {
+                        secret,
+                        id: feed,
+                        reply,
+                    },
+                    move |()| reply::success(json!({"removed": removed})),
+                )
+            }
+            Request::StartRtmp => {
+                let (url, source) = request::start_rtmp(p)?;
+                let secret = secret(p)?;
+                ask(
+                    room,
+                    |reply| Command::StartRtmp {
+                        secret,
+                        url,
+                        source,
+                        reply,
+                    },
+                    |e| reply::success(json!({"rtmp": reply::egress(&e)})),
+                )
+            }
+            Request::StopRtmp => {
+                let secret = secret(p)?;
+                let egress = p
+                    .u64("id")?
+                    .ok_or_else(|| VideoRoomError::MissingElement("id".into()))?;
+                ask(
+                    room,
+                    |reply| Command::StopRtmp {
+                        secret,
+                        id: EgressId(egress),
+                        reply,
+                    },
+                    |e| reply::success(json!({"rtmp": reply::egress(&e)})),
+                )
+            }
+            Request::SetLayout => {
+                let layout = request::layout(p)?;
+                let name = layout.name();
+                let secret = p.str("secret").ok().flatten().map(str::to_owned);
+                ask(
+                    room,
+                    |reply| Command::SetLayout {
+                        secret,
+                        layout,
+                        reply,
+                    },
+                    move |()| reply::success(json!({"room": r.to_json(), "layout": name})),
+                )
+            }
+            Request::ListIngests => {
+                let (tx, rx) = oneshot::channel();
+                if room.send(Command::IngestStatus { reply: tx }).is_err() {
+                    return Err(VideoRoomError::Unknown("room gone".into()));
+                }
+                Box::pin(async move {
+                    match tokio::time::timeout(ROOM_REPLY_TIMEOUT, rx).await {
+                        Ok(Ok(status)) => Ok(reply::ingest_status(&status)),
+                        _ => Err(VideoRoomError::Unknown("the room did not answer".into())),
+                    }
+                })
+            }
+            other => return Err(VideoRoomError::InvalidRequest(other.name().to_owned())),
+        })
     }
 
     /// Routes an asynchronous request; the future yields its event data.
     fn async_request(
         &self,
         h: HandleId,
-        request: &str,
+        request: Request,
         body: &Map<String, Value>,
         jsep: Option<Jsep>,
-    ) -> Result<BoxFuture<'static, Result<WithJsep, VideoRoomError>>, VideoRoomError> {
+    ) -> Result<Event, VideoRoomError> {
         let p = Params::new(body, self.string_ids());
         let member = self.member(h.handle_id);
-        let no_jsep = |fut: BoxFuture<'static, Result<Value, VideoRoomError>>| -> BoxFuture<'static, Result<WithJsep, VideoRoomError>> {
-            Box::pin(async move { fut.await.map(|v| (v, None)) })
-        };
         match request {
-            "join" | "joinandconfigure" => {
+            Request::Join | Request::JoinAndConfigure => {
                 if let Some(m) = &member {
                     return Err(VideoRoomError::AlreadyJoined(if m.subscriber {
                         "subscriber"
@@ -446,8 +455,7 @@ impl VideoRoom {
                 }
                 let room_id = p.req_id("room")?;
                 let room = self.room(&room_id)?;
-                let ptype = p.req_str("ptype")?;
-                match ptype {
+                match p.req_str("ptype")? {
                     "publisher" => {
                         let params = JoinParams {
                             id: p.id("id")?,
@@ -455,35 +463,38 @@ impl VideoRoom {
                             metadata: p.raw("metadata").cloned(),
                             pin: p.str("pin")?.map(str::to_owned),
                         };
-                        let publish = if request == "joinandconfigure" {
-                            Some(publish_params(&p, false)?)
+                        let publish = if request == Request::JoinAndConfigure {
+                            Some(request::publish_params(&p, false)?)
                         } else {
                             None
                         };
-                        let (tx, rx) = oneshot::channel();
-                        room.send(Command::Join {
-                            h,
-                            params,
-                            reply: tx,
-                        })?;
+                        let r = room_id.clone();
+                        let joined = ask(
+                            &room,
+                            |reply| Command::Join { h, params, reply },
+                            move |j| reply::joined(&r, &j),
+                        );
                         Ok(Box::pin(async move {
-                            let joined = wait(rx).await?;
+                            let joined = joined.await?;
                             let (Some(params), Some(jsep)) = (publish, jsep) else {
                                 return Ok((joined, None));
                             };
-                            let (tx, rx) = oneshot::channel();
-                            room.send(Command::Publish {
-                                h,
-                                params,
-                                jsep: Some(jsep),
-                                reply: tx,
-                            })?;
-                            let (_, answer) = wait(rx).await?;
+                            let answer = ask(
+                                &room,
+                                |reply| Command::Publish {
+                                    h,
+                                    params,
+                                    jsep: Some(jsep),
+                                    reply,
+                                },
+                                move |published| reply::configured(&room_id, published).1,
+                            )
+                            .await?;
                             Ok((joined, answer))
                         }))
                     }
                     "subscriber" | "listener" => {
-                        let mut streams = stream_requests(&p, "streams")?;
+                        let mut streams = request::stream_requests(&p, "streams")?;
                         if streams.is_empty()
                             && let Some(feed) = p.id("feed")?
                         {
@@ -493,14 +504,16 @@ impl VideoRoom {
                             return Err(VideoRoomError::MissingElement("streams".into()));
                         }
                         let private_id = p.u64("private_id")?;
-                        let (tx, rx) = oneshot::channel();
-                        room.send(Command::Subscribe {
-                            h,
-                            streams,
-                            private_id,
-                            reply: tx,
-                        })?;
-                        Ok(Box::pin(wait(rx)))
+                        Ok(ask(
+                            &room,
+                            |reply| Command::Subscribe {
+                                h,
+                                streams,
+                                private_id,
+                                reply,
+                            },
+                            move |o| reply::offered("attached", &room_id, o),
+                        ))
                     }
                     _ => Err(VideoRoomError::InvalidElement(
                         "ptype".into(),
@@ -511,61 +524,76 @@ impl VideoRoom {
             _ => {
                 let member = member.ok_or(VideoRoomError::JoinFirst)?;
                 let room = self.room(&member.room)?;
-                let (tx, rx) = oneshot::channel();
-                match (request, member.subscriber) {
-                    ("configure" | "publish", false) => {
-                        let params = publish_params(&p, request == "publish")?;
-                        let (tx, rx) = oneshot::channel();
-                        room.send(Command::Publish {
-                            h,
-                            params,
-                            jsep,
-                            reply: tx,
-                        })?;
-                        return Ok(Box::pin(wait(rx)));
+                let r = member.room.clone();
+                let ok = |what: &'static str| move |()| (reply::ok(&r, what), None);
+                Ok(match (request, member.subscriber) {
+                    (Request::Configure | Request::Publish, false) => {
+                        let params = request::publish_params(&p, request == Request::Publish)?;
+                        let r = member.room.clone();
+                        ask(
+                            &room,
+                            |reply| Command::Publish {
+                                h,
+                                params,
+                                jsep,
+                                reply,
+                            },
+                            move |published| reply::configured(&r, published),
+                        )
                     }
-                    ("unpublish", false) => room.send(Command::Unpublish { h, reply: tx })?,
-                    ("leave", _) => room.send(Command::Leave { h, reply: tx })?,
-                    ("start", true) => room.send(Command::Start { h, jsep, reply: tx })?,
-                    ("pause", true) => room.send(Command::Pause { h, reply: tx })?,
-                    ("configure", true) => {
-                        let mut streams = Vec::new();
-                        for v in p.array("streams")?.into_iter().flatten() {
-                            let Value::Object(m) = v else {
-                                return Err(VideoRoomError::InvalidElement(
-                                    "streams".into(),
-                                    "an array of objects".into(),
-                                ));
-                            };
-                            let sp = Params::new(m, self.string_ids());
-                            streams.push((
-                                sp.req_str("mid")?.to_owned(),
-                                sp.bool("send")?.unwrap_or(true),
-                            ));
-                        }
-                        room.send(Command::ConfigureSubscriber {
-                            h,
-                            streams,
-                            reply: tx,
-                        })?;
+                    (Request::Unpublish, false) => ask(
+                        &room,
+                        |reply| Command::Unpublish { h, reply },
+                        ok("unpublished"),
+                    ),
+                    (Request::Leave, _) => {
+                        let r = member.room.clone();
+                        ask(
+                            &room,
+                            |reply| Command::Leave { h, reply },
+                            move |role| (reply::left(&r, role), None),
+                        )
                     }
-                    ("update" | "subscribe" | "unsubscribe", true) => {
+                    (Request::Start, true) => ask(
+                        &room,
+                        |reply| Command::Start { h, jsep, reply },
+                        ok("started"),
+                    ),
+                    (Request::Pause, true) => {
+                        ask(&room, |reply| Command::Pause { h, reply }, ok("paused"))
+                    }
+                    (Request::Configure, true) => {
+                        let streams = request::configure_streams(&p)?;
+                        ask(
+                            &room,
+                            |reply| Command::ConfigureSubscriber { h, streams, reply },
+                            ok("configured"),
+                        )
+                    }
+                    (Request::Update | Request::Subscribe | Request::Unsubscribe, true) => {
                         let (add, remove) = match request {
-                            "subscribe" => (stream_requests(&p, "streams")?, vec![]),
-                            "unsubscribe" => (vec![], stream_requests(&p, "streams")?),
+                            Request::Subscribe => {
+                                (request::stream_requests(&p, "streams")?, vec![])
+                            }
+                            Request::Unsubscribe => {
+                                (vec![], request::stream_requests(&p, "streams")?)
+                            }
                             _ => (
-                                stream_requests(&p, "subscribe")?,
-                                stream_requests(&p, "unsubscribe")?,
+                                request::stream_requests(&p, "subscribe")?,
+                                request::stream_requests(&p, "unsubscribe")?,
                             ),
                         };
-                        let (tx, rx) = oneshot::channel();
-                        room.send(Command::Update {
-                            h,
-                            add,
-                            remove,
-                            reply: tx,
-                        })?;
-                        return Ok(Box::pin(wait(rx)));
+                        let r = member.room.clone();
+                        ask(
+                            &room,
+                            |reply| Command::Update {
+                                h,
+                                add,
+                                remove,
+                                reply,
+                            },
+                            move |o| reply::offered("updated", &r, o),
+                        )
                     }
                     (other, subscriber) => {
                         let role = if subscriber {
@@ -574,11 +602,11 @@ impl VideoRoom {
                             "publisher"
                         };
                         return Err(VideoRoomError::InvalidRequest(format!(
-                            "{other} (not valid for a {role})"
+                            "{} (not valid for a {role})",
+                            other.name()
                         )));
                     }
-                }
-                Ok(no_jsep(Box::pin(wait(rx))))
+                })
             }
         }
     }
@@ -586,7 +614,7 @@ impl VideoRoom {
     /// Gateway shutdown: every room tears down its graph in order and sets
     /// its pipeline to NULL; waits for all of them, at most `limit`.
     pub async fn shutdown(&self, limit: Duration) {
-        let rooms: Vec<RoomHandle> = lock(&self.rooms).drain().map(|(_, r)| r).collect();
+        let rooms: Vec<RoomHandle> = lock(&self.rooms).drain().map(|(_, r)| r.handle).collect();
         let mut waits = Vec::new();
         for r in rooms {
             let (tx, rx) = oneshot::channel();
@@ -615,124 +643,10 @@ impl VideoRoom {
     }
 }
 
-/// `add_ingest`: `secret`, `url` (rtsp:// or rtmp://), `id`, `display`,
-/// `rtsp_reconnect_delay` (s, the first back-off; Janus streaming's name).
-fn parse_add_ingest(
-    p: &Params,
-) -> Result<
-    (
-        Option<String>,
-        crate::room::ingest::SourceSpec,
-        Option<Id>,
-        Option<String>,
-        Option<Duration>,
-    ),
-    VideoRoomError,
-> {
-    let secret = p.str("secret")?.map(str::to_owned);
-    let url = p.req_str("url")?;
-    let spec = crate::room::ingest::SourceSpec::from_url(url).map_err(|_| {
-        VideoRoomError::InvalidElement("url".into(), "an rtsp:// or rtmp:// URL".into())
-    })?;
-    let delay = p.u64("rtsp_reconnect_delay")?.map(Duration::from_secs);
-    Ok((
-        secret,
-        spec,
-        p.id("id")?,
-        p.str("display")?.map(str::to_owned),
-        delay,
-    ))
-}
-
-/// `moderate`: `secret?`, `id`, `mid`, `mute`.
-fn parse_moderate(p: &Params) -> Result<(Option<String>, Id, String, bool), VideoRoomError> {
-    let mute = p
-        .bool("mute")?
-        .ok_or_else(|| VideoRoomError::MissingElement("mute".into()))?;
-    Ok((
-        p.str("secret")?.map(str::to_owned),
-        p.req_id("id")?,
-        p.req_str("mid")?.to_owned(),
-        mute,
-    ))
-}
-
-/// `set_layout`: `layout` (`grid`, `speaker`, `custom`) and, for custom,
-/// `regions[{feed,x,y,w,h,z?}]` in mix pixels.
-fn parse_layout(p: &Params) -> Result<crate::room::layout::Layout, VideoRoomError> {
-    use crate::room::layout::{Layout, Rect};
-    let name = p.req_str("layout")?;
-    if name != "custom" {
-        return Layout::from_name(name).ok_or_else(|| {
-            VideoRoomError::InvalidElement("layout".into(), "grid, speaker or custom".into())
-        });
-    }
-    let regions = p
-        .array("regions")?
-        .ok_or_else(|| VideoRoomError::MissingElement("regions".into()))?;
-    let mut out = Vec::new();
-    for r in regions {
-        let Value::Object(m) = r else {
-            return Err(VideoRoomError::InvalidElement(
-                "regions".into(),
-                "an array of objects".into(),
-            ));
-        };
-        let rp = Params::new(m, p.string_ids());
-        let feed = rp.req_id("feed")?;
-        let num = |k: &str| -> Result<i32, VideoRoomError> {
-            let v = rp
-                .u64(k)?
-                .ok_or_else(|| VideoRoomError::MissingElement(k.into()))?;
-            i32::try_from(v)
-                .map_err(|_| VideoRoomError::InvalidElement(k.into(), "a pixel coordinate".into()))
-        };
-        let z = rp.u64("z")?.unwrap_or(0) as u32;
-        out.push((
-            feed.to_string(),
-            Rect {
-                x: num("x")?,
-                y: num("y")?,
-                w: num("w")?,
-                h: num("h")?,
-                z,
-            },
-        ));
-    }
-    Ok(Layout::Custom(out))
-}
-
-fn publish_params(p: &Params, is_publish: bool) -> Result<PublishParams, VideoRoomError> {
-    let mut descriptions = Vec::new();
-    for v in p.array("descriptions")?.into_iter().flatten() {
-        if let Value::Object(m) = v {
-            let dp = Params::new(m, false);
-            descriptions.push((
-                dp.req_str("mid")?.to_owned(),
-                dp.req_str("description")?.to_owned(),
-            ));
-        }
-    }
-    // Accepted and type-checked for clients that send them; used by later features.
-    p.u64("bitrate")?;
-    p.str("audiocodec")?;
-    p.str("videocodec")?;
-    Ok(PublishParams {
-        display: p.str("display")?.map(str::to_owned),
-        metadata: p.raw("metadata").cloned(),
-        descriptions,
-        keyframe: p.bool("keyframe")?.unwrap_or(false),
-        record: p.bool("record")?,
-        filename: p.str("filename")?.map(str::to_owned),
-        secret: p.str("secret")?.map(str::to_owned),
-        is_publish,
-    })
-}
-
 impl Plugin for VideoRoom {
     fn descriptor(&self) -> PluginDescriptor {
         PluginDescriptor {
-            package: room::PLUGIN,
+            package: PLUGIN,
             name: "JANUS VideoRoom plugin",
             description: "SFU video rooms, each its own GStreamer pipeline",
             version_string: "0.0.9",
@@ -747,19 +661,18 @@ impl Plugin for VideoRoom {
         body: Map<String, Value>,
         jsep: Option<Jsep>,
     ) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
-        let (request, how) =
-            match super::route::<VideoRoomError>(&body, SYNC_REQUESTS, ASYNC_REQUESTS) {
-                Ok(r) => r,
-                Err(reply) => return reply,
-            };
+        let (request, how) = match super::route::<VideoRoomError, _>(&body, Request::lookup) {
+            Ok(r) => r,
+            Err(reply) => return reply,
+        };
         match how {
-            super::Route::Sync => super::answer_now(self.sync_request(&request, body)),
-            super::Route::Async => super::answer_later(
-                self.ctx.events.clone(),
-                room::PLUGIN,
+            Route::Sync => super::answer_now(self.sync_request(request, body)),
+            Route::Async => super::answer_later(
+                self.events.clone(),
+                PLUGIN,
                 h,
                 transaction,
-                self.async_request(h, &request, &body, jsep),
+                self.async_request(h, request, &body, jsep),
             ),
         }
     }
