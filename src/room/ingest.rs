@@ -67,6 +67,9 @@ pub enum IngestError {
     Catalog(String, String),
 }
 
+/// Numbers the depay/parse/transcode chains, for unique element names.
+static NEXT_CHAIN: AtomicU64 = AtomicU64::new(1);
+
 fn perr(e: impl std::fmt::Display) -> IngestError {
     IngestError::Pipeline(e.to_string())
 }
@@ -653,7 +656,14 @@ impl Ingest {
             super::record::RecordError::NoEncoder(_) => IngestError::NoEncoder(input.clone()),
             other => perr(other),
         })?;
-        chain.set_property("name", self.name(&format!("chain_{}", kind.as_str())));
+        // A new name each time: a replaced chain (pass-through swapped for
+        // transcoding) leaves the pipeline off the room's thread, maybe after
+        // this one is added, and two children of a bin cannot share a name.
+        let serial = NEXT_CHAIN.fetch_add(1, Ordering::Relaxed);
+        chain.set_property(
+            "name",
+            self.name(&format!("chain_{}_{serial}", kind.as_str())),
+        );
         if codec == Codec::H264 && !transcode {
             // RTP: timestamps of the packets, in sequence order (a jitter
             // buffer may smooth presentation times). Demuxed: presentation
