@@ -1,0 +1,357 @@
+//! A publisher's offer answered: SDP to transceivers (`strip_caps`), one tee per
+//! stream, and its RTP pads linked to them as they appear.
+
+use super::*;
+
+/// The URI of an `extmap-<id>` caps field: a string, or for extmaps with
+/// direction or attributes an array `<direction, uri, attributes>`.
+pub(super) fn extmap_uri(value: &glib::SendValue) -> Option<String> {
+    if let Ok(uri) = value.get::<String>() {
+        return Some(uri);
+    }
+    let array = value.get::<gst::Array>().ok()?;
+    array.get(1).and_then(|v| v.get::<String>().ok())
+}
+
+/// Keeps the codec part of an offer's caps for a transceiver's codec
+/// preferences: of the header extensions only RFC 6464 audio level (1.22's
+/// `webrtcbin` answers an extension only when it is in the preferences), and
+/// no Opus `sprop-*` (1.22.0's Opus caps intersection fails on them, leaving
+/// the m-line without media; fixed upstream in 1.22.10). Returns the caps
+/// and the audio level extension id, if offered.
+pub(super) fn strip_caps(caps: gst::Caps) -> (gst::Caps, Option<u8>) {
+    let mut caps = caps;
+    let mut level_id = None;
+    {
+        let caps = caps.make_mut();
+        // `caps_from_media` names them application/x-unknown, which never
+        // intersects with the offer's application/x-rtp.
+        for s in caps.iter_mut() {
+            s.set_name("application/x-rtp");
+        }
+        for s in caps.iter_mut() {
+            let drop: Vec<String> = s
+                .iter()
+                .filter(|(f, v)| {
+                    if let Some(id) = f.strip_prefix("extmap-") {
+                        if extmap_uri(v).as_deref() == Some(sfu::AUDIO_LEVEL_URI)
+                            && let Ok(id) = id.parse::<u8>()
+                            && id > 0
+                        {
+                            level_id = Some(id);
+                            return false;
+                        }
+                        return true;
+                    }
+                    f.starts_with("a-") || f.starts_with("x-") || f.starts_with("sprop-")
+                })
+                .map(|(f, _)| f.to_string())
+                .collect();
+            for f in drop {
+                s.remove_field(&f);
+            }
+        }
+    }
+    (caps, level_id)
+}
+
+impl Room {
+    pub(super) async fn publish(
+        &mut self,
+        h: HandleId,
+        params: PublishParams,
+        jsep: Option<Jsep>,
+    ) -> Result<Option<Published>, RoomError> {
+        let handle = h.handle_id;
+        if self.cfg.lock_record && (params.record.is_some() || params.filename.is_some()) {
+            self.cfg.check_secret(params.secret.as_deref())?;
+        }
+        if let Some(f) = &params.filename
+            && record::file_path(Path::new("."), Some(f), "", None, "mp4", 0).is_none()
+        {
+            return Err(RoomError::invalid(
+                "filename",
+                "a relative name inside rec_dir",
+            ));
+        }
+        let Some(p) = self.participants.get_mut(&handle) else {
+            return Err(RoomError::NotJoined);
+        };
+        let mut changed = false;
+        if let Some(d) = params.display {
+            p.display = Some(d);
+            changed = true;
+        }
+        if let Some(m) = params.metadata {
+            p.metadata = Some(m);
+            changed = true;
+        }
+        let Some(jsep) = jsep else {
+            if params.is_publish {
+                return Err(RoomError::Missing("jsep"));
+            }
+            if params.keyframe {
+                self.keyframe_for_publisher(handle, true);
+            }
+            if changed {
+                self.announce(handle);
+            }
+            match params.record {
+                Some(true) if !self.publisher_recordings.contains_key(&handle) => {
+                    if self
+                        .participants
+                        .get(&handle)
+                        .is_some_and(|p| p.publication.is_some())
+                    {
+                        self.start_publisher_recording(handle, params.filename.as_deref());
+                    }
+                }
+                Some(false) => self.stop_publisher_recording(handle),
+                _ => {}
+            }
+            return Ok(None);
+        };
+        if jsep.kind != SdpType::Offer {
+            return Err(RoomError::WrongSdpType("Publishers must send an SDP offer"));
+        }
+        if p.publication.is_some() {
+            return Err(RoomError::AlreadyPublished);
+        }
+        self.check_publisher_room()?;
+        let msg = sdp::parse(&jsep.sdp).map_err(|e| RoomError::InvalidSdp(e.to_string()))?;
+        let offered = sdp::offered_streams(&msg, &self.cfg.audiocodec, &self.cfg.videocodec);
+        if !offered.iter().any(|s| s.choice.is_some() && s.sending) {
+            return Err(RoomError::InvalidSdp(
+                "the offer has no stream in a codec this room accepts".into(),
+            ));
+        }
+
+        let peer = self.start_peer("pub", handle)?;
+        // m-line → the RFC 6464 extension id the publisher offered.
+        let mut audio_level_ids: Vec<(u32, Option<u8>)> = Vec::new();
+        let negotiated = async {
+            peer.set_remote(SdpType::Offer, &jsep.sdp).await?;
+            // 1.22's webrtcbin creates transceivers for a remote offer only
+            // while answering, matching offered m-lines to transceivers that
+            // exist by codec. So add one per m-line, in offer order (they are
+            // associated in that order): recvonly with the chosen codec's
+            // caps, or inactive for an m-line this room does not take.
+            for s in &offered {
+                let Some(media) = msg.media(s.mindex) else {
+                    continue;
+                };
+                let (pt, direction) = match s.choice {
+                    Some((_, pt)) if s.sending => (
+                        pt as i32,
+                        gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly,
+                    ),
+                    _ => match media.formats().next().and_then(|f| f.parse::<i32>().ok()) {
+                        Some(pt) => (pt, gst_webrtc::WebRTCRTPTransceiverDirection::Inactive),
+                        None => continue,
+                    },
+                };
+                let Some(mut caps) = media.caps_from_media(pt) else {
+                    continue;
+                };
+                // The m-line's attributes add its `extmap-<id>` fields.
+                let _ = media.attributes_to_caps(caps.make_mut());
+                let (caps, level_id) = strip_caps(caps);
+                if s.kind == MediaKind::Audio {
+                    audio_level_ids.push((s.mindex, level_id));
+                }
+                peer.add_transceiver(direction, &caps);
+            }
+            peer.answer().await
+        }
+        .await;
+        let answer = match negotiated {
+            Ok(a) => a,
+            Err(e) => {
+                warn!(handle_id = handle, error = %e, "publisher negotiation failed");
+                peer::retire(&self.pipeline, vec![peer.webrtcbin.clone()]);
+                return Err(e.into());
+            }
+        };
+        let mut streams = Vec::new();
+        for s in offered.iter().filter(|s| s.sending) {
+            let Some((codec, pt)) = s.choice else {
+                continue;
+            };
+            let tee = sfu::make_tee(&self.pipeline, &format!("tee_{handle}_{}", s.mindex))
+                .map_err(|e| RoomError::graph("publisher tee", e))?;
+            let clock = Arc::new(timing::ArrivalClock::new(codec.clock_rate()));
+            if let Some(pad) = tee.static_pad("sink") {
+                let clock = clock.clone();
+                pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                    if let Some(b) = info.buffer() {
+                        clock.observe(b);
+                    }
+                    gst::PadProbeReturn::Ok
+                });
+            }
+            // SFU rooms take talking levels from RFC 6464 (MCU and hybrid
+            // rooms measure the decoded audio).
+            let level_id = audio_level_ids
+                .iter()
+                .find(|(m, _)| *m == s.mindex)
+                .and_then(|(_, id)| *id);
+            if let Some(id) = level_id
+                && self.cfg.mode == Mode::Sfu
+            {
+                sfu::watch_audio_level(&tee, handle, id, &self.ev_tx);
+            }
+            let description = params
+                .descriptions
+                .iter()
+                .find(|(mid, _)| *mid == s.mid)
+                .map(|(_, d)| d.clone());
+            streams.push(PubStream {
+                mindex: s.mindex,
+                mid: s.mid.clone(),
+                kind: s.kind,
+                codec,
+                pt,
+                ssrc: s.ssrc,
+                description,
+                tee,
+                receiving: false,
+                last_keyframe_request: None,
+                moderated: None,
+                clock,
+            });
+        }
+        let audio_codec = streams
+            .iter()
+            .find(|s| s.kind == MediaKind::Audio)
+            .map(|s| s.codec);
+        let video_codec = streams
+            .iter()
+            .find(|s| s.kind == MediaKind::Video)
+            .map(|s| s.codec);
+        let mix_inputs: Vec<(MediaKind, Codec, u32, gst::Element)> = streams
+            .iter()
+            .map(|s| (s.kind, s.codec, s.mindex, s.tee.clone()))
+            .collect();
+        let p = self
+            .participants
+            .get_mut(&handle)
+            .ok_or(RoomError::NotJoined)?;
+        p.publication = Some(Publication {
+            peer: Some(peer),
+            streams,
+            connected: false,
+        });
+        let key = p.id.to_string();
+        info!(session_id = h.session_id, handle_id = handle, id = %p.id, "publishing");
+        self.flush_candidates(handle);
+        if let Some(m) = self.mixer.as_mut()
+            && let Err(e) = m.add_publisher(&self.pipeline, handle, key, &mix_inputs, &self.ev_tx)
+        {
+            warn!(handle_id = handle, error = %e, "cannot mix publisher");
+        }
+        self.announce(handle);
+        self.rtsp_mount(handle);
+        if self.cfg.record || params.record == Some(true) {
+            // Started once media flows (see `RECORD_SETTLE`).
+            self.pending_recordings
+                .insert(handle, (params.filename.clone(), 0));
+        }
+        let streams = self
+            .participants
+            .get(&handle)
+            .and_then(|p| p.publication.as_ref())
+            .map(Self::published_streams)
+            .unwrap_or_default();
+        Ok(Some(Published {
+            streams,
+            audio_codec,
+            video_codec,
+            answer,
+        }))
+    }
+
+    /// Links a publisher's new RTP pad to its stream's tee (or a discarding
+    /// sink when nothing claims it, so it never stays unlinked).
+    pub(super) fn publisher_pad(&mut self, handle: u64, pad: &gst::Pad) {
+        let publication = self
+            .participants
+            .get_mut(&handle)
+            .and_then(|p| p.publication.as_mut().map(|pb| (p.h, pb)));
+        let Some((h, publication)) = publication else {
+            let _ = sfu::link_publisher_pad(&self.pipeline, pad, None);
+            return;
+        };
+        let mline = pad
+            .property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
+            .map(|t| t.property::<u32>("mlineindex"));
+        let stream = mline.and_then(|m| publication.streams.iter_mut().find(|s| s.mindex == m));
+        let tee = stream.as_ref().map(|s| s.tee.clone());
+        debug!(handle_id = handle, caps = ?pad.current_caps(), "publisher pad");
+        if let Err(e) = sfu::link_publisher_pad(&self.pipeline, pad, tee.as_ref()) {
+            warn!(handle_id = handle, error = %e, "cannot link publisher pad");
+            return;
+        }
+        if let Some(s) = stream {
+            if let Some(ssrc) = pad
+                .current_caps()
+                .and_then(|c| c.structure(0).and_then(|s| s.get::<u32>("ssrc").ok()))
+            {
+                if s.ssrc.is_none() {
+                    s.ssrc = Some(ssrc);
+                }
+            }
+            if !s.receiving {
+                s.receiving = true;
+                let (mid, kind) = (s.mid.clone(), s.kind);
+                debug!(handle_id = handle, mid = %mid, "receiving");
+                self.notify(
+                    h,
+                    Notice::Media {
+                        mid,
+                        kind,
+                        receiving: true,
+                    },
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offer_caps(extmap: &str) -> gst::Caps {
+        let sdp = format!(
+            "v=0\r\no=- 1 0 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+             m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n\
+             a=mid:0\r\n{extmap}a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n\
+             a=rtpmap:111 opus/48000/2\r\na=fmtp:111 minptime=10;useinbandfec=1;sprop-stereo=1\r\n"
+        );
+        let msg = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes()).unwrap();
+        let media = msg.media(0).unwrap();
+        let mut caps = media.caps_from_media(111).unwrap();
+        media.attributes_to_caps(caps.make_mut()).unwrap();
+        caps
+    }
+
+    #[test]
+    fn codec_preferences_keep_only_the_audio_level_extension() {
+        gst::init().unwrap();
+        for line in [
+            "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n",
+            "a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level vad=on\r\n",
+        ] {
+            let (caps, id) = strip_caps(offer_caps(line));
+            assert_eq!(id, Some(1), "{line}");
+            let s = caps.structure(0).unwrap();
+            assert_eq!(s.name(), "application/x-rtp");
+            assert!(s.has_field("extmap-1"), "{caps}");
+            assert!(!s.has_field("extmap-3"), "{caps}");
+            assert!(!s.has_field("sprop-stereo"), "{caps}");
+            assert!(!s.fields().any(|f| f.starts_with("a-")), "{caps}");
+        }
+        let (_, id) = strip_caps(offer_caps(""));
+        assert_eq!(id, None);
+    }
+}

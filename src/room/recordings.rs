@@ -1,0 +1,351 @@
+//! Recordings of publishers and of the mix: when they start (after the
+//! sender reports), keyframes for them, stopping and finalizing.
+
+use super::*;
+
+impl Room {
+    /// The room's recording directory: `rec_dir`, else the gateway's.
+    pub(super) fn rec_dir(&self) -> PathBuf {
+        self.cfg
+            .rec_dir
+            .as_ref()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| self.ctx.rec_dir.clone())
+    }
+
+    pub(super) fn h264_encoder(&self) -> Option<crate::media::encoder::Selected> {
+        self.ctx
+            .encoders
+            .get()
+            .and_then(|l| l.iter().find(|s| s.codec == Codec::H264).cloned())
+    }
+
+    /// Starts recording a publisher's streams (a failure is logged and the
+    /// call goes on without a recording).
+    pub(super) fn start_publisher_recording(&mut self, handle: u64, filename: Option<&str>) {
+        if self.publisher_recordings.contains_key(&handle) {
+            return;
+        }
+        let Some(p) = self.participants.get(&handle) else {
+            return;
+        };
+        let Some(publication) = &p.publication else {
+            return;
+        };
+        let room = self.cfg.room.to_string();
+        let feed = p.id.to_string();
+        let streams = Self::recorded_streams(publication);
+        let codecs: Vec<Codec> = streams.iter().map(|s| s.codec).collect();
+        let format = self.ctx.recording.choose(self.cfg.record_webm, &codecs);
+        let Some(path) = record::file_path(
+            &self.rec_dir(),
+            filename,
+            &room,
+            Some(&feed),
+            &format.extension,
+            record::now_ms(),
+        ) else {
+            return;
+        };
+        let offsets = Self::sync_offsets_of(publication, &streams);
+        if offsets.is_none() && !self.ingests.contains_key(&handle) {
+            warn!(
+                handle_id = handle,
+                "recording without sender reports: lip-sync from arrival times"
+            );
+        }
+        let chosen: Vec<record::Source<'_>> = streams
+            .iter()
+            .enumerate()
+            .map(|(i, s)| record::Source {
+                kind: s.kind,
+                codec: s.codec,
+                tee: &s.tee,
+                clock: Some(s.clock.clone()),
+                offset: offsets.as_ref().map(|o| o[i]),
+            })
+            .collect();
+        let encoder = self.h264_encoder();
+        match record::Recorder::start(
+            &self.pipeline,
+            format,
+            encoder.as_ref(),
+            record::Target::File(path),
+            self.cfg.room.clone(),
+            Some(p.id.clone()),
+            &chosen,
+            &self.ev_tx,
+        ) {
+            Ok(r) => {
+                info!(handle_id = handle, file = %r.path.display(), "recording started");
+                self.publisher_recordings.insert(handle, r.id);
+                self.recorders.insert(r.id, r);
+                self.keyframe_for_publisher(handle, true);
+            }
+            Err(e) => warn!(handle_id = handle, error = %e, "cannot record publisher"),
+        }
+    }
+
+    /// The streams a publisher's recording takes: the first video and the
+    /// first audio stream not muted by moderation.
+    pub(super) fn recorded_streams(publication: &Publication) -> Vec<&PubStream> {
+        let mut out: Vec<&PubStream> = Vec::new();
+        for s in publication.streams.iter().filter(|s| s.moderated.is_none()) {
+            if !out.iter().any(|c| c.kind == s.kind) {
+                out.push(s);
+            }
+        }
+        out
+    }
+
+    /// Lip-sync offsets for `streams` from the publisher's sender reports.
+    pub(super) fn sync_offsets_of(
+        publication: &Publication,
+        streams: &[&PubStream],
+    ) -> Option<Vec<i64>> {
+        let reports: Vec<(&timing::ArrivalClock, Option<timing::SenderReport>)> = streams
+            .iter()
+            .map(|s| {
+                let sr = s
+                    .ssrc
+                    .zip(publication.peer.as_ref())
+                    .and_then(|(ssrc, peer)| timing::sender_report(&peer.webrtcbin, ssrc));
+                (s.clock.as_ref(), sr)
+            })
+            .collect();
+        timing::sync_offsets(&reports)
+    }
+
+    pub(super) fn publisher_sync_offsets(&self, handle: u64) -> Option<Vec<i64>> {
+        let publication = self.participants.get(&handle)?.publication.as_ref()?;
+        let streams = Self::recorded_streams(publication);
+        Self::sync_offsets_of(publication, &streams)
+    }
+
+    pub(super) fn stop_publisher_recording(&mut self, handle: u64) {
+        self.pending_recordings.remove(&handle);
+        if let Some(id) = self.publisher_recordings.remove(&handle) {
+            self.stop_recording(id);
+        }
+    }
+
+    /// Starts recording the mix (its encoded video and the full audio mix:
+    /// no second encode).
+    pub(super) fn start_mix_recording(
+        &mut self,
+        filename: Option<&str>,
+    ) -> Result<RecordingState, RoomError> {
+        if let Some(id) = self.mix_recording
+            && let Some(r) = self.recorders.get(&id)
+        {
+            return Ok(r.state());
+        }
+        let Some(vcodec) = self.mixer.as_ref().map(|m| m.video_format().0) else {
+            return Err(RoomError::NotMixing("record_mix"));
+        };
+        let room = self.cfg.room.to_string();
+        let rec_dir = self.rec_dir();
+        let path = record::file_path(
+            &rec_dir,
+            filename,
+            &room,
+            None,
+            &self
+                .ctx
+                .recording
+                .choose(self.cfg.record_webm, &[vcodec, Codec::Opus])
+                .extension,
+            record::now_ms(),
+        )
+        .ok_or_else(|| RoomError::invalid("filename", "a relative name inside rec_dir"))?;
+        let Some(m) = self.mixer.as_mut() else {
+            return Err(RoomError::NotMixing("record_mix"));
+        };
+        let video = m.video_tee().clone();
+        let (audio, _) = m
+            .audio_tee(&self.pipeline, MixKey::All)
+            .map_err(|e| RoomError::graph("mix audio", e))?;
+        let sources = [
+            // The mix's timestamps come from its aggregators: no jitter.
+            record::Source {
+                kind: MediaKind::Video,
+                codec: vcodec,
+                tee: &video,
+                clock: None,
+                offset: None,
+            },
+            record::Source {
+                kind: MediaKind::Audio,
+                codec: Codec::Opus,
+                tee: &audio,
+                clock: None,
+                offset: None,
+            },
+        ];
+        let encoder = self.h264_encoder();
+        let format = self
+            .ctx
+            .recording
+            .choose(self.cfg.record_webm, &[vcodec, Codec::Opus]);
+        let r = record::Recorder::start(
+            &self.pipeline,
+            format,
+            encoder.as_ref(),
+            record::Target::File(path),
+            self.cfg.room.clone(),
+            None,
+            &sources,
+            &self.ev_tx,
+        )?;
+        info!(file = %r.path.display(), "mix recording started");
+        let reply = r.state();
+        self.mix_recording = Some(r.id);
+        self.recorders.insert(r.id, r);
+        if let Some(m) = &self.mixer {
+            m.request_keyframe();
+        }
+        Ok(reply)
+    }
+
+    /// A recording needs a keyframe from its source `after` from now.
+    pub(super) fn recording_keyframe(&mut self, id: RecordingId, after: Duration) {
+        let publisher = if self.mix_recording == Some(id) {
+            MIX_HANDLE
+        } else if let Some((h, _)) = self.publisher_recordings.iter().find(|(_, r)| **r == id) {
+            *h
+        } else if let Some(e) = self.egress_of(id).and_then(|e| self.egresses.get(&e)) {
+            e.handle
+        } else {
+            return;
+        };
+        let mindex = self
+            .participants
+            .get(&publisher)
+            .and_then(|p| p.publication.as_ref())
+            .and_then(|p| p.streams.iter().find(|s| s.kind == MediaKind::Video))
+            .map_or(0, |s| s.mindex);
+        debug!(
+            handle_id = publisher,
+            after_ms = after.as_millis() as u64,
+            "recording wants a keyframe"
+        );
+        self.post_later(
+            after,
+            RoomEvent::KeyframeRequest {
+                publisher_handle: publisher,
+                mindex,
+                force: true,
+            },
+        );
+    }
+
+    pub(super) fn stop_mix_recording(&mut self) {
+        if let Some(id) = self.mix_recording.take() {
+            self.stop_recording(id);
+        }
+    }
+
+    /// Sends EOS into a recording; it is removed when the file is final
+    /// ([`RoomEvent::RecordingDone`]), or after [`record::FINALIZE_TIMEOUT`].
+    pub(super) fn stop_recording(&mut self, id: RecordingId) {
+        let Some(r) = self.recorders.get_mut(&id) else {
+            return;
+        };
+        if r.stopping() {
+            return;
+        }
+        debug!(file = %r.path.display(), "recording stopping");
+        r.stop();
+        self.post_later(record::FINALIZE_TIMEOUT, RoomEvent::RecordingDone { id });
+    }
+
+    /// A recording's file is final (or its time is up): remove its branch
+    /// and list it.
+    pub(super) fn recording_done(&mut self, id: RecordingId) {
+        if self.is_egress_branch(id) {
+            // EOS: a stopped restream is done; a live one lost its source.
+            self.egress_branch_ended(id, "end of stream");
+            return;
+        }
+        let Some(r) = self.recorders.remove(&id) else {
+            return;
+        };
+        if !r.stopping() {
+            // EOS from upstream without a stop (cannot happen in a live
+            // room, but then the recording is over anyway).
+            self.publisher_recordings.retain(|_, v| *v != id);
+            if self.mix_recording == Some(id) {
+                self.mix_recording = None;
+            }
+        }
+        let info = r.finish(&self.pipeline);
+        info!(file = %info.path.display(), duration_ms = info.duration_ms, "recording finished");
+        self.ctx
+            .recordings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(info);
+    }
+
+    /// `enable_recording`: the room-wide `record` flag, applied to every
+    /// current publisher.
+    pub(super) fn enable_recording(
+        &mut self,
+        secret: Option<&str>,
+        record: bool,
+    ) -> Result<(), RoomError> {
+        self.cfg.check_secret(secret)?;
+        self.cfg.record = record;
+        let publishers: Vec<u64> = self
+            .participants
+            .iter()
+            .filter(|(_, p)| p.publication.is_some())
+            .map(|(h, _)| *h)
+            .collect();
+        for h in publishers {
+            if record {
+                self.start_publisher_recording(h, None);
+            } else {
+                self.stop_publisher_recording(h);
+            }
+        }
+        if self.mixer.is_some() {
+            if record {
+                if let Err(e) = self.start_mix_recording(None) {
+                    warn!(error = %e, "cannot record the mix");
+                }
+            } else {
+                self.stop_mix_recording();
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops every recording and waits (bounded) until their files are final.
+    pub(super) async fn finalize_recordings(
+        &mut self,
+        ev_rx: &mut mpsc::UnboundedReceiver<RoomEvent>,
+    ) {
+        let ids: Vec<RecordingId> = self.recorders.keys().copied().collect();
+        if ids.is_empty() {
+            return;
+        }
+        for id in ids {
+            self.stop_recording(id);
+        }
+        self.publisher_recordings.clear();
+        self.mix_recording = None;
+        let deadline = tokio::time::Instant::now() + record::FINALIZE_TIMEOUT;
+        while !self.recorders.is_empty() {
+            match tokio::time::timeout_at(deadline, ev_rx.recv()).await {
+                Ok(Some(RoomEvent::RecordingDone { id })) => self.recording_done(id),
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let left: Vec<RecordingId> = self.recorders.keys().copied().collect();
+        for id in left {
+            self.recording_done(id);
+        }
+    }
+}

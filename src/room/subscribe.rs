@@ -1,0 +1,500 @@
+//! Subscribers: resolving `streams[]`, one branch per m-line (linked once
+//! connected), offers, `start`/`pause`/`configure`/`update`, and leaving.
+
+use super::*;
+
+pub(super) struct SubStream {
+    pub(super) mindex: u32,
+    pub(super) mid: String,
+    pub(super) feed: Id,
+    pub(super) feed_handle: u64,
+    pub(super) feed_mid: String,
+    pub(super) feed_display: Option<String>,
+    pub(super) kind: MediaKind,
+    pub(super) codec: Codec,
+    /// The flow guard in front of this m-line's `webrtcbin` sink pad.
+    pub(super) guard: gst::Element,
+    /// The publisher stream's tee, and its m-line there.
+    pub(super) tee: gst::Element,
+    pub(super) publisher_mindex: u32,
+    /// The tee pad feeding the guard, once linked (after `connected`).
+    pub(super) tee_pad: Option<gst::Pad>,
+    /// False once the publisher stream is gone (m-line inactive).
+    pub(super) active: bool,
+    /// The last RTP sequence number and timestamp sent (`seq << 32 | ts`),
+    /// for a streaming `switch` to continue from. Kept only for streams of
+    /// ingests (mountpoint viewers): others never switch, and this is a
+    /// per-packet probe.
+    pub(super) last_rtp: Option<Arc<std::sync::atomic::AtomicU64>>,
+    /// Set by a streaming `switch`: the `appsrc` that now feeds the guard
+    /// (media of another mountpoint) instead of `tee`.
+    pub(super) bridge: Option<gst::Element>,
+    pub(super) send: bool,
+    pub(super) drop_probe: Option<gst::PadProbeId>,
+}
+
+/// Where a subscriber stream's media comes from: a publisher stream or a mix output.
+pub(super) struct StreamSource {
+    pub(super) kind: MediaKind,
+    pub(super) codec: Codec,
+    pub(super) pt: u8,
+    pub(super) ssrc: Option<u32>,
+    pub(super) tee: gst::Element,
+    /// The source's mid (as listed in `publishers[]`) and m-line index.
+    pub(super) mid: String,
+    pub(super) mindex: u32,
+}
+
+pub(super) struct Subscriber {
+    pub(super) h: HandleId,
+    pub(super) peer: Peer,
+    pub(super) streams: Vec<SubStream>,
+    /// An answer was applied and no new offer is pending.
+    pub(super) stable: bool,
+    /// ICE and DTLS are up: branches can be linked without blocking the tee.
+    pub(super) connected: bool,
+    pub(super) paused: bool,
+    /// The participant (handle) this subscriber belongs to, by `private_id`:
+    /// it gets that participant's mix-minus.
+    pub(super) tied: Option<u64>,
+}
+
+pub(super) fn set_forwarding(st: &mut SubStream, on: bool) {
+    let Some(pad) = st.guard.static_pad("src") else {
+        return;
+    };
+    sfu::set_dropping(&pad, &mut st.drop_probe, !on);
+}
+
+impl Room {
+    /// Resolves subscription requests into (feed handle, stream index) pairs.
+    pub(super) fn resolve(&self, reqs: &[StreamRequest]) -> Result<Vec<(u64, usize)>, RoomError> {
+        let mut out = Vec::new();
+        for r in reqs {
+            if r.feed == self.mix_id() && self.mixer.is_some() {
+                let mids = [(0, MIX_AUDIO_MID), (1, MIX_VIDEO_MID)];
+                let before = out.len();
+                out.extend(
+                    mids.iter()
+                        .filter(|(_, m)| r.mid.as_deref().is_none_or(|want| want == *m))
+                        .map(|(i, _)| (MIX_HANDLE, *i)),
+                );
+                if out.len() == before {
+                    return Err(RoomError::NoSuchFeed(format!(
+                        "{} mid {}",
+                        r.feed,
+                        r.mid.as_deref().unwrap_or("*")
+                    )));
+                }
+                continue;
+            }
+            let Some((fh, p)) = self.find_feed(&r.feed) else {
+                return Err(RoomError::NoSuchFeed(r.feed.to_string()));
+            };
+            let Some(publication) = &p.publication else {
+                return Err(RoomError::NoSuchFeed(r.feed.to_string()));
+            };
+            let before = out.len();
+            for (i, s) in publication.streams.iter().enumerate() {
+                if r.mid.as_deref().is_none_or(|m| m == s.mid) {
+                    out.push((fh, i));
+                }
+            }
+            if out.len() == before {
+                return Err(RoomError::NoSuchFeed(format!(
+                    "{} mid {}",
+                    r.feed,
+                    r.mid.as_deref().unwrap_or("*")
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds one of the mix's streams (`idx` 0 audio, 1 video) to a subscriber.
+    pub(super) fn add_mix_stream(
+        &mut self,
+        sub: &mut Subscriber,
+        idx: usize,
+    ) -> Result<(), RoomError> {
+        let mix_id = self.mix_id();
+        let mixer = self
+            .mixer
+            .as_mut()
+            .ok_or_else(|| RoomError::NoSuchFeed(mix_id.to_string()))?;
+        let source = if idx == 0 {
+            let key = sub.tied.map_or(MixKey::All, MixKey::Minus);
+            let (tee, ssrc) = mixer
+                .audio_tee(&self.pipeline, key)
+                .map_err(|e| RoomError::graph("mix audio", e))?;
+            let (codec, pt) = mixer.audio_format();
+            StreamSource {
+                kind: MediaKind::Audio,
+                codec,
+                pt,
+                ssrc: Some(ssrc),
+                tee,
+                mid: MIX_AUDIO_MID.into(),
+                mindex: 0,
+            }
+        } else {
+            let (codec, pt, ssrc) = mixer.video_format();
+            let tee = mixer.video_tee().clone();
+            StreamSource {
+                kind: MediaKind::Video,
+                codec,
+                pt,
+                ssrc: Some(ssrc),
+                tee,
+                mid: MIX_VIDEO_MID.into(),
+                mindex: 1,
+            }
+        };
+        self.attach_stream(sub, (mix_id, MIX_HANDLE, Some("Mix".into())), source)
+    }
+
+    /// Adds publisher stream `idx` of `feed_handle` (or of the mix) to a subscriber.
+    pub(super) fn add_stream(
+        &mut self,
+        sub: &mut Subscriber,
+        feed_handle: u64,
+        idx: usize,
+    ) -> Result<(), RoomError> {
+        if feed_handle == MIX_HANDLE {
+            return self.add_mix_stream(sub, idx);
+        }
+        let p = self
+            .participants
+            .get(&feed_handle)
+            .ok_or_else(|| RoomError::NoSuchFeed("gone".into()))?;
+        let publication = p
+            .publication
+            .as_ref()
+            .ok_or_else(|| RoomError::NoSuchFeed(p.id.to_string()))?;
+        let s = &publication.streams[idx];
+        let source = StreamSource {
+            kind: s.kind,
+            codec: s.codec,
+            pt: s.pt,
+            ssrc: s.ssrc,
+            tee: s.tee.clone(),
+            mid: s.mid.clone(),
+            mindex: s.mindex,
+        };
+        let feed = (p.id.clone(), feed_handle, p.display.clone());
+        self.attach_stream(sub, feed, source)
+    }
+
+    /// Prepares the subscriber's branch for `source` (linked to the tee once
+    /// connected) and records the stream; `feed` is (id, handle, display).
+    pub(super) fn attach_stream(
+        &self,
+        sub: &mut Subscriber,
+        feed: (Id, u64, Option<String>),
+        source: StreamSource,
+    ) -> Result<(), RoomError> {
+        let (feed, feed_handle, feed_display) = feed;
+        let mline = sub.streams.len() as u32;
+        let spec = sfu::BranchSpec {
+            subscriber_handle: sub.h.handle_id,
+            codec: source.codec,
+            pt: source.pt,
+            ssrc: source.ssrc,
+            msid: feed.to_string(),
+        };
+        let guard = sfu::prepare_branch(
+            &self.pipeline,
+            &sub.peer.webrtcbin,
+            mline,
+            &spec,
+            &self.ev_tx,
+        )
+        .map_err(|e| RoomError::graph("subscriber branch", e))?;
+        let last_rtp = self
+            .ingests
+            .contains_key(&feed_handle)
+            .then(|| switch::track_last_rtp(&guard));
+        sub.streams.push(SubStream {
+            mindex: mline,
+            mid: mline.to_string(),
+            feed,
+            feed_handle,
+            feed_mid: source.mid,
+            feed_display,
+            kind: source.kind,
+            codec: source.codec,
+            guard,
+            tee: source.tee,
+            publisher_mindex: source.mindex,
+            tee_pad: None,
+            active: true,
+            last_rtp,
+            bridge: None,
+            send: true,
+            drop_probe: None,
+        });
+        Ok(())
+    }
+
+    pub(super) fn subscribed_streams(sub: &Subscriber) -> Vec<SubscribedStream> {
+        sub.streams
+            .iter()
+            .map(|st| SubscribedStream {
+                mindex: st.mindex,
+                mid: st.mid.clone(),
+                kind: st.kind,
+                active: st.active,
+                feed: st.feed.clone(),
+                feed_mid: st.feed_mid.clone(),
+                feed_display: st.feed_display.clone(),
+                send: st.send,
+                codec: st.codec,
+            })
+            .collect()
+    }
+
+    /// Creates and applies a new offer for a subscriber; fills the stream mids
+    /// from it. Returns the SDP.
+    pub(super) async fn offer_for(&mut self, handle: u64) -> Result<String, RoomError> {
+        let sub = self
+            .subscribers
+            .get_mut(&handle)
+            .ok_or(RoomError::NotJoined)?;
+        let offer = sub.peer.offer().await?;
+        if let Ok(msg) = sdp::parse(&offer) {
+            for st in &mut sub.streams {
+                if let Some(mid) = msg.media(st.mindex).and_then(|m| m.attribute_val("mid")) {
+                    st.mid = mid.to_owned();
+                }
+            }
+        }
+        sub.stable = false;
+        Ok(offer)
+    }
+
+    pub(super) async fn subscribe(
+        &mut self,
+        h: HandleId,
+        streams: Vec<StreamRequest>,
+        tied: Option<u64>,
+    ) -> Result<Offered, RoomError> {
+        let handle = h.handle_id;
+        if self.subscribers.contains_key(&handle) {
+            return Err(RoomError::AlreadyJoined(Role::Subscriber));
+        }
+        if self.participants.contains_key(&handle) {
+            return Err(RoomError::AlreadyJoined(Role::Publisher));
+        }
+        let wanted = self.resolve(&streams)?;
+        if wanted.is_empty() {
+            return Err(RoomError::Missing("streams"));
+        }
+        let peer = self.start_peer("sub", handle)?;
+        let mut sub = Subscriber {
+            h,
+            peer,
+            streams: Vec::new(),
+            stable: false,
+            connected: false,
+            paused: false,
+            tied,
+        };
+        for (fh, idx) in wanted {
+            if let Err(e) = self.add_stream(&mut sub, fh, idx) {
+                self.retire_subscriber(sub);
+                return Err(e);
+            }
+        }
+        self.subscribers.insert(handle, sub);
+        self.remember(handle, true);
+        match self.offer_for(handle).await {
+            Ok(offer) => {
+                info!(
+                    session_id = h.session_id,
+                    handle_id = handle,
+                    "subscriber attached"
+                );
+                let streams = self
+                    .subscribers
+                    .get(&handle)
+                    .map(Self::subscribed_streams)
+                    .unwrap_or_default();
+                Ok(Offered { streams, offer })
+            }
+            Err(e) => {
+                self.remove_subscriber(handle);
+                Err(e)
+            }
+        }
+    }
+
+    pub(super) async fn start(&mut self, h: HandleId, jsep: Option<Jsep>) -> Result<(), RoomError> {
+        let handle = h.handle_id;
+        let sub = self
+            .subscribers
+            .get_mut(&handle)
+            .ok_or(RoomError::NotJoined)?;
+        if let Some(jsep) = jsep {
+            if jsep.kind != SdpType::Answer {
+                return Err(RoomError::WrongSdpType(
+                    "Subscribers must send an SDP answer",
+                ));
+            }
+            sub.peer.set_remote(SdpType::Answer, &jsep.sdp).await?;
+            sub.stable = true;
+        }
+        if sub.paused {
+            sub.paused = false;
+            for st in &mut sub.streams {
+                let send = st.send;
+                set_forwarding(st, send);
+            }
+        }
+        self.flush_candidates(handle);
+        self.link_branches(handle);
+        self.keyframes_for_subscriber(handle);
+        Ok(())
+    }
+
+    pub(super) fn configure_subscriber(
+        &mut self,
+        h: HandleId,
+        streams: &[(String, bool)],
+    ) -> Result<(), RoomError> {
+        let sub = self
+            .subscribers
+            .get_mut(&h.handle_id)
+            .ok_or(RoomError::NotJoined)?;
+        for (mid, send) in streams {
+            let st = sub
+                .streams
+                .iter_mut()
+                .find(|st| &st.mid == mid)
+                .ok_or_else(|| {
+                    RoomError::invalid("mid", format!("an existing mid (no '{mid}')"))
+                })?;
+            st.send = *send;
+            if !sub.paused {
+                set_forwarding(st, *send);
+            }
+        }
+        self.keyframes_for_subscriber(h.handle_id);
+        Ok(())
+    }
+
+    pub(super) async fn renegotiate(&mut self, handle: u64) -> Result<Offered, RoomError> {
+        let offer = self.offer_for(handle).await?;
+        let sub = self.subscribers.get(&handle).ok_or(RoomError::NotJoined)?;
+        Ok(Offered {
+            streams: Self::subscribed_streams(sub),
+            offer,
+        })
+    }
+
+    pub(super) async fn update(
+        &mut self,
+        h: HandleId,
+        add: Vec<StreamRequest>,
+        remove: Vec<StreamRequest>,
+    ) -> Result<Offered, RoomError> {
+        let handle = h.handle_id;
+        let Some(stable) = self.subscribers.get(&handle).map(|s| s.stable) else {
+            return Err(RoomError::NotJoined);
+        };
+        if !stable {
+            return Err(RoomError::OfferPending);
+        }
+        let wanted = self.resolve(&add)?;
+        let mut sub = self
+            .subscribers
+            .remove(&handle)
+            .ok_or(RoomError::NotJoined)?;
+        for r in &remove {
+            for st in sub
+                .streams
+                .iter_mut()
+                .filter(|st| st.feed == r.feed && r.mid.as_deref().is_none_or(|m| m == st.feed_mid))
+            {
+                if let Some(pad) = st.tee_pad.take() {
+                    sfu::detach_branch(&st.tee, &pad);
+                }
+                st.active = false;
+                if let Some(t) = sub.peer.transceiver(st.mindex) {
+                    t.set_property(
+                        "direction",
+                        gst_webrtc::WebRTCRTPTransceiverDirection::Inactive,
+                    );
+                }
+            }
+        }
+        let mut result = Ok(());
+        for (fh, idx) in wanted {
+            if let Err(e) = self.add_stream(&mut sub, fh, idx) {
+                result = Err(e);
+                break;
+            }
+        }
+        self.subscribers.insert(handle, sub);
+        result?;
+        self.renegotiate(handle).await
+    }
+
+    /// Links every active, unlinked stream of a connected subscriber to its
+    /// publisher's tee (see `sfu::prepare_branch` for why only then).
+    pub(super) fn link_branches(&mut self, handle: u64) {
+        let Some(sub) = self.subscribers.get_mut(&handle) else {
+            return;
+        };
+        if !sub.connected || !sub.stable {
+            return;
+        }
+        for st in sub
+            .streams
+            .iter_mut()
+            .filter(|st| st.active && st.tee_pad.is_none() && st.bridge.is_none())
+        {
+            let keyframes =
+                (st.kind == MediaKind::Video).then_some((st.feed_handle, st.publisher_mindex));
+            let replay = self
+                .ingests
+                .get(&st.feed_handle)
+                .and_then(|i| i.streams.iter().find(|s| s.tee == st.tee))
+                .and_then(|s| s.gop.as_ref());
+            match sfu::link_branch(&st.tee, &st.guard, keyframes, replay, &self.ev_tx) {
+                Ok(pad) => st.tee_pad = Some(pad),
+                Err(e) => {
+                    warn!(handle_id = handle, mid = %st.mid, error = %e, "cannot link subscriber stream")
+                }
+            }
+        }
+    }
+
+    pub(super) fn retire_subscriber(&self, sub: Subscriber) {
+        let mut elements = vec![sub.peer.webrtcbin.clone()];
+        for st in sub.streams {
+            match st.bridge {
+                Some(src) => elements.push(src),
+                None => {
+                    if let Some(pad) = st.tee_pad {
+                        sfu::detach_branch(&st.tee, &pad);
+                    }
+                }
+            }
+            elements.push(st.guard);
+        }
+        peer::retire(&self.pipeline, elements);
+    }
+
+    pub(super) fn remove_subscriber(&mut self, handle: u64) {
+        if let Some(sub) = self.subscribers.remove(&handle) {
+            info!(
+                session_id = sub.h.session_id,
+                handle_id = handle,
+                "subscriber left"
+            );
+            self.forget(handle);
+            self.pending_candidates.remove(&handle);
+            self.retire_subscriber(sub);
+        }
+    }
+}

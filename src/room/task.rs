@@ -1,0 +1,439 @@
+//! The room task: its `select!` loop and the dispatch of commands and events to the components.
+
+use super::*;
+
+impl Room {
+    pub(super) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Command>,
+        mut ev_rx: mpsc::UnboundedReceiver<RoomEvent>,
+        bus: gst::Bus,
+    ) {
+        info!(mixing = self.cfg.mode.name(), "room created");
+        if self.cfg.mode != Mode::Sfu {
+            self.start_mixer().await;
+        }
+        let mut bus_stream = bus.stream();
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => {
+                    let Some(cmd) = cmd else { break };
+                    if self.command(cmd).await.is_break() {
+                        break;
+                    }
+                }
+                Some(ev) = ev_rx.recv() => self.event(ev).await,
+                Some(msg) = bus_stream.next() => self.bus_message(&msg),
+            }
+        }
+        self.finalize_recordings(&mut ev_rx).await;
+        let teardown = self.shutdown();
+        if let Some(reply) = self.closing_reply.take() {
+            // Gateway shutdown waits until the pipeline is really down.
+            let _ = teardown.await;
+            let _ = reply.send(());
+        }
+        info!("room destroyed");
+    }
+
+    pub(super) async fn command(&mut self, cmd: Command) -> std::ops::ControlFlow<()> {
+        use std::ops::ControlFlow::{Break, Continue};
+        match cmd {
+            Command::Info { reply } => {
+                let _ = reply.send(RoomInfo {
+                    config: self.cfg.clone(),
+                    participants: self.participants.len(),
+                });
+            }
+            Command::Edit {
+                secret,
+                edit,
+                reply,
+            } => {
+                let r = self
+                    .cfg
+                    .check_secret(secret.as_deref())
+                    .map(|_| self.cfg.apply_edit(edit));
+                send_reply(reply, r);
+            }
+            Command::Destroy { secret, reply } => {
+                if let Err(e) = self.cfg.check_secret(secret.as_deref()) {
+                    send_reply(reply, Err(e));
+                    return Continue(());
+                }
+                for p in self.participants.values() {
+                    self.notify(p.h, Notice::Destroyed);
+                }
+                for s in self.subscribers.values() {
+                    self.notify(s.h, Notice::Destroyed);
+                }
+                send_reply(reply, Ok(()));
+                return Break(());
+            }
+            Command::ListParticipants { reply } => {
+                let list = self
+                    .participants
+                    .values()
+                    .map(|p| ParticipantInfo {
+                        id: p.id.clone(),
+                        display: p.display.clone(),
+                        metadata: p.metadata.clone(),
+                        publisher: p.publication.is_some(),
+                        talking: p.talk.talking(),
+                    })
+                    .collect();
+                send_reply(reply, Ok(list));
+            }
+            Command::Kick { secret, id, reply } => {
+                let r = self.kick(secret.as_deref(), &id).await;
+                send_reply(reply, r);
+            }
+            Command::Join { h, params, reply } => {
+                let r = self.join(h, params);
+                send_reply(reply, r);
+            }
+            Command::Publish {
+                h,
+                params,
+                jsep,
+                reply,
+            } => {
+                let r = self.publish(h, params, jsep).await;
+                send_reply(reply, r);
+            }
+            Command::Unpublish { h, reply } => {
+                let r = if self
+                    .participants
+                    .get(&h.handle_id)
+                    .is_some_and(|p| p.publication.is_some())
+                {
+                    self.unpublish(h.handle_id).await;
+                    Ok(())
+                } else if self.participants.contains_key(&h.handle_id) {
+                    Err(RoomError::NotPublished)
+                } else {
+                    Err(RoomError::NotJoined)
+                };
+                send_reply(reply, r);
+            }
+            Command::Leave { h, reply } => {
+                let r = if self.participants.contains_key(&h.handle_id) {
+                    self.leave_publisher(h.handle_id, None).await;
+                    Ok(Role::Publisher)
+                } else if self.subscribers.contains_key(&h.handle_id) {
+                    self.remove_subscriber(h.handle_id);
+                    Ok(Role::Subscriber)
+                } else {
+                    Err(RoomError::NotJoined)
+                };
+                send_reply(reply, r);
+            }
+            Command::Subscribe {
+                h,
+                streams,
+                private_id,
+                reply,
+            } => {
+                let tied = private_id.and_then(|pid| {
+                    self.participants
+                        .iter()
+                        .find(|(_, p)| u64::from(p.private_id) == pid)
+                        .map(|(handle, _)| *handle)
+                });
+                let r = if self.cfg.require_pvtid && tied.is_none() {
+                    Err(RoomError::Unauthorized(
+                        "this room requires a valid private_id",
+                    ))
+                } else {
+                    self.subscribe(h, streams, tied).await
+                };
+                send_reply(reply, r);
+            }
+            Command::Start { h, jsep, reply } => {
+                let r = self.start(h, jsep).await;
+                send_reply(reply, r);
+            }
+            Command::Pause { h, reply } => {
+                let r = match self.subscribers.get_mut(&h.handle_id) {
+                    None => Err(RoomError::NotJoined),
+                    Some(s) => {
+                        s.paused = true;
+                        for st in &mut s.streams {
+                            set_forwarding(st, false);
+                        }
+                        Ok(())
+                    }
+                };
+                send_reply(reply, r);
+            }
+            Command::ConfigureSubscriber { h, streams, reply } => {
+                let r = self.configure_subscriber(h, &streams);
+                send_reply(reply, r);
+            }
+            Command::Shutdown { reply } => {
+                self.closing_reply = Some(reply);
+                return Break(());
+            }
+            Command::Moderate {
+                secret,
+                id,
+                mid,
+                mute,
+                reply,
+            } => {
+                let r = self.moderate(secret.as_deref(), &id, &mid, mute);
+                send_reply(reply, r);
+            }
+            Command::EnableRecording {
+                secret,
+                record,
+                reply,
+            } => {
+                let r = self.enable_recording(secret.as_deref(), record);
+                send_reply(reply, r);
+            }
+            Command::RecordMix {
+                secret,
+                record,
+                filename,
+                reply,
+            } => {
+                let r = (|| {
+                    if self.cfg.lock_record {
+                        self.cfg.check_secret(secret.as_deref())?;
+                    }
+                    if record {
+                        self.start_mix_recording(filename.as_deref()).map(Some)
+                    } else {
+                        self.stop_mix_recording();
+                        Ok(None)
+                    }
+                })();
+                send_reply(reply, r);
+            }
+            Command::SetLayout {
+                secret,
+                layout,
+                reply,
+            } => {
+                let r = self.cfg.check_secret(secret.as_deref()).and_then(|_| {
+                    match self.mixer.as_mut() {
+                        None => Err(RoomError::NotMixing("set_layout")),
+                        Some(m) => {
+                            m.set_layout(layout);
+                            Ok(())
+                        }
+                    }
+                });
+                send_reply(reply, r);
+            }
+            Command::Update {
+                h,
+                add,
+                remove,
+                reply,
+            } => {
+                let r = self.update(h, add, remove).await;
+                send_reply(reply, r);
+            }
+            Command::Trickle { h, trickle } => self.trickle(h.handle_id, trickle),
+            Command::AddIngest {
+                secret,
+                params,
+                reply,
+            } => match self.cfg.check_secret(secret.as_deref()) {
+                Ok(()) => self.add_ingest(params, reply),
+                Err(e) => send_reply(reply, Err(e)),
+            },
+            Command::RemoveIngest { secret, id, reply } => {
+                let r = match self.cfg.check_secret(secret.as_deref()) {
+                    Ok(()) => self.remove_ingest(&id).await,
+                    Err(e) => Err(e),
+                };
+                send_reply(reply, r);
+            }
+            Command::StartRtmp {
+                secret,
+                url,
+                source,
+                reply,
+            } => {
+                let r = self
+                    .cfg
+                    .check_secret(secret.as_deref())
+                    .and_then(|_| self.start_rtmp(url, source));
+                send_reply(reply, r);
+            }
+            Command::StopRtmp { secret, id, reply } => {
+                let r = self
+                    .cfg
+                    .check_secret(secret.as_deref())
+                    .and_then(|_| self.stop_rtmp(id));
+                send_reply(reply, r);
+            }
+            Command::Bridge { h, reply } => {
+                let r = self.bridge(h.handle_id);
+                send_reply(reply, r);
+            }
+            Command::Export {
+                feed,
+                media,
+                srcs,
+                reply,
+            } => {
+                let r = self.export(&feed, media, srcs);
+                send_reply(reply, r);
+            }
+            Command::Unexport { media } => self.rtsp_detach(media),
+            Command::IngestStatus { reply } => {
+                let _ = reply.send(self.ingest_status());
+            }
+            Command::Hangup { h } => {
+                if self
+                    .participants
+                    .get(&h.handle_id)
+                    .is_some_and(|p| p.publication.is_some())
+                {
+                    self.unpublish(h.handle_id).await;
+                } else if self.subscribers.contains_key(&h.handle_id) {
+                    self.remove_subscriber(h.handle_id);
+                }
+            }
+            Command::Detach { h } => {
+                if self.participants.contains_key(&h.handle_id) {
+                    self.leave_publisher(h.handle_id, None).await;
+                }
+                if self.subscribers.contains_key(&h.handle_id) {
+                    self.remove_subscriber(h.handle_id);
+                }
+                self.pending_candidates.remove(&h.handle_id);
+            }
+        }
+        Continue(())
+    }
+
+    pub(super) async fn event(&mut self, ev: RoomEvent) {
+        match ev {
+            RoomEvent::IceCandidate {
+                handle,
+                mline,
+                candidate,
+            } => {
+                let Some(h) = self.handle_of(handle) else {
+                    return;
+                };
+                let candidate = self.ctx.ice.map_candidate(&candidate);
+                let c = Candidate {
+                    sdp_mid: None,
+                    sdp_mline_index: Some(mline),
+                    candidate,
+                };
+                self.notify(h, Notice::LocalCandidate(Some(c)));
+            }
+            RoomEvent::IceGatheringDone { handle } => {
+                if let Some(h) = self.handle_of(handle) {
+                    self.notify(h, Notice::LocalCandidate(None));
+                }
+            }
+            RoomEvent::PadAdded { handle, pad, block } => {
+                self.publisher_pad(handle, &pad);
+                if let Some(b) = block {
+                    pad.remove_probe(b);
+                }
+            }
+            RoomEvent::ConnectionState { handle, state } => {
+                self.connection_state(handle, state).await
+            }
+            RoomEvent::RecordingDone { id } => self.recording_done(id),
+            RoomEvent::StartRecording { handle } => {
+                let Some((filename, waited)) = self.pending_recordings.remove(&handle) else {
+                    return;
+                };
+                // Lip-sync needs a sender report per stream; they come within
+                // seconds of the start. Wait for them, a bounded while.
+                if self.publisher_sync_offsets(handle).is_none() && waited < SR_WAIT_ROUNDS {
+                    self.pending_recordings
+                        .insert(handle, (filename, waited + 1));
+                    self.post_later(SR_WAIT_STEP, RoomEvent::StartRecording { handle });
+                    return;
+                }
+                self.start_publisher_recording(handle, filename.as_deref());
+            }
+            RoomEvent::AudioLevel { handle, dbov } => {
+                // A moderated (muted) stream does not talk.
+                let muted = self
+                    .participants
+                    .get(&handle)
+                    .and_then(|p| p.publication.as_ref())
+                    .and_then(|pb| pb.streams.iter().find(|s| s.kind == MediaKind::Audio))
+                    .is_some_and(|s| s.moderated.is_some());
+                if !muted {
+                    self.audio_level(handle, dbov);
+                }
+            }
+            RoomEvent::KeyframeRequest {
+                publisher_handle,
+                mindex,
+                force,
+            } => self.keyframe(publisher_handle, mindex, force),
+            RoomEvent::RecordingKeyframe { id, after } => self.recording_keyframe(id, after),
+            RoomEvent::IngestPad {
+                handle,
+                pad,
+                caps,
+                block,
+            } => self.ingest_pad(handle, pad, caps, block),
+            RoomEvent::IngestNoMorePads { handle } => self.ingest_ready(handle).await,
+            RoomEvent::IngestTimeout { handle, attempt } => {
+                self.ingest_timeout(handle, attempt).await
+            }
+            RoomEvent::IngestRetry { handle } => self.ingest_retry(handle),
+            RoomEvent::IngestBFrames { handle } => self.ingest_b_frames(handle),
+            RoomEvent::EgressRetry { id } => self.egress_retry(id),
+            RoomEvent::RtspAttach {
+                handle,
+                media,
+                srcs,
+            } => self.rtsp_attach(handle, media, srcs),
+            RoomEvent::RtspDetach { media } => self.rtsp_detach(media),
+            RoomEvent::EgressKeyframe { id, branch } => self.egress_keyframe(id, branch),
+            RoomEvent::EgressCheck { id, failures } => self.egress_check(id, failures),
+            RoomEvent::IngestFailed { handle, why } => self.ingest_failed(handle, why).await,
+            RoomEvent::MixInputReady { publisher } => {
+                if let Some(m) = self.mixer.as_mut()
+                    && let Err(e) = m.input_ready(publisher)
+                {
+                    warn!(handle_id = publisher, error = %e, "cannot add the publisher to the mix");
+                }
+            }
+            RoomEvent::BranchFailed {
+                handle: MIX_HANDLE,
+                reason,
+            } => {
+                warn!(%reason, "a mixer input refused media; the publisher keeps forwarding");
+            }
+            RoomEvent::BranchFailed { handle, reason } => {
+                warn!(handle_id = handle, %reason, "subscriber stopped taking media; removing it");
+                if let Some(h) = self.subscribers.get(&handle).map(|s| s.h) {
+                    self.remove_subscriber(handle);
+                    self.notify(
+                        h,
+                        Notice::Hangup {
+                            reason: "Media error",
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Posts `event` to this room's task after `delay` (timers never touch
+    /// room state themselves).
+    pub(super) fn post_later(&self, delay: Duration, event: RoomEvent) {
+        let tx = self.ev_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = tx.send(event);
+        });
+    }
+}
