@@ -285,4 +285,36 @@ mod tests {
             .collect();
         assert_eq!(ts, vec![8998, 8998, 8999]);
     }
+
+    #[test]
+    fn a_new_viewer_gets_the_cache_before_its_first_live_packet() {
+        gst::init().unwrap();
+        let cache = GopCache::new(Codec::Vp8);
+        // VP8 payload descriptor 0x10 (S bit, partition 0), then the VP8
+        // payload header: P bit 0 = keyframe, 1 = interframe.
+        let key = gst::Buffer::from_mut_slice(rtp(1000, &[0x10, 0x00]));
+        let delta = gst::Buffer::from_mut_slice(rtp(4000, &[0x10, 0x01]));
+        cache.push(&key);
+        cache.push(&delta);
+        // The viewer's tee pad stands in as the src pad of an identity.
+        let mut h = gst_check::Harness::new("identity");
+        h.set_src_caps_str("application/x-rtp,media=video,encoding-name=VP8,payload=96");
+        let src = h.element().and_then(|e| e.static_pad("src")).unwrap();
+        cache.replay_into(&src);
+        let live = gst::Buffer::from_mut_slice(rtp(10_000, &[0x10, 0x01]));
+        assert_eq!(h.push(live), Ok(gst::FlowSuccess::Ok));
+        let ts: Vec<u32> = (0..3)
+            .map(|_| {
+                let b = h.pull().expect("replayed or live packet");
+                rtp_ts(&b.map_readable().unwrap()).unwrap()
+            })
+            .collect();
+        // The keyframe and the delta, packed one tick apart just before the live packet.
+        assert_eq!(ts, vec![9998, 9999, 10_000]);
+        // Only once: the next live packet passes alone.
+        assert_eq!(h.push(gst::Buffer::from_mut_slice(rtp(13_000, &[0x10, 0x01]))), Ok(gst::FlowSuccess::Ok));
+        let next = h.pull().unwrap();
+        assert_eq!(rtp_ts(&next.map_readable().unwrap()), Some(13_000));
+        assert!(h.try_pull().is_none());
+    }
 }

@@ -376,4 +376,56 @@ mod tests {
         assert_eq!(audio_level(&plain, 1), None);
         assert_eq!(audio_level(&gst::Buffer::from_slice(vec![1, 2]), 1), None);
     }
+
+    fn rtp_buffer(seq: u16) -> gst::Buffer {
+        let mut b = vec![0x80, 96];
+        b.extend(seq.to_be_bytes());
+        b.extend([0, 0, 0, 9, 0, 0, 0, 1, 0xaa]);
+        gst::Buffer::from_mut_slice(b)
+    }
+
+    #[test]
+    fn flow_guard_passes_buffers_and_answers_caps_itself() {
+        gst::init().unwrap();
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut h = gst_check::Harness::with_element(&flow_guard(7, &tx), Some("sink"), Some("src"));
+        h.set_src_caps_str("application/x-rtp,media=video,encoding-name=VP8,payload=96");
+        for seq in 0..3 {
+            assert_eq!(h.push(rtp_buffer(seq)), Ok(gst::FlowSuccess::Ok));
+        }
+        for seq in 0..3u16 {
+            let out = h.pull().expect("buffer through the guard");
+            let map = out.map_readable().unwrap();
+            assert_eq!(u16::from_be_bytes([map[2], map[3]]), seq);
+        }
+        // Any caps upstream: one subscriber's preferences never constrain the tee.
+        let sink = h.element().and_then(|e| e.static_pad("sink")).unwrap();
+        let mut q = gst::query::Caps::new(None);
+        assert!(sink.query(&mut q));
+        assert!(q.result().is_some_and(|c| c.is_any()));
+    }
+
+    #[test]
+    fn flow_guard_keeps_a_failing_branch_from_the_tee_and_reports_it_once() {
+        gst::init().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        // No sink side: pushes out of the guard fail with not-linked, as a
+        // subscriber's broken `webrtcbin` would.
+        let mut h = gst_check::Harness::with_element(&flow_guard(7, &tx), Some("sink"), None);
+        h.set_src_caps_str("application/x-rtp,media=video,encoding-name=VP8,payload=96");
+        for seq in 0..3 {
+            assert_eq!(
+                h.push(rtp_buffer(seq)),
+                Ok(gst::FlowSuccess::Ok),
+                "the publisher's tee never sees the branch's error"
+            );
+        }
+        match rx.try_recv() {
+            Ok(RoomEvent::BranchFailed { handle: 7, reason }) => {
+                assert!(reason.contains("NotLinked"), "{reason}")
+            }
+            other => panic!("expected BranchFailed for 7, got {other:?}"),
+        }
+        assert!(rx.try_recv().is_err(), "reported once");
+    }
 }

@@ -185,3 +185,52 @@ impl Room {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rtp(seq: u16, ts: u32, ssrc: u32) -> gst::Buffer {
+        let mut b = vec![0x80, 96];
+        b.extend(seq.to_be_bytes());
+        b.extend(ts.to_be_bytes());
+        b.extend(ssrc.to_be_bytes());
+        b.push(0xaa);
+        gst::Buffer::from_mut_slice(b)
+    }
+
+    fn fields(b: &gst::Buffer) -> (u16, u32, u32) {
+        let m = b.map_readable().unwrap();
+        (
+            u16::from_be_bytes([m[2], m[3]]),
+            u32::from_be_bytes([m[4], m[5], m[6], m[7]]),
+            u32::from_be_bytes([m[8], m[9], m[10], m[11]]),
+        )
+    }
+
+    #[test]
+    fn switched_media_continues_the_viewers_stream() {
+        gst::init().unwrap();
+        // The viewer got seq 100, ts 5000 last; the new source is elsewhere.
+        let mut seen = gst_check::Harness::new("identity");
+        seen.set_src_caps_str("application/x-rtp,media=video,encoding-name=VP8,payload=96");
+        let last = track_last_rtp(seen.element().as_ref().unwrap());
+        assert_eq!(last.load(Ordering::Relaxed), u64::MAX, "nothing seen yet");
+        assert!(seen.push(rtp(100, 5000, 1)).is_ok());
+        assert_eq!(last.load(Ordering::Relaxed), 100 << 32 | 5000);
+
+        let mut h = gst_check::Harness::new("identity");
+        h.set_src_caps_str("application/x-rtp,media=video,encoding-name=VP8,payload=96");
+        let src = h.element().and_then(|e| e.static_pad("src")).unwrap();
+        rewrite(&src, Some(0xdead), last.load(Ordering::Relaxed), 3000);
+        for (seq, ts) in [(7u16, 900_000u32), (8, 903_000), (65535, 906_000)] {
+            assert!(h.push(rtp(seq, ts, 42)).is_ok());
+        }
+        let out: Vec<_> = (0..3).map(|_| fields(&h.pull().unwrap())).collect();
+        assert_eq!(
+            out,
+            vec![(101, 8000, 0xdead), (102, 11_000, 0xdead), (93, 14_000, 0xdead)],
+            "one packet and one frame step after the last, in sequence (wrapping)"
+        );
+    }
+}
