@@ -312,7 +312,10 @@ mod tests {
         // The keyframe and the delta, packed one tick apart just before the live packet.
         assert_eq!(ts, vec![9998, 9999, 10_000]);
         // Only once: the next live packet passes alone.
-        assert_eq!(h.push(gst::Buffer::from_mut_slice(rtp(13_000, &[0x10, 0x01]))), Ok(gst::FlowSuccess::Ok));
+        assert_eq!(
+            h.push(gst::Buffer::from_mut_slice(rtp(13_000, &[0x10, 0x01]))),
+            Ok(gst::FlowSuccess::Ok)
+        );
         let next = h.pull().unwrap();
         assert_eq!(rtp_ts(&next.map_readable().unwrap()), Some(13_000));
         assert!(h.try_pull().is_none());

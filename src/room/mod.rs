@@ -77,6 +77,7 @@ use gst::prelude::*;
 use gst_webrtc::WebRTCPeerConnectionState;
 use rand::Rng;
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::time::DelayQueue;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use self::api::{
@@ -191,6 +192,7 @@ pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, RoomE
         ending_egresses: HashSet::new(),
         rtsp_mounts: HashMap::new(),
         rtsp_branches: HashMap::new(),
+        timers: DelayQueue::new(),
     };
     tokio::spawn(room.run(rx, ev_rx, bus).instrument(span));
     Ok(RoomHandle { tx })
@@ -238,6 +240,11 @@ struct Room {
     rtsp_mounts: HashMap<u64, String>,
     /// Shared RTSP media being fed, by media id.
     rtsp_branches: HashMap<MediaId, rtsp::RtspBranch>,
+    /// The room's timers: events due later (retries, keyframe cadences,
+    /// deferred recording starts). Owned by the task and dropped with it,
+    /// so none outlives the room; they follow tokio's clock, so tests can
+    /// run them on paused time.
+    timers: DelayQueue<RoomEvent>,
 }
 
 fn send_reply<T>(reply: Reply<T>, r: Result<T, RoomError>) {

@@ -388,7 +388,8 @@ mod tests {
     fn flow_guard_passes_buffers_and_answers_caps_itself() {
         gst::init().unwrap();
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut h = gst_check::Harness::with_element(&flow_guard(7, &tx), Some("sink"), Some("src"));
+        let mut h =
+            gst_check::Harness::with_element(&flow_guard(7, &tx), Some("sink"), Some("src"));
         h.set_src_caps_str("application/x-rtp,media=video,encoding-name=VP8,payload=96");
         for seq in 0..3 {
             assert_eq!(h.push(rtp_buffer(seq)), Ok(gst::FlowSuccess::Ok));

@@ -229,7 +229,11 @@ mod tests {
         let out: Vec<_> = (0..3).map(|_| fields(&h.pull().unwrap())).collect();
         assert_eq!(
             out,
-            vec![(101, 8000, 0xdead), (102, 11_000, 0xdead), (93, 14_000, 0xdead)],
+            vec![
+                (101, 8000, 0xdead),
+                (102, 11_000, 0xdead),
+                (93, 14_000, 0xdead)
+            ],
             "one packet and one frame step after the last, in sequence (wrapping)"
         );
     }

@@ -24,6 +24,9 @@ impl Room {
                 }
                 Some(ev) = ev_rx.recv() => self.event(ev).await,
                 Some(msg) = bus_stream.next() => self.bus_message(&msg),
+                Some(due) = self.timers.next(), if !self.timers.is_empty() => {
+                    self.event(due.into_inner()).await
+                }
             }
         }
         self.finalize_recordings(&mut ev_rx).await;
@@ -427,13 +430,8 @@ impl Room {
         }
     }
 
-    /// Posts `event` to this room's task after `delay` (timers never touch
-    /// room state themselves).
-    pub(super) fn post_later(&self, delay: Duration, event: RoomEvent) {
-        let tx = self.ev_tx.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(delay).await;
-            let _ = tx.send(event);
-        });
+    /// Handles `event` after `delay`, in the task's own timer queue.
+    pub(super) fn post_later(&mut self, delay: Duration, event: RoomEvent) {
+        self.timers.insert(event, delay);
     }
 }
