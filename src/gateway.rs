@@ -24,6 +24,28 @@ pub const LONG_POLL_TIMEOUT: Duration = Duration::from_secs(30);
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 /// How long a plugin may take to answer a request before the client gets 490.
 const PLUGIN_REPLY_TIMEOUT: Duration = Duration::from_secs(20);
+/// Events and replies queued for one WebSocket before its client counts as
+/// not reading. A janus.js client has a few dozen in flight at most (a
+/// join's trickle burst); a thousand is seconds of a busy room's events.
+/// Past it the socket is closed (and its sessions destroyed, as on any
+/// close): a client that never reads must not grow the gateway's memory.
+pub const WS_OUTBOX: usize = 1024;
+
+/// One WebSocket's outbox and the signal that closes it.
+struct WsConn {
+    outbox: mpsc::Sender<Value>,
+    close: Arc<Notify>,
+}
+
+/// What the WebSocket transport holds for one open connection.
+pub struct WsLink {
+    /// The connection's id.
+    pub conn: u64,
+    /// Events and replies to write, in order.
+    pub outbox: mpsc::Receiver<Value>,
+    /// Notified when the gateway closes the connection (its client stopped reading).
+    pub close: Arc<Notify>,
+}
 
 /// Shared gateway state. Cheap to clone through `Arc`.
 pub struct Gateway {
@@ -33,7 +55,7 @@ pub struct Gateway {
     /// Long-poll wake-ups per HTTP session.
     waiters: Mutex<HashMap<u64, Arc<Notify>>>,
     /// Outboxes of WebSocket connections.
-    ws_conns: Mutex<HashMap<u64, mpsc::UnboundedSender<Value>>>,
+    ws_conns: Mutex<HashMap<u64, WsConn>>,
     next_conn: AtomicU64,
 }
 
@@ -266,12 +288,24 @@ impl Gateway {
         }
     }
 
-    /// Registers a WebSocket connection; events for its sessions arrive on the receiver.
-    pub fn ws_open(&self) -> (u64, mpsc::UnboundedReceiver<Value>) {
-        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = mpsc::unbounded_channel();
-        lock(&self.ws_conns).insert(id, tx);
-        (id, rx)
+    /// Registers a WebSocket connection; events for its sessions arrive in
+    /// its outbox (at most [`WS_OUTBOX`] waiting).
+    pub fn ws_open(&self) -> WsLink {
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let (tx, outbox) = mpsc::channel(WS_OUTBOX);
+        let close = Arc::new(Notify::new());
+        lock(&self.ws_conns).insert(
+            conn,
+            WsConn {
+                outbox: tx,
+                close: close.clone(),
+            },
+        );
+        WsLink {
+            conn,
+            outbox,
+            close,
+        }
     }
 
     /// A WebSocket closed: its sessions are destroyed (Janus behaviour).
@@ -288,11 +322,28 @@ impl Gateway {
         self.run_calls(calls);
     }
 
+    /// Queues `v` for WebSocket `conn`. A full outbox closes the connection
+    /// (see [`WS_OUTBOX`]); what was queued is dropped with it.
     pub fn push_ws(&self, conn: u64, v: Value) {
-        if let Some(tx) = lock(&self.ws_conns).get(&conn)
-            && tx.send(v).is_err()
-        {
-            warn!(conn, "websocket outbox closed");
+        let mut conns = lock(&self.ws_conns);
+        let Some(c) = conns.get(&conn) else {
+            return;
+        };
+        match c.outbox.try_send(v) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!(
+                    conn,
+                    queued = WS_OUTBOX,
+                    "websocket client is not reading its events: closing it"
+                );
+                if let Some(c) = conns.remove(&conn) {
+                    c.close.notify_one();
+                }
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                debug!(conn, "websocket outbox closed");
+            }
         }
     }
 }

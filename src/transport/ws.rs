@@ -49,7 +49,8 @@ pub fn routes(
 }
 
 async fn serve(gw: Arc<Gateway>, socket: WebSocket) {
-    let (conn, mut outbox) = gw.ws_open();
+    let link = gw.ws_open();
+    let (conn, mut outbox, close) = (link.conn, link.outbox, link.close);
     debug!(conn, "websocket open");
     let (mut tx, mut rx) = socket.split();
     let writer = tokio::spawn(async move {
@@ -60,14 +61,21 @@ async fn serve(gw: Arc<Gateway>, socket: WebSocket) {
         }
     });
     let (reply_tx, mut reply_rx) = tokio::sync::mpsc::unbounded_channel::<serde_json::Value>();
-    // Replies go through the gateway's outbox so they interleave with events in order.
+    // Replies go through the gateway's outbox so they interleave with events
+    // in order (and count against its bound).
     let gw_replies = gw.clone();
     let reply_pump = tokio::spawn(async move {
         while let Some(v) = reply_rx.recv().await {
             gw_replies.push_ws(conn, v);
         }
     });
-    while let Some(Ok(msg)) = rx.next().await {
+    loop {
+        let msg = tokio::select! {
+            m = rx.next() => m,
+            // The gateway gave up on this client (it stopped reading).
+            () = close.notified() => break,
+        };
+        let Some(Ok(msg)) = msg else { break };
         if msg.is_close() {
             break;
         }
