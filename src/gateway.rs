@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
@@ -16,6 +16,7 @@ use tracing::{debug, info, warn};
 
 use crate::janus::wire::{self, Path};
 use crate::janus::{Core, Delivery, JanusError, PluginCall, PluginOp, PluginReply, Transport};
+use crate::plugins::dispatch::lock;
 use crate::plugins::{EventSink, HandleEvent, HandleId, Plugin};
 
 /// How long a long poll is held before answering `keepalive` (Janus: 30 s).
@@ -69,12 +70,6 @@ impl EventSink for Sink {
             gw.deliver_event(h.session_id, json);
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A poisoned lock means a panic happened while holding it; the data is
-    // plain maps whose invariants hold between statements, so keep serving.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Gateway {

@@ -1,6 +1,7 @@
 //! Video encoder selection: candidates are data (`pipelines/encoders.toml`),
 //! each is probed by really encoding a few frames, and the first that works
-//! is used for the process (MCU mix now, recording and restreaming later).
+//! is used for the process (MCU mixes, transcoded recordings, ingests and
+//! restreams).
 //!
 //! Why a real probe: NVENC and VA register their elements only with a working
 //! device, a registry cache can be stale, and some GPUs (H100, H200) have no

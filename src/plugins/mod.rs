@@ -1,6 +1,7 @@
 //! Janus plugins: the interface the gateway calls ([`Plugin`]) and the way
 //! plugins talk back to clients ([`EventSink`], [`HandleEvent`]).
 
+pub mod dispatch;
 pub mod params;
 pub mod streaming;
 pub mod videoroom;
@@ -9,6 +10,8 @@ use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use serde_json::{Map, Value, json};
+
+pub use self::dispatch::Route;
 
 pub use crate::ids::HandleId;
 use crate::janus::{Candidate, JanusError, Jsep, PluginDescriptor, PluginReply, Trickle};
@@ -116,86 +119,3 @@ pub trait Plugin: Send + Sync {
 
 /// A shared [`EventSink`].
 pub type Events = Arc<dyn EventSink>;
-
-/// What the request errors of every plugin provide, so one dispatcher
-/// serves them all ([`route`], [`answer_now`], [`answer_later`]).
-pub trait RequestError: Send + 'static {
-    /// A required field is missing.
-    fn missing(key: &str) -> Self;
-    /// A field has the wrong type (`want` says what it should be).
-    fn invalid(key: &str, want: &str) -> Self;
-    /// An unknown `request`.
-    fn unknown(request: String) -> Self;
-    /// The plugin's error event, e.g. `{"videoroom":"event","error_code","error"}`.
-    fn to_json(&self) -> Value;
-}
-
-/// How a plugin request is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route {
-    /// In the `success` reply.
-    Sync,
-    /// Acked, then answered by an event carrying the transaction.
-    Async,
-}
-
-/// Reads `request` from a message body and looks it up in the plugin's
-/// table (`lookup`: name → request and how it is served); `Err` is the
-/// reply for a missing, mistyped or unknown request.
-pub fn route<E: RequestError, R>(
-    body: &Map<String, Value>,
-    lookup: impl Fn(&str) -> Option<(R, Route)>,
-) -> Result<(R, Route), BoxFuture<'static, Result<PluginReply, JanusError>>> {
-    let fail = |e: E| -> BoxFuture<'static, Result<PluginReply, JanusError>> {
-        let v = e.to_json();
-        Box::pin(async move { Ok(PluginReply::Sync(v)) })
-    };
-    let request = match body.get("request") {
-        None => return Err(fail(E::missing("request"))),
-        Some(Value::String(r)) => r,
-        Some(_) => return Err(fail(E::invalid("request", "a string"))),
-    };
-    lookup(request).ok_or_else(|| fail(E::unknown(request.clone())))
-}
-
-/// The reply of a synchronous request: its result, or its error event.
-pub fn answer_now<E: RequestError>(
-    fut: BoxFuture<'static, Result<Value, E>>,
-) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
-    Box::pin(async move {
-        Ok(PluginReply::Sync(match fut.await {
-            Ok(v) => v,
-            Err(e) => e.to_json(),
-        }))
-    })
-}
-
-/// Acks an asynchronous request now; its result (or error) follows as an
-/// event on `h` with `transaction`, through `events`.
-pub fn answer_later<E: RequestError>(
-    events: Events,
-    plugin: &'static str,
-    h: HandleId,
-    transaction: String,
-    routed: Result<BoxFuture<'static, Result<(Value, Option<Jsep>), E>>, E>,
-) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
-    tokio::spawn(async move {
-        let (data, jsep) = match routed {
-            Ok(fut) => match fut.await {
-                Ok(r) => r,
-                Err(e) => (e.to_json(), None),
-            },
-            Err(e) => (e.to_json(), None),
-        };
-        events.push(
-            h,
-            plugin,
-            HandleEvent::Plugin {
-                transaction: Some(transaction),
-                data,
-                jsep,
-            },
-        );
-    });
-    Box::pin(async { Ok(PluginReply::Ack) })
-}

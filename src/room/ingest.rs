@@ -225,7 +225,7 @@ pub struct IngestStream {
     pub kind: MediaKind,
     /// What the tee carries (Opus, H.264 or VP8).
     pub codec: Codec,
-    /// Its payload type and SSRC.
+    /// Its payload type.
     pub pt: u8,
     /// Its SSRC.
     pub ssrc: u32,

@@ -56,17 +56,40 @@ pub struct MountStream {
     pub pt: u8,
 }
 
+/// Why the RTSP server did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RtspError {
+    /// The address cannot be bound.
+    #[error("RTSP server cannot listen on {addr}: {source}")]
+    Bind {
+        /// `ip:port`.
+        addr: String,
+        /// GLib's reason.
+        #[source]
+        source: glib::Error,
+    },
+    /// `ip` is not an IP address.
+    #[error("RTSP server address: {0}")]
+    Address(#[from] std::net::AddrParseError),
+    /// Its thread could not be started.
+    #[error("RTSP server thread: {0}")]
+    Thread(#[from] std::io::Error),
+}
+
 impl RtspServer {
     /// Starts listening on `ip:port` (port 0 picks one) in a thread of its
     /// own. Errors when the port cannot be bound.
-    pub fn start(ip: &str, port: u16) -> anyhow::Result<RtspServer> {
+    pub fn start(ip: &str, port: u16) -> Result<RtspServer, RtspError> {
         let server = gst_rtsp_server::RTSPServer::new();
         server.set_address(ip);
         server.set_service(&port.to_string());
         let ctx = glib::MainContext::new();
         let source = server
             .create_source(gst_rtsp_server::gio::Cancellable::NONE)
-            .map_err(|e| anyhow::anyhow!("RTSP server cannot listen on {ip}:{port}: {e}"))?;
+            .map_err(|source| RtspError::Bind {
+                addr: format!("{ip}:{port}"),
+                source,
+            })?;
         let bound = server.bound_port();
         source.attach(Some(&ctx));
         std::thread::Builder::new()

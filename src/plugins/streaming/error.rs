@@ -72,7 +72,7 @@ impl StreamingError {
     }
 }
 
-impl crate::plugins::RequestError for StreamingError {
+impl crate::plugins::dispatch::RequestError for StreamingError {
     fn missing(key: &str) -> Self {
         StreamingError::MissingElement(key.into())
     }

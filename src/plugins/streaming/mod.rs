@@ -13,7 +13,7 @@ pub mod error;
 pub mod reply;
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use self::error::StreamingError;
+use super::dispatch::lock;
 use super::params::{Id, Params};
 use super::{Events, HandleId, Plugin, Route};
 use crate::ids::{MediaId, RoomId};
@@ -63,11 +64,6 @@ const REQUESTS: &[(&str, Route)] = &[
 
 fn lookup(name: &str) -> Option<(&'static str, Route)> {
     REQUESTS.iter().find(|(n, _)| *n == name).copied()
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Plain maps: their invariants hold between statements.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// What `edit`, `enable` and `disable` change.
@@ -817,20 +813,13 @@ impl Plugin for Streaming {
         body: Map<String, Value>,
         jsep: Option<Jsep>,
     ) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
-        let (request, how) = match super::route::<StreamingError, _>(&body, lookup) {
-            Ok(r) => r,
-            Err(reply) => return reply,
-        };
-        match how {
-            Route::Sync => super::answer_now(self.sync_request(request, body)),
-            Route::Async => super::answer_later(
-                self.events.clone(),
-                PLUGIN,
-                h,
-                transaction,
-                self.async_request(h, request, &body, jsep),
-            ),
-        }
+        super::dispatch::dispatch::<StreamingError, _>(
+            body,
+            lookup,
+            |request, body| self.sync_request(request, body),
+            |request, body| self.async_request(h, request, body, jsep),
+            (self.events.clone(), PLUGIN, h, transaction),
+        )
     }
 
     fn trickle(&self, h: HandleId, trickle: Trickle) {

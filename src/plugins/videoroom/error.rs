@@ -94,7 +94,7 @@ impl VideoRoomError {
     }
 }
 
-impl crate::plugins::RequestError for VideoRoomError {
+impl crate::plugins::dispatch::RequestError for VideoRoomError {
     fn missing(key: &str) -> Self {
         VideoRoomError::MissingElement(key.into())
     }

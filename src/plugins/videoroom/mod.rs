@@ -16,7 +16,7 @@ pub mod reply;
 pub mod request;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
@@ -26,8 +26,9 @@ use tracing::{info, warn};
 
 use self::error::VideoRoomError;
 use self::request::Request;
+use super::dispatch::lock;
 use super::params::Params;
-use super::{Events, HandleId, Plugin, Route};
+use super::{Events, HandleId, Plugin};
 use crate::ids::{EgressId, Id, RoomId};
 use crate::janus::{JanusError, Jsep, PluginDescriptor, PluginReply, Trickle};
 use crate::room::{
@@ -71,12 +72,6 @@ impl Notices for Notifier {
 /// The notice sink videoroom rooms are built with.
 pub fn notices(events: Events) -> Arc<dyn Notices> {
     Arc::new(Notifier { events })
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Plain maps: their invariants hold between statements, so a panic
-    // elsewhere while holding the lock leaves them usable.
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn wait<T>(rx: oneshot::Receiver<Result<T, RoomError>>) -> Result<T, VideoRoomError> {
@@ -661,20 +656,13 @@ impl Plugin for VideoRoom {
         body: Map<String, Value>,
         jsep: Option<Jsep>,
     ) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
-        let (request, how) = match super::route::<VideoRoomError, _>(&body, Request::lookup) {
-            Ok(r) => r,
-            Err(reply) => return reply,
-        };
-        match how {
-            Route::Sync => super::answer_now(self.sync_request(request, body)),
-            Route::Async => super::answer_later(
-                self.events.clone(),
-                PLUGIN,
-                h,
-                transaction,
-                self.async_request(h, request, &body, jsep),
-            ),
-        }
+        super::dispatch::dispatch::<VideoRoomError, _>(
+            body,
+            Request::lookup,
+            |request, body| self.sync_request(request, body),
+            |request, body| self.async_request(h, request, body, jsep),
+            (self.events.clone(), PLUGIN, h, transaction),
+        )
     }
 
     fn trickle(&self, h: HandleId, trickle: Trickle) {
