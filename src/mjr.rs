@@ -214,8 +214,8 @@ pub fn convert(
             .max_bytes(2_000_000)
             .build();
         let desc = catalog.mp4.fragment(*codec);
-        let frag = crate::room::record::fragment(desc, *codec, encoder).map_err(|e| match e {
-            crate::room::record::RecordError::NoEncoder(_) => MjrError::NoEncoder,
+        let frag = crate::media::fragments::build(desc, *codec, encoder).map_err(|e| match e {
+            crate::media::fragments::FragmentError::NoEncoder(_) => MjrError::NoEncoder,
             e => perr(&e),
         })?;
         pipeline

@@ -3,5 +3,6 @@
 
 pub mod codec;
 pub mod encoder;
+pub mod fragments;
 pub mod ice;
 pub mod sdp;

@@ -3,87 +3,51 @@
 
 use super::*;
 
-pub(super) fn owner_handle(src: Option<&gst::Object>) -> Option<u64> {
-    let mut cur = src.cloned();
-    while let Some(o) = cur {
-        let name = o.name();
-        if let Some(rest) = name
-            .strip_prefix("pub_")
-            .or_else(|| name.strip_prefix("sub_"))
-        {
-            if let Ok(h) = rest.parse() {
-                return Some(h);
-            }
-        }
-        cur = o.parent();
-    }
-    None
-}
-
 impl Room {
-    /// Maps a failing element to its participant (elements are named
-    /// `pub_<handle>`/`sub_<handle>`; their children sit below them) and tears
-    /// that participant down. The room itself keeps running.
+    /// Maps a failing element to its [`Owner`] and tears that owner down
+    /// (or retries it: ingests, restreams). The room itself keeps running.
     pub(super) fn bus_message(&mut self, msg: &gst::Message) {
         match msg.view() {
             gst::MessageView::Error(err) => {
-                let owner = owner_handle(msg.src());
+                let owner = Owner::of(msg.src());
                 warn!(error = %err.error(), debug = ?err.debug(), src = ?msg.src().map(|s| s.path_string()), "element error");
                 if std::env::var_os("GST_DEBUG_DUMP_DOT_DIR").is_some() {
                     self.pipeline
                         .debug_to_dot_file_with_ts(gst::DebugGraphDetails::all(), "room-error");
                 }
-                if let Some(handle) = self.ingest_owner(msg.src()) {
-                    // A source failed: the ingest retries (see `ingests`).
-                    let _ = self.ev_tx.send(RoomEvent::IngestFailed {
-                        handle,
-                        why: err.error().to_string(),
-                    });
-                    return;
-                }
-                if let Some(id) = record::owner(msg.src())
-                    && self.is_egress_branch(id)
-                {
-                    // A restream's server dropped or refused it.
-                    self.egress_branch_ended(id, &err.error().to_string());
-                    return;
-                }
-                if let Some(id) = record::owner(msg.src()) {
-                    // A recording failed: it ends there (what was written
-                    // stays playable); the call goes on.
-                    self.publisher_recordings.retain(|_, r| *r != id);
-                    if self.mix_recording == Some(id) {
-                        self.mix_recording = None;
-                    }
-                    self.stop_recording(id);
-                    return;
-                }
-                if let Some(handle) = owner {
-                    if self.subscribers.contains_key(&handle) {
-                        let h = self.subscribers[&handle].h;
-                        self.remove_subscriber(handle);
-                        self.notify(
-                            h,
-                            Notice::Hangup {
-                                reason: "Media error",
-                            },
-                        );
-                    } else if self.participants.contains_key(&handle) {
-                        // Unpublishing awaits renegotiations: do it from the event queue.
-                        let _ = self.ev_tx.send(RoomEvent::ConnectionState {
+                match owner {
+                    Some(Owner::Ingest(handle)) if self.ingests.contains_key(&handle) => {
+                        // A source failed: the ingest retries (see `ingests`).
+                        let _ = self.ev_tx.send(RoomEvent::IngestFailed {
                             handle,
-                            state: WebRTCPeerConnectionState::Failed,
+                            why: err.error().to_string(),
                         });
                     }
+                    Some(Owner::Recording(id)) if self.egress.owns(id) => {
+                        // A restream's server dropped or refused it.
+                        self.egress_branch_ended(id, &err.error().to_string());
+                    }
+                    Some(Owner::Recording(id)) => {
+                        // A recording failed: it ends there (what was written
+                        // stays playable); the call goes on.
+                        self.recordings.by_publisher.retain(|_, r| *r != id);
+                        if self.recordings.mix == Some(id) {
+                            self.recordings.mix = None;
+                        }
+                        self.stop_recording(id);
+                    }
+                    Some(Owner::Publisher(handle) | Owner::Subscriber(handle)) => {
+                        self.peer_failed(handle)
+                    }
+                    _ => {}
                 }
             }
             gst::MessageView::Element(e) => {
-                let handle = msg.src().and_then(|src| {
-                    src.name()
-                        .strip_prefix(mcu::LEVEL_PREFIX)
-                        .and_then(|h| h.parse::<u64>().ok())
-                });
-                if let (Some(handle), Some(s)) = (handle, e.structure())
+                let level_of = match Owner::of(msg.src()) {
+                    Some(Owner::Level(handle)) => Some(handle),
+                    _ => None,
+                };
+                if let (Some(handle), Some(s)) = (level_of, e.structure())
                     && s.name() == "level"
                     && let Ok(rms) = s.get::<glib::ValueArray>("rms")
                 {
@@ -102,6 +66,25 @@ impl Room {
                 debug!(warning = %w.error(), src = ?msg.src().map(|s| s.path_string()), "element warning");
             }
             _ => {}
+        }
+    }
+
+    /// A participant's or subscriber's `webrtcbin` failed: that peer goes.
+    fn peer_failed(&mut self, handle: u64) {
+        if let Some(h) = self.subscribers.get(&handle).map(|s| s.h) {
+            self.remove_subscriber(handle);
+            self.notify(
+                h,
+                Notice::Hangup {
+                    reason: "Media error",
+                },
+            );
+        } else if self.participants.contains_key(&handle) {
+            // Unpublishing awaits renegotiations: do it from the event queue.
+            let _ = self.ev_tx.send(RoomEvent::ConnectionState {
+                handle,
+                state: WebRTCPeerConnectionState::Failed,
+            });
         }
     }
 }

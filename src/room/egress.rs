@@ -8,6 +8,7 @@
 //! `{"videoroom":"event","rtmp":{"id","url","source","state"}}` with
 //! `state` `connecting`, `live`, `retrying` or `stopped`.
 
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -40,14 +41,14 @@ pub struct Catalog {
 impl Catalog {
     /// The catalog shipped in `pipelines/egress.toml`.
     pub fn builtin() -> Catalog {
-        // The file is part of the source tree and parsed by a unit test.
-        toml::from_str(include_str!("../../pipelines/egress.toml"))
-            .expect("pipelines/egress.toml parses")
+        crate::media::fragments::builtin(
+            "pipelines/egress.toml",
+            include_str!("../../pipelines/egress.toml"),
+        )
     }
 }
 
 /// One restream.
-#[derive(Clone)]
 pub struct Egress {
     /// Its id (`start_rtmp` reply, `stop_rtmp`).
     pub id: EgressId,
@@ -61,11 +62,53 @@ pub struct Egress {
     pub state: EgressState,
     /// Failures in a row.
     pub failures: u32,
-    /// The current branch (a recorder id), if any.
-    pub recorder: Option<RecordingId>,
+    /// The current branch (a recording branch with an RTMP sink), if any.
+    branch: Option<record::Recorder>,
+}
+
+/// The room's restreams. Their branches are recorder branches with a
+/// network sink (see [`record`]), kept here, apart from the room's files.
+#[derive(Default)]
+pub struct Egresses {
+    /// Restreams by id.
+    pub(super) by_id: BTreeMap<EgressId, Egress>,
+    /// The last id given.
+    last: u64,
+    /// Branches of stopped restreams, sending their EOS to the server.
+    pub(super) ending: HashMap<RecordingId, record::Recorder>,
+}
+
+impl Egresses {
+    /// The restream whose current branch is `rid`.
+    pub(super) fn of_branch(&self, rid: RecordingId) -> Option<EgressId> {
+        self.by_id
+            .values()
+            .find(|e| e.branch_id() == Some(rid))
+            .map(|e| e.id)
+    }
+
+    /// Whether recording branch `rid` is (or was) a restream's: not a file.
+    pub(super) fn owns(&self, rid: RecordingId) -> bool {
+        self.of_branch(rid).is_some() || self.ending.contains_key(&rid)
+    }
+
+    /// Sends EOS into every branch (room shutdown: servers get a clean end
+    /// of stream); they finish in [`Egresses::ending`].
+    pub(super) fn end_all(&mut self) {
+        for e in self.by_id.values_mut() {
+            if let Some(mut b) = e.branch.take() {
+                b.stop();
+                self.ending.insert(b.id, b);
+            }
+        }
+    }
 }
 
 impl Egress {
+    fn branch_id(&self) -> Option<RecordingId> {
+        self.branch.as_ref().map(|b| b.id)
+    }
+
     fn info(&self) -> EgressInfo {
         EgressInfo {
             id: self.id,
@@ -108,8 +151,8 @@ impl Room {
                 h
             }
         };
-        let id = EgressId(self.next_egress);
-        self.next_egress += 1;
+        self.egress.last += 1;
+        let id = EgressId(self.egress.last);
         let e = Egress {
             id,
             url,
@@ -117,21 +160,21 @@ impl Room {
             source,
             state: EgressState::Connecting,
             failures: 0,
-            recorder: None,
+            branch: None,
         };
-        self.egresses.insert(id, e);
+        self.egress.by_id.insert(id, e);
         if let Err(err) = self.egress_connect(id) {
-            self.egresses.remove(&id);
+            self.egress.by_id.remove(&id);
             return Err(RoomError::graph("cannot restream", err));
         }
-        let e = &self.egresses[&id];
+        let e = &self.egress.by_id[&id];
         info!(egress = %id, url = %e.url, "restream started");
         Ok(e.info())
     }
 
     /// Builds the branch of egress `id`.
     fn egress_connect(&mut self, id: EgressId) -> Result<(), String> {
-        let Some(e) = self.egresses.get(&id) else {
+        let Some(e) = self.egress.by_id.get(&id) else {
             return Err("gone".into());
         };
         let (url, handle) = (e.url.clone(), e.handle);
@@ -182,9 +225,8 @@ impl Room {
         )
         .map_err(|e| e.to_string())?;
         let rid = r.id;
-        self.recorders.insert(rid, r);
-        if let Some(e) = self.egresses.get_mut(&id) {
-            e.recorder = Some(rid);
+        if let Some(e) = self.egress.by_id.get_mut(&id) {
+            e.branch = Some(r);
         }
         self.keyframe_for_publisher(handle, true);
         if handle == MIX_HANDLE
@@ -192,7 +234,7 @@ impl Room {
         {
             m.request_keyframe();
         }
-        let failures = self.egresses.get(&id).map_or(0, |e| e.failures);
+        let failures = self.egress.by_id.get(&id).map_or(0, |e| e.failures);
         self.post_later(LIVE_AFTER, RoomEvent::EgressCheck { id, failures });
         self.post_later(
             KEYFRAME_EVERY,
@@ -204,9 +246,10 @@ impl Room {
     /// Every [`KEYFRAME_EVERY`] while branch `branch` of egress `id` runs.
     pub(super) fn egress_keyframe(&mut self, id: EgressId, branch: RecordingId) {
         let Some(source) = self
-            .egresses
+            .egress
+            .by_id
             .get(&id)
-            .filter(|e| e.recorder == Some(branch))
+            .filter(|e| e.branch_id() == Some(branch))
             .map(|e| e.handle)
         else {
             return;
@@ -223,13 +266,20 @@ impl Room {
     /// `stop_rtmp`.
     pub(super) fn stop_rtmp(&mut self, id: EgressId) -> Result<EgressInfo, RoomError> {
         let mut e = self
-            .egresses
+            .egress
+            .by_id
             .remove(&id)
             .ok_or_else(|| RoomError::NoSuchFeed(format!("restream {id}")))?;
-        if let Some(rid) = e.recorder.take() {
+        if let Some(mut branch) = e.branch.take() {
             // EOS into the branch: the server gets a clean end of stream.
-            self.stop_recording(rid);
-            self.ending_egresses.insert(rid);
+            // It is removed when the EOS is out, or its time is up.
+            branch.stop();
+            let rid = branch.id;
+            self.egress.ending.insert(rid, branch);
+            self.post_later(
+                record::FINALIZE_TIMEOUT,
+                RoomEvent::RecordingDone { id: rid },
+            );
         }
         e.state = EgressState::Stopped;
         info!(egress = %id, "restream stopped");
@@ -240,7 +290,8 @@ impl Room {
     /// Stops every restream of `handle` (a feed that left).
     pub(super) fn stop_egresses_of(&mut self, handle: u64) {
         let ids: Vec<EgressId> = self
-            .egresses
+            .egress
+            .by_id
             .values()
             .filter(|e| e.handle == handle)
             .map(|e| e.id)
@@ -250,26 +301,11 @@ impl Room {
         }
     }
 
-    /// The egress whose branch is recorder `rid`.
-    pub(super) fn egress_of(&self, rid: RecordingId) -> Option<EgressId> {
-        self.egresses
-            .values()
-            .find(|e| e.recorder == Some(rid))
-            .map(|e| e.id)
-    }
-
-    /// Whether recorder `rid` is (or was) an egress branch: not a file.
-    pub(super) fn is_egress_branch(&self, rid: RecordingId) -> bool {
-        self.egress_of(rid).is_some() || self.ending_egresses.contains(&rid)
-    }
-
     /// Egress branch `rid` ended (EOS or an error): a stopped restream's
     /// branch is removed; a live one is retried (see `egress_failed`).
     pub(super) fn egress_branch_ended(&mut self, rid: RecordingId, why: &str) {
-        if self.ending_egresses.remove(&rid) {
-            if let Some(r) = self.recorders.remove(&rid) {
-                let _ = r.finish(&self.pipeline);
-            }
+        if let Some(r) = self.egress.ending.remove(&rid) {
+            let _ = r.finish(&self.pipeline);
         } else {
             self.egress_failed(rid, why);
         }
@@ -278,16 +314,15 @@ impl Room {
     /// The branch failed (the server dropped or refused): remove it and
     /// retry with back-off.
     pub(super) fn egress_failed(&mut self, rid: RecordingId, why: &str) {
-        let Some(id) = self.egress_of(rid) else {
+        let Some(id) = self.egress.of_branch(rid) else {
             return;
         };
-        if let Some(r) = self.recorders.remove(&rid) {
-            let _ = r.finish(&self.pipeline);
+        let Some(e) = self.egress.by_id.get_mut(&id) else {
+            return;
+        };
+        if let Some(b) = e.branch.take() {
+            let _ = b.finish(&self.pipeline);
         }
-        let Some(e) = self.egresses.get_mut(&id) else {
-            return;
-        };
-        e.recorder = None;
         e.failures += 1;
         e.state = EgressState::Retrying;
         let delay = (FIRST_RETRY * (1u32 << (e.failures - 1).min(5))).min(MAX_RETRY);
@@ -297,13 +332,18 @@ impl Room {
             retry_in_ms = delay.as_millis() as u64,
             "restream failed; retrying"
         );
-        let snapshot = e.clone();
-        self.egress_event(&snapshot);
+        let info = e.info();
+        self.broadcast(Notice::Egress(info), None);
         self.post_later(delay, RoomEvent::EgressRetry { id });
     }
 
     pub(super) fn egress_retry(&mut self, id: EgressId) {
-        if self.egresses.get(&id).is_none_or(|e| e.recorder.is_some()) {
+        if self
+            .egress
+            .by_id
+            .get(&id)
+            .is_none_or(|e| e.branch.is_some())
+        {
             return;
         }
         if let Err(err) = self.egress_connect(id) {
@@ -313,22 +353,22 @@ impl Room {
 
     /// `LIVE_AFTER` after a (re)start with no failure since: live.
     pub(super) fn egress_check(&mut self, id: EgressId, failures: u32) {
-        let Some(e) = self.egresses.get_mut(&id) else {
+        let Some(e) = self.egress.by_id.get_mut(&id) else {
             return;
         };
-        if e.failures != failures || e.recorder.is_none() || e.state == EgressState::Live {
+        if e.failures != failures || e.branch.is_none() || e.state == EgressState::Live {
             return;
         }
         e.state = EgressState::Live;
         e.failures = 0;
-        let snapshot = e.clone();
+        let info = e.info();
         info!(egress = %id, "restream live");
-        self.egress_event(&snapshot);
+        self.broadcast(Notice::Egress(info), None);
     }
 
     /// Every restream, for `list_ingests`.
     pub(super) fn egress_infos(&self) -> Vec<EgressInfo> {
-        self.egresses.values().map(Egress::info).collect()
+        self.egress.by_id.values().map(Egress::info).collect()
     }
 }
 

@@ -18,183 +18,34 @@
 //! payloader and tee outlive the attempt, so subscribers stay connected
 //! while a dead source is retried with back-off.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use gst::prelude::*;
-use serde::Deserialize;
-use thiserror::Error;
 
 use super::peer::{RoomEvent, RoomEvents};
 use crate::media::codec::{Codec, MediaKind};
 use crate::media::encoder::Selected;
+use crate::media::fragments::{self, FragmentError};
+
+use super::passthrough::{h264_profile, watch_for_b_frames};
+pub use super::source::{Catalog, IngestError, RtpMedia, SourceSpec};
 
 /// Handles of ingest publishers start here (client handles are random
 /// below 2^53, as Janus makes them).
 pub const HANDLE_BASE: u64 = 1 << 60;
-/// Element names of an ingest start with this, then its handle.
-pub const PREFIX: &str = "ingest_";
 /// Payload types of the re-payloaded streams (the gateway makes the offers).
 const VIDEO_PT: u8 = 96;
 const AUDIO_PT: u8 = 111;
-/// Packets of pass-through H.264 watched for B-frames (RTP: several GOPs).
-const B_FRAME_WATCH: u32 = 5_000;
 /// The longest back-off between reconnects.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
-
-/// A failed ingest.
-#[derive(Debug, Error)]
-pub enum IngestError {
-    /// The URL is not `rtsp://`, `rtsps://`, `rtmp://` or `rtmps://`.
-    #[error("unsupported URL '{0}': use rtsp:// or rtmp://")]
-    BadUrl(String),
-    /// Building or linking the graph failed.
-    #[error("ingest graph: {0}")]
-    Pipeline(String),
-    /// The source reported an error before it gave any stream.
-    #[error("source failed: {0}")]
-    Source(String),
-    /// The source gave no usable stream in time.
-    #[error("no usable stream from the source within {0} s")]
-    Timeout(u64),
-    /// A stream needs transcoding and no encoder works.
-    #[error("cannot transcode {0}: no working H.264 encoder")]
-    NoEncoder(String),
-    /// The fragment catalog is unreadable or malformed.
-    #[error("ingest catalog {0}: {1}")]
-    Catalog(String, String),
-}
 
 /// Numbers the depay/parse/transcode chains, for unique element names.
 static NEXT_CHAIN: AtomicU64 = AtomicU64::new(1);
 
 fn perr(e: impl std::fmt::Display) -> IngestError {
     IngestError::Pipeline(e.to_string())
-}
-
-/// One `media` entry of an RTP mountpoint (Janus streaming `create`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct RtpMedia {
-    /// `audio` or `video`.
-    pub kind: MediaKind,
-    /// The mid it gets.
-    pub mid: String,
-    /// UDP port the gateway listens on.
-    pub port: u16,
-    /// Payload type of the incoming RTP.
-    pub pt: u8,
-    /// Codec of the incoming RTP.
-    pub codec: Codec,
-    /// `fmtp` of the incoming RTP (kept for `info`).
-    pub fmtp: Option<String>,
-}
-
-/// Where an ingest pulls from.
-#[derive(Debug, Clone, PartialEq)]
-pub enum SourceSpec {
-    /// An RTSP server or camera.
-    Rtsp {
-        /// `rtsp://` or `rtsps://` URL.
-        url: String,
-        /// `rtsp_user`.
-        user: Option<String>,
-        /// `rtsp_pwd`.
-        pwd: Option<String>,
-    },
-    /// An RTMP stream, pulled.
-    Rtmp {
-        /// `rtmp://` or `rtmps://` URL.
-        url: String,
-    },
-    /// Plain RTP on UDP ports of `address`.
-    Rtp {
-        /// Address the ports are bound to.
-        address: String,
-        /// The streams.
-        media: Vec<RtpMedia>,
-    },
-}
-
-impl SourceSpec {
-    /// An RTSP or RTMP source from its URL.
-    pub fn from_url(url: &str) -> Result<SourceSpec, IngestError> {
-        let lower = url.to_ascii_lowercase();
-        let rest = |scheme: &str| lower.strip_prefix(scheme).is_some_and(|r| !r.is_empty());
-        if rest("rtsp://") || rest("rtsps://") {
-            Ok(SourceSpec::Rtsp {
-                url: url.to_owned(),
-                user: None,
-                pwd: None,
-            })
-        } else if rest("rtmp://") || rest("rtmps://") {
-            Ok(SourceSpec::Rtmp {
-                url: url.to_owned(),
-            })
-        } else {
-            Err(IngestError::BadUrl(url.to_owned()))
-        }
-    }
-
-    /// `rtsp`, `rtmp` or `rtp`.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            SourceSpec::Rtsp { .. } => "rtsp",
-            SourceSpec::Rtmp { .. } => "rtmp",
-            SourceSpec::Rtp { .. } => "rtp",
-        }
-    }
-
-    /// The URL (RTSP/RTMP), without credentials.
-    pub fn url(&self) -> Option<&str> {
-        match self {
-            SourceSpec::Rtsp { url, .. } | SourceSpec::Rtmp { url } => Some(url),
-            SourceSpec::Rtp { .. } => None,
-        }
-    }
-}
-
-/// The ingest fragment catalog (`pipelines/ingest.toml`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct Catalog {
-    /// RTP encoding name (upper case) → depayloader (and parser).
-    pub depay: std::collections::HashMap<String, String>,
-    /// Demuxed caps name (`video/x-h264`, `audio/mpeg`) → parser.
-    pub parse: std::collections::HashMap<String, String>,
-    /// Output codec → payloader.
-    pub pay: std::collections::HashMap<String, String>,
-    /// Decoded H.264 → raw video for the encoder.
-    pub video_decode: String,
-    /// Audio input (`aac`, `mpeg4-generic`, `pcmu`, …) → its decoder.
-    pub decode: std::collections::HashMap<String, String>,
-    /// Decoded audio → Opus.
-    pub audio_to_opus: String,
-    /// RTSP source element with its settings.
-    pub rtspsrc: String,
-    /// RTMP source and demuxer.
-    pub rtmpsrc: String,
-    /// Seconds to wait for a new source's streams.
-    pub connect_timeout_s: u64,
-    /// Default back-off before the first reconnect, s.
-    pub reconnect_delay_s: u64,
-}
-
-impl Catalog {
-    /// The catalog shipped in `pipelines/ingest.toml`.
-    pub fn builtin() -> Catalog {
-        // The file is part of the source tree and parsed by a unit test.
-        toml::from_str(include_str!("../../pipelines/ingest.toml"))
-            .expect("pipelines/ingest.toml parses")
-    }
-
-    /// Reads a catalog file.
-    pub fn load(path: &Path) -> Result<Catalog, IngestError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| IngestError::Catalog(path.display().to_string(), e.to_string()))?;
-        toml::from_str(&text)
-            .map_err(|e| IngestError::Catalog(path.display().to_string(), e.to_string()))
-    }
 }
 
 /// Where an ingest is.
@@ -286,88 +137,6 @@ pub(super) fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// The ingest an element belongs to (named `ingest_<handle>_…`), if any.
-pub fn owner(src: Option<&gst::Object>) -> Option<u64> {
-    let mut cur = src.cloned();
-    while let Some(o) = cur {
-        if let Some(rest) = o.name().strip_prefix(PREFIX) {
-            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
-            if let Ok(h) = digits.parse() {
-                return Some(h);
-            }
-        }
-        cur = o.parent();
-    }
-    None
-}
-
-/// Posts [`RoomEvent::IngestBFrames`] once if the H.264 through `pad` has
-/// B-frames: browsers stutter on them, so the ingest then transcodes. On
-/// RTP (`rtp`), a packet whose RTP timestamp is older than the previous
-/// one's; otherwise a presentation time older than the previous one.
-fn watch_for_b_frames(pad: &gst::Pad, rtp: bool, handle: u64, events: &RoomEvents) {
-    use std::sync::atomic::AtomicU32;
-    let tx = events.clone();
-    // The previous packet's time (`u64::MAX` before the first), and how many
-    // were seen: B-frames show in the first GOPs if at all, so the probe
-    // goes after `B_FRAME_WATCH` packets.
-    let last = AtomicU64::new(u64::MAX);
-    let seen = AtomicU32::new(0);
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        if seen.fetch_add(1, Ordering::Relaxed) >= B_FRAME_WATCH {
-            return gst::PadProbeReturn::Remove;
-        }
-        let Some(b) = info.buffer() else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let now = if rtp {
-            b.map_readable().ok().and_then(|m| {
-                m.get(4..8)
-                    .map(|t| u64::from(u32::from_be_bytes([t[0], t[1], t[2], t[3]])))
-            })
-        } else {
-            b.pts().map(gst::ClockTime::nseconds)
-        };
-        let Some(now) = now else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let l = last.swap(now, Ordering::Relaxed);
-        let back = l != u64::MAX
-            && if rtp {
-                // Wrapping 32-bit RTP time.
-                ((now as u32).wrapping_sub(l as u32) as i32) < 0
-            } else {
-                now < l
-            };
-        if back {
-            let _ = tx.send(RoomEvent::IngestBFrames { handle });
-            return gst::PadProbeReturn::Remove;
-        }
-        gst::PadProbeReturn::Ok
-    });
-}
-
-/// H.264 `profile_idc` from RTP caps (`profile-level-id`, else the SPS in
-/// `sprop-parameter-sets`) or from demuxed caps (`codec_data`, an avcC
-/// record: byte 1 is the profile).
-fn h264_profile(s: &gst::StructureRef) -> Option<u8> {
-    if let Ok(pli) = s.get::<String>("profile-level-id") {
-        return u8::from_str_radix(pli.get(0..2)?, 16).ok();
-    }
-    if let Ok(sprop) = s.get::<String>("sprop-parameter-sets") {
-        // Base64 NAL units, the SPS first: byte 1 is profile_idc.
-        let sps = glib::base64_decode(sprop.split(',').next()?);
-        if sps.first().map(|b| b & 0x1f) == Some(7) {
-            return sps.get(1).copied();
-        }
-    }
-    if let Ok(cd) = s.get::<gst::Buffer>("codec_data") {
-        let map = cd.map_readable().ok()?;
-        return map.get(1).copied();
-    }
-    None
-}
-
 impl Ingest {
     /// A new ingest for `spec`; [`Ingest::connect`] starts it.
     pub fn new(handle: u64, spec: SourceSpec, reconnect_delay: Duration) -> Ingest {
@@ -388,7 +157,7 @@ impl Ingest {
     }
 
     fn name(&self, what: &str) -> String {
-        format!("{PREFIX}{}_{what}", self.handle)
+        super::owners::Owner::Ingest(self.handle).name(what)
     }
 
     /// Starts a source attempt in `pipeline`. Its pads reach the room task
@@ -652,8 +421,8 @@ impl Ingest {
                 }
             }
         }
-        let chain = super::record::fragment(&desc, codec, encoder).map_err(|e| match e {
-            super::record::RecordError::NoEncoder(_) => IngestError::NoEncoder(input.clone()),
+        let chain = fragments::build(&desc, codec, encoder).map_err(|e| match e {
+            FragmentError::NoEncoder(_) => IngestError::NoEncoder(input.clone()),
             other => perr(other),
         })?;
         // A new name each time: a replaced chain (pass-through swapped for
@@ -922,38 +691,6 @@ impl Ingest {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn builtin_catalog_parses() {
-        let c = Catalog::builtin();
-        assert!(c.depay.contains_key("H264"));
-        assert!(c.pay.contains_key("opus"));
-    }
-
-    #[test]
-    fn urls_pick_the_source() {
-        assert!(matches!(
-            SourceSpec::from_url("rtsp://127.0.0.1:8554/cam").unwrap(),
-            SourceSpec::Rtsp { .. }
-        ));
-        assert!(matches!(
-            SourceSpec::from_url("RTMP://host/live/x").unwrap(),
-            SourceSpec::Rtmp { .. }
-        ));
-        assert!(SourceSpec::from_url("http://x").is_err());
-        assert!(SourceSpec::from_url("rtsp://").is_err());
-        assert!(SourceSpec::from_url("").is_err());
-    }
-
-    #[test]
-    fn owners_come_from_names() {
-        gst::init().unwrap();
-        let e = gst::ElementFactory::make("fakesink")
-            .name(format!("{PREFIX}{}_src", HANDLE_BASE + 3))
-            .build()
-            .unwrap();
-        assert_eq!(owner(Some(e.upcast_ref())), Some(HANDLE_BASE + 3));
-    }
 
     #[test]
     fn back_off_doubles_and_is_capped() {

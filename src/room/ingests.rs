@@ -388,9 +388,4 @@ impl Room {
             self.ingest_failed(handle, why).await;
         }
     }
-
-    /// The ingest a failing element belongs to.
-    pub(super) fn ingest_owner(&self, src: Option<&gst::Object>) -> Option<u64> {
-        ingest::owner(src).filter(|h| self.ingests.contains_key(h))
-    }
 }

@@ -41,9 +41,6 @@ const ENCODER_QUEUE: Duration = Duration::from_millis(1000);
 const MIX_AUDIO_BITRATE: i32 = 48_000;
 /// Keyframe interval of the mix, in frames (also answered on request).
 const MIX_KEYFRAME_INTERVAL: u32 = 120;
-/// Names of the `level` elements measuring each publisher's decoded audio:
-/// `level_<publisher handle>`.
-pub const LEVEL_PREFIX: &str = "level_";
 /// One level measurement per RTP-packet-sized interval.
 const LEVEL_INTERVAL: Duration = Duration::from_millis(20);
 /// Payload types of the mix outputs (the gateway makes every offer).
@@ -547,7 +544,7 @@ impl Mixer {
             // per 20 ms (a "packet" in Janus's audio_active_packets terms),
             // read by the room task from the bus.
             let level = gst::ElementFactory::make("level")
-                .name(format!("{LEVEL_PREFIX}{publisher}"))
+                .name(super::owners::Owner::Level(publisher).name(""))
                 .property("interval", LEVEL_INTERVAL.as_nanos() as u64)
                 .property("post-messages", true)
                 .build()

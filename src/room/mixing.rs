@@ -39,7 +39,7 @@ impl Room {
 
     /// The mix's feed id: 0, or `"mix"` with string ids.
     pub(super) fn mix_id(&self) -> Id {
-        api::mix_id(self.ctx.string_ids)
+        command::mix_id(self.ctx.string_ids)
     }
 
     /// The mix as a publisher (`publishers[]`), when the room mixes.

@@ -34,6 +34,7 @@
 //!   [`layout`], [`talk`].
 
 pub mod api;
+pub mod command;
 pub mod config;
 pub mod egress;
 pub mod error;
@@ -45,6 +46,7 @@ pub mod peer;
 pub mod record;
 pub mod rtsp;
 mod sfu;
+pub mod source;
 pub mod talk;
 pub mod timing;
 
@@ -53,7 +55,9 @@ mod bus;
 mod ingests;
 mod keyframes;
 mod mixing;
+mod owners;
 mod participants;
+mod passthrough;
 mod publish;
 mod recordings;
 mod rtsp_room;
@@ -64,10 +68,11 @@ mod switch;
 mod task;
 mod teardown;
 
+use self::owners::Owner;
 use self::participants::{Participant, PubStream, Publication};
 use self::subscribe::{Subscriber, set_forwarding};
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -81,17 +86,17 @@ use tokio_util::time::DelayQueue;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use self::api::{
-    Command, EgressInfo, EgressSource, EgressState, IngestParams, IngestStatus, JoinParams, Joined,
-    Member, Notice, Notices, Offered, ParticipantInfo, PublishParams, Published, PublishedStream,
-    PublisherInfo, RecordingState, Reply, RoomEdit, RoomHandle, RoomInfo, StreamRequest,
-    SubscribedStream,
+    EgressInfo, EgressSource, EgressState, IngestParams, IngestStatus, JoinParams, Joined, Member,
+    Notice, Notices, Offered, ParticipantInfo, PublishParams, Published, PublishedStream,
+    PublisherInfo, RecordingState, Reply, RoomEdit, RoomInfo, StreamRequest, SubscribedStream,
 };
+pub use self::command::{Command, RoomHandle, mix_id};
 use self::config::RoomConfig;
 pub use self::error::{GraphError, Role, RoomError};
 use self::mcu::{MixKey, Mixer, Mode};
 use self::peer::{Peer, RoomEvent, RoomEvents};
 use self::talk::{TalkChange, TalkDetector};
-use crate::ids::{EgressId, HandleId, Id, MediaId, RecordingId};
+use crate::ids::{HandleId, Id, MediaId, RecordingId};
 use crate::janus::{Candidate, Jsep, SdpType, Trickle};
 use crate::media::codec::{Codec, MediaKind};
 use crate::media::ice::IceSettings;
@@ -180,16 +185,11 @@ pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, RoomE
         last_mix_keyframe: None,
         last_speaker_switch: None,
         closing_reply: None,
-        recorders: HashMap::new(),
-        publisher_recordings: HashMap::new(),
-        mix_recording: None,
-        pending_recordings: HashMap::new(),
+        recordings: recordings::Recordings::default(),
         ingests: HashMap::new(),
         pending_ingests: HashMap::new(),
         next_ingest: ingest::HANDLE_BASE,
-        egresses: BTreeMap::new(),
-        next_egress: 1,
-        ending_egresses: HashSet::new(),
+        egress: egress::Egresses::default(),
         rtsp_mounts: HashMap::new(),
         rtsp_branches: HashMap::new(),
         timers: DelayQueue::new(),
@@ -216,26 +216,16 @@ struct Room {
     last_speaker_switch: Option<Instant>,
     /// Set by `Shutdown`: answered when the pipeline is down.
     closing_reply: Option<oneshot::Sender<()>>,
-    /// Recordings in progress or finalizing, by recording id.
-    recorders: HashMap<RecordingId, record::Recorder>,
-    /// Publisher handle → its recording id.
-    publisher_recordings: HashMap<u64, RecordingId>,
-    /// The mix recording's id.
-    mix_recording: Option<RecordingId>,
-    /// Publishers to record once connected (handle → `filename`, and how
-    /// often the start waited for sender reports).
-    pending_recordings: HashMap<u64, (Option<String>, u32)>,
+    /// Recording files: running, finalizing and due.
+    recordings: recordings::Recordings,
     /// Ingest publishers by handle.
     ingests: HashMap<u64, ingest::Ingest>,
     /// `add_ingest` requests waiting for their source's streams.
     pending_ingests: HashMap<u64, Reply<Id>>,
     /// The next ingest handle.
     next_ingest: u64,
-    /// Restreams by id.
-    egresses: BTreeMap<EgressId, egress::Egress>,
-    next_egress: u64,
-    /// Branches of stopped restreams, finalizing (recorder ids).
-    ending_egresses: HashSet<RecordingId>,
+    /// RTMP restreams and their branches.
+    egress: egress::Egresses,
     /// RTSP paths served, by source handle (the mix is `MIX_HANDLE`).
     rtsp_mounts: HashMap<u64, String>,
     /// Shared RTSP media being fed, by media id.

@@ -97,7 +97,7 @@ impl Room {
                 self.announce(handle);
             }
             match params.record {
-                Some(true) if !self.publisher_recordings.contains_key(&handle) => {
+                Some(true) if !self.recordings.by_publisher.contains_key(&handle) => {
                     if self
                         .participants
                         .get(&handle)
@@ -126,7 +126,7 @@ impl Room {
             ));
         }
 
-        let peer = self.start_peer("pub", handle)?;
+        let peer = self.start_peer(Role::Publisher, handle)?;
         // m-line → the RFC 6464 extension id the publisher offered.
         let mut audio_level_ids: Vec<(u32, Option<u8>)> = Vec::new();
         let negotiated = async {
@@ -253,7 +253,8 @@ impl Room {
         self.rtsp_mount(handle);
         if self.cfg.record || params.record == Some(true) {
             // Started once media flows (see `RECORD_SETTLE`).
-            self.pending_recordings
+            self.recordings
+                .pending
                 .insert(handle, (params.filename.clone(), 0));
         }
         let streams = self

@@ -27,7 +27,8 @@ use thiserror::Error;
 
 use super::peer::{RoomEvent, RoomEvents};
 use crate::media::codec::{Codec, MediaKind};
-use crate::media::encoder::{self, Selected};
+use crate::media::encoder::Selected;
+use crate::media::fragments::{self, FragmentError};
 
 /// How long a stopping recording may take to finalize before its branch is
 /// removed anyway (the fragments already written stay playable).
@@ -39,13 +40,6 @@ const QUEUE_TIME: Duration = Duration::from_secs(3);
 /// may send no audio at all), or for a keyframe no older than the audio's
 /// start, in stream time.
 const AUDIO_WAIT: Duration = Duration::from_secs(2);
-/// Bitrate of a transcoded (VP8 → H.264) recording, bps.
-const TRANSCODE_BITRATE: u32 = 1_500_000;
-/// Keyframe interval of a transcoded recording, frames.
-const TRANSCODE_KEYFRAME_INTERVAL: u32 = 60;
-/// The placeholder for the chosen H.264 encoder in a fragment.
-const ENCODER_TOKEN: &str = "%ENCODER%";
-
 /// A failed recording start.
 #[derive(Debug, Error)]
 pub enum RecordError {
@@ -62,8 +56,8 @@ pub enum RecordError {
     #[error("recording directory {0}: {1}")]
     Dir(String, #[source] std::io::Error),
     /// The catalog file is unreadable or malformed.
-    #[error("recording catalog {0}: {1}")]
-    Catalog(String, String),
+    #[error(transparent)]
+    Catalog(#[from] FragmentError),
 }
 
 /// The recording catalog (`pipelines/recording.toml`): the muxer and one
@@ -136,9 +130,10 @@ impl Format {
 impl Catalog {
     /// The catalog shipped in `pipelines/recording.toml`.
     pub fn builtin() -> Catalog {
-        // The file is part of the source tree and parsed by a unit test.
-        toml::from_str(include_str!("../../pipelines/recording.toml"))
-            .expect("pipelines/recording.toml parses")
+        fragments::builtin(
+            "pipelines/recording.toml",
+            include_str!("../../pipelines/recording.toml"),
+        )
     }
 
     /// The catalog `[recording] catalog` names, or the built-in one when
@@ -153,10 +148,7 @@ impl Catalog {
 
     /// Reads a catalog file.
     pub fn load(path: &Path) -> Result<Catalog, RecordError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| RecordError::Catalog(path.display().to_string(), e.to_string()))?;
-        toml::from_str(&text)
-            .map_err(|e| RecordError::Catalog(path.display().to_string(), e.to_string()))
+        Ok(fragments::load("recording", path)?)
     }
 
     /// The format for a recording of `codecs`: WebM when asked for and it
@@ -253,18 +245,6 @@ fn running_ns(pad: &gst::Pad, pts: gst::ClockTime) -> u64 {
         .map_or(pts.nseconds(), gst::ClockTime::nseconds)
 }
 
-/// The recording an element belongs to (its `rec_<id>` bin), if any.
-pub fn owner(src: Option<&gst::Object>) -> Option<RecordingId> {
-    let mut obj = src.cloned();
-    while let Some(o) = obj {
-        if let Some(id) = o.name().strip_prefix("rec_").and_then(|n| n.parse().ok()) {
-            return Some(RecordingId(id));
-        }
-        obj = o.parent();
-    }
-    None
-}
-
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> u64 {
     SystemTime::now()
@@ -308,58 +288,17 @@ fn perr(e: impl std::fmt::Display) -> RecordError {
     RecordError::Pipeline(e.to_string())
 }
 
-/// Builds a fragment as a bin with ghost pads; `%ENCODER%` becomes the
-/// chosen H.264 encoder.
-pub fn fragment(
+/// Builds a recording fragment ([`fragments::build`]) for a stream of `codec`.
+fn fragment(
     desc: &str,
     codec: Codec,
     encoder: Option<&Selected>,
 ) -> Result<gst::Element, RecordError> {
-    let Some((before, after)) = desc.split_once(ENCODER_TOKEN) else {
-        return gst::parse::bin_from_description(desc, true)
-            .map(|b| b.upcast())
-            .map_err(perr);
-    };
-    let spec = encoder.ok_or(RecordError::NoEncoder(codec.janus_name()))?;
-    let enc = encoder::build(
-        &spec.spec,
-        Codec::H264,
-        TRANSCODE_BITRATE,
-        TRANSCODE_KEYFRAME_INTERVAL,
-    )
-    .map_err(perr)?;
-    let trim = |s: &str| s.trim().trim_matches('!').trim().to_owned();
-    let (before, after) = (trim(before), trim(after));
-    let bin = gst::Bin::new();
-    let mut chain: Vec<gst::Element> = Vec::new();
-    if !before.is_empty() {
-        chain.push(
-            gst::parse::bin_from_description(&before, true)
-                .map_err(perr)?
-                .upcast(),
-        );
-    }
-    chain.push(enc);
-    if !after.is_empty() {
-        chain.push(
-            gst::parse::bin_from_description(&after, true)
-                .map_err(perr)?
-                .upcast(),
-        );
-    }
-    bin.add_many(&chain).map_err(perr)?;
-    gst::Element::link_many(&chain).map_err(perr)?;
-    // `chain` is non-empty: it holds at least the encoder.
-    let first = chain.first().and_then(|e| e.static_pad("sink"));
-    let last = chain.last().and_then(|e| e.static_pad("src"));
-    let (Some(first), Some(last)) = (first, last) else {
-        return Err(perr("fragment has no sink or src pad"));
-    };
-    bin.add_pad(&gst::GhostPad::with_target(&first).map_err(perr)?)
-        .map_err(perr)?;
-    bin.add_pad(&gst::GhostPad::with_target(&last).map_err(perr)?)
-        .map_err(perr)?;
-    Ok(bin.upcast())
+    fragments::build(desc, codec, encoder).map_err(|e| match e {
+        FragmentError::NoEncoder(c) => RecordError::NoEncoder(c),
+        FragmentError::Build { .. } => RecordError::Pipeline(e.to_string()),
+        other => RecordError::Catalog(other),
+    })
 }
 
 impl Recorder {
@@ -401,7 +340,7 @@ impl Recorder {
         };
         sink.set_property("sync", false);
         sink.set_property("async", false);
-        let bin = gst::Bin::with_name(&format!("rec_{id}"));
+        let bin = gst::Bin::with_name(&super::owners::Owner::Recording(id).name(""));
         let mux = gst::parse::launch(&format.mux).map_err(perr)?;
         bin.add_many([&mux, &sink]).map_err(perr)?;
         mux.link(&sink).map_err(perr)?;

@@ -3,6 +3,20 @@
 
 use super::*;
 
+/// The room's recording files (restreams are [`super::egress::Egresses`]).
+#[derive(Default)]
+pub(super) struct Recordings {
+    /// Running or finalizing, by id.
+    pub(super) by_id: HashMap<RecordingId, record::Recorder>,
+    /// Publisher handle → its recording.
+    pub(super) by_publisher: HashMap<u64, RecordingId>,
+    /// The mix's recording.
+    pub(super) mix: Option<RecordingId>,
+    /// Publishers to record once connected: handle → (`filename`, how
+    /// often the start waited for sender reports).
+    pub(super) pending: HashMap<u64, (Option<String>, u32)>,
+}
+
 impl Room {
     /// The room's recording directory: `rec_dir`, else the gateway's.
     pub(super) fn rec_dir(&self) -> PathBuf {
@@ -23,7 +37,7 @@ impl Room {
     /// Starts recording a publisher's streams (a failure is logged and the
     /// call goes on without a recording).
     pub(super) fn start_publisher_recording(&mut self, handle: u64, filename: Option<&str>) {
-        if self.publisher_recordings.contains_key(&handle) {
+        if self.recordings.by_publisher.contains_key(&handle) {
             return;
         }
         let Some(p) = self.participants.get(&handle) else {
@@ -78,8 +92,8 @@ impl Room {
         ) {
             Ok(r) => {
                 info!(handle_id = handle, file = %r.path.display(), "recording started");
-                self.publisher_recordings.insert(handle, r.id);
-                self.recorders.insert(r.id, r);
+                self.recordings.by_publisher.insert(handle, r.id);
+                self.recordings.by_id.insert(r.id, r);
                 self.keyframe_for_publisher(handle, true);
             }
             Err(e) => warn!(handle_id = handle, error = %e, "cannot record publisher"),
@@ -123,8 +137,8 @@ impl Room {
     }
 
     pub(super) fn stop_publisher_recording(&mut self, handle: u64) {
-        self.pending_recordings.remove(&handle);
-        if let Some(id) = self.publisher_recordings.remove(&handle) {
+        self.recordings.pending.remove(&handle);
+        if let Some(id) = self.recordings.by_publisher.remove(&handle) {
             self.stop_recording(id);
         }
     }
@@ -135,8 +149,8 @@ impl Room {
         &mut self,
         filename: Option<&str>,
     ) -> Result<RecordingState, RoomError> {
-        if let Some(id) = self.mix_recording
-            && let Some(r) = self.recorders.get(&id)
+        if let Some(id) = self.recordings.mix
+            && let Some(r) = self.recordings.by_id.get(&id)
         {
             return Ok(r.state());
         }
@@ -199,8 +213,8 @@ impl Room {
         )?;
         info!(file = %r.path.display(), "mix recording started");
         let reply = r.state();
-        self.mix_recording = Some(r.id);
-        self.recorders.insert(r.id, r);
+        self.recordings.mix = Some(r.id);
+        self.recordings.by_id.insert(r.id, r);
         if let Some(m) = &self.mixer {
             m.request_keyframe();
         }
@@ -209,11 +223,15 @@ impl Room {
 
     /// A recording needs a keyframe from its source `after` from now.
     pub(super) fn recording_keyframe(&mut self, id: RecordingId, after: Duration) {
-        let publisher = if self.mix_recording == Some(id) {
+        let publisher = if self.recordings.mix == Some(id) {
             MIX_HANDLE
-        } else if let Some((h, _)) = self.publisher_recordings.iter().find(|(_, r)| **r == id) {
+        } else if let Some((h, _)) = self.recordings.by_publisher.iter().find(|(_, r)| **r == id) {
             *h
-        } else if let Some(e) = self.egress_of(id).and_then(|e| self.egresses.get(&e)) {
+        } else if let Some(e) = self
+            .egress
+            .of_branch(id)
+            .and_then(|e| self.egress.by_id.get(&e))
+        {
             e.handle
         } else {
             return;
@@ -240,7 +258,7 @@ impl Room {
     }
 
     pub(super) fn stop_mix_recording(&mut self) {
-        if let Some(id) = self.mix_recording.take() {
+        if let Some(id) = self.recordings.mix.take() {
             self.stop_recording(id);
         }
     }
@@ -248,7 +266,7 @@ impl Room {
     /// Sends EOS into a recording; it is removed when the file is final
     /// ([`RoomEvent::RecordingDone`]), or after [`record::FINALIZE_TIMEOUT`].
     pub(super) fn stop_recording(&mut self, id: RecordingId) {
-        let Some(r) = self.recorders.get_mut(&id) else {
+        let Some(r) = self.recordings.by_id.get_mut(&id) else {
             return;
         };
         if r.stopping() {
@@ -262,20 +280,20 @@ impl Room {
     /// A recording's file is final (or its time is up): remove its branch
     /// and list it.
     pub(super) fn recording_done(&mut self, id: RecordingId) {
-        if self.is_egress_branch(id) {
+        if self.egress.owns(id) {
             // EOS: a stopped restream is done; a live one lost its source.
             self.egress_branch_ended(id, "end of stream");
             return;
         }
-        let Some(r) = self.recorders.remove(&id) else {
+        let Some(r) = self.recordings.by_id.remove(&id) else {
             return;
         };
         if !r.stopping() {
             // EOS from upstream without a stop (cannot happen in a live
             // room, but then the recording is over anyway).
-            self.publisher_recordings.retain(|_, v| *v != id);
-            if self.mix_recording == Some(id) {
-                self.mix_recording = None;
+            self.recordings.by_publisher.retain(|_, v| *v != id);
+            if self.recordings.mix == Some(id) {
+                self.recordings.mix = None;
             }
         }
         let info = r.finish(&self.pipeline);
@@ -321,31 +339,34 @@ impl Room {
         Ok(())
     }
 
-    /// Stops every recording and waits (bounded) until their files are final.
+    /// Stops every recording and restream and waits (bounded) until their
+    /// files are final and their servers have had their end of stream.
     pub(super) async fn finalize_recordings(
         &mut self,
         ev_rx: &mut mpsc::UnboundedReceiver<RoomEvent>,
     ) {
-        let ids: Vec<RecordingId> = self.recorders.keys().copied().collect();
-        if ids.is_empty() {
-            return;
-        }
+        let ids: Vec<RecordingId> = self.recordings.by_id.keys().copied().collect();
         for id in ids {
             self.stop_recording(id);
         }
-        self.publisher_recordings.clear();
-        self.mix_recording = None;
+        self.recordings.by_publisher.clear();
+        self.recordings.mix = None;
+        // Restreams end too: their servers get a clean end of stream.
+        self.egress.end_all();
         let deadline = tokio::time::Instant::now() + record::FINALIZE_TIMEOUT;
-        while !self.recorders.is_empty() {
+        while !self.recordings.by_id.is_empty() || !self.egress.ending.is_empty() {
             match tokio::time::timeout_at(deadline, ev_rx.recv()).await {
                 Ok(Some(RoomEvent::RecordingDone { id })) => self.recording_done(id),
                 Ok(Some(_)) => {}
                 Ok(None) | Err(_) => break,
             }
         }
-        let left: Vec<RecordingId> = self.recorders.keys().copied().collect();
+        let left: Vec<RecordingId> = self.recordings.by_id.keys().copied().collect();
         for id in left {
             self.recording_done(id);
+        }
+        for (_, branch) in self.egress.ending.drain() {
+            let _ = branch.finish(&self.pipeline);
         }
     }
 }

@@ -17,9 +17,13 @@ impl Room {
     /// which maps its element errors back to it), adds it to the room
     /// pipeline, tracks it for leak checks and starts it. On failure nothing
     /// stays in the pipeline.
-    pub(super) fn start_peer(&self, role: &str, handle: u64) -> Result<Peer, RoomError> {
+    pub(super) fn start_peer(&self, role: Role, handle: u64) -> Result<Peer, RoomError> {
         let peer = Peer::new(
-            &format!("{role}_{handle}"),
+            &match role {
+                Role::Publisher => Owner::Publisher(handle),
+                Role::Subscriber => Owner::Subscriber(handle),
+            }
+            .name(""),
             handle,
             &self.ctx.ice,
             self.ctx.jitter_buffer_ms,
@@ -100,7 +104,7 @@ impl Room {
                 {
                     p.connected = true;
                 }
-                if self.pending_recordings.contains_key(&handle) {
+                if self.recordings.pending.contains_key(&handle) {
                     self.post_later(RECORD_SETTLE, RoomEvent::StartRecording { handle });
                 }
                 if let Some(sub) = self.subscribers.get_mut(&handle) {

@@ -289,7 +289,7 @@ impl Room {
         if wanted.is_empty() {
             return Err(RoomError::Missing("streams"));
         }
-        let peer = self.start_peer("sub", handle)?;
+        let peer = self.start_peer(Role::Subscriber, handle)?;
         let mut sub = Subscriber {
             h,
             peer,

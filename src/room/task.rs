@@ -349,13 +349,14 @@ impl Room {
             }
             RoomEvent::RecordingDone { id } => self.recording_done(id),
             RoomEvent::StartRecording { handle } => {
-                let Some((filename, waited)) = self.pending_recordings.remove(&handle) else {
+                let Some((filename, waited)) = self.recordings.pending.remove(&handle) else {
                     return;
                 };
                 // Lip-sync needs a sender report per stream; they come within
                 // seconds of the start. Wait for them, a bounded while.
                 if self.publisher_sync_offsets(handle).is_none() && waited < SR_WAIT_ROUNDS {
-                    self.pending_recordings
+                    self.recordings
+                        .pending
                         .insert(handle, (filename, waited + 1));
                     self.post_later(SR_WAIT_STEP, RoomEvent::StartRecording { handle });
                     return;
