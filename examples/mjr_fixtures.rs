@@ -14,9 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use gateway_testkit::janus::Session;
+use gateway_testkit::peer::{PublisherSpec, TestPeer, VideoCodec};
 use serde_json::json;
-use webrtc_gateway::client::janus::Session;
-use webrtc_gateway::client::peer::{PublisherSpec, TestPeer, VideoCodec};
 
 fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?

@@ -4,10 +4,10 @@
 //! Layout: [`janus`] (wire types and the session state machine, no I/O),
 //! [`transport`] (HTTP long-poll and WebSocket adapters), [`plugins`]
 //! (videoroom request handling), [`room`] (the per-room task and its
-//! GStreamer graph), [`media`] (codecs, SDP, ICE), [`server`] (start-up),
-//! [`client`] (a Janus client with GStreamer peers, for tests and the bench).
+//! GStreamer graph), [`media`] (codecs, SDP, ICE), [`server`] (start-up).
+//! The test peers and the bench live in the `gateway-testkit` crate
+//! (`testkit/`), not here.
 
-pub mod client;
 pub mod config;
 pub mod gateway;
 pub mod ids;

@@ -88,6 +88,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
                 recordings: Default::default(),
                 ingest: ingest.clone(),
                 egress: crate::room::egress::Catalog::builtin(),
+                mcu: crate::room::mcu::Catalog::builtin(),
                 rtsp: rtsp.clone(),
             })
         };

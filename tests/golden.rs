@@ -13,11 +13,11 @@ mod common;
 
 use std::time::Duration;
 
+use gateway_testkit::janus::Handle;
+use gateway_testkit::peer::{PublisherSpec, Receive, TestPeer};
 use gst::prelude::*;
 use serde_json::{Map, Value, json};
 use serial_test::serial;
-use webrtc_gateway::client::janus::Handle;
-use webrtc_gateway::client::peer::{PublisherSpec, Receive, TestPeer};
 
 use common::{Gateway, create_room, room_id, streaming_handle, videoroom_handle};
 

@@ -5,9 +5,9 @@ mod common;
 
 use std::time::Duration;
 
+use gateway_testkit::peer::TestPeer;
 use serde_json::json;
 use serial_test::serial;
-use webrtc_gateway::client::peer::TestPeer;
 
 use common::{Gateway, Nginx, Server, create_room, videoroom_handle};
 
@@ -144,7 +144,7 @@ async fn bad_ingests_get_errors() {
 
 /// Polls `list_ingests` until the room's first restream is in `state`.
 async fn restream_reaches(
-    admin: &webrtc_gateway::client::janus::Handle,
+    admin: &gateway_testkit::janus::Handle,
     room: &serde_json::Value,
     state: &str,
     within: Duration,
@@ -227,7 +227,7 @@ fn rtmp_pixels(url: &str, points: &[(f64, f64)]) -> Option<Vec<[u8; 3]>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[serial(media)]
 async fn rtmp_out_restreams_the_mix() {
-    use webrtc_gateway::client::peer::PublisherSpec;
+    use gateway_testkit::peer::PublisherSpec;
     gst::init().unwrap();
     let nginx = Nginx::start(1935);
     let gw = Gateway::start();
@@ -332,8 +332,8 @@ fn ffprobe_codecs(url: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[serial(media)]
 async fn rtsp_out_serves_the_mix_and_feeds() {
+    use gateway_testkit::peer::PublisherSpec;
     use gst::prelude::*;
-    use webrtc_gateway::client::peer::PublisherSpec;
     gst::init().unwrap();
     let gw = Gateway::start();
     let base = gw.rtsp.clone().expect("the gateway serves RTSP");
@@ -427,7 +427,7 @@ async fn rtsp_out_serves_the_mix_and_feeds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[serial(media)]
 async fn ingest_is_mixed_and_recorded() {
-    use webrtc_gateway::client::peer::Receive;
+    use gateway_testkit::peer::Receive;
     gst::init().unwrap();
     let cam = Server::rtsp(0, &["--pattern", "red"]);
     let gw = Gateway::start();
@@ -508,7 +508,7 @@ async fn ingest_is_mixed_and_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[serial(media)]
 async fn rtmp_out_of_an_h264_feed_does_not_transcode() {
-    use webrtc_gateway::client::peer::{PublisherSpec, VideoCodec};
+    use gateway_testkit::peer::{PublisherSpec, VideoCodec};
     gst::init().unwrap();
     let nginx = Nginx::start(1935);
     let gw = Gateway::start();

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
+use gateway_testkit::peer::{Frame, PublisherSpec, Receive, TestPeer, VideoCodec};
 use serde_json::{Value, json};
 use serial_test::serial;
-use webrtc_gateway::client::peer::{Frame, PublisherSpec, Receive, TestPeer, VideoCodec};
 
 use common::{Gateway, create_room, videoroom_handle};
 

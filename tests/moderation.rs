@@ -7,9 +7,9 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use gateway_testkit::peer::{PublisherSpec, Receive, TestPeer, VideoCodec};
 use serde_json::{Value, json};
 use serial_test::serial;
-use webrtc_gateway::client::peer::{PublisherSpec, Receive, TestPeer, VideoCodec};
 
 use common::{Gateway, create_room, videoroom_handle};
 

@@ -8,13 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use gateway_testkit::peer::{PublisherSpec, TestPeer, VideoCodec, wait_playing};
 use gst::prelude::*;
 use serde_json::{Value, json};
 use serial_test::serial;
-use webrtc_gateway::client::peer::{PublisherSpec, TestPeer, VideoCodec, wait_playing};
 
 use common::{Gateway, TempDir, create_room, decode_errors, probe, videoroom_handle};
-use webrtc_gateway::client::janus::Handle;
+use gateway_testkit::janus::Handle;
 
 const WITHIN: Duration = Duration::from_secs(10);
 
@@ -107,11 +107,7 @@ fn frame_size(path: &Path) -> Option<(u32, u32)> {
 }
 
 /// The `list_recordings` entries of `room`, waiting (bounded) until `n` exist.
-async fn recordings(
-    admin: &webrtc_gateway::client::janus::Handle,
-    room: &Value,
-    n: usize,
-) -> Vec<Value> {
+async fn recordings(admin: &gateway_testkit::janus::Handle, room: &Value, n: usize) -> Vec<Value> {
     let deadline = Instant::now() + WITHIN;
     loop {
         let r = admin
@@ -512,7 +508,7 @@ async fn bad_recording_requests_get_errors() {
 /// `drop_probability` drops that share of RTP packets before `webrtcbin`
 /// (loss between publisher and gateway).
 async fn publish_flash_beep(
-    handle: &std::sync::Arc<webrtc_gateway::client::janus::Handle>,
+    handle: &std::sync::Arc<gateway_testkit::janus::Handle>,
     room: &Value,
     drop_probability: f64,
 ) -> (TestPeer, std::sync::Arc<std::sync::atomic::AtomicBool>) {

@@ -38,6 +38,7 @@ fn context() -> Arc<RoomContext> {
         recordings: Arc::default(),
         ingest: room::ingest::Catalog::builtin(),
         egress: room::egress::Catalog::builtin(),
+        mcu: room::mcu::Catalog::builtin(),
         rtsp: None,
     })
 }

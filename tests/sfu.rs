@@ -6,10 +6,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use gateway_testkit::janus::Handle;
+use gateway_testkit::peer::{PublisherSpec, TestPeer, VideoCodec};
 use serde_json::{Value, json};
 use serial_test::serial;
-use webrtc_gateway::client::janus::Handle;
-use webrtc_gateway::client::peer::{PublisherSpec, TestPeer, VideoCodec};
 
 use common::{Gateway, create_room, videoroom_handle};
 

@@ -6,10 +6,10 @@ mod common;
 
 use std::time::Duration;
 
+use gateway_testkit::peer::{Receive, TestPeer};
 use gst::prelude::*;
 use serde_json::{Value, json};
 use serial_test::serial;
-use webrtc_gateway::client::peer::{Receive, TestPeer};
 
 use common::{Gateway, Nginx, Server, streaming_handle};
 
@@ -19,7 +19,7 @@ fn code(r: &Value) -> u64 {
     r["error_code"].as_u64().unwrap_or(0)
 }
 
-async fn info(admin: &webrtc_gateway::client::janus::Handle, id: u64) -> Value {
+async fn info(admin: &gateway_testkit::janus::Handle, id: u64) -> Value {
     let r = admin
         .sync(json!({"request": "info", "id": id}))
         .await
@@ -186,7 +186,7 @@ async fn rtp_mountpoint_plays() {
 /// the `extra` create fields) and starts a GStreamer sender into it, which
 /// the caller stops.
 async fn rtp_vp8_opus_mountpoint(
-    admin: &webrtc_gateway::client::janus::Handle,
+    admin: &gateway_testkit::janus::Handle,
     id: u64,
     extra: Value,
 ) -> gst::Element {
@@ -420,7 +420,7 @@ async fn switch_changes_the_picture_without_renegotiation() {
         .await
         .expect("watch");
     let colour = |want: [u8; 3]| {
-        move |s: &webrtc_gateway::client::peer::PeerStats| {
+        move |s: &gateway_testkit::peer::PeerStats| {
             s.frame()
                 .and_then(|f| f.pixel(160, 120))
                 .is_some_and(|p| (0..3).all(|i| (p[i] as i32 - want[i] as i32).abs() < 60))

@@ -6,10 +6,10 @@ mod common;
 
 use std::time::Duration;
 
+use gateway_testkit::janus::Session;
+use gateway_testkit::peer::{PublisherSpec, TestPeer, VideoCodec};
 use serde_json::json;
 use serial_test::serial;
-use webrtc_gateway::client::janus::Session;
-use webrtc_gateway::client::peer::{PublisherSpec, TestPeer, VideoCodec};
 
 use common::{Gateway, VIDEOROOM, create_room, videoroom_handle};
 

@@ -25,6 +25,7 @@ use super::peer::{self, RoomEvents};
 use super::sfu;
 use crate::media::codec::{Codec, MediaKind};
 use crate::media::encoder::{self, Selected};
+use crate::media::fragments;
 
 /// The least latency the mixers wait for late inputs. Inputs added later
 /// with more latency would otherwise arrive late and be dropped.
@@ -37,8 +38,6 @@ const PACE_MARGIN: Duration = Duration::from_millis(30);
 /// How much raw mix video may wait for the encoder: more than the pipeline
 /// latency (see [`Mixer::new`]).
 const ENCODER_QUEUE: Duration = Duration::from_millis(1000);
-/// Opus bitrate of each audio mix, bps.
-const MIX_AUDIO_BITRATE: i32 = 48_000;
 /// Keyframe interval of the mix, in frames (also answered on request).
 const MIX_KEYFRAME_INTERVAL: u32 = 120;
 /// One level measurement per RTP-packet-sized interval.
@@ -161,6 +160,57 @@ pub struct Mixer {
     video_inputs: Vec<VideoInput>,
     audio_inputs: HashMap<u64, AudioInput>,
     mixes: HashMap<MixKey, AudioMix>,
+    /// The fragments inputs and mixes are built from.
+    catalog: Catalog,
+}
+
+/// The MCU's fragments (`pipelines/mcu.toml`): decode chains per input
+/// codec, the audio mix encode, and the mix video payloaders.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Catalog {
+    /// Video RTP encoding name (`H264`, `VP8`) → depayload and decode to raw video.
+    pub decode: HashMap<String, String>,
+    /// The audio chains.
+    pub audio: AudioFragments,
+    /// Mix video codec (`h264`, `vp8`) → parse and payload.
+    pub pay: HashMap<String, String>,
+}
+
+/// The audio chains of the MCU.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct AudioFragments {
+    /// Opus RTP → the mixes' raw format.
+    pub decode: String,
+    /// One audio mix → Opus RTP.
+    pub encode: String,
+}
+
+impl Catalog {
+    /// The catalog shipped in `pipelines/mcu.toml`.
+    pub fn builtin() -> Catalog {
+        fragments::builtin(
+            "pipelines/mcu.toml",
+            include_str!("../../pipelines/mcu.toml"),
+        )
+    }
+}
+
+/// Builds fragment `desc` of the MCU (none uses `%ENCODER%`).
+fn fragment(desc: &str, codec: Codec) -> Result<gst::Element, String> {
+    fragments::build(desc, codec, None).map_err(|e| e.to_string())
+}
+
+/// Sets payload type `pt` and SSRC `ssrc` on the payloader inside `bin`.
+fn set_payloader(bin: &gst::Element, pt: u8, ssrc: u32) {
+    let Some(bin) = bin.downcast_ref::<gst::Bin>() else {
+        return;
+    };
+    for e in bin.iterate_elements().into_iter().flatten() {
+        if e.find_property("pt").is_some() && e.find_property("ssrc").is_some() {
+            e.set_property("pt", u32::from(pt));
+            e.set_property("ssrc", ssrc);
+        }
+    }
 }
 
 fn make(factory: &str) -> Result<gst::Element, String> {
@@ -179,19 +229,6 @@ fn add_and_link(pipeline: &gst::Pipeline, chain: &[&gst::Element]) -> Result<(),
         e.sync_state_with_parent().map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-/// The one raw audio format every decoded input and every mix uses:
-/// 48 kHz stereo (Opus's native rate, so no resampling before the encoder).
-fn mix_audio_caps() -> Result<gst::Element, String> {
-    let caps = gst::Caps::builder("audio/x-raw")
-        .field("rate", 48_000)
-        .field("channels", 2)
-        .build();
-    gst::ElementFactory::make("capsfilter")
-        .property("caps", &caps)
-        .build()
-        .map_err(|e| e.to_string())
 }
 
 fn leaky_queue(max_buffers: u32) -> Result<gst::Element, String> {
@@ -276,6 +313,7 @@ impl Mixer {
         layout: Layout,
         encoder: &Selected,
         jitter_buffer: Duration,
+        catalog: &Catalog,
     ) -> Result<Mixer, String> {
         let latency = MIN_MIXER_LATENCY.max(jitter_buffer + DECODE_LATENCY);
         let frame = Duration::from_nanos(1_000_000_000 / settings.fps.max(1) as u64);
@@ -314,25 +352,12 @@ impl Mixer {
         let video_ssrc = rand::rng().random::<u32>();
         let pace = pacer(latency + frame + PACE_MARGIN)?;
         let mut chain = vec![compositor.clone(), filter, queue, pace, enc];
-        let pay = match settings.codec {
-            Codec::H264 => {
-                let parse = make("h264parse")?;
-                parse.set_property("config-interval", -1i32);
-                chain.push(parse);
-                let pay = make("rtph264pay")?;
-                pay.set_property("config-interval", -1i32);
-                pay.set_property_from_str("aggregate-mode", "zero-latency");
-                pay
-            }
-            _ => {
-                let pay = make("rtpvp8pay")?;
-                pay.set_property_from_str("picture-id-mode", "15-bit");
-                pay
-            }
-        };
-        pay.set_property("pt", MIX_VIDEO_PT as u32);
-        pay.set_property("ssrc", video_ssrc);
-        pay.set_property("mtu", 1200u32);
+        let pay_desc = catalog
+            .pay
+            .get(settings.codec.janus_name())
+            .ok_or_else(|| format!("pipelines/mcu.toml has no payloader for {}", settings.codec))?;
+        let pay = fragment(pay_desc, settings.codec)?;
+        set_payloader(&pay, MIX_VIDEO_PT, video_ssrc);
         chain.push(pay);
         let video_out = sfu::make_tee_unstarted("mix_video_out")?;
         chain.push(video_out.clone());
@@ -350,6 +375,7 @@ impl Mixer {
             video_inputs: Vec::new(),
             audio_inputs: HashMap::new(),
             mixes: HashMap::new(),
+            catalog: catalog.clone(),
         };
         mixer.ensure_mix(pipeline, MixKey::All)?;
         Ok(mixer)
@@ -400,17 +426,11 @@ impl Mixer {
             MixKey::Minus(h) => format!("minus_{h}"),
         };
         let mixer = live_aggregator("audiomixer", self.latency)?;
-        let filter = mix_audio_caps()?;
-        let convert = make("audioconvert")?;
-        let enc = make("opusenc")?;
-        enc.set_property("bitrate", MIX_AUDIO_BITRATE);
-        enc.set_property("perfect-timestamp", true);
-        let pay = make("rtpopuspay")?;
+        let encode = fragment(&self.catalog.audio.encode, Codec::Opus)?;
         let ssrc = rand::rng().random::<u32>();
-        pay.set_property("pt", MIX_AUDIO_PT as u32);
-        pay.set_property("ssrc", ssrc);
+        set_payloader(&encode, MIX_AUDIO_PT, ssrc);
         let out = sfu::make_tee_unstarted(&format!("mix_audio_{name}"))?;
-        let chain = [mixer.clone(), filter, convert, enc, pay, out.clone()];
+        let chain = [mixer.clone(), encode, out.clone()];
         let refs: Vec<&gst::Element> = chain.iter().collect();
         add_and_link(pipeline, &refs)?;
         let mut mix = AudioMix {
@@ -486,14 +506,13 @@ impl Mixer {
     ) -> Result<(), String> {
         if let Some((_, codec, mindex, tee)) = streams.iter().find(|s| s.0 == MediaKind::Video) {
             let queue = leaky_queue(400)?;
-            let (depay, dec) = match codec {
-                Codec::H264 => (make("rtph264depay")?, make("avdec_h264")?),
-                _ => (make("rtpvp8depay")?, make("vp8dec")?),
-            };
-            depay.set_property("request-keyframe", true);
-            depay.set_property("wait-for-keyframe", true);
-            let convert = make("videoconvert")?;
-            let chain = [queue.clone(), depay, dec, convert.clone()];
+            let decode_desc = self
+                .catalog
+                .decode
+                .get(codec.encoding_name())
+                .ok_or_else(|| format!("pipelines/mcu.toml has no decoder for {codec}"))?;
+            let convert = fragment(decode_desc, *codec)?;
+            let chain = [queue.clone(), convert.clone()];
             let refs: Vec<&gst::Element> = chain.iter().collect();
             pipeline
                 .add_many(refs.iter().copied())
@@ -534,12 +553,7 @@ impl Mixer {
         }
         if let Some((_, _, _, tee)) = streams.iter().find(|s| s.0 == MediaKind::Audio) {
             let queue = leaky_queue(50)?;
-            let depay = make("rtpopusdepay")?;
-            let dec = make("opusdec")?;
-            dec.set_property("plc", true);
-            let convert = make("audioconvert")?;
-            let resample = make("audioresample")?;
-            let filter = mix_audio_caps()?;
+            let decode = fragment(&self.catalog.audio.decode, Codec::Opus)?;
             // Talking detection from the decoded audio: one `level` message
             // per 20 ms (a "packet" in Janus's audio_active_packets terms),
             // read by the room task from the bus.
@@ -550,16 +564,7 @@ impl Mixer {
                 .build()
                 .map_err(|_| "GStreamer element 'level' is missing".to_owned())?;
             let decoded = sfu::make_tee_unstarted(&format!("decoded_audio_{publisher}"))?;
-            let chain = [
-                queue.clone(),
-                depay,
-                dec,
-                convert,
-                resample,
-                filter,
-                level,
-                decoded.clone(),
-            ];
+            let chain = [queue.clone(), decode, level, decoded.clone()];
             let refs: Vec<&gst::Element> = chain.iter().collect();
             add_and_link(pipeline, &refs)?;
             let (guard, sink) = guarded_input(pipeline, &queue, events)?;
@@ -779,5 +784,34 @@ impl Mixer {
         for a in self.audio_inputs.values() {
             a.tee.release_request_pad(&a.tee_pad);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalog_builds_every_fragment() {
+        gst::init().unwrap();
+        let c = Catalog::builtin();
+        for (name, codec) in [("H264", Codec::H264), ("VP8", Codec::Vp8)] {
+            fragment(&c.decode[name], codec).unwrap();
+        }
+        for (name, codec) in [("h264", Codec::H264), ("vp8", Codec::Vp8)] {
+            let pay = fragment(&c.pay[name], codec).unwrap();
+            set_payloader(&pay, MIX_VIDEO_PT, 7);
+            let bin = pay.downcast_ref::<gst::Bin>().unwrap();
+            let payloader = bin
+                .iterate_elements()
+                .into_iter()
+                .flatten()
+                .find(|e| e.find_property("ssrc").is_some())
+                .expect("a payloader");
+            assert_eq!(payloader.property::<u32>("ssrc"), 7);
+            assert_eq!(payloader.property::<u32>("pt"), u32::from(MIX_VIDEO_PT));
+        }
+        fragment(&c.audio.decode, Codec::Opus).unwrap();
+        fragment(&c.audio.encode, Codec::Opus).unwrap();
     }
 }

@@ -27,6 +27,7 @@ impl Room {
             self.cfg.layout.clone(),
             &encoder,
             Duration::from_millis(self.ctx.jitter_buffer_ms as u64),
+            &self.ctx.mcu,
         ) {
             Ok(m) => {
                 info!(encoder = %encoder.spec.factory, width = self.cfg.mix.width, height = self.cfg.mix.height, fps = self.cfg.mix.fps, "mixer started");

@@ -153,6 +153,8 @@ pub struct RoomContext {
     pub ingest: ingest::Catalog,
     /// Egress fragments (`pipelines/egress.toml`).
     pub egress: egress::Catalog,
+    /// MCU fragments (`pipelines/mcu.toml`).
+    pub mcu: mcu::Catalog,
     /// The RTSP server rooms serve their mix and feeds on, if enabled.
     pub rtsp: Option<Arc<rtsp::RtspServer>>,
 }

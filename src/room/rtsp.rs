@@ -36,6 +36,24 @@ pub struct RtspServer {
     server: gst_rtsp_server::RTSPServer,
     /// Where it listens.
     pub addr: SocketAddr,
+    catalog: Catalog,
+}
+
+/// The RTSP fragments (`pipelines/rtsp.toml`).
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Catalog {
+    /// RTP encoding name → depayload and payload again (ends with the payloader).
+    pub repay: std::collections::HashMap<String, String>,
+}
+
+impl Catalog {
+    /// The catalog shipped in `pipelines/rtsp.toml`.
+    pub fn builtin() -> Catalog {
+        crate::media::fragments::builtin(
+            "pipelines/rtsp.toml",
+            include_str!("../../pipelines/rtsp.toml"),
+        )
+    }
 }
 
 impl std::fmt::Debug for RtspServer {
@@ -101,7 +119,11 @@ impl RtspServer {
                 main_loop.run();
             })?;
         let addr = SocketAddr::new(ip.parse()?, bound as u16);
-        Ok(RtspServer { server, addr })
+        Ok(RtspServer {
+            server,
+            addr,
+            catalog: Catalog::builtin(),
+        })
     }
 
     /// The path of a room's mix or feed.
@@ -118,15 +140,15 @@ impl RtspServer {
         };
         let mut launch = String::from("(");
         for (i, s) in streams.iter().enumerate() {
-            let (depay, pay) = match s.codec {
-                Codec::H264 => ("rtph264depay ! h264parse", "rtph264pay config-interval=-1"),
-                Codec::Vp8 => ("rtpvp8depay", "rtpvp8pay"),
-                Codec::Opus => ("rtpopusdepay", "rtpopuspay"),
+            let Some(repay) = self.catalog.repay.get(s.codec.encoding_name()) else {
+                tracing::warn!(codec = %s.codec, path, "pipelines/rtsp.toml has no re-payloader: not served");
+                return;
             };
+            // The fragment ends with the payloader: name and payload type go on it.
             launch.push_str(&format!(
                 " appsrc name=src{i} is-live=true format=time do-timestamp=true \
                  caps=\"application/x-rtp,media={},encoding-name={},clock-rate={},payload={}\" \
-                 ! {depay} ! {pay} name=pay{i} pt={}",
+                 ! {repay} name=pay{i} pt={}",
                 s.kind.as_str(),
                 s.codec.encoding_name(),
                 s.codec.clock_rate(),
@@ -239,4 +261,21 @@ pub fn attach(
     let qsink = queue.static_pad("sink").ok_or("queue sink")?;
     tee_pad.link(&qsink).map_err(|e| format!("{e:?}"))?;
     Ok((tee_pad, vec![queue, sink]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalog_re_pays_every_codec() {
+        gst::init().unwrap();
+        let c = Catalog::builtin();
+        for codec in [Codec::H264, Codec::Vp8, Codec::Opus] {
+            let desc = format!("{} name=pay0 pt=96", c.repay[codec.encoding_name()]);
+            let bin = gst::parse::bin_from_description(&desc, true).unwrap();
+            let pay = bin.by_name("pay0").expect("the payloader is last");
+            assert_eq!(pay.property::<u32>("pt"), 96, "{codec}");
+        }
+    }
 }

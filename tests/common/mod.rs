@@ -9,8 +9,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gateway_testkit::janus::{Handle, Session};
 use serde_json::{Value, json};
-use webrtc_gateway::client::janus::{Handle, Session};
 
 /// How long the gateway may take to print its READY line.
 const START_TIMEOUT: Duration = Duration::from_secs(20);

@@ -125,4 +125,39 @@ mod tests {
             json!({"type": "rtp", "state": null, "failures": null})
         );
     }
+
+    fn golden(step: &str) -> Value {
+        let steps: Vec<Value> =
+            serde_json::from_str(include_str!("../../../tests/golden/streaming.json")).unwrap();
+        steps
+            .into_iter()
+            .find(|s| s["step"] == step)
+            .map(|s| s["data"].clone())
+            .unwrap_or_else(|| panic!("no step '{step}'"))
+    }
+
+    #[test]
+    fn status_events_and_room_errors_match_the_goldens() {
+        for (step, status_name) in [
+            ("pause", "pausing"),
+            ("start again", "starting"),
+            ("stop", "stopping"),
+        ] {
+            assert_eq!(status(status_name), golden(step), "{step}");
+        }
+        let started = notice(Notice::WebrtcUp);
+        assert!(
+            matches!(&started[1], HandleEvent::Plugin { data, .. } if *data == golden("viewer started"))
+        );
+        // A room's refusal, in streaming codes.
+        let e = crate::plugins::streaming::error::StreamingError::from(
+            crate::room::RoomError::invalid("mid", "an existing mid (no '0')"),
+        );
+        assert_eq!(e.to_json(), golden("configure"));
+        let e = crate::plugins::streaming::error::StreamingError::from(
+            crate::room::RoomError::AlreadyJoined(crate::room::Role::Subscriber),
+        );
+        assert_eq!(e.code(), 460);
+        assert_eq!(e.to_string(), "Invalid state: already watching");
+    }
 }

@@ -12,6 +12,8 @@
 
 pub mod create;
 pub mod error;
+#[cfg(test)]
+mod golden_tests;
 pub mod reply;
 pub mod request;
 

@@ -291,8 +291,20 @@ fn desc(
 fn loopback_only(webrtcbin: &gst::Element) {
     webrtcbin.set_property_from_str("bundle-policy", "max-bundle");
     let agent = webrtcbin.property::<glib::Object>("ice-agent");
-    crate::media::ice::disable_upnp(&agent);
+    disable_upnp(&agent);
     let _: bool = agent.emit_by_name("add-local-ip-address", &[&"127.0.0.1"]);
+}
+
+/// Turns off libnice's UPnP (it probes the network for a gateway, which
+/// this loopback-only peer never needs).
+fn disable_upnp(ice_agent: &glib::Object) {
+    if ice_agent.find_property("agent").is_none() {
+        return;
+    }
+    let nice = ice_agent.property::<glib::Object>("agent");
+    if nice.find_property("upnp").is_some() {
+        nice.set_property("upnp", false);
+    }
 }
 
 /// Sends our candidates to the server and applies the server's, until aborted.

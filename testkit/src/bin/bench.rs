@@ -16,11 +16,14 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+
+/// The gateway's repository (this crate is `testkit/` in it).
+const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 use clap::Parser;
+use gateway_testkit::janus::{Handle, Session};
+use gateway_testkit::peer::{Receive, TestPeer, wait_playing};
 use gst::prelude::*;
 use serde_json::{Value, json};
-use webrtc_gateway::client::janus::{Handle, Session};
-use webrtc_gateway::client::peer::{Receive, TestPeer, wait_playing};
 
 #[derive(Parser, Debug)]
 #[command(about = "SFU fan-out benchmark: this gateway, and Janus with --against-janus")]
@@ -425,7 +428,7 @@ fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
         &cfg,
         format!(
             "[rtsp]\nenabled = false\n[http]\nport = 0\ndemo_dir = \"\"\n[websockets]\nws_port = 0\n[nat]\nice_enforce_list = [\"127.0.0.1\"]\n[media]\nrtp_port_range = \"\"\n[encoder]\ncatalog = \"{}/pipelines/encoders.toml\"\n",
-            env!("CARGO_MANIFEST_DIR")
+            REPO
         ),
     )?;
     let mut child = Command::new(bin)
@@ -467,7 +470,7 @@ fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
 fn start_janus() -> anyhow::Result<Server> {
     let dir = std::env::temp_dir().join(format!("janus-bench-{}", std::process::id()));
     let (http, ws) = (free_port()?, free_port()?);
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/janus/run-janus.sh");
+    let script = PathBuf::from(REPO).join("tests/janus/run-janus.sh");
     let child = Command::new(script)
         .arg(&dir)
         .arg(http.to_string())
