@@ -29,26 +29,19 @@
 //!   [`record`] (files), [`egress`] (RTMP restreams), [`ingests`] and
 //!   [`ingest`] (RTSP/RTMP/RTP sources), [`rtsp_room`] and [`rtsp`] (RTSP
 //!   serving), [`switch`] (streaming `switch` bridges);
-//! - GStreamer building blocks: [`peer`] (`webrtcbin`), [`sfu`] (tees, flow
-//!   guards), [`gop`] (keyframe cache), [`timing`] (sender reports),
-//!   [`layout`], [`talk`].
+//! - GStreamer construction, apart from the logic above: [`graph`] ([`peer`]
+//!   `webrtcbin`, `sfu` tees and flow guards, [`mcu`], [`record`],
+//!   [`ingest`], [`rtsp`], [`gop`], [`timing`]); pure helpers: [`layout`],
+//!   [`talk`].
 
 pub mod api;
 pub mod command;
 pub mod config;
 pub mod egress;
 pub mod error;
-pub mod gop;
-pub mod ingest;
+pub mod graph;
 pub mod layout;
-pub mod mcu;
-pub mod peer;
-pub mod record;
-pub mod rtsp;
-mod sfu;
-pub mod source;
 pub mod talk;
-pub mod timing;
 
 // The room task's components: each file is one concern of `Room`.
 mod bus;
@@ -57,7 +50,6 @@ mod keyframes;
 mod mixing;
 mod owners;
 mod participants;
-mod passthrough;
 mod publish;
 mod recordings;
 mod rtsp_room;
@@ -68,6 +60,8 @@ mod switch;
 mod task;
 mod teardown;
 
+use self::graph::sfu;
+pub use self::graph::{gop, ingest, mcu, peer, record, rtsp, source, timing};
 use self::owners::Owner;
 use self::participants::{Participant, PubStream, Publication};
 use self::subscribe::{Subscriber, set_forwarding};

@@ -20,12 +20,12 @@ use std::time::Duration;
 use gst::prelude::*;
 use rand::Rng;
 
-use super::layout::{self, Layout};
 use super::peer::{self, RoomEvents};
 use super::sfu;
 use crate::media::codec::{Codec, MediaKind};
 use crate::media::encoder::{self, Selected};
 use crate::media::fragments;
+use crate::room::layout::{self, Layout};
 
 /// The least latency the mixers wait for late inputs. Inputs added later
 /// with more latency would otherwise arrive late and be dropped.
@@ -190,7 +190,7 @@ impl Catalog {
     pub fn builtin() -> Catalog {
         fragments::builtin(
             "pipelines/mcu.toml",
-            include_str!("../../pipelines/mcu.toml"),
+            include_str!("../../../pipelines/mcu.toml"),
         )
     }
 }
@@ -293,7 +293,7 @@ fn guarded_input(
     first: &gst::Element,
     events: &RoomEvents,
 ) -> Result<(gst::Element, gst::Pad), String> {
-    let guard = sfu::flow_guard(super::MIX_HANDLE, events);
+    let guard = sfu::flow_guard(crate::room::MIX_HANDLE, events);
     pipeline.add(&guard).map_err(|e| e.to_string())?;
     let gsrc = guard.static_pad("src").ok_or("guard src")?;
     gsrc.link(&first.static_pad("sink").ok_or("branch sink")?)
@@ -558,7 +558,7 @@ impl Mixer {
             // per 20 ms (a "packet" in Janus's audio_active_packets terms),
             // read by the room task from the bus.
             let level = gst::ElementFactory::make("level")
-                .name(super::owners::Owner::Level(publisher).name(""))
+                .name(crate::room::owners::Owner::Level(publisher).name(""))
                 .property("interval", LEVEL_INTERVAL.as_nanos() as u64)
                 .property("post-messages", true)
                 .build()

@@ -132,7 +132,7 @@ impl Catalog {
     pub fn builtin() -> Catalog {
         fragments::builtin(
             "pipelines/recording.toml",
-            include_str!("../../pipelines/recording.toml"),
+            include_str!("../../../pipelines/recording.toml"),
         )
     }
 
@@ -340,7 +340,7 @@ impl Recorder {
         };
         sink.set_property("sync", false);
         sink.set_property("async", false);
-        let bin = gst::Bin::with_name(&super::owners::Owner::Recording(id).name(""));
+        let bin = gst::Bin::with_name(&crate::room::owners::Owner::Recording(id).name(""));
         let mux = gst::parse::launch(&format.mux).map_err(perr)?;
         bin.add_many([&mux, &sink]).map_err(perr)?;
         mux.link(&sink).map_err(perr)?;
@@ -647,8 +647,8 @@ impl Recorder {
     }
 
     /// The file and its start, for replies.
-    pub fn state(&self) -> super::api::RecordingState {
-        super::api::RecordingState {
+    pub fn state(&self) -> crate::room::api::RecordingState {
+        crate::room::api::RecordingState {
             path: self.path.clone(),
             started_ms: self.info.started_ms,
         }

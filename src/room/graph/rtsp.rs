@@ -51,7 +51,7 @@ impl Catalog {
     pub fn builtin() -> Catalog {
         crate::media::fragments::builtin(
             "pipelines/rtsp.toml",
-            include_str!("../../pipelines/rtsp.toml"),
+            include_str!("../../../pipelines/rtsp.toml"),
         )
     }
 }

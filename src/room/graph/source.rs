@@ -144,7 +144,7 @@ impl Catalog {
     pub fn builtin() -> Catalog {
         fragments::builtin(
             "pipelines/ingest.toml",
-            include_str!("../../pipelines/ingest.toml"),
+            include_str!("../../../pipelines/ingest.toml"),
         )
     }
 

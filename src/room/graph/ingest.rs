@@ -131,7 +131,7 @@ pub struct Ingest {
     linked_this_attempt: Vec<MediaKind>,
 }
 
-pub(super) fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
@@ -157,7 +157,7 @@ impl Ingest {
     }
 
     fn name(&self, what: &str) -> String {
-        super::owners::Owner::Ingest(self.handle).name(what)
+        crate::room::owners::Owner::Ingest(self.handle).name(what)
     }
 
     /// Starts a source attempt in `pipeline`. Its pads reach the room task

@@ -1,0 +1,22 @@
+//! GStreamer construction, apart from room logic: each file builds and
+//! tears down one kind of branch of a room's pipeline, and reports back to
+//! the room task only through [`peer::RoomEvent`]s posted from callbacks.
+//!
+//! - [`peer`]: one `webrtcbin` (a PeerConnection), and retiring elements;
+//! - [`sfu`]: publisher tees, subscriber branches behind flow guards, RFC 6464 levels;
+//! - [`mcu`]: the mixer (compositor, per-listener audiomixers), from `pipelines/mcu.toml`;
+//! - [`record`] and [`timing`]: recording (and restream) branches, lip-sync from sender reports;
+//! - [`ingest`], [`source`], [`passthrough`]: RTSP/RTMP/RTP sources as publishers;
+//! - [`rtsp`]: the RTSP server and the branches that feed its clients;
+//! - [`gop`]: the keyframe cache replayed to new viewers.
+
+pub mod gop;
+pub mod ingest;
+pub mod mcu;
+mod passthrough;
+pub mod peer;
+pub mod record;
+pub mod rtsp;
+pub(crate) mod sfu;
+pub mod source;
+pub mod timing;
