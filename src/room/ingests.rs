@@ -90,7 +90,7 @@ impl Room {
     }
 
     /// `remove_ingest`: the feed leaves like a publisher.
-    pub(super) async fn remove_ingest(&mut self, id: &Id) -> Result<(), RoomError> {
+    pub(super) fn remove_ingest(&mut self, id: &Id) -> Result<(), RoomError> {
         let Some(handle) = self
             .participants
             .iter()
@@ -99,13 +99,13 @@ impl Room {
         else {
             return Err(RoomError::NoSuchFeed(id.to_string()));
         };
-        self.drop_ingest(handle, None).await;
+        self.drop_ingest(handle, None);
         Ok(())
     }
 
     /// Takes an ingest out of the room (published or not), answering a
     /// pending `add_ingest` with `error`.
-    async fn drop_ingest(&mut self, handle: u64, error: Option<RoomError>) {
+    fn drop_ingest(&mut self, handle: u64, error: Option<RoomError>) {
         if let Some(reply) = self.pending_ingests.remove(&handle) {
             send_reply(reply, Err(error.unwrap_or(RoomError::IngestRemoved)));
         }
@@ -115,7 +115,7 @@ impl Room {
             .is_some_and(|p| p.publication.is_some());
         if published {
             // Unpublishing retires the ingest's elements too.
-            self.leave_publisher(handle, Some("removed")).await;
+            self.leave_publisher(handle, Some("removed"));
         } else {
             self.participants.remove(&handle);
             if let Some(mut ing) = self.ingests.remove(&handle) {
@@ -213,7 +213,7 @@ impl Room {
 
     /// The source showed its streams: publish them (first time), or carry on
     /// (reconnect).
-    pub(super) async fn ingest_ready(&mut self, handle: u64) {
+    pub(super) fn ingest_ready(&mut self, handle: u64) {
         let Some(ing) = self.ingests.get_mut(&handle) else {
             return;
         };
@@ -304,14 +304,13 @@ impl Room {
     /// The source failed (error, end of stream, or no streams in time).
     /// Before the first success this fails `add_ingest`; after it, the
     /// source is retried with back-off while subscribers stay connected.
-    pub(super) async fn ingest_failed(&mut self, handle: u64, why: String) {
+    pub(super) fn ingest_failed(&mut self, handle: u64, why: String) {
         let Some(ing) = self.ingests.get_mut(&handle) else {
             return;
         };
         if !ing.ready {
             warn!(handle_id = handle, error = %why, "ingest failed to start");
-            self.drop_ingest(handle, Some(room_error(IngestError::Source(why))))
-                .await;
+            self.drop_ingest(handle, Some(room_error(IngestError::Source(why))));
             return;
         }
         if ing.state == State::Retrying {
@@ -373,7 +372,7 @@ impl Room {
         );
     }
 
-    pub(super) async fn ingest_timeout(&mut self, handle: u64, attempt: u32) {
+    pub(super) fn ingest_timeout(&mut self, handle: u64, attempt: u32) {
         let Some(ing) = self.ingests.get(&handle) else {
             return;
         };
@@ -382,10 +381,10 @@ impl Room {
         }
         if ing.has_streams() {
             // Streams came, but no "no more pads": take what there is.
-            self.ingest_ready(handle).await;
+            self.ingest_ready(handle);
         } else {
             let why = IngestError::Timeout(self.ctx.ingest.connect_timeout_s).to_string();
-            self.ingest_failed(handle, why).await;
+            self.ingest_failed(handle, why);
         }
     }
 }

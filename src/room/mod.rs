@@ -7,6 +7,9 @@
 //! - only the room task touches the room's state and changes its graph;
 //!   others send [`Command`]s (bounded queue), GStreamer callbacks post
 //!   [`RoomEvent`]s and never block or lock room state;
+//! - the task never waits on a peer: `webrtcbin` negotiations run in tasks
+//!   of their own that touch only their element, and their results come
+//!   back as [`RoomEvent`]s; timers are the task's own queue;
 //! - a participant's failure (bad SDP, failed ICE, element error) tears down
 //!   that participant only; a room's failure never touches another room;
 //! - every element a participant adds is retired when it goes, and the
@@ -19,8 +22,9 @@
 //!
 //! Where things are:
 //! - the task: [`task`] (loop and dispatch), [`teardown`] (unpublish, leave,
-//!   kick, shutdown: the cross-feature orders), [`bus`] (element errors to
-//!   their owner);
+//!   kick, shutdown: the cross-feature orders), [`bus`] and [`owners`]
+//!   (element errors to their owner), [`negotiation`] (SDP offers and
+//!   answers made off the task, continued when their result is posted back);
 //! - participants: [`participants`] (join, the `publishers` list),
 //!   [`publish`] (offers, publisher pads), [`subscribe`] (subscriptions and
 //!   their branches), [`signalling`] (PeerConnections, ICE), [`keyframes`]
@@ -48,6 +52,7 @@ mod bus;
 mod ingests;
 mod keyframes;
 mod mixing;
+mod negotiation;
 mod owners;
 mod participants;
 mod publish;
@@ -62,6 +67,7 @@ mod teardown;
 
 use self::graph::sfu;
 pub use self::graph::{gop, ingest, mcu, peer, record, rtsp, source, timing};
+use self::negotiation::{Negotiations, OfferFor, PendingPublish, Waiting};
 use self::owners::Owner;
 use self::participants::{Participant, PubStream, Publication};
 use self::subscribe::{Subscriber, set_forwarding};
@@ -88,7 +94,7 @@ pub use self::command::{Command, RoomHandle, mix_id};
 use self::config::RoomConfig;
 pub use self::error::{GraphError, Role, RoomError};
 use self::mcu::{MixKey, Mixer, Mode};
-use self::peer::{Peer, RoomEvent, RoomEvents};
+use self::peer::{Peer, PeerError, RoomEvent, RoomEvents};
 use self::talk::{TalkChange, TalkDetector};
 use crate::ids::{HandleId, Id, MediaId, RecordingId};
 use crate::janus::{Candidate, Jsep, SdpType, Trickle};
@@ -189,6 +195,7 @@ pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, RoomE
         rtsp_mounts: HashMap::new(),
         rtsp_branches: HashMap::new(),
         timers: DelayQueue::new(),
+        negotiations: Negotiations::default(),
     };
     tokio::spawn(room.run(rx, ev_rx, bus).instrument(span));
     Ok(RoomHandle { tx })
@@ -231,6 +238,8 @@ struct Room {
     /// so none outlives the room; they follow tokio's clock, so tests can
     /// run them on paused time.
     timers: DelayQueue<RoomEvent>,
+    /// Negotiations running off the task, waiting for their result.
+    negotiations: Negotiations,
 }
 
 fn send_reply<T>(reply: Reply<T>, r: Result<T, RoomError>) {

@@ -115,8 +115,9 @@ impl Room {
             .participants
             .values()
             .filter(|p| p.publication.is_some())
-            .count() as u64;
-        if publishing >= self.cfg.max_publishers {
+            .count()
+            + self.negotiations.publishing();
+        if publishing as u64 >= self.cfg.max_publishers {
             return Err(RoomError::PublishersFull(self.cfg.max_publishers));
         }
         Ok(())

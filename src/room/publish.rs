@@ -5,6 +5,50 @@ use super::*;
 
 /// The URI of an `extmap-<id>` caps field: a string, or for extmaps with
 /// direction or attributes an array `<direction, uri, attributes>`.
+/// What `publish` does off the task: applies the publisher's offer, adds a
+/// transceiver per m-line and answers. Returns the answer and, per audio
+/// m-line, the RFC 6464 extension id offered.
+async fn answer_offer(
+    peer: &Peer,
+    offer: &str,
+    offered: &[sdp::OfferedStream],
+) -> Result<(String, Vec<(u32, Option<u8>)>), PeerError> {
+    let msg = sdp::parse(offer).map_err(|e| PeerError::Sdp(e.to_string()))?;
+    peer.set_remote(SdpType::Offer, offer).await?;
+    let mut audio_level_ids = Vec::new();
+    // 1.22's webrtcbin creates transceivers for a remote offer only while
+    // answering, matching offered m-lines to transceivers that exist by
+    // codec. So add one per m-line, in offer order (they are associated in
+    // that order): recvonly with the chosen codec's caps, or inactive for an
+    // m-line this room does not take.
+    for s in offered {
+        let Some(media) = msg.media(s.mindex) else {
+            continue;
+        };
+        let (pt, direction) = match s.choice {
+            Some((_, pt)) if s.sending => (
+                pt as i32,
+                gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly,
+            ),
+            _ => match media.formats().next().and_then(|f| f.parse::<i32>().ok()) {
+                Some(pt) => (pt, gst_webrtc::WebRTCRTPTransceiverDirection::Inactive),
+                None => continue,
+            },
+        };
+        let Some(mut caps) = media.caps_from_media(pt) else {
+            continue;
+        };
+        // The m-line's attributes add its `extmap-<id>` fields.
+        let _ = media.attributes_to_caps(caps.make_mut());
+        let (caps, level_id) = strip_caps(caps);
+        if s.kind == MediaKind::Audio {
+            audio_level_ids.push((s.mindex, level_id));
+        }
+        peer.add_transceiver(direction, &caps);
+    }
+    Ok((peer.answer().await?, audio_level_ids))
+}
+
 pub(super) fn extmap_uri(value: &glib::SendValue) -> Option<String> {
     if let Ok(uri) = value.get::<String>() {
         return Some(uri);
@@ -56,12 +100,33 @@ pub(super) fn strip_caps(caps: gst::Caps) -> (gst::Caps, Option<u8>) {
 }
 
 impl Room {
-    pub(super) async fn publish(
+    /// `publish`/`configure`: settings change at once and `reply` is
+    /// answered; an offer is answered off the task and `reply` waits for
+    /// [`Room::publisher_answered`].
+    pub(super) fn publish(
         &mut self,
         h: HandleId,
         params: PublishParams,
         jsep: Option<Jsep>,
-    ) -> Result<Option<Published>, RoomError> {
+        reply: Reply<Option<Published>>,
+    ) {
+        match self.begin_publish(h, params, jsep) {
+            Ok(Some(state)) => {
+                self.negotiations
+                    .publish
+                    .insert(h.handle_id, Waiting { state, reply });
+            }
+            Ok(None) => send_reply(reply, Ok(None)),
+            Err(e) => send_reply(reply, Err(e)),
+        }
+    }
+
+    fn begin_publish(
+        &mut self,
+        h: HandleId,
+        mut params: PublishParams,
+        jsep: Option<Jsep>,
+    ) -> Result<Option<PendingPublish>, RoomError> {
         let handle = h.handle_id;
         if self.cfg.lock_record && (params.record.is_some() || params.filename.is_some()) {
             self.cfg.check_secret(params.secret.as_deref())?;
@@ -78,11 +143,11 @@ impl Room {
             return Err(RoomError::NotJoined);
         };
         let mut changed = false;
-        if let Some(d) = params.display {
+        if let Some(d) = params.display.take() {
             p.display = Some(d);
             changed = true;
         }
-        if let Some(m) = params.metadata {
+        if let Some(m) = params.metadata.take() {
             p.metadata = Some(m);
             changed = true;
         }
@@ -114,7 +179,7 @@ impl Room {
         if jsep.kind != SdpType::Offer {
             return Err(RoomError::WrongSdpType("Publishers must send an SDP offer"));
         }
-        if p.publication.is_some() {
+        if p.publication.is_some() || self.negotiations.publish.contains_key(&handle) {
             return Err(RoomError::AlreadyPublished);
         }
         self.check_publisher_room()?;
@@ -127,51 +192,71 @@ impl Room {
         }
 
         let peer = self.start_peer(Role::Publisher, handle)?;
-        // m-line → the RFC 6464 extension id the publisher offered.
-        let mut audio_level_ids: Vec<(u32, Option<u8>)> = Vec::new();
-        let negotiated = async {
-            peer.set_remote(SdpType::Offer, &jsep.sdp).await?;
-            // 1.22's webrtcbin creates transceivers for a remote offer only
-            // while answering, matching offered m-lines to transceivers that
-            // exist by codec. So add one per m-line, in offer order (they are
-            // associated in that order): recvonly with the chosen codec's
-            // caps, or inactive for an m-line this room does not take.
-            for s in &offered {
-                let Some(media) = msg.media(s.mindex) else {
-                    continue;
-                };
-                let (pt, direction) = match s.choice {
-                    Some((_, pt)) if s.sending => (
-                        pt as i32,
-                        gst_webrtc::WebRTCRTPTransceiverDirection::Recvonly,
-                    ),
-                    _ => match media.formats().next().and_then(|f| f.parse::<i32>().ok()) {
-                        Some(pt) => (pt, gst_webrtc::WebRTCRTPTransceiverDirection::Inactive),
-                        None => continue,
-                    },
-                };
-                let Some(mut caps) = media.caps_from_media(pt) else {
-                    continue;
-                };
-                // The m-line's attributes add its `extmap-<id>` fields.
-                let _ = media.attributes_to_caps(caps.make_mut());
-                let (caps, level_id) = strip_caps(caps);
-                if s.kind == MediaKind::Audio {
-                    audio_level_ids.push((s.mindex, level_id));
-                }
-                peer.add_transceiver(direction, &caps);
-            }
-            peer.answer().await
-        }
-        .await;
-        let answer = match negotiated {
-            Ok(a) => a,
+        // Negotiated off the task: the room keeps serving meanwhile, and
+        // `publisher_answered` goes on when the answer (or the failure) is in.
+        let (task_peer, sdp_text, task_offered, tx) =
+            (peer.clone(), jsep.sdp, offered.clone(), self.ev_tx.clone());
+        tokio::spawn(async move {
+            let result = answer_offer(&task_peer, &sdp_text, &task_offered).await;
+            let _ = tx.send(RoomEvent::PublisherAnswered { handle, result });
+        });
+        Ok(Some(PendingPublish {
+            h,
+            params,
+            offered,
+            peer,
+        }))
+    }
+
+    /// A publisher's offer was answered off the task (see [`Room::publish`]):
+    /// its tees and branches are built and the answer goes back; a failure
+    /// (or a participant that left meanwhile) retires the `webrtcbin`.
+    pub(super) fn publisher_answered(
+        &mut self,
+        handle: u64,
+        result: Result<(String, Vec<(u32, Option<u8>)>), PeerError>,
+    ) {
+        let Some(pending) = self.negotiations.publish.remove(&handle) else {
+            return;
+        };
+        let reply = pending.reply;
+        let PendingPublish {
+            h,
+            params,
+            offered,
+            peer,
+            ..
+        } = pending.state;
+        let r = match result {
             Err(e) => {
                 warn!(handle_id = handle, error = %e, "publisher negotiation failed");
                 peer::retire(&self.pipeline, vec![peer.webrtcbin.clone()]);
-                return Err(e.into());
+                Err(e.into())
+            }
+            Ok(_) if !self.participants.contains_key(&handle) => {
+                // It left while its offer was being answered.
+                peer::retire(&self.pipeline, vec![peer.webrtcbin.clone()]);
+                Err(RoomError::NotJoined)
+            }
+            Ok((answer, audio_level_ids)) => {
+                self.install_publication(h, &params, &offered, peer, &audio_level_ids, answer)
             }
         };
+        send_reply(reply, r.map(Some));
+    }
+
+    /// Builds a negotiated publication: a tee per sending stream, the mixer's
+    /// inputs, RTSP, recording; announces it.
+    fn install_publication(
+        &mut self,
+        h: HandleId,
+        params: &PublishParams,
+        offered: &[sdp::OfferedStream],
+        peer: Peer,
+        audio_level_ids: &[(u32, Option<u8>)],
+        answer: String,
+    ) -> Result<Published, RoomError> {
+        let handle = h.handle_id;
         let mut streams = Vec::new();
         for s in offered.iter().filter(|s| s.sending) {
             let Some((codec, pt)) = s.choice else {
@@ -263,12 +348,12 @@ impl Room {
             .and_then(|p| p.publication.as_ref())
             .map(Self::published_streams)
             .unwrap_or_default();
-        Ok(Some(Published {
+        Ok(Published {
             streams,
             audio_codec,
             video_codec,
             answer,
-        }))
+        })
     }
 
     /// Links a publisher's new RTP pad to its stream's tee (or a discarding

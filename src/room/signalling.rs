@@ -90,7 +90,7 @@ impl Room {
         }
     }
 
-    pub(super) async fn connection_state(&mut self, handle: u64, state: WebRTCPeerConnectionState) {
+    pub(super) fn connection_state(&mut self, handle: u64, state: WebRTCPeerConnectionState) {
         debug!(handle_id = handle, ?state, "connection state");
         match state {
             WebRTCPeerConnectionState::Connected => {
@@ -119,7 +119,7 @@ impl Room {
                 if self.subscribers.contains_key(&handle) {
                     self.remove_subscriber(handle);
                 } else {
-                    self.unpublish(handle).await;
+                    self.unpublish(handle);
                 }
                 if let Some(h) = h {
                     self.notify(

@@ -255,12 +255,39 @@ impl Room {
 
     /// Creates and applies a new offer for a subscriber; fills the stream mids
     /// from it. Returns the SDP.
-    pub(super) async fn offer_for(&mut self, handle: u64) -> Result<String, RoomError> {
-        let sub = self
-            .subscribers
-            .get_mut(&handle)
-            .ok_or(RoomError::NotJoined)?;
-        let offer = sub.peer.offer().await?;
+    /// Makes a new offer for subscriber `handle` off the task;
+    /// [`Room::subscriber_offered`] goes on with `then` when it is made.
+    pub(super) fn make_offer(&mut self, handle: u64, then: OfferFor) {
+        let Some(sub) = self.subscribers.get(&handle) else {
+            return offer_failed(then, RoomError::NotJoined);
+        };
+        let (peer, tx) = (sub.peer.clone(), self.ev_tx.clone());
+        tokio::spawn(async move {
+            let result = peer.offer().await;
+            let _ = tx.send(RoomEvent::SubscriberOffered { handle, result });
+        });
+        self.negotiations.offers.insert(handle, then);
+    }
+
+    /// A subscriber's offer is made (or failed): its mids are taken from it
+    /// and it goes where it was for (see [`OfferFor`]).
+    pub(super) fn subscriber_offered(&mut self, handle: u64, result: Result<String, PeerError>) {
+        let Some(then) = self.negotiations.offers.remove(&handle) else {
+            return;
+        };
+        let offer = match result {
+            Ok(offer) => offer,
+            Err(e) => {
+                warn!(handle_id = handle, error = %e, "subscriber offer failed");
+                if matches!(then, OfferFor::Attach(_)) {
+                    self.remove_subscriber(handle);
+                }
+                return offer_failed(then, e.into());
+            }
+        };
+        let Some(sub) = self.subscribers.get_mut(&handle) else {
+            return offer_failed(then, RoomError::NotJoined);
+        };
         if let Ok(msg) = sdp::parse(&offer) {
             for st in &mut sub.streams {
                 if let Some(mid) = msg.media(st.mindex).and_then(|m| m.attribute_val("mid")) {
@@ -269,15 +296,48 @@ impl Room {
             }
         }
         sub.stable = false;
-        Ok(offer)
+        let offered = Offered {
+            streams: Self::subscribed_streams(sub),
+            offer,
+        };
+        let h = sub.h;
+        match then {
+            OfferFor::Attach(reply) => {
+                info!(
+                    session_id = h.session_id,
+                    handle_id = handle,
+                    "subscriber attached"
+                );
+                send_reply(reply, Ok(offered));
+            }
+            OfferFor::Update(reply) => send_reply(reply, Ok(offered)),
+            OfferFor::Notice => self.notify(h, Notice::Renegotiated(offered)),
+        }
     }
 
-    pub(super) async fn subscribe(
+    /// `join` as subscriber: the branches are prepared now, the offer is
+    /// made off the task and `reply` gets `attached` with it.
+    pub(super) fn subscribe(
         &mut self,
         h: HandleId,
         streams: Vec<StreamRequest>,
         tied: Option<u64>,
-    ) -> Result<Offered, RoomError> {
+        reply: Reply<Offered>,
+    ) {
+        let handle = h.handle_id;
+        if let Err(e) = self.attach_subscriber(h, streams, tied) {
+            return send_reply(reply, Err(e));
+        }
+        self.remember(handle, true);
+        self.make_offer(handle, OfferFor::Attach(reply));
+    }
+
+    fn attach_subscriber(
+        &mut self,
+        h: HandleId,
+        streams: Vec<StreamRequest>,
+        tied: Option<u64>,
+    ) -> Result<(), RoomError> {
         let handle = h.handle_id;
         if self.subscribers.contains_key(&handle) {
             return Err(RoomError::AlreadyJoined(Role::Subscriber));
@@ -306,44 +366,63 @@ impl Room {
             }
         }
         self.subscribers.insert(handle, sub);
-        self.remember(handle, true);
-        match self.offer_for(handle).await {
-            Ok(offer) => {
-                info!(
-                    session_id = h.session_id,
-                    handle_id = handle,
-                    "subscriber attached"
-                );
-                let streams = self
-                    .subscribers
-                    .get(&handle)
-                    .map(Self::subscribed_streams)
-                    .unwrap_or_default();
-                Ok(Offered { streams, offer })
-            }
-            Err(e) => {
-                self.remove_subscriber(handle);
-                Err(e)
-            }
-        }
+        Ok(())
     }
 
-    pub(super) async fn start(&mut self, h: HandleId, jsep: Option<Jsep>) -> Result<(), RoomError> {
+    /// `start`: an answer is applied off the task ([`Room::subscriber_answered`]
+    /// goes on); without one, a paused subscriber resumes now.
+    pub(super) fn start(&mut self, h: HandleId, jsep: Option<Jsep>, reply: Reply<()>) {
         let handle = h.handle_id;
-        let sub = self
-            .subscribers
-            .get_mut(&handle)
-            .ok_or(RoomError::NotJoined)?;
-        if let Some(jsep) = jsep {
-            if jsep.kind != SdpType::Answer {
-                return Err(RoomError::WrongSdpType(
+        let Some(sub) = self.subscribers.get(&handle) else {
+            return send_reply(reply, Err(RoomError::NotJoined));
+        };
+        let Some(jsep) = jsep else {
+            self.subscriber_started(handle);
+            return send_reply(reply, Ok(()));
+        };
+        if jsep.kind != SdpType::Answer {
+            return send_reply(
+                reply,
+                Err(RoomError::WrongSdpType(
                     "Subscribers must send an SDP answer",
-                ));
-            }
-            sub.peer.set_remote(SdpType::Answer, &jsep.sdp).await?;
-            sub.stable = true;
+                )),
+            );
         }
-        if sub.paused {
+        if self.negotiations.answers.contains_key(&handle)
+            || self.negotiations.offers.contains_key(&handle)
+        {
+            return send_reply(reply, Err(RoomError::OfferPending));
+        }
+        let (peer, tx) = (sub.peer.clone(), self.ev_tx.clone());
+        tokio::spawn(async move {
+            let result = peer.set_remote(SdpType::Answer, &jsep.sdp).await;
+            let _ = tx.send(RoomEvent::SubscriberAnswered { handle, result });
+        });
+        self.negotiations.answers.insert(handle, reply);
+    }
+
+    /// A subscriber's answer was applied (or refused).
+    pub(super) fn subscriber_answered(&mut self, handle: u64, result: Result<(), PeerError>) {
+        let Some(reply) = self.negotiations.answers.remove(&handle) else {
+            return;
+        };
+        if let Err(e) = result {
+            return send_reply(reply, Err(e.into()));
+        }
+        let Some(sub) = self.subscribers.get_mut(&handle) else {
+            return send_reply(reply, Err(RoomError::NotJoined));
+        };
+        sub.stable = true;
+        self.subscriber_started(handle);
+        send_reply(reply, Ok(()));
+    }
+
+    /// A subscriber started (or resumed): forwarding on, branches linked,
+    /// a keyframe asked for.
+    fn subscriber_started(&mut self, handle: u64) {
+        if let Some(sub) = self.subscribers.get_mut(&handle)
+            && sub.paused
+        {
             sub.paused = false;
             for st in &mut sub.streams {
                 let send = st.send;
@@ -353,7 +432,6 @@ impl Room {
         self.flush_candidates(handle);
         self.link_branches(handle);
         self.keyframes_for_subscriber(handle);
-        Ok(())
     }
 
     pub(super) fn configure_subscriber(
@@ -382,26 +460,32 @@ impl Room {
         Ok(())
     }
 
-    pub(super) async fn renegotiate(&mut self, handle: u64) -> Result<Offered, RoomError> {
-        let offer = self.offer_for(handle).await?;
-        let sub = self.subscribers.get(&handle).ok_or(RoomError::NotJoined)?;
-        Ok(Offered {
-            streams: Self::subscribed_streams(sub),
-            offer,
-        })
-    }
-
-    pub(super) async fn update(
+    /// `update`/`subscribe`/`unsubscribe`: streams leave and join now; the
+    /// new offer is made off the task and `reply` gets `updated` with it.
+    pub(super) fn update(
         &mut self,
         h: HandleId,
         add: Vec<StreamRequest>,
         remove: Vec<StreamRequest>,
-    ) -> Result<Offered, RoomError> {
+        reply: Reply<Offered>,
+    ) {
+        match self.change_subscription(h, add, remove) {
+            Ok(()) => self.make_offer(h.handle_id, OfferFor::Update(reply)),
+            Err(e) => send_reply(reply, Err(e)),
+        }
+    }
+
+    fn change_subscription(
+        &mut self,
+        h: HandleId,
+        add: Vec<StreamRequest>,
+        remove: Vec<StreamRequest>,
+    ) -> Result<(), RoomError> {
         let handle = h.handle_id;
         let Some(stable) = self.subscribers.get(&handle).map(|s| s.stable) else {
             return Err(RoomError::NotJoined);
         };
-        if !stable {
+        if !stable || self.negotiations.offers.contains_key(&handle) {
             return Err(RoomError::OfferPending);
         }
         let wanted = self.resolve(&add)?;
@@ -435,8 +519,7 @@ impl Room {
             }
         }
         self.subscribers.insert(handle, sub);
-        result?;
-        self.renegotiate(handle).await
+        result
     }
 
     /// Links every active, unlinked stream of a connected subscriber to its
@@ -496,5 +579,13 @@ impl Room {
             self.pending_candidates.remove(&handle);
             self.retire_subscriber(sub);
         }
+    }
+}
+
+/// Answers a command whose offer could not be made.
+fn offer_failed(then: OfferFor, e: RoomError) {
+    match then {
+        OfferFor::Attach(reply) | OfferFor::Update(reply) => send_reply(reply, Err(e)),
+        OfferFor::Notice => warn!(error = %e, "subscriber renegotiation failed"),
     }
 }

@@ -88,7 +88,7 @@ impl Room {
                 send_reply(reply, Ok(list));
             }
             Command::Kick { secret, id, reply } => {
-                let r = self.kick(secret.as_deref(), &id).await;
+                let r = self.kick(secret.as_deref(), &id);
                 send_reply(reply, r);
             }
             Command::Join { h, params, reply } => {
@@ -101,8 +101,7 @@ impl Room {
                 jsep,
                 reply,
             } => {
-                let r = self.publish(h, params, jsep).await;
-                send_reply(reply, r);
+                self.publish(h, params, jsep, reply);
             }
             Command::Unpublish { h, reply } => {
                 let r = if self
@@ -110,7 +109,7 @@ impl Room {
                     .get(&h.handle_id)
                     .is_some_and(|p| p.publication.is_some())
                 {
-                    self.unpublish(h.handle_id).await;
+                    self.unpublish(h.handle_id);
                     Ok(())
                 } else if self.participants.contains_key(&h.handle_id) {
                     Err(RoomError::NotPublished)
@@ -121,7 +120,7 @@ impl Room {
             }
             Command::Leave { h, reply } => {
                 let r = if self.participants.contains_key(&h.handle_id) {
-                    self.leave_publisher(h.handle_id, None).await;
+                    self.leave_publisher(h.handle_id, None);
                     Ok(Role::Publisher)
                 } else if self.subscribers.contains_key(&h.handle_id) {
                     self.remove_subscriber(h.handle_id);
@@ -143,18 +142,19 @@ impl Room {
                         .find(|(_, p)| u64::from(p.private_id) == pid)
                         .map(|(handle, _)| *handle)
                 });
-                let r = if self.cfg.require_pvtid && tied.is_none() {
-                    Err(RoomError::Unauthorized(
-                        "this room requires a valid private_id",
-                    ))
+                if self.cfg.require_pvtid && tied.is_none() {
+                    send_reply(
+                        reply,
+                        Err(RoomError::Unauthorized(
+                            "this room requires a valid private_id",
+                        )),
+                    );
                 } else {
-                    self.subscribe(h, streams, tied).await
-                };
-                send_reply(reply, r);
+                    self.subscribe(h, streams, tied, reply);
+                }
             }
             Command::Start { h, jsep, reply } => {
-                let r = self.start(h, jsep).await;
-                send_reply(reply, r);
+                self.start(h, jsep, reply);
             }
             Command::Pause { h, reply } => {
                 let r = match self.subscribers.get_mut(&h.handle_id) {
@@ -236,8 +236,7 @@ impl Room {
                 remove,
                 reply,
             } => {
-                let r = self.update(h, add, remove).await;
-                send_reply(reply, r);
+                self.update(h, add, remove, reply);
             }
             Command::Trickle { h, trickle } => self.trickle(h.handle_id, trickle),
             Command::AddIngest {
@@ -250,7 +249,7 @@ impl Room {
             },
             Command::RemoveIngest { secret, id, reply } => {
                 let r = match self.cfg.check_secret(secret.as_deref()) {
-                    Ok(()) => self.remove_ingest(&id).await,
+                    Ok(()) => self.remove_ingest(&id),
                     Err(e) => Err(e),
                 };
                 send_reply(reply, r);
@@ -297,14 +296,14 @@ impl Room {
                     .get(&h.handle_id)
                     .is_some_and(|p| p.publication.is_some())
                 {
-                    self.unpublish(h.handle_id).await;
+                    self.unpublish(h.handle_id);
                 } else if self.subscribers.contains_key(&h.handle_id) {
                     self.remove_subscriber(h.handle_id);
                 }
             }
             Command::Detach { h } => {
                 if self.participants.contains_key(&h.handle_id) {
-                    self.leave_publisher(h.handle_id, None).await;
+                    self.leave_publisher(h.handle_id, None);
                 }
                 if self.subscribers.contains_key(&h.handle_id) {
                     self.remove_subscriber(h.handle_id);
@@ -344,9 +343,7 @@ impl Room {
                     pad.remove_probe(b);
                 }
             }
-            RoomEvent::ConnectionState { handle, state } => {
-                self.connection_state(handle, state).await
-            }
+            RoomEvent::ConnectionState { handle, state } => self.connection_state(handle, state),
             RoomEvent::RecordingDone { id } => self.recording_done(id),
             RoomEvent::StartRecording { handle } => {
                 let Some((filename, waited)) = self.recordings.pending.remove(&handle) else {
@@ -387,10 +384,8 @@ impl Room {
                 caps,
                 block,
             } => self.ingest_pad(handle, pad, caps, block),
-            RoomEvent::IngestNoMorePads { handle } => self.ingest_ready(handle).await,
-            RoomEvent::IngestTimeout { handle, attempt } => {
-                self.ingest_timeout(handle, attempt).await
-            }
+            RoomEvent::IngestNoMorePads { handle } => self.ingest_ready(handle),
+            RoomEvent::IngestTimeout { handle, attempt } => self.ingest_timeout(handle, attempt),
             RoomEvent::IngestRetry { handle } => self.ingest_retry(handle),
             RoomEvent::IngestBFrames { handle } => self.ingest_b_frames(handle),
             RoomEvent::EgressRetry { id } => self.egress_retry(id),
@@ -402,7 +397,16 @@ impl Room {
             RoomEvent::RtspDetach { media } => self.rtsp_detach(media),
             RoomEvent::EgressKeyframe { id, branch } => self.egress_keyframe(id, branch),
             RoomEvent::EgressCheck { id, failures } => self.egress_check(id, failures),
-            RoomEvent::IngestFailed { handle, why } => self.ingest_failed(handle, why).await,
+            RoomEvent::IngestFailed { handle, why } => self.ingest_failed(handle, why),
+            RoomEvent::PublisherAnswered { handle, result } => {
+                self.publisher_answered(handle, result)
+            }
+            RoomEvent::SubscriberOffered { handle, result } => {
+                self.subscriber_offered(handle, result)
+            }
+            RoomEvent::SubscriberAnswered { handle, result } => {
+                self.subscriber_answered(handle, result)
+            }
             RoomEvent::MixInputReady { publisher } => {
                 if let Some(m) = self.mixer.as_mut()
                     && let Err(e) = m.input_ready(publisher)

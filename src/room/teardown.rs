@@ -15,7 +15,7 @@ impl Room {
     /// 5. the `webrtcbin` (or the ingest's elements) and the tees go to NULL
     ///    off the task, with nothing linked to them any more;
     /// 6. the room hears `unpublished`, the publisher `hangup`.
-    pub(super) async fn unpublish(&mut self, handle: u64) {
+    pub(super) fn unpublish(&mut self, handle: u64) {
         self.stop_publisher_recording(handle);
         self.stop_egresses_of(handle);
         self.rtsp_unmount(handle);
@@ -41,7 +41,7 @@ impl Room {
         if let Some(m) = self.mixer.as_mut() {
             m.remove_publisher(&self.pipeline, handle);
         }
-        self.drop_feed_from_subscribers(handle).await;
+        self.drop_feed_from_subscribers(handle);
         peer::retire(&self.pipeline, elements);
         self.pending_candidates.remove(&handle);
         self.broadcast(Notice::Unpublished { id }, Some(handle));
@@ -55,7 +55,7 @@ impl Room {
 
     /// Detaches every subscriber branch fed by `feed_handle` and, where the
     /// subscriber's signalling allows, renegotiates it (Janus `autoupdate`).
-    pub(super) async fn drop_feed_from_subscribers(&mut self, feed_handle: u64) {
+    pub(super) fn drop_feed_from_subscribers(&mut self, feed_handle: u64) {
         let mut renegotiate = Vec::new();
         for (sh, sub) in &mut self.subscribers {
             let mut touched = false;
@@ -80,15 +80,13 @@ impl Room {
                 renegotiate.push(*sh);
             }
         }
+        // Offers are made off the task, all at once; each subscriber hears
+        // `updated` with its own (see `subscriber_offered`).
         for sh in renegotiate {
-            match self.renegotiate(sh).await {
-                Ok(offered) => {
-                    if let Some(sub) = self.subscribers.get(&sh) {
-                        self.notify(sub.h, Notice::Renegotiated(offered));
-                    }
-                }
-                Err(e) => warn!(handle_id = sh, error = %e, "subscriber renegotiation failed"),
+            if self.negotiations.offers.contains_key(&sh) {
+                continue;
             }
+            self.make_offer(sh, OfferFor::Notice);
         }
     }
 
@@ -96,8 +94,8 @@ impl Room {
     /// publication first (see [`Room::unpublish`]), then the participant and
     /// its membership, then its mix-minus audio mix; the room hears `leaving`
     /// last, when nothing of it is left.
-    pub(super) async fn leave_publisher(&mut self, handle: u64, reason: Option<&'static str>) {
-        self.unpublish(handle).await;
+    pub(super) fn leave_publisher(&mut self, handle: u64, reason: Option<&'static str>) {
+        self.unpublish(handle);
         let Some(p) = self.participants.remove(&handle) else {
             return;
         };
@@ -118,7 +116,7 @@ impl Room {
 
     /// `kick`: the participant hears it first (its handle stays attached),
     /// the others hear `kicked`, then it leaves like any participant.
-    pub(super) async fn kick(&mut self, secret: Option<&str>, id: &Id) -> Result<(), RoomError> {
+    pub(super) fn kick(&mut self, secret: Option<&str>, id: &Id) -> Result<(), RoomError> {
         self.cfg.check_secret(secret)?;
         let Some((&handle, p)) = self.participants.iter().find(|(_, p)| &p.id == id) else {
             return Err(RoomError::NoSuchFeed(id.to_string()));
@@ -126,7 +124,7 @@ impl Room {
         let h = p.h;
         self.notify(h, Notice::KickedYou);
         self.broadcast(Notice::Kicked { id: id.clone() }, Some(handle));
-        self.leave_publisher(handle, Some("kicked")).await;
+        self.leave_publisher(handle, Some("kicked"));
         Ok(())
     }
 
@@ -175,6 +173,20 @@ impl Room {
             elements.extend(ingest.elements());
         }
         for (_, reply) in self.pending_ingests.drain() {
+            send_reply(reply, Err(RoomError::Destroyed));
+        }
+        // Negotiations still running: their commands hear the room is gone.
+        let pending = std::mem::take(&mut self.negotiations);
+        for (_, w) in pending.publish {
+            elements.push(w.state.peer.webrtcbin.clone());
+            send_reply(w.reply, Err(RoomError::Destroyed));
+        }
+        for (_, then) in pending.offers {
+            if let OfferFor::Attach(reply) | OfferFor::Update(reply) = then {
+                send_reply(reply, Err(RoomError::Destroyed));
+            }
+        }
+        for (_, reply) in pending.answers {
             send_reply(reply, Err(RoomError::Destroyed));
         }
         if let Some(m) = self.mixer.take() {

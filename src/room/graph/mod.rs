@@ -13,6 +13,7 @@
 pub mod gop;
 pub mod ingest;
 pub mod mcu;
+mod mix_parts;
 mod passthrough;
 pub mod peer;
 pub mod record;

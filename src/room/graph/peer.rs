@@ -103,6 +103,22 @@ pub enum RoomEvent {
     RtspDetach { media: MediaId },
     /// A publisher's deferred recording may start now.
     StartRecording { handle: u64 },
+    /// A publisher's offer was answered off the room task: the answer and,
+    /// per audio m-line, the RFC 6464 extension id offered.
+    PublisherAnswered {
+        handle: u64,
+        result: Result<(String, Vec<(u32, Option<u8>)>), PeerError>,
+    },
+    /// A subscriber's offer was made off the room task.
+    SubscriberOffered {
+        handle: u64,
+        result: Result<String, PeerError>,
+    },
+    /// A subscriber's answer was applied off the room task.
+    SubscriberAnswered {
+        handle: u64,
+        result: Result<(), PeerError>,
+    },
     /// One audio packet's RFC 6464 level (dBov) from a publisher (SFU rooms).
     AudioLevel { handle: u64, dbov: u8 },
 }
@@ -129,7 +145,9 @@ pub enum PeerError {
     Timeout(Duration),
 }
 
-/// One PeerConnection.
+/// One PeerConnection. Clones share the element: a negotiation task holds
+/// one while the room keeps its own.
+#[derive(Clone)]
 pub struct Peer {
     /// The element, inside the room pipeline.
     pub webrtcbin: gst::Element,

@@ -1,0 +1,253 @@
+//! Unit tests of the Janus core state machine, on simulated time.
+
+use super::*;
+use crate::janus::wire::{Path, parse_request};
+
+const VR: &str = "janus.plugin.videoroom";
+
+fn core() -> Core {
+    Core::new(
+        vec![PluginDescriptor {
+            package: VR,
+            name: "VideoRoom",
+            description: "",
+            version_string: "1",
+            version: 1,
+        }],
+        Duration::from_secs(60),
+    )
+}
+
+fn send(c: &mut Core, from: Transport, json: Value, now: Instant) -> Outcome {
+    let req = parse_request(json.to_string().as_bytes(), None).expect("test request parses");
+    c.handle(req, from, now)
+}
+
+fn create(c: &mut Core, from: Transport, now: Instant) -> u64 {
+    let o = send(c, from, json!({"janus":"create","transaction":"c"}), now);
+    o.reply.unwrap()["data"]["id"].as_u64().unwrap()
+}
+
+fn attach(c: &mut Core, s: u64, now: Instant) -> u64 {
+    let o = send(
+        c,
+        Transport::Http,
+        json!({"janus":"attach","transaction":"a","session_id":s,"plugin":VR}),
+        now,
+    );
+    assert_eq!(o.calls.len(), 1);
+    o.reply.unwrap()["data"]["id"].as_u64().unwrap()
+}
+
+#[test]
+fn create_attach_message_detach() {
+    let mut c = core();
+    let now = Instant::now();
+    let s = create(&mut c, Transport::Http, now);
+    assert!(s > 0 && s < MAX_SAFE_ID);
+    let h = attach(&mut c, s, now);
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"message","transaction":"m","session_id":s,"handle_id":h,"body":{"request":"list"}}),
+        now,
+    );
+    assert!(o.reply.is_none());
+    assert_eq!(o.calls[0].plugin, VR);
+    let sync = plugin_reply(
+        &o.calls[0],
+        Ok(PluginReply::Sync(json!({"videoroom":"success"}))),
+    );
+    assert_eq!(sync["janus"], "success");
+    assert_eq!(sync["plugindata"]["plugin"], VR);
+    assert_eq!(sync["sender"], h);
+    let ack = plugin_reply(&o.calls[0], Ok(PluginReply::Ack));
+    assert_eq!(ack["janus"], "ack");
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"detach","transaction":"d","session_id":s,"handle_id":h}),
+        now,
+    );
+    assert_eq!(o.reply.unwrap()["janus"], "success");
+    assert_eq!(o.calls[0].op, PluginOp::Detach);
+    assert_eq!(c.handle_count(), 0);
+    // The `detached` event waits in the HTTP queue.
+    let evs = c.take_events(s, 10, now).unwrap();
+    assert_eq!(evs[0]["janus"], "detached");
+}
+
+#[test]
+fn error_paths() {
+    let mut c = core();
+    let now = Instant::now();
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"keepalive","transaction":"k","session_id":42}),
+        now,
+    );
+    assert_eq!(o.reply.unwrap()["error"]["code"], 458);
+    let s = create(&mut c, Transport::Http, now);
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"message","transaction":"m","session_id":s,"handle_id":9,"body":{}}),
+        now,
+    );
+    let r = o.reply.unwrap();
+    assert_eq!(r["error"]["code"], 459);
+    assert_eq!(r["transaction"], "m");
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"attach","transaction":"a","session_id":s,"plugin":"nope"}),
+        now,
+    );
+    assert_eq!(o.reply.unwrap()["error"]["code"], 460);
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"create","transaction":"c","id":s}),
+        now,
+    );
+    assert_eq!(o.reply.unwrap()["error"]["code"], 468);
+    // A handle of another session is not found through this one.
+    let s2 = create(&mut c, Transport::Http, now);
+    let h2 = attach(&mut c, s2, now);
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"hangup","transaction":"h","session_id":s,"handle_id":h2}),
+        now,
+    );
+    assert_eq!(o.reply.unwrap()["error"]["code"], 459);
+}
+
+#[test]
+fn keepalive_and_timeout() {
+    let mut c = core();
+    let t0 = Instant::now();
+    let s = create(&mut c, Transport::Ws(3), t0);
+    let h = attach(&mut c, s, t0);
+    let o = send(
+        &mut c,
+        Transport::Ws(3),
+        json!({"janus":"keepalive","transaction":"k","session_id":s}),
+        t0 + Duration::from_secs(50),
+    );
+    assert_eq!(o.reply.unwrap()["janus"], "ack");
+    assert!(c.expire(t0 + Duration::from_secs(100)).is_empty());
+    let gone = c.expire(t0 + Duration::from_secs(111));
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].event["janus"], "timeout");
+    assert_eq!(gone[0].owner, Transport::Ws(3));
+    assert_eq!(gone[0].calls[0].handle_id, h);
+    assert_eq!(c.session_count(), 0);
+    assert_eq!(c.handle_count(), 0);
+}
+
+#[test]
+fn a_pending_long_poll_keeps_the_session() {
+    let mut c = core();
+    let t0 = Instant::now();
+    let s = create(&mut c, Transport::Http, t0);
+    c.poll_started(s, t0);
+    assert!(c.expire(t0 + Duration::from_secs(90)).is_empty());
+    c.poll_ended(s, t0 + Duration::from_secs(90));
+    assert!(c.expire(t0 + Duration::from_secs(120)).is_empty());
+    assert_eq!(c.expire(t0 + Duration::from_secs(151)).len(), 1);
+}
+
+#[test]
+fn zero_timeout_never_expires() {
+    let mut c = Core::new(vec![], Duration::ZERO);
+    let t0 = Instant::now();
+    create(&mut c, Transport::Http, t0);
+    assert!(c.expire(t0 + Duration::from_secs(100_000)).is_empty());
+}
+
+#[test]
+fn events_route_by_owner_and_claim_moves_them() {
+    let mut c = core();
+    let now = Instant::now();
+    let s = create(&mut c, Transport::Http, now);
+    assert_eq!(c.push_event(s, json!({"n":1})), Delivery::Queued(s));
+    assert_eq!(c.push_event(s, json!({"n":2})), Delivery::Queued(s));
+    assert_eq!(c.take_events(s, 1, now).unwrap(), vec![json!({"n":1})]);
+    let o = send(
+        &mut c,
+        Transport::Ws(7),
+        json!({"janus":"claim","transaction":"x","session_id":s}),
+        now,
+    );
+    assert_eq!(o.reply.unwrap()["janus"], "success");
+    assert_eq!(o.pushes, vec![(7, json!({"n":2}))]);
+    assert_eq!(
+        c.push_event(s, json!({"n":3})),
+        Delivery::Push(7, json!({"n":3}))
+    );
+    assert_eq!(c.push_event(999, json!({})), Delivery::Dropped);
+}
+
+#[test]
+fn closing_a_websocket_destroys_its_sessions_only() {
+    let mut c = core();
+    let now = Instant::now();
+    let a = create(&mut c, Transport::Ws(1), now);
+    attach(&mut c, a, now);
+    let b = create(&mut c, Transport::Ws(2), now);
+    let calls = c.transport_gone(1);
+    assert_eq!(calls.len(), 1);
+    assert!(!c.has_session(a));
+    assert!(c.has_session(b));
+}
+
+#[test]
+fn destroy_detaches_all_handles() {
+    let mut c = core();
+    let now = Instant::now();
+    let s = create(&mut c, Transport::Http, now);
+    attach(&mut c, s, now);
+    attach(&mut c, s, now);
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"destroy","transaction":"d","session_id":s}),
+        now,
+    );
+    assert_eq!(o.calls.len(), 2);
+    assert!(o.calls.iter().all(|c| c.op == PluginOp::Detach));
+    assert!(!c.has_session(s));
+}
+
+#[test]
+fn info_and_ping_anywhere() {
+    let mut c = core();
+    let now = Instant::now();
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"info","transaction":"i"}),
+        now,
+    );
+    let r = o.reply.unwrap();
+    assert_eq!(r["janus"], "server_info");
+    assert!(r["plugins"][VR].is_object());
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"ping","transaction":"p"}),
+        now,
+    );
+    assert_eq!(o.reply.unwrap()["janus"], "pong");
+    let req = parse_request(
+        br#"{"janus":"ping","transaction":"p"}"#,
+        Some(Path::default()),
+    )
+    .unwrap();
+    assert_eq!(
+        c.handle(req, Transport::Http, now).reply.unwrap()["janus"],
+        "pong"
+    );
+}
