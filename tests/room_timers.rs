@@ -130,3 +130,46 @@ async fn shutdown_answers_a_pending_ingest_and_frees_the_pipeline() {
     }
     panic!("still alive: {:?}", room::alive_counts(&ctx.alive));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_mcu_room_without_an_encoder_serves_as_sfu_after_its_wait() {
+    gst::init().unwrap();
+    // The encoder probe never answers (`encoders` stays empty).
+    let ctx = context();
+    let mut cfg = RoomConfig::new(Id::Num(3));
+    cfg.mode = room::mcu::Mode::Mcu;
+    let room = room::spawn(cfg, ctx).expect("room");
+    let (wall, room_time) = (std::time::Instant::now(), tokio::time::Instant::now());
+    let (tx, rx) = oneshot::channel();
+    room.send(Command::Info { reply: tx }).unwrap();
+    let info = tokio::time::timeout(Duration::from_secs(60), rx)
+        .await
+        .expect("answered")
+        .expect("room info");
+    assert_eq!(info.participants, 0);
+    let waited = room_time.elapsed();
+    assert!(
+        (Duration::from_secs(10)..Duration::from_secs(11)).contains(&waited),
+        "commands wait for the encoder probe, at most 10 s of room time: {waited:?}"
+    );
+    assert!(
+        wall.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        wall.elapsed()
+    );
+    // No mixer: mixing requests are refused, the room forwards.
+    let (tx, rx) = oneshot::channel();
+    room.send(Command::SetLayout {
+        secret: None,
+        layout: room::layout::Layout::Grid,
+        reply: tx,
+    })
+    .unwrap();
+    assert!(matches!(
+        rx.await,
+        Ok(Err(RoomError::NotMixing("set_layout")))
+    ));
+    let (tx, rx) = oneshot::channel();
+    room.send(Command::Shutdown { reply: tx }).unwrap();
+    rx.await.unwrap();
+}

@@ -3,23 +3,19 @@
 use super::*;
 
 impl Room {
-    /// Builds the mixer once the start-up encoder probe has chosen. Without
-    /// an encoder the room still forwards (SFU) and says why in the log.
-    pub(super) async fn start_mixer(&mut self) {
+    /// Builds the mixer if the start-up encoder probe has chosen; `last`:
+    /// the wait is over, so give up without one. Without an encoder the room
+    /// still forwards (SFU) and says why in the log. True when done.
+    pub(super) fn try_start_mixer(&mut self, last: bool) -> bool {
         let codec = self.cfg.mix.codec;
-        let deadline = Instant::now() + ENCODER_WAIT;
-        let chosen = loop {
-            if let Some(list) = self.ctx.encoders.get() {
-                break list.iter().find(|s| s.codec == codec).cloned();
-            }
-            if Instant::now() > deadline {
-                break None;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        let chosen = match self.ctx.encoders.get() {
+            Some(list) => list.iter().find(|s| s.codec == codec).cloned(),
+            None if last => None,
+            None => return false,
         };
         let Some(encoder) = chosen else {
             warn!(codec = %codec, "no working encoder for the mix: the room forwards only");
-            return;
+            return true;
         };
         match Mixer::new(
             &self.pipeline,
@@ -36,6 +32,7 @@ impl Room {
             }
             Err(e) => warn!(error = %e, "mixer failed to start: the room forwards only"),
         }
+        true
     }
 
     /// The mix's feed id: 0, or `"mix"` with string ids.

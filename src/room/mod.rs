@@ -121,8 +121,12 @@ const RECORD_SETTLE: Duration = Duration::from_secs(1);
 /// (lip-sync) in steps of this, at most `SR_WAIT_ROUNDS` times.
 const SR_WAIT_STEP: Duration = Duration::from_millis(500);
 const SR_WAIT_ROUNDS: u32 = 10;
-/// How long an MCU room waits for the start-up encoder probe.
-const ENCODER_WAIT: Duration = Duration::from_secs(30);
+/// How long an MCU room waits for the start-up encoder probe before it
+/// serves commands without a mixer. Below the plugins' 15 s reply timeout,
+/// so a command queued meanwhile is still answered in time.
+const ENCODER_WAIT: Duration = Duration::from_secs(10);
+/// How often a room waiting for the encoder probe looks again.
+const ENCODER_POLL: Duration = Duration::from_millis(50);
 
 /// Settings every room shares.
 pub struct RoomContext {

@@ -10,22 +10,38 @@ impl Room {
         bus: gst::Bus,
     ) {
         info!(mixing = self.cfg.mode.name(), "room created");
-        if self.cfg.mode != Mode::Sfu {
-            self.start_mixer().await;
+        // An MCU room serves commands once its mixer is up (its `publishers`
+        // lists show the mix from the first `join`); commands wait in the
+        // queue meanwhile, while events, the bus and timers go on.
+        let mut mixer_due =
+            (self.cfg.mode != Mode::Sfu).then(|| tokio::time::Instant::now() + ENCODER_WAIT);
+        if mixer_due.is_some() {
+            self.post_later(Duration::ZERO, RoomEvent::MixerCheck);
         }
         let mut bus_stream = bus.stream();
         loop {
             tokio::select! {
-                cmd = rx.recv() => {
+                cmd = rx.recv(), if mixer_due.is_none() => {
                     let Some(cmd) = cmd else { break };
-                    if self.command(cmd).await.is_break() {
+                    if self.command(cmd).is_break() {
                         break;
                     }
                 }
-                Some(ev) = ev_rx.recv() => self.event(ev).await,
+                Some(ev) = ev_rx.recv() => self.event(ev),
                 Some(msg) = bus_stream.next() => self.bus_message(&msg),
                 Some(due) = self.timers.next(), if !self.timers.is_empty() => {
-                    self.event(due.into_inner()).await
+                    match due.into_inner() {
+                        RoomEvent::MixerCheck => {
+                            if let Some(deadline) = mixer_due
+                                && self.try_start_mixer(tokio::time::Instant::now() >= deadline)
+                            {
+                                mixer_due = None;
+                            } else {
+                                self.post_later(ENCODER_POLL, RoomEvent::MixerCheck);
+                            }
+                        }
+                        ev => self.event(ev),
+                    }
                 }
             }
         }
@@ -39,7 +55,7 @@ impl Room {
         info!("room destroyed");
     }
 
-    pub(super) async fn command(&mut self, cmd: Command) -> std::ops::ControlFlow<()> {
+    pub(super) fn command(&mut self, cmd: Command) -> std::ops::ControlFlow<()> {
         use std::ops::ControlFlow::{Break, Continue};
         match cmd {
             Command::Info { reply } => {
@@ -314,7 +330,7 @@ impl Room {
         Continue(())
     }
 
-    pub(super) async fn event(&mut self, ev: RoomEvent) {
+    pub(super) fn event(&mut self, ev: RoomEvent) {
         match ev {
             RoomEvent::IceCandidate {
                 handle,
@@ -398,6 +414,8 @@ impl Room {
             RoomEvent::EgressKeyframe { id, branch } => self.egress_keyframe(id, branch),
             RoomEvent::EgressCheck { id, failures } => self.egress_check(id, failures),
             RoomEvent::IngestFailed { handle, why } => self.ingest_failed(handle, why),
+            // Handled by the loop (it gates the command queue).
+            RoomEvent::MixerCheck => {}
             RoomEvent::PublisherAnswered { handle, result } => {
                 self.publisher_answered(handle, result)
             }

@@ -119,6 +119,8 @@ pub enum RoomEvent {
         handle: u64,
         result: Result<(), PeerError>,
     },
+    /// Time for an MCU room waiting for the encoder probe to look again.
+    MixerCheck,
     /// One audio packet's RFC 6464 level (dBov) from a publisher (SFU rooms).
     AudioLevel { handle: u64, dbov: u8 },
 }
