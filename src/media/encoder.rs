@@ -85,8 +85,8 @@ pub struct Catalog {
 #[derive(Debug, Error)]
 pub enum EncoderError {
     /// The catalog could not be read or parsed.
-    #[error("encoder catalog {path}: {reason}")]
-    Catalog { path: String, reason: String },
+    #[error(transparent)]
+    Catalog(#[from] super::fragments::FragmentError),
     /// The configured order names an encoder the catalog does not describe.
     #[error("encoder '{0}' is not in the catalog for {1}")]
     Unknown(String, Codec),
@@ -177,12 +177,7 @@ impl Selected {
 impl Catalog {
     /// Reads a catalog file.
     pub fn load(path: &Path) -> Result<Self, EncoderError> {
-        let err = |reason: String| EncoderError::Catalog {
-            path: path.display().to_string(),
-            reason,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        toml::from_str(&text).map_err(|e| err(e.to_string()))
+        Ok(super::fragments::load("encoder", path)?)
     }
 
     /// The candidates for `codec`.

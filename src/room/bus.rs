@@ -16,7 +16,7 @@ impl Room {
                         .debug_to_dot_file_with_ts(gst::DebugGraphDetails::all(), "room-error");
                 }
                 match owner {
-                    Some(Owner::Ingest(handle)) if self.ingests.contains_key(&handle) => {
+                    Some(Owner::Ingest(handle)) if self.ingests.by_handle.contains_key(&handle) => {
                         // A source failed: the ingest retries (see `ingests`).
                         let _ = self.ev_tx.send(RoomEvent::IngestFailed {
                             handle,

@@ -1,6 +1,7 @@
 //! The room task's side of ingests (see [`super::ingest`]): `add_ingest`,
 //! `remove_ingest`, linking source pads, and reconnecting with back-off.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,6 +31,26 @@ fn room_error(e: IngestError) -> RoomError {
     }
 }
 
+/// The room's ingests.
+pub(super) struct Ingests {
+    /// Ingest publishers by handle.
+    pub(super) by_handle: HashMap<u64, Ingest>,
+    /// `add_ingest` requests waiting for their source's streams.
+    pub(super) pending: HashMap<u64, Reply<Id>>,
+    /// The next ingest handle (ingest handles start at [`ingest::HANDLE_BASE`]).
+    pub(super) next: u64,
+}
+
+impl Default for Ingests {
+    fn default() -> Self {
+        Ingests {
+            by_handle: HashMap::new(),
+            pending: HashMap::new(),
+            next: ingest::HANDLE_BASE,
+        }
+    }
+}
+
 impl Room {
     /// `add_ingest`: starts the source; `reply` gets `{"id"}` once its
     /// streams are known, or the error.
@@ -51,8 +72,8 @@ impl Room {
             Some(id) => id,
             None => self.new_participant_id(),
         };
-        let handle = self.next_ingest;
-        self.next_ingest += 1;
+        let handle = self.ingests.next;
+        self.ingests.next += 1;
         let delay = reconnect_delay
             .unwrap_or(Duration::from_secs(self.ctx.ingest.reconnect_delay_s))
             .max(Duration::from_millis(100));
@@ -81,8 +102,8 @@ impl Room {
                 ),
             },
         );
-        self.ingests.insert(handle, ing);
-        self.pending_ingests.insert(handle, reply);
+        self.ingests.by_handle.insert(handle, ing);
+        self.ingests.pending.insert(handle, reply);
         self.post_later(
             Duration::from_secs(self.ctx.ingest.connect_timeout_s),
             RoomEvent::IngestTimeout { handle, attempt: 0 },
@@ -94,7 +115,7 @@ impl Room {
         let Some(handle) = self
             .participants
             .iter()
-            .find(|(h, p)| &p.id == id && self.ingests.contains_key(h))
+            .find(|(h, p)| &p.id == id && self.ingests.by_handle.contains_key(h))
             .map(|(h, _)| *h)
         else {
             return Err(RoomError::NoSuchFeed(id.to_string()));
@@ -106,7 +127,7 @@ impl Room {
     /// Takes an ingest out of the room (published or not), answering a
     /// pending `add_ingest` with `error`.
     fn drop_ingest(&mut self, handle: u64, error: Option<RoomError>) {
-        if let Some(reply) = self.pending_ingests.remove(&handle) {
+        if let Some(reply) = self.ingests.pending.remove(&handle) {
             send_reply(reply, Err(error.unwrap_or(RoomError::IngestRemoved)));
         }
         let published = self
@@ -118,7 +139,7 @@ impl Room {
             self.leave_publisher(handle, Some("removed"));
         } else {
             self.participants.remove(&handle);
-            if let Some(mut ing) = self.ingests.remove(&handle) {
+            if let Some(mut ing) = self.ingests.by_handle.remove(&handle) {
                 super::peer::retire(&self.pipeline, ing.elements());
             }
         }
@@ -131,6 +152,7 @@ impl Room {
         let now = ingest::now_ms();
         let ingests: Vec<IngestInfo> = self
             .ingests
+            .by_handle
             .iter()
             .filter_map(|(h, ing)| {
                 let p = self.participants.get(h)?;
@@ -191,7 +213,7 @@ impl Room {
         block: Option<gst::PadProbeId>,
     ) {
         let encoder = self.h264_encoder();
-        let Some(ing) = self.ingests.get_mut(&handle) else {
+        let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             // A late pad of a removed ingest: release it.
             if let Some(b) = block {
                 pad.remove_probe(b);
@@ -214,7 +236,7 @@ impl Room {
     /// The source showed its streams: publish them (first time), or carry on
     /// (reconnect).
     pub(super) fn ingest_ready(&mut self, handle: u64) {
-        let Some(ing) = self.ingests.get_mut(&handle) else {
+        let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             return;
         };
         if !ing.has_streams() {
@@ -296,7 +318,7 @@ impl Room {
         if self.cfg.record {
             self.start_publisher_recording(handle, None);
         }
-        if let Some(reply) = self.pending_ingests.remove(&handle) {
+        if let Some(reply) = self.ingests.pending.remove(&handle) {
             send_reply(reply, Ok(id));
         }
     }
@@ -305,7 +327,7 @@ impl Room {
     /// Before the first success this fails `add_ingest`; after it, the
     /// source is retried with back-off while subscribers stay connected.
     pub(super) fn ingest_failed(&mut self, handle: u64, why: String) {
-        let Some(ing) = self.ingests.get_mut(&handle) else {
+        let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             return;
         };
         if !ing.ready {
@@ -335,7 +357,7 @@ impl Room {
     /// B-frames in pass-through H.264: swap in a transcoding chain.
     pub(super) fn ingest_b_frames(&mut self, handle: u64) {
         let encoder = self.h264_encoder();
-        let Some(ing) = self.ingests.get_mut(&handle) else {
+        let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             return;
         };
         if ing.force_transcode {
@@ -356,7 +378,7 @@ impl Room {
     }
 
     pub(super) fn ingest_retry(&mut self, handle: u64) {
-        let Some(ing) = self.ingests.get_mut(&handle) else {
+        let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             return;
         };
         if ing.state != State::Retrying {
@@ -373,7 +395,7 @@ impl Room {
     }
 
     pub(super) fn ingest_timeout(&mut self, handle: u64, attempt: u32) {
-        let Some(ing) = self.ingests.get(&handle) else {
+        let Some(ing) = self.ingests.by_handle.get(&handle) else {
             return;
         };
         if ing.failures != attempt || ing.state != State::Connecting {

@@ -96,7 +96,7 @@ pub use self::error::{GraphError, Role, RoomError};
 use self::mcu::{MixKey, Mixer, Mode};
 use self::peer::{Peer, PeerError, RoomEvent, RoomEvents};
 use self::talk::{TalkChange, TalkDetector};
-use crate::ids::{HandleId, Id, MediaId, RecordingId};
+use crate::ids::{HandleId, Id, RecordingId};
 use crate::janus::{Candidate, Jsep, SdpType, Trickle};
 use crate::media::codec::{Codec, MediaKind};
 use crate::media::ice::IceSettings;
@@ -189,15 +189,12 @@ pub fn spawn(cfg: RoomConfig, ctx: Arc<RoomContext>) -> Result<RoomHandle, RoomE
         pending_candidates: HashMap::new(),
         mixer: None,
         last_mix_keyframe: None,
-        last_speaker_switch: None,
+        speech: speech::Speech::default(),
         closing_reply: None,
         recordings: recordings::Recordings::default(),
-        ingests: HashMap::new(),
-        pending_ingests: HashMap::new(),
-        next_ingest: ingest::HANDLE_BASE,
+        ingests: ingests::Ingests::default(),
         egress: egress::Egresses::default(),
-        rtsp_mounts: HashMap::new(),
-        rtsp_branches: HashMap::new(),
+        rtsp: rtsp_room::RtspMounts::default(),
         timers: DelayQueue::new(),
         negotiations: Negotiations::default(),
     };
@@ -218,25 +215,20 @@ struct Room {
     pending_candidates: HashMap<u64, Vec<Candidate>>,
     /// The MCU mixer (MCU and hybrid rooms).
     mixer: Option<Mixer>,
+    /// When the mix last made a keyframe on request (merged like a publisher's).
     last_mix_keyframe: Option<Instant>,
-    /// When the speaker layout last switched.
-    last_speaker_switch: Option<Instant>,
+    /// Talking and speaker switching.
+    speech: speech::Speech,
     /// Set by `Shutdown`: answered when the pipeline is down.
     closing_reply: Option<oneshot::Sender<()>>,
     /// Recording files: running, finalizing and due.
     recordings: recordings::Recordings,
-    /// Ingest publishers by handle.
-    ingests: HashMap<u64, ingest::Ingest>,
-    /// `add_ingest` requests waiting for their source's streams.
-    pending_ingests: HashMap<u64, Reply<Id>>,
-    /// The next ingest handle.
-    next_ingest: u64,
+    /// RTSP/RTMP/RTP sources as publishers.
+    ingests: ingests::Ingests,
     /// RTMP restreams and their branches.
     egress: egress::Egresses,
-    /// RTSP paths served, by source handle (the mix is `MIX_HANDLE`).
-    rtsp_mounts: HashMap<u64, String>,
-    /// Shared RTSP media being fed, by media id.
-    rtsp_branches: HashMap<MediaId, rtsp::RtspBranch>,
+    /// What the room serves over RTSP.
+    rtsp: rtsp_room::RtspMounts,
     /// The room's timers: events due later (retries, keyframe cadences,
     /// deferred recording starts). Owned by the task and dropped with it,
     /// so none outlives the room; they follow tokio's clock, so tests can

@@ -62,7 +62,7 @@ impl Room {
             return;
         };
         let offsets = Self::sync_offsets_of(publication, &streams);
-        if offsets.is_none() && !self.ingests.contains_key(&handle) {
+        if offsets.is_none() && !self.ingests.by_handle.contains_key(&handle) {
             warn!(
                 handle_id = handle,
                 "recording without sender reports: lip-sync from arrival times"

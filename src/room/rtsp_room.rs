@@ -1,6 +1,8 @@
 //! The room task's side of RTSP serving (see [`super::rtsp`]): mounts
 //! follow publications and the mixer; shared media attach to the tees.
 
+use std::collections::HashMap;
+
 use gst::prelude::*;
 use tracing::{debug, info, warn};
 
@@ -8,6 +10,15 @@ use super::rtsp::{self, MountStream, RtspBranch, RtspServer};
 use super::{MIX_HANDLE, Room};
 use crate::ids::MediaId;
 use crate::media::codec::MediaKind;
+
+/// What the room serves over RTSP.
+#[derive(Default)]
+pub(super) struct RtspMounts {
+    /// RTSP paths served, by source handle (the mix is `MIX_HANDLE`).
+    pub(super) mounts: HashMap<u64, String>,
+    /// Shared RTSP media being fed (and streaming `switch` exports), by media id.
+    pub(super) branches: HashMap<MediaId, rtsp::RtspBranch>,
+}
 
 impl Room {
     /// The RTSP path of source `handle` (the mix or a publisher).
@@ -92,18 +103,19 @@ impl Room {
         }
         server.mount(&path, handle, &streams, &self.ev_tx);
         info!(handle_id = handle, url = %format!("rtsp://{}{path}", server.addr), "served over RTSP");
-        self.rtsp_mounts.insert(handle, path);
+        self.rtsp.mounts.insert(handle, path);
     }
 
     /// Stops serving source `handle` and detaches its media.
     pub(super) fn rtsp_unmount(&mut self, handle: u64) {
         if let (Some(server), Some(path)) =
-            (self.ctx.rtsp.as_ref(), self.rtsp_mounts.remove(&handle))
+            (self.ctx.rtsp.as_ref(), self.rtsp.mounts.remove(&handle))
         {
             server.unmount(&path);
         }
         let media: Vec<MediaId> = self
-            .rtsp_branches
+            .rtsp
+            .branches
             .iter()
             .filter(|(_, b)| b.handle == handle)
             .map(|(m, _)| *m)
@@ -128,6 +140,7 @@ impl Room {
             };
             let replay = self
                 .ingests
+                .by_handle
                 .get(&handle)
                 .and_then(|i| i.streams.iter().find(|s| &s.tee == tee))
                 .and_then(|s| s.gop.clone());
@@ -142,7 +155,8 @@ impl Room {
             streams = parts.len(),
             "RTSP media attached"
         );
-        self.rtsp_branches
+        self.rtsp
+            .branches
             .insert(media, RtspBranch { handle, parts });
         // A new RTSP client needs a picture now.
         self.keyframe_for_publisher(handle, true);
@@ -155,7 +169,7 @@ impl Room {
 
     /// The shared media is gone (its last client left).
     pub(super) fn rtsp_detach(&mut self, media: MediaId) {
-        let Some(b) = self.rtsp_branches.remove(&media) else {
+        let Some(b) = self.rtsp.branches.remove(&media) else {
             return;
         };
         let mut elements = Vec::new();

@@ -2,6 +2,13 @@
 
 use super::*;
 
+/// The room's speaker switching.
+#[derive(Default)]
+pub(super) struct Speech {
+    /// When the speaker layout last switched.
+    pub(super) last_switch: Option<Instant>,
+}
+
 impl Room {
     /// One audio level measurement of a publisher (a packet's worth), in dBov.
     pub(super) fn audio_level(&mut self, handle: u64, dbov: u8) {
@@ -44,11 +51,12 @@ impl Room {
         {
             let now = Instant::now();
             if self
-                .last_speaker_switch
+                .speech
+                .last_switch
                 .is_none_or(|t| now.duration_since(t) >= SPEAKER_HOLD)
             {
                 m.set_speaker(Some(key));
-                self.last_speaker_switch = Some(now);
+                self.speech.last_switch = Some(now);
             }
         }
     }

@@ -212,6 +212,7 @@ impl Room {
         .map_err(|e| RoomError::graph("subscriber branch", e))?;
         let last_rtp = self
             .ingests
+            .by_handle
             .contains_key(&feed_handle)
             .then(|| switch::track_last_rtp(&guard));
         sub.streams.push(SubStream {
@@ -540,6 +541,7 @@ impl Room {
                 (st.kind == MediaKind::Video).then_some((st.feed_handle, st.publisher_mindex));
             let replay = self
                 .ingests
+                .by_handle
                 .get(&st.feed_handle)
                 .and_then(|i| i.streams.iter().find(|s| s.tee == st.tee))
                 .and_then(|s| s.gop.as_ref());

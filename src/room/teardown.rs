@@ -33,7 +33,7 @@ impl Room {
             .iter()
             .map(|p| p.webrtcbin.clone())
             .collect();
-        match self.ingests.remove(&handle) {
+        match self.ingests.by_handle.remove(&handle) {
             // The ingest owns its tees (with its payloaders).
             Some(mut ingest) => elements.extend(ingest.elements()),
             None => elements.extend(publication.streams.iter().map(|s| s.tee.clone())),
@@ -133,7 +133,7 @@ impl Room {
     /// stopped), then subscribers, publishers and the pipeline go to NULL on
     /// one blocking thread.
     pub(super) fn shutdown(&mut self) -> tokio::task::JoinHandle<()> {
-        let served: Vec<u64> = self.rtsp_mounts.keys().copied().collect();
+        let served: Vec<u64> = self.rtsp.mounts.keys().copied().collect();
         for h in served {
             self.rtsp_unmount(h);
         }
@@ -162,17 +162,17 @@ impl Room {
         for (h, p) in std::mem::take(&mut self.participants) {
             if let Some(publication) = p.publication {
                 elements.extend(publication.peer.iter().map(|p| p.webrtcbin.clone()));
-                if !self.ingests.contains_key(&h) {
+                if !self.ingests.by_handle.contains_key(&h) {
                     elements.extend(publication.streams.iter().map(|s| s.tee.clone()));
                 }
             }
         }
         // Ingests (also those still connecting): blocking probes go before
         // their sources stop (see `ingest`).
-        for (_, mut ingest) in self.ingests.drain() {
+        for (_, mut ingest) in self.ingests.by_handle.drain() {
             elements.extend(ingest.elements());
         }
-        for (_, reply) in self.pending_ingests.drain() {
+        for (_, reply) in self.ingests.pending.drain() {
             send_reply(reply, Err(RoomError::Destroyed));
         }
         // Negotiations still running: their commands hear the room is gone.
