@@ -56,6 +56,7 @@ mod negotiation;
 mod owners;
 mod participants;
 mod publish;
+mod rec_files;
 mod recordings;
 mod rtsp_room;
 mod signalling;

@@ -132,7 +132,7 @@ impl Room {
             self.cfg.check_secret(params.secret.as_deref())?;
         }
         if let Some(f) = &params.filename
-            && record::file_path(Path::new("."), Some(f), "", None, "mp4", 0).is_none()
+            && rec_files::file_path(Path::new("."), Some(f), "", None, "mp4", 0).is_none()
         {
             return Err(RoomError::invalid(
                 "filename",

@@ -51,7 +51,7 @@ impl Room {
         let streams = Self::recorded_streams(publication);
         let codecs: Vec<Codec> = streams.iter().map(|s| s.codec).collect();
         let format = self.ctx.recording.choose(self.cfg.record_webm, &codecs);
-        let Some(path) = record::file_path(
+        let Some(path) = rec_files::file_path(
             &self.rec_dir(),
             filename,
             &room,
@@ -159,7 +159,7 @@ impl Room {
         };
         let room = self.cfg.room.to_string();
         let rec_dir = self.rec_dir();
-        let path = record::file_path(
+        let path = rec_files::file_path(
             &rec_dir,
             filename,
             &room,

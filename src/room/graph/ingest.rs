@@ -30,7 +30,7 @@ use crate::media::encoder::Selected;
 use crate::media::fragments::{self, FragmentError};
 
 use super::passthrough::{h264_profile, watch_for_b_frames};
-pub use super::source::{Catalog, IngestError, RtpMedia, SourceSpec};
+pub use super::source::{Catalog, IngestError, RtpMedia, SourceSpec, State};
 
 /// Handles of ingest publishers start here (client handles are random
 /// below 2^53, as Janus makes them).
@@ -46,28 +46,6 @@ static NEXT_CHAIN: AtomicU64 = AtomicU64::new(1);
 
 fn perr(e: impl std::fmt::Display) -> IngestError {
     IngestError::Pipeline(e.to_string())
-}
-
-/// Where an ingest is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
-    /// Connecting (first time, or again after a failure).
-    Connecting,
-    /// Media flows.
-    Playing,
-    /// The source failed; the next attempt is due after a back-off.
-    Retrying,
-}
-
-impl State {
-    /// `connecting`, `playing` or `retrying` (for `info`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Connecting => "connecting",
-            State::Playing => "playing",
-            State::Retrying => "retrying",
-        }
-    }
 }
 
 /// One stream of an ingest, as the room sees it.
@@ -131,11 +109,7 @@ pub struct Ingest {
     linked_this_attempt: Vec<MediaKind>,
 }
 
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub(crate) use super::timing::now_ms;
 
 impl Ingest {
     /// A new ingest for `spec`; [`Ingest::connect`] starts it.

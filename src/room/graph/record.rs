@@ -17,7 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use gst::prelude::*;
 use serde::Deserialize;
@@ -245,44 +245,7 @@ fn running_ns(pad: &gst::Pad, pts: gst::ClockTime) -> u64 {
         .map_or(pts.nseconds(), gst::ClockTime::nseconds)
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// The file for a recording: `<dir>/<filename>.<ext>` when a name is given,
-/// else `<dir>/videoroom-<room>-user-<feed>-<ms>.<ext>` (or `-mix-<ms>`).
-/// `None` for a name that leaves the directory (absolute, or with `..`).
-pub fn file_path(
-    dir: &Path,
-    filename: Option<&str>,
-    room: &str,
-    feed: Option<&str>,
-    extension: &str,
-    ms: u64,
-) -> Option<PathBuf> {
-    let name = match filename {
-        Some(f) => {
-            let p = Path::new(f);
-            if f.is_empty()
-                || p.is_absolute()
-                || p.components()
-                    .any(|c| !matches!(c, std::path::Component::Normal(_)))
-            {
-                return None;
-            }
-            format!("{f}.{extension}")
-        }
-        None => match feed {
-            Some(feed) => format!("videoroom-{room}-user-{feed}-{ms}.{extension}"),
-            None => format!("videoroom-{room}-mix-{ms}.{extension}"),
-        },
-    };
-    Some(dir.join(name))
-}
+pub use super::timing::now_ms;
 
 fn perr(e: impl std::fmt::Display) -> RecordError {
     RecordError::Pipeline(e.to_string())
@@ -680,25 +643,5 @@ mod tests {
         assert_eq!(c.choose(true, &[Codec::Vp8, Codec::Opus]).extension, "webm");
         assert_eq!(c.choose(true, &[Codec::H264, Codec::Opus]).extension, "mp4");
         assert_eq!(c.choose(false, &[Codec::Vp8, Codec::Opus]).extension, "mp4");
-    }
-
-    #[test]
-    fn file_names_follow_janus_and_stay_in_the_directory() {
-        let d = Path::new("/rec");
-        assert_eq!(
-            file_path(d, None, "1234", Some("42"), "mp4", 99),
-            Some(PathBuf::from("/rec/videoroom-1234-user-42-99.mp4"))
-        );
-        assert_eq!(
-            file_path(d, None, "1234", None, "mp4", 99),
-            Some(PathBuf::from("/rec/videoroom-1234-mix-99.mp4"))
-        );
-        assert_eq!(
-            file_path(d, Some("talk/alice"), "1", None, "mp4", 0),
-            Some(PathBuf::from("/rec/talk/alice.mp4"))
-        );
-        for bad in ["../x", "/etc/x", "a/../../b", ""] {
-            assert_eq!(file_path(d, Some(bad), "1", None, "mp4", 0), None, "{bad}");
-        }
     }
 }

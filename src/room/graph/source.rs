@@ -1,6 +1,7 @@
 //! What an ingest pulls from ([`SourceSpec`]: an RTSP or RTMP URL, or RTP
 //! ports), the fragments it builds its chains from ([`Catalog`],
-//! `pipelines/ingest.toml`), and how it fails ([`IngestError`]).
+//! `pipelines/ingest.toml`), how it fails ([`IngestError`]) and where it
+//! stands ([`State`]).
 
 use std::path::Path;
 
@@ -151,6 +152,28 @@ impl Catalog {
     /// Reads a catalog file.
     pub fn load(path: &Path) -> Result<Catalog, IngestError> {
         Ok(fragments::load("ingest", path)?)
+    }
+}
+
+/// Where an ingest is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Connecting (first time, or again after a failure).
+    Connecting,
+    /// Media flows.
+    Playing,
+    /// The source failed; the next attempt is due after a back-off.
+    Retrying,
+}
+
+impl State {
+    /// `connecting`, `playing` or `retrying` (for `info`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Connecting => "connecting",
+            State::Playing => "playing",
+            State::Retrying => "retrying",
+        }
     }
 }
 

@@ -165,6 +165,13 @@ pub fn sync_offsets(streams: &[(&ArrivalClock, Option<SenderReport>)]) -> Option
     Some(cs.into_iter().map(|c| c + shift).collect())
 }
 
+/// Wall-clock milliseconds since the Unix epoch (0 if the clock is before it).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
