@@ -78,6 +78,26 @@ macro_rules! newtype_id {
 }
 
 newtype_id!(
+    /// A room's key for one of its members: the Janus handle id of a
+    /// participant or subscriber, an ingest's handle (from 2^60 up, above
+    /// any Janus handle), or 0 for the MCU mix.
+    PeerKey
+);
+
+impl HandleId {
+    /// The room key of this handle's participant or subscriber.
+    pub fn key(&self) -> PeerKey {
+        PeerKey(self.handle_id)
+    }
+}
+
+impl From<HandleId> for PeerKey {
+    fn from(h: HandleId) -> Self {
+        PeerKey(h.handle_id)
+    }
+}
+
+newtype_id!(
     /// A recording branch (a file, or the branch of a restream), unique in the process.
     RecordingId
 );

@@ -70,7 +70,7 @@ impl Room {
     }
 
     /// A participant's or subscriber's `webrtcbin` failed: that peer goes.
-    fn peer_failed(&mut self, handle: u64) {
+    fn peer_failed(&mut self, handle: PeerKey) {
         if let Some(h) = self.subscribers.get(&handle).map(|s| s.h) {
             self.remove_subscriber(handle);
             self.notify(

@@ -19,6 +19,7 @@ use super::error::RoomError;
 use super::peer::RoomEvent;
 use super::record::{self, Format, Target};
 use super::{MIX_HANDLE, Room};
+use crate::ids::PeerKey;
 use crate::ids::{EgressId, RecordingId};
 use crate::media::codec::{Codec, MediaKind};
 
@@ -55,7 +56,7 @@ pub struct Egress {
     /// `rtmp://…`.
     pub url: String,
     /// The mix ([`MIX_HANDLE`]) or a publisher's handle.
-    pub handle: u64,
+    pub handle: PeerKey,
     /// What it sends, as reported.
     pub source: EgressSource,
     /// Where it is.
@@ -288,7 +289,7 @@ impl Room {
     }
 
     /// Stops every restream of `handle` (a feed that left).
-    pub(super) fn stop_egresses_of(&mut self, handle: u64) {
+    pub(super) fn stop_egresses_of(&mut self, handle: PeerKey) {
         let ids: Vec<EgressId> = self
             .egress
             .by_id

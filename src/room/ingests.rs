@@ -15,6 +15,7 @@ use super::ingest::{self, Ingest, IngestError, State};
 use super::peer::RoomEvent;
 use super::talk::TalkDetector;
 use super::{Participant, PubStream, Publication, Room, send_reply, timing};
+use crate::ids::PeerKey;
 use crate::ids::{HandleId, Id};
 use crate::media::codec::{Codec, MediaKind};
 
@@ -34,11 +35,11 @@ fn room_error(e: IngestError) -> RoomError {
 /// The room's ingests.
 pub(super) struct Ingests {
     /// Ingest publishers by handle.
-    pub(super) by_handle: HashMap<u64, Ingest>,
+    pub(super) by_handle: HashMap<PeerKey, Ingest>,
     /// `add_ingest` requests waiting for their source's streams.
-    pub(super) pending: HashMap<u64, Reply<Id>>,
+    pub(super) pending: HashMap<PeerKey, Reply<Id>>,
     /// The next ingest handle (ingest handles start at [`ingest::HANDLE_BASE`]).
-    pub(super) next: u64,
+    pub(super) next: PeerKey,
 }
 
 impl Default for Ingests {
@@ -73,7 +74,7 @@ impl Room {
             None => self.new_participant_id(),
         };
         let handle = self.ingests.next;
-        self.ingests.next += 1;
+        self.ingests.next = PeerKey(handle.0 + 1);
         let delay = reconnect_delay
             .unwrap_or(Duration::from_secs(self.ctx.ingest.reconnect_delay_s))
             .max(Duration::from_millis(100));
@@ -83,13 +84,13 @@ impl Room {
             ing.stop_attempt(&self.pipeline);
             return send_reply(reply, Err(room_error(e)));
         }
-        info!(handle_id = handle, id = %id, source = ing.spec.type_name(), url = ?ing.spec.url(), "ingest connecting");
+        info!(handle_id = %handle, id = %id, source = ing.spec.type_name(), url = ?ing.spec.url(), "ingest connecting");
         self.participants.insert(
             handle,
             Participant {
                 h: HandleId {
                     session_id: 0,
-                    handle_id: handle,
+                    handle_id: handle.0,
                 },
                 id,
                 private_id: rand::rng().random::<u32>(),
@@ -126,7 +127,7 @@ impl Room {
 
     /// Takes an ingest out of the room (published or not), answering a
     /// pending `add_ingest` with `error`.
-    fn drop_ingest(&mut self, handle: u64, error: Option<RoomError>) {
+    fn drop_ingest(&mut self, handle: PeerKey, error: Option<RoomError>) {
         if let Some(reply) = self.ingests.pending.remove(&handle) {
             send_reply(reply, Err(error.unwrap_or(RoomError::IngestRemoved)));
         }
@@ -143,7 +144,7 @@ impl Room {
                 super::peer::retire(&self.pipeline, ing.elements());
             }
         }
-        info!(handle_id = handle, "ingest removed");
+        info!(handle_id = %handle, "ingest removed");
     }
 
     /// Ingests, restreams, subscribers, and encoder elements anywhere in
@@ -207,7 +208,7 @@ impl Room {
 
     pub(super) fn ingest_pad(
         &mut self,
-        handle: u64,
+        handle: PeerKey,
         pad: gst::Pad,
         caps: gst::Caps,
         block: Option<gst::PadProbeId>,
@@ -229,13 +230,13 @@ impl Room {
             block,
             &self.ev_tx,
         ) {
-            warn!(handle_id = handle, error = %e, "ingest: cannot use a source stream");
+            warn!(handle_id = %handle, error = %e, "ingest: cannot use a source stream");
         }
     }
 
     /// The source showed its streams: publish them (first time), or carry on
     /// (reconnect).
-    pub(super) fn ingest_ready(&mut self, handle: u64) {
+    pub(super) fn ingest_ready(&mut self, handle: PeerKey) {
         let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             return;
         };
@@ -253,7 +254,7 @@ impl Room {
         }
         ing.state = State::Playing;
         if ing.ready {
-            info!(handle_id = handle, "ingest reconnected");
+            info!(handle_id = %handle, "ingest reconnected");
             ing.failures = 0;
             ing.request_keyframe();
             return;
@@ -307,11 +308,11 @@ impl Room {
         });
         let id = p.id.clone();
         let key = id.to_string();
-        info!(handle_id = handle, id = %id, "ingest publishing");
+        info!(handle_id = %handle, id = %id, "ingest publishing");
         if let Some(m) = self.mixer.as_mut()
             && let Err(e) = m.add_publisher(&self.pipeline, handle, key, &mix_inputs, &self.ev_tx)
         {
-            warn!(handle_id = handle, error = %e, "cannot mix the ingest");
+            warn!(handle_id = %handle, error = %e, "cannot mix the ingest");
         }
         self.announce(handle);
         self.rtsp_mount(handle);
@@ -326,12 +327,12 @@ impl Room {
     /// The source failed (error, end of stream, or no streams in time).
     /// Before the first success this fails `add_ingest`; after it, the
     /// source is retried with back-off while subscribers stay connected.
-    pub(super) fn ingest_failed(&mut self, handle: u64, why: String) {
+    pub(super) fn ingest_failed(&mut self, handle: PeerKey, why: String) {
         let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             return;
         };
         if !ing.ready {
-            warn!(handle_id = handle, error = %why, "ingest failed to start");
+            warn!(handle_id = %handle, error = %why, "ingest failed to start");
             self.drop_ingest(handle, Some(room_error(IngestError::Source(why))));
             return;
         }
@@ -342,7 +343,7 @@ impl Room {
         ing.failures += 1;
         ing.state = State::Retrying;
         let delay = ing.next_delay();
-        warn!(handle_id = handle, error = %why, retry_in_ms = delay.as_millis() as u64, failures = ing.failures, "ingest source lost; retrying");
+        warn!(handle_id = %handle, error = %why, retry_in_ms = delay.as_millis() as u64, failures = ing.failures, "ingest source lost; retrying");
         let id = self.participants.get(&handle).map(|p| p.id.clone());
         self.broadcast(
             Notice::IngestRetrying {
@@ -355,7 +356,7 @@ impl Room {
     }
 
     /// B-frames in pass-through H.264: swap in a transcoding chain.
-    pub(super) fn ingest_b_frames(&mut self, handle: u64) {
+    pub(super) fn ingest_b_frames(&mut self, handle: PeerKey) {
         let encoder = self.h264_encoder();
         let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             return;
@@ -364,7 +365,7 @@ impl Room {
             return;
         }
         info!(
-            handle_id = handle,
+            handle_id = %handle,
             "ingest: B-frames in the H.264; transcoding it"
         );
         if let Err(e) = ing.transcode_video(
@@ -373,11 +374,11 @@ impl Room {
             encoder.as_ref(),
             &self.ev_tx,
         ) {
-            warn!(handle_id = handle, error = %e, "ingest: cannot transcode");
+            warn!(handle_id = %handle, error = %e, "ingest: cannot transcode");
         }
     }
 
-    pub(super) fn ingest_retry(&mut self, handle: u64) {
+    pub(super) fn ingest_retry(&mut self, handle: PeerKey) {
         let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             return;
         };
@@ -386,7 +387,7 @@ impl Room {
         }
         let attempt = ing.failures;
         if let Err(e) = ing.connect(&self.pipeline, &self.ctx.ingest, &self.ev_tx) {
-            warn!(handle_id = handle, error = %e, "ingest: reconnect attempt failed to build");
+            warn!(handle_id = %handle, error = %e, "ingest: reconnect attempt failed to build");
         }
         self.post_later(
             Duration::from_secs(self.ctx.ingest.connect_timeout_s),
@@ -394,7 +395,7 @@ impl Room {
         );
     }
 
-    pub(super) fn ingest_timeout(&mut self, handle: u64, attempt: u32) {
+    pub(super) fn ingest_timeout(&mut self, handle: PeerKey, attempt: u32) {
         let Some(ing) = self.ingests.by_handle.get(&handle) else {
             return;
         };

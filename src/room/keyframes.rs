@@ -5,7 +5,7 @@ use super::*;
 impl Room {
     /// Asks the publisher for a keyframe on a stream, at most once per
     /// `keyframe_interval` (subscribers' PLI/FIR are merged).
-    pub(super) fn keyframe(&mut self, publisher: u64, mindex: u32, force: bool) {
+    pub(super) fn keyframe(&mut self, publisher: PeerKey, mindex: u32, force: bool) {
         let interval = self.ctx.keyframe_interval;
         if publisher == MIX_HANDLE {
             let now = Instant::now();
@@ -38,11 +38,11 @@ impl Room {
         }
         if sfu::request_keyframe(&s.tee) {
             s.last_keyframe_request = Some(now);
-            debug!(handle_id = publisher, mindex, "keyframe requested");
+            debug!(handle_id = %publisher, mindex, "keyframe requested");
         }
     }
 
-    pub(super) fn keyframe_for_publisher(&mut self, publisher: u64, force: bool) {
+    pub(super) fn keyframe_for_publisher(&mut self, publisher: PeerKey, force: bool) {
         let mindexes: Vec<u32> = self
             .participants
             .get(&publisher)
@@ -62,11 +62,11 @@ impl Room {
 
     /// A new or resumed subscriber needs a picture now: H.264 decoders wait for
     /// an IDR, and nothing else on the path asks for one.
-    pub(super) fn keyframes_for_subscriber(&mut self, handle: u64) {
+    pub(super) fn keyframes_for_subscriber(&mut self, handle: PeerKey) {
         let Some(sub) = self.subscribers.get(&handle) else {
             return;
         };
-        let targets: Vec<(u64, u32)> = sub
+        let targets: Vec<(PeerKey, u32)> = sub
             .streams
             .iter()
             .filter(|st| st.kind == MediaKind::Video && st.tee_pad.is_some())

@@ -97,7 +97,7 @@ pub use self::error::{GraphError, Role, RoomError};
 use self::mcu::{MixKey, Mixer, Mode};
 use self::peer::{Peer, PeerError, RoomEvent, RoomEvents};
 use self::talk::{TalkChange, TalkDetector};
-use crate::ids::{HandleId, Id, RecordingId};
+use crate::ids::{HandleId, Id, PeerKey, RecordingId};
 use crate::janus::{Candidate, Jsep, SdpType, Trickle};
 use crate::media::codec::{Codec, MediaKind};
 use crate::media::ice::IceSettings;
@@ -107,7 +107,7 @@ use crate::media::sdp;
 const COMMAND_QUEUE: usize = 256;
 /// The mix's "publisher handle" in keyframe requests and subscriber streams
 /// (real handles are random and never 0).
-pub(crate) const MIX_HANDLE: u64 = 0;
+pub(crate) const MIX_HANDLE: PeerKey = PeerKey(0);
 /// Mids of the mix's streams, as listed in its `publishers[]` entry.
 const MIX_AUDIO_MID: &str = "mix-a";
 const MIX_VIDEO_MID: &str = "mix-v";
@@ -209,11 +209,11 @@ struct Room {
     ctx: Arc<RoomContext>,
     ev_tx: RoomEvents,
     /// Publisher-role participants by handle id.
-    participants: BTreeMap<u64, Participant>,
+    participants: BTreeMap<PeerKey, Participant>,
     /// Subscribers by handle id.
-    subscribers: HashMap<u64, Subscriber>,
+    subscribers: HashMap<PeerKey, Subscriber>,
     /// Candidates that arrived before their PeerConnection could take them.
-    pending_candidates: HashMap<u64, Vec<Candidate>>,
+    pending_candidates: HashMap<PeerKey, Vec<Candidate>>,
     /// The MCU mixer (MCU and hybrid rooms).
     mixer: Option<Mixer>,
     /// When the mix last made a keyframe on request (merged like a publisher's).

@@ -37,11 +37,11 @@ pub(super) enum OfferFor {
 #[derive(Default)]
 pub(super) struct Negotiations {
     /// Publishers' offers being answered.
-    pub(super) publish: HashMap<u64, Waiting<PendingPublish, Option<Published>>>,
+    pub(super) publish: HashMap<PeerKey, Waiting<PendingPublish, Option<Published>>>,
     /// Subscribers' offers being made.
-    pub(super) offers: HashMap<u64, OfferFor>,
+    pub(super) offers: HashMap<PeerKey, OfferFor>,
     /// Subscribers' answers being applied (`start`).
-    pub(super) answers: HashMap<u64, Reply<()>>,
+    pub(super) answers: HashMap<PeerKey, Reply<()>>,
 }
 
 impl Negotiations {

@@ -6,21 +6,21 @@
 
 use gst::prelude::*;
 
-use crate::ids::RecordingId;
+use crate::ids::{PeerKey, RecordingId};
 
 /// The owner of a room element.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Owner {
     /// A publisher's `webrtcbin` (`pub_<handle>`).
-    Publisher(u64),
+    Publisher(PeerKey),
     /// A subscriber's `webrtcbin` (`sub_<handle>`).
-    Subscriber(u64),
+    Subscriber(PeerKey),
     /// A recording or restream branch (`rec_<id>`).
     Recording(RecordingId),
     /// An ingest's source, chains, payloaders and tees (`ingest_<handle>_<part>`).
-    Ingest(u64),
+    Ingest(PeerKey),
     /// The MCU's `level` meter of a publisher's decoded audio (`level_<handle>`).
-    Level(u64),
+    Level(PeerKey),
 }
 
 /// Name prefixes, one per kind of owner.
@@ -52,10 +52,10 @@ impl Owner {
             digits.parse().ok()
         };
         if let Some(rest) = name.strip_prefix(PUBLISHER) {
-            return rest.parse().ok().map(Owner::Publisher);
+            return rest.parse().ok().map(|h| Owner::Publisher(PeerKey(h)));
         }
         if let Some(rest) = name.strip_prefix(SUBSCRIBER) {
-            return rest.parse().ok().map(Owner::Subscriber);
+            return rest.parse().ok().map(|h| Owner::Subscriber(PeerKey(h)));
         }
         if let Some(rest) = name.strip_prefix(RECORDING) {
             return rest
@@ -64,10 +64,10 @@ impl Owner {
                 .map(|id| Owner::Recording(RecordingId(id)));
         }
         if let Some(rest) = name.strip_prefix(INGEST) {
-            return number(rest).map(Owner::Ingest);
+            return number(rest).map(|h| Owner::Ingest(PeerKey(h)));
         }
         if let Some(rest) = name.strip_prefix(LEVEL) {
-            return rest.parse().ok().map(Owner::Level);
+            return rest.parse().ok().map(|h| Owner::Level(PeerKey(h)));
         }
         None
     }
@@ -93,17 +93,17 @@ mod tests {
     #[test]
     fn names_round_trip() {
         for o in [
-            Owner::Publisher(7),
-            Owner::Subscriber(1 << 50),
+            Owner::Publisher(PeerKey(7)),
+            Owner::Subscriber(PeerKey(1 << 50)),
             Owner::Recording(RecordingId(3)),
-            Owner::Ingest(1 << 60),
-            Owner::Level(9),
+            Owner::Ingest(PeerKey(1 << 60)),
+            Owner::Level(PeerKey(9)),
         ] {
             assert_eq!(Owner::parse(&o.name("src")), Some(o), "{o:?}");
         }
         assert_eq!(
             Owner::parse("ingest_12_chain_video_3"),
-            Some(Owner::Ingest(12))
+            Some(Owner::Ingest(PeerKey(12)))
         );
         assert_eq!(Owner::parse("tee_12_0"), None);
         assert_eq!(Owner::parse("pub_x"), None);

@@ -46,7 +46,7 @@ impl Room {
     }
 
     /// Tells every publisher-role participant except `except`.
-    pub(super) fn broadcast(&self, notice: Notice, except: Option<u64>) {
+    pub(super) fn broadcast(&self, notice: Notice, except: Option<PeerKey>) {
         for (hid, p) in &self.participants {
             if Some(*hid) != except {
                 self.notify(p.h, notice.clone());
@@ -81,7 +81,7 @@ impl Room {
     }
 
     /// `publishers[]`: the individual feeds (SFU, hybrid) and the mix (MCU, hybrid).
-    pub(super) fn publishers(&self, except: Option<u64>) -> Vec<PublisherInfo> {
+    pub(super) fn publishers(&self, except: Option<PeerKey>) -> Vec<PublisherInfo> {
         let mut list: Vec<PublisherInfo> = if self.cfg.mode == Mode::Mcu {
             vec![]
         } else {
@@ -96,7 +96,7 @@ impl Room {
     }
 
     /// Broadcasts a new or changed publisher, unless the room shows only the mix.
-    pub(super) fn announce(&self, handle: u64) {
+    pub(super) fn announce(&self, handle: PeerKey) {
         if self.cfg.mode == Mode::Mcu {
             return;
         }
@@ -137,7 +137,7 @@ impl Room {
         }
     }
 
-    pub(super) fn remember(&self, handle: u64, subscriber: bool) {
+    pub(super) fn remember(&self, handle: PeerKey, subscriber: bool) {
         let member = Member {
             room: self.cfg.room.clone(),
             subscriber,
@@ -146,25 +146,25 @@ impl Room {
             .membership
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(handle, member);
+            .insert(handle.0, member);
     }
 
-    pub(super) fn forget(&self, handle: u64) {
+    pub(super) fn forget(&self, handle: PeerKey) {
         let mut m = self
             .ctx
             .membership
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if m.get(&handle).is_some_and(|m| m.room == self.cfg.room) {
-            m.remove(&handle);
+        if m.get(&handle.0).is_some_and(|m| m.room == self.cfg.room) {
+            m.remove(&handle.0);
         }
     }
 
     pub(super) fn join(&mut self, h: HandleId, params: JoinParams) -> Result<Joined, RoomError> {
-        if self.participants.contains_key(&h.handle_id) {
+        if self.participants.contains_key(&h.key()) {
             return Err(RoomError::AlreadyJoined(Role::Publisher));
         }
-        if self.subscribers.contains_key(&h.handle_id) {
+        if self.subscribers.contains_key(&h.key()) {
             return Err(RoomError::AlreadyJoined(Role::Subscriber));
         }
         self.cfg.check_pin(params.pin.as_deref())?;
@@ -194,18 +194,18 @@ impl Room {
                 None,
             );
         }
-        self.participants.insert(h.handle_id, p);
-        self.remember(h.handle_id, false);
+        self.participants.insert(h.key(), p);
+        self.remember(h.key(), false);
         info!(session_id = h.session_id, handle_id = h.handle_id, id = %id, "publisher joined");
         Ok(Joined {
             id,
             private_id,
             description: self.cfg.description.clone(),
-            publishers: self.publishers(Some(h.handle_id)),
+            publishers: self.publishers(Some(h.key())),
         })
     }
 
-    pub(super) fn find_feed(&self, feed: &Id) -> Option<(u64, &Participant)> {
+    pub(super) fn find_feed(&self, feed: &Id) -> Option<(PeerKey, &Participant)> {
         self.participants
             .iter()
             .find(|(_, p)| &p.id == feed)

@@ -114,7 +114,7 @@ impl Room {
             Ok(Some(state)) => {
                 self.negotiations
                     .publish
-                    .insert(h.handle_id, Waiting { state, reply });
+                    .insert(h.key(), Waiting { state, reply });
             }
             Ok(None) => send_reply(reply, Ok(None)),
             Err(e) => send_reply(reply, Err(e)),
@@ -127,7 +127,7 @@ impl Room {
         mut params: PublishParams,
         jsep: Option<Jsep>,
     ) -> Result<Option<PendingPublish>, RoomError> {
-        let handle = h.handle_id;
+        let handle = h.key();
         if self.cfg.lock_record && (params.record.is_some() || params.filename.is_some()) {
             self.cfg.check_secret(params.secret.as_deref())?;
         }
@@ -213,7 +213,7 @@ impl Room {
     /// (or a participant that left meanwhile) retires the `webrtcbin`.
     pub(super) fn publisher_answered(
         &mut self,
-        handle: u64,
+        handle: PeerKey,
         result: Result<(String, Vec<(u32, Option<u8>)>), PeerError>,
     ) {
         let Some(pending) = self.negotiations.publish.remove(&handle) else {
@@ -229,7 +229,7 @@ impl Room {
         } = pending.state;
         let r = match result {
             Err(e) => {
-                warn!(handle_id = handle, error = %e, "publisher negotiation failed");
+                warn!(handle_id = %handle, error = %e, "publisher negotiation failed");
                 peer::retire(&self.pipeline, vec![peer.webrtcbin.clone()]);
                 Err(e.into())
             }
@@ -256,7 +256,7 @@ impl Room {
         audio_level_ids: &[(u32, Option<u8>)],
         answer: String,
     ) -> Result<Published, RoomError> {
-        let handle = h.handle_id;
+        let handle = h.key();
         let mut streams = Vec::new();
         for s in offered.iter().filter(|s| s.sending) {
             let Some((codec, pt)) = s.choice else {
@@ -327,12 +327,12 @@ impl Room {
             connected: false,
         });
         let key = p.id.to_string();
-        info!(session_id = h.session_id, handle_id = handle, id = %p.id, "publishing");
+        info!(session_id = h.session_id, handle_id = %handle, id = %p.id, "publishing");
         self.flush_candidates(handle);
         if let Some(m) = self.mixer.as_mut()
             && let Err(e) = m.add_publisher(&self.pipeline, handle, key, &mix_inputs, &self.ev_tx)
         {
-            warn!(handle_id = handle, error = %e, "cannot mix publisher");
+            warn!(handle_id = %handle, error = %e, "cannot mix publisher");
         }
         self.announce(handle);
         self.rtsp_mount(handle);
@@ -358,7 +358,7 @@ impl Room {
 
     /// Links a publisher's new RTP pad to its stream's tee (or a discarding
     /// sink when nothing claims it, so it never stays unlinked).
-    pub(super) fn publisher_pad(&mut self, handle: u64, pad: &gst::Pad) {
+    pub(super) fn publisher_pad(&mut self, handle: PeerKey, pad: &gst::Pad) {
         let publication = self
             .participants
             .get_mut(&handle)
@@ -372,9 +372,9 @@ impl Room {
             .map(|t| t.property::<u32>("mlineindex"));
         let stream = mline.and_then(|m| publication.streams.iter_mut().find(|s| s.mindex == m));
         let tee = stream.as_ref().map(|s| s.tee.clone());
-        debug!(handle_id = handle, caps = ?pad.current_caps(), "publisher pad");
+        debug!(handle_id = %handle, caps = ?pad.current_caps(), "publisher pad");
         if let Err(e) = sfu::link_publisher_pad(&self.pipeline, pad, tee.as_ref()) {
-            warn!(handle_id = handle, error = %e, "cannot link publisher pad");
+            warn!(handle_id = %handle, error = %e, "cannot link publisher pad");
             return;
         }
         if let Some(s) = stream {
@@ -389,7 +389,7 @@ impl Room {
             if !s.receiving {
                 s.receiving = true;
                 let (mid, kind) = (s.mid.clone(), s.kind);
-                debug!(handle_id = handle, mid = %mid, "receiving");
+                debug!(handle_id = %handle, mid = %mid, "receiving");
                 self.notify(
                     h,
                     Notice::Media {

@@ -9,12 +9,12 @@ pub(super) struct Recordings {
     /// Running or finalizing, by id.
     pub(super) by_id: HashMap<RecordingId, record::Recorder>,
     /// Publisher handle → its recording.
-    pub(super) by_publisher: HashMap<u64, RecordingId>,
+    pub(super) by_publisher: HashMap<PeerKey, RecordingId>,
     /// The mix's recording.
     pub(super) mix: Option<RecordingId>,
     /// Publishers to record once connected: handle → (`filename`, how
     /// often the start waited for sender reports).
-    pub(super) pending: HashMap<u64, (Option<String>, u32)>,
+    pub(super) pending: HashMap<PeerKey, (Option<String>, u32)>,
 }
 
 impl Room {
@@ -36,7 +36,7 @@ impl Room {
 
     /// Starts recording a publisher's streams (a failure is logged and the
     /// call goes on without a recording).
-    pub(super) fn start_publisher_recording(&mut self, handle: u64, filename: Option<&str>) {
+    pub(super) fn start_publisher_recording(&mut self, handle: PeerKey, filename: Option<&str>) {
         if self.recordings.by_publisher.contains_key(&handle) {
             return;
         }
@@ -64,7 +64,7 @@ impl Room {
         let offsets = Self::sync_offsets_of(publication, &streams);
         if offsets.is_none() && !self.ingests.by_handle.contains_key(&handle) {
             warn!(
-                handle_id = handle,
+                handle_id = %handle,
                 "recording without sender reports: lip-sync from arrival times"
             );
         }
@@ -91,12 +91,12 @@ impl Room {
             &self.ev_tx,
         ) {
             Ok(r) => {
-                info!(handle_id = handle, file = %r.path.display(), "recording started");
+                info!(handle_id = %handle, file = %r.path.display(), "recording started");
                 self.recordings.by_publisher.insert(handle, r.id);
                 self.recordings.by_id.insert(r.id, r);
                 self.keyframe_for_publisher(handle, true);
             }
-            Err(e) => warn!(handle_id = handle, error = %e, "cannot record publisher"),
+            Err(e) => warn!(handle_id = %handle, error = %e, "cannot record publisher"),
         }
     }
 
@@ -130,13 +130,13 @@ impl Room {
         timing::sync_offsets(&reports)
     }
 
-    pub(super) fn publisher_sync_offsets(&self, handle: u64) -> Option<Vec<i64>> {
+    pub(super) fn publisher_sync_offsets(&self, handle: PeerKey) -> Option<Vec<i64>> {
         let publication = self.participants.get(&handle)?.publication.as_ref()?;
         let streams = Self::recorded_streams(publication);
         Self::sync_offsets_of(publication, &streams)
     }
 
-    pub(super) fn stop_publisher_recording(&mut self, handle: u64) {
+    pub(super) fn stop_publisher_recording(&mut self, handle: PeerKey) {
         self.recordings.pending.remove(&handle);
         if let Some(id) = self.recordings.by_publisher.remove(&handle) {
             self.stop_recording(id);
@@ -243,7 +243,7 @@ impl Room {
             .and_then(|p| p.streams.iter().find(|s| s.kind == MediaKind::Video))
             .map_or(0, |s| s.mindex);
         debug!(
-            handle_id = publisher,
+            handle_id = %publisher,
             after_ms = after.as_millis() as u64,
             "recording wants a keyframe"
         );
@@ -314,7 +314,7 @@ impl Room {
     ) -> Result<(), RoomError> {
         self.cfg.check_secret(secret)?;
         self.cfg.record = record;
-        let publishers: Vec<u64> = self
+        let publishers: Vec<PeerKey> = self
             .participants
             .iter()
             .filter(|(_, p)| p.publication.is_some())

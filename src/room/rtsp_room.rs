@@ -9,20 +9,21 @@ use tracing::{debug, info, warn};
 use super::rtsp::{self, MountStream, RtspBranch, RtspServer};
 use super::{MIX_HANDLE, Room};
 use crate::ids::MediaId;
+use crate::ids::PeerKey;
 use crate::media::codec::MediaKind;
 
 /// What the room serves over RTSP.
 #[derive(Default)]
 pub(super) struct RtspMounts {
     /// RTSP paths served, by source handle (the mix is `MIX_HANDLE`).
-    pub(super) mounts: HashMap<u64, String>,
+    pub(super) mounts: HashMap<PeerKey, String>,
     /// Shared RTSP media being fed (and streaming `switch` exports), by media id.
     pub(super) branches: HashMap<MediaId, rtsp::RtspBranch>,
 }
 
 impl Room {
     /// The RTSP path of source `handle` (the mix or a publisher).
-    fn rtsp_path(&self, handle: u64) -> Option<String> {
+    fn rtsp_path(&self, handle: PeerKey) -> Option<String> {
         let room = self.cfg.room.to_string();
         if handle == MIX_HANDLE {
             return Some(RtspServer::path(&room, None));
@@ -33,7 +34,7 @@ impl Room {
 
     /// (kind, codec, pt, tee) of what source `handle` serves: its first
     /// video and first audio stream.
-    fn rtsp_streams(&mut self, handle: u64) -> Vec<(MountStream, gst::Element)> {
+    fn rtsp_streams(&mut self, handle: PeerKey) -> Vec<(MountStream, gst::Element)> {
         if handle == MIX_HANDLE {
             let Some(m) = self.mixer.as_mut() else {
                 return Vec::new();
@@ -86,7 +87,7 @@ impl Room {
     }
 
     /// Serves source `handle` over RTSP (when the gateway serves RTSP).
-    pub(super) fn rtsp_mount(&mut self, handle: u64) {
+    pub(super) fn rtsp_mount(&mut self, handle: PeerKey) {
         let Some(server) = self.ctx.rtsp.clone() else {
             return;
         };
@@ -102,12 +103,12 @@ impl Room {
             return;
         }
         server.mount(&path, handle, &streams, &self.ev_tx);
-        info!(handle_id = handle, url = %format!("rtsp://{}{path}", server.addr), "served over RTSP");
+        info!(handle_id = %handle, url = %format!("rtsp://{}{path}", server.addr), "served over RTSP");
         self.rtsp.mounts.insert(handle, path);
     }
 
     /// Stops serving source `handle` and detaches its media.
-    pub(super) fn rtsp_unmount(&mut self, handle: u64) {
+    pub(super) fn rtsp_unmount(&mut self, handle: PeerKey) {
         if let (Some(server), Some(path)) =
             (self.ctx.rtsp.as_ref(), self.rtsp.mounts.remove(&handle))
         {
@@ -128,7 +129,7 @@ impl Room {
     /// A shared RTSP media was prepared: feed its `appsrc`s from the tees.
     pub(super) fn rtsp_attach(
         &mut self,
-        handle: u64,
+        handle: PeerKey,
         media: MediaId,
         srcs: Vec<(MediaKind, gst_app::AppSrc)>,
     ) {
@@ -146,11 +147,11 @@ impl Room {
                 .and_then(|s| s.gop.clone());
             match rtsp::attach(&self.pipeline, tee, src, replay.as_ref()) {
                 Ok((pad, elements)) => parts.push((tee.clone(), pad, elements)),
-                Err(e) => warn!(handle_id = handle, error = %e, "RTSP: cannot attach"),
+                Err(e) => warn!(handle_id = %handle, error = %e, "RTSP: cannot attach"),
             }
         }
         debug!(
-            handle_id = handle,
+            handle_id = %handle,
             media = %media,
             streams = parts.len(),
             "RTSP media attached"

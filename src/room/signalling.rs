@@ -17,7 +17,7 @@ impl Room {
     /// which maps its element errors back to it), adds it to the room
     /// pipeline, tracks it for leak checks and starts it. On failure nothing
     /// stays in the pipeline.
-    pub(super) fn start_peer(&self, role: Role, handle: u64) -> Result<Peer, RoomError> {
+    pub(super) fn start_peer(&self, role: Role, handle: PeerKey) -> Result<Peer, RoomError> {
         let peer = Peer::new(
             &match role {
                 Role::Publisher => Owner::Publisher(handle),
@@ -47,7 +47,7 @@ impl Room {
     }
 
     /// The `webrtcbin` of a subscriber or publishing participant.
-    pub(super) fn peer_of(&self, handle: u64) -> Option<&Peer> {
+    pub(super) fn peer_of(&self, handle: PeerKey) -> Option<&Peer> {
         self.subscribers.get(&handle).map(|s| &s.peer).or_else(|| {
             self.participants
                 .get(&handle)
@@ -58,7 +58,7 @@ impl Room {
 
     /// Applies candidates once the peer has its remote description; until
     /// then they wait in `pending_candidates`.
-    pub(super) fn apply_or_keep(&mut self, handle: u64, cands: Vec<Candidate>) {
+    pub(super) fn apply_or_keep(&mut self, handle: PeerKey, cands: Vec<Candidate>) {
         match self.peer_of(handle) {
             Some(peer)
                 if peer
@@ -78,20 +78,20 @@ impl Room {
         }
     }
 
-    pub(super) fn trickle(&mut self, handle: u64, trickle: Trickle) {
+    pub(super) fn trickle(&mut self, handle: PeerKey, trickle: Trickle) {
         if let Trickle::Candidates(cands) = trickle {
             self.apply_or_keep(handle, cands);
         }
     }
 
-    pub(super) fn flush_candidates(&mut self, handle: u64) {
+    pub(super) fn flush_candidates(&mut self, handle: PeerKey) {
         if let Some(cands) = self.pending_candidates.remove(&handle) {
             self.apply_or_keep(handle, cands);
         }
     }
 
-    pub(super) fn connection_state(&mut self, handle: u64, state: WebRTCPeerConnectionState) {
-        debug!(handle_id = handle, ?state, "connection state");
+    pub(super) fn connection_state(&mut self, handle: PeerKey, state: WebRTCPeerConnectionState) {
+        debug!(handle_id = %handle, ?state, "connection state");
         match state {
             WebRTCPeerConnectionState::Connected => {
                 if let Some(h) = self.handle_of(handle) {
@@ -114,7 +114,7 @@ impl Room {
                 }
             }
             WebRTCPeerConnectionState::Failed => {
-                warn!(handle_id = handle, "PeerConnection failed");
+                warn!(handle_id = %handle, "PeerConnection failed");
                 let h = self.handle_of(handle);
                 if self.subscribers.contains_key(&handle) {
                     self.remove_subscriber(handle);
@@ -134,7 +134,7 @@ impl Room {
         }
     }
 
-    pub(super) fn handle_of(&self, handle: u64) -> Option<HandleId> {
+    pub(super) fn handle_of(&self, handle: PeerKey) -> Option<HandleId> {
         self.subscribers
             .get(&handle)
             .map(|s| s.h)

@@ -11,7 +11,7 @@ pub(super) struct Speech {
 
 impl Room {
     /// One audio level measurement of a publisher (a packet's worth), in dBov.
-    pub(super) fn audio_level(&mut self, handle: u64, dbov: u8) {
+    pub(super) fn audio_level(&mut self, handle: PeerKey, dbov: u8) {
         let Some(p) = self.participants.get_mut(&handle) else {
             return;
         };
@@ -21,7 +21,7 @@ impl Room {
     }
 
     /// Tells the room (with `audiolevel_event`) and steers the speaker layout.
-    pub(super) fn talk_changed(&mut self, handle: u64, change: TalkChange) {
+    pub(super) fn talk_changed(&mut self, handle: PeerKey, change: TalkChange) {
         let Some(p) = self.participants.get(&handle) else {
             return;
         };
@@ -32,7 +32,7 @@ impl Room {
             .map(|s| s.mid.clone());
         let key = p.id.to_string();
         debug!(
-            handle_id = handle,
+            handle_id = %handle,
             talking = change.talking,
             avg_dbov = change.average_dbov,
             "talking changed"
@@ -87,12 +87,12 @@ impl Room {
         if let Some(m) = self.mixer.as_mut()
             && let Err(e) = m.set_muted(&self.pipeline, handle, kind, mute)
         {
-            warn!(handle_id = handle, error = %e, "cannot change the mix");
+            warn!(handle_id = %handle, error = %e, "cannot change the mix");
         }
         if !mute && kind == MediaKind::Video {
             self.keyframe_for_publisher(handle, true);
         }
-        info!(handle_id = handle, id = %id, mid, mute, "moderated");
+        info!(handle_id = %handle, id = %id, mid, mute, "moderated");
         let notice = Notice::Moderated {
             id: id.clone(),
             mid: mid.to_owned(),

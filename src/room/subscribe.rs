@@ -7,7 +7,7 @@ pub(super) struct SubStream {
     pub(super) mindex: u32,
     pub(super) mid: String,
     pub(super) feed: Id,
-    pub(super) feed_handle: u64,
+    pub(super) feed_handle: PeerKey,
     pub(super) feed_mid: String,
     pub(super) feed_display: Option<String>,
     pub(super) kind: MediaKind,
@@ -56,7 +56,7 @@ pub(super) struct Subscriber {
     pub(super) paused: bool,
     /// The participant (handle) this subscriber belongs to, by `private_id`:
     /// it gets that participant's mix-minus.
-    pub(super) tied: Option<u64>,
+    pub(super) tied: Option<PeerKey>,
 }
 
 pub(super) fn set_forwarding(st: &mut SubStream, on: bool) {
@@ -68,7 +68,10 @@ pub(super) fn set_forwarding(st: &mut SubStream, on: bool) {
 
 impl Room {
     /// Resolves subscription requests into (feed handle, stream index) pairs.
-    pub(super) fn resolve(&self, reqs: &[StreamRequest]) -> Result<Vec<(u64, usize)>, RoomError> {
+    pub(super) fn resolve(
+        &self,
+        reqs: &[StreamRequest],
+    ) -> Result<Vec<(PeerKey, usize)>, RoomError> {
         let mut out = Vec::new();
         for r in reqs {
             if r.feed == self.mix_id() && self.mixer.is_some() {
@@ -157,7 +160,7 @@ impl Room {
     pub(super) fn add_stream(
         &mut self,
         sub: &mut Subscriber,
-        feed_handle: u64,
+        feed_handle: PeerKey,
         idx: usize,
     ) -> Result<(), RoomError> {
         if feed_handle == MIX_HANDLE {
@@ -190,13 +193,13 @@ impl Room {
     pub(super) fn attach_stream(
         &self,
         sub: &mut Subscriber,
-        feed: (Id, u64, Option<String>),
+        feed: (Id, PeerKey, Option<String>),
         source: StreamSource,
     ) -> Result<(), RoomError> {
         let (feed, feed_handle, feed_display) = feed;
         let mline = sub.streams.len() as u32;
         let spec = sfu::BranchSpec {
-            subscriber_handle: sub.h.handle_id,
+            subscriber_handle: sub.h.key(),
             codec: source.codec,
             pt: source.pt,
             ssrc: source.ssrc,
@@ -258,7 +261,7 @@ impl Room {
     /// from it. Returns the SDP.
     /// Makes a new offer for subscriber `handle` off the task;
     /// [`Room::subscriber_offered`] goes on with `then` when it is made.
-    pub(super) fn make_offer(&mut self, handle: u64, then: OfferFor) {
+    pub(super) fn make_offer(&mut self, handle: PeerKey, then: OfferFor) {
         let Some(sub) = self.subscribers.get(&handle) else {
             return offer_failed(then, RoomError::NotJoined);
         };
@@ -272,14 +275,18 @@ impl Room {
 
     /// A subscriber's offer is made (or failed): its mids are taken from it
     /// and it goes where it was for (see [`OfferFor`]).
-    pub(super) fn subscriber_offered(&mut self, handle: u64, result: Result<String, PeerError>) {
+    pub(super) fn subscriber_offered(
+        &mut self,
+        handle: PeerKey,
+        result: Result<String, PeerError>,
+    ) {
         let Some(then) = self.negotiations.offers.remove(&handle) else {
             return;
         };
         let offer = match result {
             Ok(offer) => offer,
             Err(e) => {
-                warn!(handle_id = handle, error = %e, "subscriber offer failed");
+                warn!(handle_id = %handle, error = %e, "subscriber offer failed");
                 if matches!(then, OfferFor::Attach(_)) {
                     self.remove_subscriber(handle);
                 }
@@ -306,7 +313,7 @@ impl Room {
             OfferFor::Attach(reply) => {
                 info!(
                     session_id = h.session_id,
-                    handle_id = handle,
+                    handle_id = %handle,
                     "subscriber attached"
                 );
                 send_reply(reply, Ok(offered));
@@ -322,10 +329,10 @@ impl Room {
         &mut self,
         h: HandleId,
         streams: Vec<StreamRequest>,
-        tied: Option<u64>,
+        tied: Option<PeerKey>,
         reply: Reply<Offered>,
     ) {
-        let handle = h.handle_id;
+        let handle = h.key();
         if let Err(e) = self.attach_subscriber(h, streams, tied) {
             return send_reply(reply, Err(e));
         }
@@ -337,9 +344,9 @@ impl Room {
         &mut self,
         h: HandleId,
         streams: Vec<StreamRequest>,
-        tied: Option<u64>,
+        tied: Option<PeerKey>,
     ) -> Result<(), RoomError> {
-        let handle = h.handle_id;
+        let handle = h.key();
         if self.subscribers.contains_key(&handle) {
             return Err(RoomError::AlreadyJoined(Role::Subscriber));
         }
@@ -373,7 +380,7 @@ impl Room {
     /// `start`: an answer is applied off the task ([`Room::subscriber_answered`]
     /// goes on); without one, a paused subscriber resumes now.
     pub(super) fn start(&mut self, h: HandleId, jsep: Option<Jsep>, reply: Reply<()>) {
-        let handle = h.handle_id;
+        let handle = h.key();
         let Some(sub) = self.subscribers.get(&handle) else {
             return send_reply(reply, Err(RoomError::NotJoined));
         };
@@ -403,7 +410,7 @@ impl Room {
     }
 
     /// A subscriber's answer was applied (or refused).
-    pub(super) fn subscriber_answered(&mut self, handle: u64, result: Result<(), PeerError>) {
+    pub(super) fn subscriber_answered(&mut self, handle: PeerKey, result: Result<(), PeerError>) {
         let Some(reply) = self.negotiations.answers.remove(&handle) else {
             return;
         };
@@ -420,7 +427,7 @@ impl Room {
 
     /// A subscriber started (or resumed): forwarding on, branches linked,
     /// a keyframe asked for.
-    fn subscriber_started(&mut self, handle: u64) {
+    fn subscriber_started(&mut self, handle: PeerKey) {
         if let Some(sub) = self.subscribers.get_mut(&handle)
             && sub.paused
         {
@@ -442,7 +449,7 @@ impl Room {
     ) -> Result<(), RoomError> {
         let sub = self
             .subscribers
-            .get_mut(&h.handle_id)
+            .get_mut(&h.key())
             .ok_or(RoomError::NotJoined)?;
         for (mid, send) in streams {
             let st = sub
@@ -457,7 +464,7 @@ impl Room {
                 set_forwarding(st, *send);
             }
         }
-        self.keyframes_for_subscriber(h.handle_id);
+        self.keyframes_for_subscriber(h.key());
         Ok(())
     }
 
@@ -471,7 +478,7 @@ impl Room {
         reply: Reply<Offered>,
     ) {
         match self.change_subscription(h, add, remove) {
-            Ok(()) => self.make_offer(h.handle_id, OfferFor::Update(reply)),
+            Ok(()) => self.make_offer(h.key(), OfferFor::Update(reply)),
             Err(e) => send_reply(reply, Err(e)),
         }
     }
@@ -482,7 +489,7 @@ impl Room {
         add: Vec<StreamRequest>,
         remove: Vec<StreamRequest>,
     ) -> Result<(), RoomError> {
-        let handle = h.handle_id;
+        let handle = h.key();
         let Some(stable) = self.subscribers.get(&handle).map(|s| s.stable) else {
             return Err(RoomError::NotJoined);
         };
@@ -525,7 +532,7 @@ impl Room {
 
     /// Links every active, unlinked stream of a connected subscriber to its
     /// publisher's tee (see `sfu::prepare_branch` for why only then).
-    pub(super) fn link_branches(&mut self, handle: u64) {
+    pub(super) fn link_branches(&mut self, handle: PeerKey) {
         let Some(sub) = self.subscribers.get_mut(&handle) else {
             return;
         };
@@ -548,7 +555,7 @@ impl Room {
             match sfu::link_branch(&st.tee, &st.guard, keyframes, replay, &self.ev_tx) {
                 Ok(pad) => st.tee_pad = Some(pad),
                 Err(e) => {
-                    warn!(handle_id = handle, mid = %st.mid, error = %e, "cannot link subscriber stream")
+                    warn!(handle_id = %handle, mid = %st.mid, error = %e, "cannot link subscriber stream")
                 }
             }
         }
@@ -570,11 +577,11 @@ impl Room {
         peer::retire(&self.pipeline, elements);
     }
 
-    pub(super) fn remove_subscriber(&mut self, handle: u64) {
+    pub(super) fn remove_subscriber(&mut self, handle: PeerKey) {
         if let Some(sub) = self.subscribers.remove(&handle) {
             info!(
                 session_id = sub.h.session_id,
-                handle_id = handle,
+                handle_id = %handle,
                 "subscriber left"
             );
             self.forget(handle);

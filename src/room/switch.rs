@@ -19,7 +19,7 @@ use tracing::info;
 
 use super::Room;
 use super::error::RoomError;
-use crate::ids::{Id, MediaId};
+use crate::ids::{Id, MediaId, PeerKey};
 use crate::media::codec::MediaKind;
 
 /// Keeps `seq << 32 | ts` of the last RTP packet through `guard`.
@@ -85,9 +85,9 @@ impl Room {
     /// fed by a new `appsrc`.
     pub(super) fn bridge(
         &mut self,
-        handle: u64,
+        handle: PeerKey,
     ) -> Result<Vec<(MediaKind, gst_app::AppSrc)>, RoomError> {
-        let pts: Vec<(u64, u32, u8, Option<u32>)> = self
+        let pts: Vec<(PeerKey, u32, u8, Option<u32>)> = self
             .participants
             .iter()
             .filter_map(|(h, p)| Some((*h, p.publication.as_ref()?)))
@@ -163,7 +163,7 @@ impl Room {
         }
         super::peer::retire(&self.pipeline, retired);
         info!(
-            handle_id = handle,
+            handle_id = %handle,
             streams = out.len(),
             "viewer bridged for a switch"
         );

@@ -122,12 +122,12 @@ impl Room {
             Command::Unpublish { h, reply } => {
                 let r = if self
                     .participants
-                    .get(&h.handle_id)
+                    .get(&h.key())
                     .is_some_and(|p| p.publication.is_some())
                 {
-                    self.unpublish(h.handle_id);
+                    self.unpublish(h.key());
                     Ok(())
-                } else if self.participants.contains_key(&h.handle_id) {
+                } else if self.participants.contains_key(&h.key()) {
                     Err(RoomError::NotPublished)
                 } else {
                     Err(RoomError::NotJoined)
@@ -135,11 +135,11 @@ impl Room {
                 send_reply(reply, r);
             }
             Command::Leave { h, reply } => {
-                let r = if self.participants.contains_key(&h.handle_id) {
-                    self.leave_publisher(h.handle_id, None);
+                let r = if self.participants.contains_key(&h.key()) {
+                    self.leave_publisher(h.key(), None);
                     Ok(Role::Publisher)
-                } else if self.subscribers.contains_key(&h.handle_id) {
-                    self.remove_subscriber(h.handle_id);
+                } else if self.subscribers.contains_key(&h.key()) {
+                    self.remove_subscriber(h.key());
                     Ok(Role::Subscriber)
                 } else {
                     Err(RoomError::NotJoined)
@@ -173,7 +173,7 @@ impl Room {
                 self.start(h, jsep, reply);
             }
             Command::Pause { h, reply } => {
-                let r = match self.subscribers.get_mut(&h.handle_id) {
+                let r = match self.subscribers.get_mut(&h.key()) {
                     None => Err(RoomError::NotJoined),
                     Some(s) => {
                         s.paused = true;
@@ -254,7 +254,7 @@ impl Room {
             } => {
                 self.update(h, add, remove, reply);
             }
-            Command::Trickle { h, trickle } => self.trickle(h.handle_id, trickle),
+            Command::Trickle { h, trickle } => self.trickle(h.key(), trickle),
             Command::AddIngest {
                 secret,
                 params,
@@ -290,7 +290,7 @@ impl Room {
                 send_reply(reply, r);
             }
             Command::Bridge { h, reply } => {
-                let r = self.bridge(h.handle_id);
+                let r = self.bridge(h.key());
                 send_reply(reply, r);
             }
             Command::Export {
@@ -309,22 +309,22 @@ impl Room {
             Command::Hangup { h } => {
                 if self
                     .participants
-                    .get(&h.handle_id)
+                    .get(&h.key())
                     .is_some_and(|p| p.publication.is_some())
                 {
-                    self.unpublish(h.handle_id);
-                } else if self.subscribers.contains_key(&h.handle_id) {
-                    self.remove_subscriber(h.handle_id);
+                    self.unpublish(h.key());
+                } else if self.subscribers.contains_key(&h.key()) {
+                    self.remove_subscriber(h.key());
                 }
             }
             Command::Detach { h } => {
-                if self.participants.contains_key(&h.handle_id) {
-                    self.leave_publisher(h.handle_id, None);
+                if self.participants.contains_key(&h.key()) {
+                    self.leave_publisher(h.key(), None);
                 }
-                if self.subscribers.contains_key(&h.handle_id) {
-                    self.remove_subscriber(h.handle_id);
+                if self.subscribers.contains_key(&h.key()) {
+                    self.remove_subscriber(h.key());
                 }
-                self.pending_candidates.remove(&h.handle_id);
+                self.pending_candidates.remove(&h.key());
             }
         }
         Continue(())
@@ -429,7 +429,7 @@ impl Room {
                 if let Some(m) = self.mixer.as_mut()
                     && let Err(e) = m.input_ready(publisher)
                 {
-                    warn!(handle_id = publisher, error = %e, "cannot add the publisher to the mix");
+                    warn!(handle_id = %publisher, error = %e, "cannot add the publisher to the mix");
                 }
             }
             RoomEvent::BranchFailed {
@@ -439,7 +439,7 @@ impl Room {
                 warn!(%reason, "a mixer input refused media; the publisher keeps forwarding");
             }
             RoomEvent::BranchFailed { handle, reason } => {
-                warn!(handle_id = handle, %reason, "subscriber stopped taking media; removing it");
+                warn!(handle_id = %handle, %reason, "subscriber stopped taking media; removing it");
                 if let Some(h) = self.subscribers.get(&handle).map(|s| s.h) {
                     self.remove_subscriber(handle);
                     self.notify(

@@ -15,7 +15,7 @@ impl Room {
     /// 5. the `webrtcbin` (or the ingest's elements) and the tees go to NULL
     ///    off the task, with nothing linked to them any more;
     /// 6. the room hears `unpublished`, the publisher `hangup`.
-    pub(super) fn unpublish(&mut self, handle: u64) {
+    pub(super) fn unpublish(&mut self, handle: PeerKey) {
         self.stop_publisher_recording(handle);
         self.stop_egresses_of(handle);
         self.rtsp_unmount(handle);
@@ -27,7 +27,7 @@ impl Room {
         };
         let id = p.id.clone();
         let h = p.h;
-        info!(handle_id = handle, id = %id, "unpublishing");
+        info!(handle_id = %handle, id = %id, "unpublishing");
         let mut elements: Vec<gst::Element> = publication
             .peer
             .iter()
@@ -55,7 +55,7 @@ impl Room {
 
     /// Detaches every subscriber branch fed by `feed_handle` and, where the
     /// subscriber's signalling allows, renegotiates it (Janus `autoupdate`).
-    pub(super) fn drop_feed_from_subscribers(&mut self, feed_handle: u64) {
+    pub(super) fn drop_feed_from_subscribers(&mut self, feed_handle: PeerKey) {
         let mut renegotiate = Vec::new();
         for (sh, sub) in &mut self.subscribers {
             let mut touched = false;
@@ -94,7 +94,7 @@ impl Room {
     /// publication first (see [`Room::unpublish`]), then the participant and
     /// its membership, then its mix-minus audio mix; the room hears `leaving`
     /// last, when nothing of it is left.
-    pub(super) fn leave_publisher(&mut self, handle: u64, reason: Option<&'static str>) {
+    pub(super) fn leave_publisher(&mut self, handle: PeerKey, reason: Option<&'static str>) {
         self.unpublish(handle);
         let Some(p) = self.participants.remove(&handle) else {
             return;
@@ -103,7 +103,7 @@ impl Room {
         if let Some(m) = self.mixer.as_mut() {
             m.drop_listener_mix(&self.pipeline, handle);
         }
-        info!(handle_id = handle, id = %p.id, "participant left");
+        info!(handle_id = %handle, id = %p.id, "participant left");
         self.broadcast(
             Notice::Left {
                 id: p.id,
@@ -133,11 +133,11 @@ impl Room {
     /// stopped), then subscribers, publishers and the pipeline go to NULL on
     /// one blocking thread.
     pub(super) fn shutdown(&mut self) -> tokio::task::JoinHandle<()> {
-        let served: Vec<u64> = self.rtsp.mounts.keys().copied().collect();
+        let served: Vec<PeerKey> = self.rtsp.mounts.keys().copied().collect();
         for h in served {
             self.rtsp_unmount(h);
         }
-        let handles: Vec<u64> = self
+        let handles: Vec<PeerKey> = self
             .participants
             .keys()
             .chain(self.subscribers.keys())

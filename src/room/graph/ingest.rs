@@ -25,6 +25,7 @@ use std::time::Duration;
 use gst::prelude::*;
 
 use super::peer::{RoomEvent, RoomEvents};
+use crate::ids::PeerKey;
 use crate::media::codec::{Codec, MediaKind};
 use crate::media::encoder::Selected;
 use crate::media::fragments::{self, FragmentError};
@@ -34,7 +35,7 @@ pub use super::source::{Catalog, IngestError, RtpMedia, SourceSpec, State};
 
 /// Handles of ingest publishers start here (client handles are random
 /// below 2^53, as Janus makes them).
-pub const HANDLE_BASE: u64 = 1 << 60;
+pub const HANDLE_BASE: PeerKey = PeerKey(1 << 60);
 /// Payload types of the re-payloaded streams (the gateway makes the offers).
 const VIDEO_PT: u8 = 96;
 const AUDIO_PT: u8 = 111;
@@ -85,7 +86,7 @@ struct Attempt {
 /// An ingest publisher: the source, its chains, the kept payloaders/tees.
 pub struct Ingest {
     /// Its handle in the room (≥ [`HANDLE_BASE`]).
-    pub handle: u64,
+    pub handle: PeerKey,
     /// Where it pulls from.
     pub spec: SourceSpec,
     /// Its streams, once known (fixed by the first successful attempt).
@@ -113,7 +114,7 @@ pub(crate) use super::timing::now_ms;
 
 impl Ingest {
     /// A new ingest for `spec`; [`Ingest::connect`] starts it.
-    pub fn new(handle: u64, spec: SourceSpec, reconnect_delay: Duration) -> Ingest {
+    pub fn new(handle: PeerKey, spec: SourceSpec, reconnect_delay: Duration) -> Ingest {
         Ingest {
             handle,
             spec,
@@ -321,7 +322,7 @@ impl Ingest {
                 _ => return self.discard(pipeline, pad),
             };
             let Some(depay) = catalog.depay.get(&enc) else {
-                tracing::info!(handle_id = self.handle, encoding = %enc, "ingest: unsupported RTP encoding, ignored");
+                tracing::info!(handle_id = %self.handle, encoding = %enc, "ingest: unsupported RTP encoding, ignored");
                 return self.discard(pipeline, pad);
             };
             (
@@ -340,7 +341,7 @@ impl Ingest {
                 return self.discard(pipeline, pad);
             };
             let Some(parse) = catalog.parse.get(name) else {
-                tracing::info!(handle_id = self.handle, caps = %name, "ingest: unsupported stream, ignored");
+                tracing::info!(handle_id = %self.handle, caps = %name, "ingest: unsupported stream, ignored");
                 return self.discard(pipeline, pad);
             };
             let input = match name {
@@ -525,7 +526,7 @@ impl Ingest {
             .push((kind, pad.clone(), caps.clone(), chain.clone()));
         self.unblock(pad);
         tracing::info!(
-            handle_id = self.handle,
+            handle_id = %self.handle,
             kind = kind.as_str(),
             codec = %codec,
             transcoded = transcode,
@@ -669,7 +670,7 @@ mod tests {
     #[test]
     fn back_off_doubles_and_is_capped() {
         let mut i = Ingest::new(
-            1,
+            PeerKey(1),
             SourceSpec::from_url("rtsp://h/x").unwrap(),
             Duration::from_secs(2),
         );

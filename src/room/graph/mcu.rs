@@ -18,6 +18,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use gst::prelude::*;
+
+use crate::ids::PeerKey;
 use rand::Rng;
 
 pub use super::mix_parts::{AudioFragments, Catalog};
@@ -114,11 +116,11 @@ pub enum MixKey {
     /// Everyone (viewers who do not publish).
     All,
     /// Everyone but this publisher (by handle): mix-minus.
-    Minus(u64),
+    Minus(PeerKey),
 }
 
 struct VideoInput {
-    publisher: u64,
+    publisher: PeerKey,
     key: String,
     tee: gst::Element,
     tee_pad: gst::Pad,
@@ -146,7 +148,7 @@ struct AudioMix {
     out: gst::Element,
     ssrc: u32,
     /// publisher handle → (decoded tee pad, queue, mixer sink pad)
-    inputs: HashMap<u64, (gst::Pad, gst::Element, gst::Pad)>,
+    inputs: HashMap<PeerKey, (gst::Pad, gst::Element, gst::Pad)>,
 }
 
 /// A room's mixer.
@@ -161,7 +163,7 @@ pub struct Mixer {
     video_ssrc: u32,
     video_elements: Vec<gst::Element>,
     video_inputs: Vec<VideoInput>,
-    audio_inputs: HashMap<u64, AudioInput>,
+    audio_inputs: HashMap<PeerKey, AudioInput>,
     mixes: HashMap<MixKey, AudioMix>,
     /// The fragments inputs and mixes are built from.
     catalog: Catalog,
@@ -316,7 +318,7 @@ impl Mixer {
     fn connect_mix_input(
         pipeline: &gst::Pipeline,
         mix: &mut AudioMix,
-        publisher: u64,
+        publisher: PeerKey,
         decoded: &gst::Element,
     ) -> Result<(), String> {
         let queue = leaky_queue(20)?;
@@ -345,7 +347,7 @@ impl Mixer {
         pipeline: &gst::Pipeline,
         mix: &mut AudioMix,
         decoded: Option<&gst::Element>,
-        publisher: u64,
+        publisher: PeerKey,
     ) {
         if let Some((tee_pad, queue, sink)) = mix.inputs.remove(&publisher) {
             if let Some(d) = decoded {
@@ -363,7 +365,7 @@ impl Mixer {
     pub fn add_publisher(
         &mut self,
         pipeline: &gst::Pipeline,
-        publisher: u64,
+        publisher: PeerKey,
         key: String,
         streams: &[(MediaKind, Codec, u32, gst::Element)],
         events: &RoomEvents,
@@ -456,7 +458,7 @@ impl Mixer {
 
     /// A publisher's first decoded frame is waiting: give it a compositor
     /// pad, place it, and let it through.
-    pub fn input_ready(&mut self, publisher: u64) -> Result<(), String> {
+    pub fn input_ready(&mut self, publisher: PeerKey) -> Result<(), String> {
         let Some(v) = self
             .video_inputs
             .iter_mut()
@@ -484,7 +486,7 @@ impl Mixer {
 
     /// Takes a publisher out of the mix (unpublish or leave). Its mix-minus
     /// stays: the participant may still listen.
-    pub fn remove_publisher(&mut self, pipeline: &gst::Pipeline, publisher: u64) {
+    pub fn remove_publisher(&mut self, pipeline: &gst::Pipeline, publisher: PeerKey) {
         if let Some(i) = self
             .video_inputs
             .iter()
@@ -513,9 +515,9 @@ impl Mixer {
     }
 
     /// Drops the mix-minus of a participant who left (its listener went with it).
-    pub fn drop_listener_mix(&mut self, pipeline: &gst::Pipeline, participant: u64) {
+    pub fn drop_listener_mix(&mut self, pipeline: &gst::Pipeline, participant: PeerKey) {
         if let Some(mut mix) = self.mixes.remove(&MixKey::Minus(participant)) {
-            let inputs: Vec<u64> = mix.inputs.keys().copied().collect();
+            let inputs: Vec<PeerKey> = mix.inputs.keys().copied().collect();
             for p in inputs {
                 let decoded = self.audio_inputs.get(&p).map(|a| a.decoded.clone());
                 Self::disconnect_mix_input(pipeline, &mut mix, decoded.as_ref(), p);
@@ -529,7 +531,7 @@ impl Mixer {
     pub fn set_muted(
         &mut self,
         pipeline: &gst::Pipeline,
-        publisher: u64,
+        publisher: PeerKey,
         kind: MediaKind,
         mute: bool,
     ) -> Result<(), String> {

@@ -6,6 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use gst::prelude::*;
 
+use crate::ids::PeerKey;
+
 use super::peer::{RoomEvent, RoomEvents};
 
 /// Packets of pass-through H.264 watched for B-frames (RTP: several GOPs).
@@ -15,7 +17,7 @@ const B_FRAME_WATCH: u32 = 5_000;
 /// B-frames: browsers stutter on them, so the ingest then transcodes. On
 /// RTP (`rtp`), a packet whose RTP timestamp is older than the previous
 /// one's; otherwise a presentation time older than the previous one.
-pub(super) fn watch_for_b_frames(pad: &gst::Pad, rtp: bool, handle: u64, events: &RoomEvents) {
+pub(super) fn watch_for_b_frames(pad: &gst::Pad, rtp: bool, handle: PeerKey, events: &RoomEvents) {
     use std::sync::atomic::AtomicU32;
     let tx = events.clone();
     // The previous packet's time (`u64::MAX` before the first), and how many

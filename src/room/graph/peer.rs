@@ -16,6 +16,7 @@ use gst_webrtc::{WebRTCPeerConnectionState, WebRTCSDPType, WebRTCSessionDescript
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::ids::PeerKey;
 use crate::ids::{EgressId, MediaId, RecordingId};
 use crate::janus::SdpType;
 use crate::media::ice::IceSettings;
@@ -28,33 +29,33 @@ const NEGOTIATION_TIMEOUT: Duration = Duration::from_secs(10);
 pub enum RoomEvent {
     /// A local ICE candidate for the peer of `handle`.
     IceCandidate {
-        handle: u64,
+        handle: PeerKey,
         mline: u32,
         candidate: String,
     },
     /// Gathering finished for that peer.
-    IceGatheringDone { handle: u64 },
+    IceGatheringDone { handle: PeerKey },
     /// A publisher's `webrtcbin` exposed a receiving RTP pad. It is held by
     /// the blocking probe `block` until the room task links it (an unlinked
     /// pad would fail the whole PeerConnection with not-linked).
     PadAdded {
-        handle: u64,
+        handle: PeerKey,
         pad: gst::Pad,
         block: Option<gst::PadProbeId>,
     },
     /// The PeerConnection state changed.
     ConnectionState {
-        handle: u64,
+        handle: PeerKey,
         state: WebRTCPeerConnectionState,
     },
     /// A subscriber branch's `webrtcbin` refused data (a flow error its guard
     /// kept from the publisher).
-    BranchFailed { handle: u64, reason: String },
+    BranchFailed { handle: PeerKey, reason: String },
     /// A publisher's first decoded frame reached the mixer (MCU): link it in.
-    MixInputReady { publisher: u64 },
+    MixInputReady { publisher: PeerKey },
     /// A subscriber asked for a keyframe (PLI/FIR) on a publisher stream.
     KeyframeRequest {
-        publisher_handle: u64,
+        publisher_handle: PeerKey,
         mindex: u32,
         /// Skip the per-stream spacing (`keyframe_interval_ms`): a
         /// recording's own requests, one per keyframe it had to drop.
@@ -69,23 +70,23 @@ pub enum RoomEvent {
     /// An ingest source exposed a pad, held by the blocking probe `block`
     /// until the room task links it.
     IngestPad {
-        handle: u64,
+        handle: PeerKey,
         pad: gst::Pad,
         caps: gst::Caps,
         block: Option<gst::PadProbeId>,
     },
     /// An ingest source has shown all its pads.
-    IngestNoMorePads { handle: u64 },
+    IngestNoMorePads { handle: PeerKey },
     /// An ingest attempt's time to show its streams is up (`attempt` is
     /// the failure count it started with, to skip stale timers).
-    IngestTimeout { handle: u64, attempt: u32 },
+    IngestTimeout { handle: PeerKey, attempt: u32 },
     /// An ingest's pass-through H.264 has B-frames: transcode from now on.
-    IngestBFrames { handle: u64 },
+    IngestBFrames { handle: PeerKey },
     /// An ingest's back-off is over: try the source again.
-    IngestRetry { handle: u64 },
+    IngestRetry { handle: PeerKey },
     /// An ingest's source failed: an element error, or EOS (an RTMP
     /// server that stopped).
-    IngestFailed { handle: u64, why: String },
+    IngestFailed { handle: PeerKey, why: String },
     /// Time for a restream's periodic keyframe (while `branch` runs).
     EgressKeyframe { id: EgressId, branch: RecordingId },
     /// A restream's back-off is over: rebuild its branch.
@@ -95,34 +96,34 @@ pub enum RoomEvent {
     /// An RTSP media of source `handle` (a publisher, or the mix) was
     /// prepared: feed its `appsrc`s.
     RtspAttach {
-        handle: u64,
+        handle: PeerKey,
         media: MediaId,
         srcs: Vec<(crate::media::codec::MediaKind, gst_app::AppSrc)>,
     },
     /// That RTSP media is gone (no client left).
     RtspDetach { media: MediaId },
     /// A publisher's deferred recording may start now.
-    StartRecording { handle: u64 },
+    StartRecording { handle: PeerKey },
     /// A publisher's offer was answered off the room task: the answer and,
     /// per audio m-line, the RFC 6464 extension id offered.
     PublisherAnswered {
-        handle: u64,
+        handle: PeerKey,
         result: Result<(String, Vec<(u32, Option<u8>)>), PeerError>,
     },
     /// A subscriber's offer was made off the room task.
     SubscriberOffered {
-        handle: u64,
+        handle: PeerKey,
         result: Result<String, PeerError>,
     },
     /// A subscriber's answer was applied off the room task.
     SubscriberAnswered {
-        handle: u64,
+        handle: PeerKey,
         result: Result<(), PeerError>,
     },
     /// Time for an MCU room waiting for the encoder probe to look again.
     MixerCheck,
     /// One audio packet's RFC 6464 level (dBov) from a publisher (SFU rooms).
-    AudioLevel { handle: u64, dbov: u8 },
+    AudioLevel { handle: PeerKey, dbov: u8 },
 }
 
 /// Sender half for callbacks; unbounded so a callback never blocks or drops.
@@ -161,7 +162,7 @@ impl Peer {
     /// `events`. It is not yet in any bin.
     pub fn new(
         name: &str,
-        handle: u64,
+        handle: PeerKey,
         ice: &IceSettings,
         latency_ms: u32,
         events: &RoomEvents,

@@ -21,7 +21,7 @@ use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
 
 use super::peer::{RoomEvent, RoomEvents};
-use crate::ids::MediaId;
+use crate::ids::{MediaId, PeerKey};
 use crate::media::codec::{Codec, MediaKind};
 
 static NEXT_MEDIA: AtomicU64 = AtomicU64::new(1);
@@ -134,7 +134,7 @@ impl RtspServer {
     /// Serves `streams` of the source `handle` of a room at `path`. Each
     /// client session prepares one shared media; its `appsrc`s are posted
     /// to the room (`events`) to be fed from the tees.
-    pub fn mount(&self, path: &str, handle: u64, streams: &[MountStream], events: &RoomEvents) {
+    pub fn mount(&self, path: &str, handle: PeerKey, streams: &[MountStream], events: &RoomEvents) {
         let Some(mounts) = self.server.mount_points() else {
             return;
         };
@@ -200,7 +200,7 @@ impl RtspServer {
 /// The room side of one shared RTSP media: an `appsink` branch per stream.
 pub struct RtspBranch {
     /// The source it serves (a publisher handle, or the mix).
-    pub handle: u64,
+    pub handle: PeerKey,
     /// (tee, tee pad, queue, appsink) per stream.
     pub parts: Vec<(gst::Element, gst::Pad, Vec<gst::Element>)>,
 }

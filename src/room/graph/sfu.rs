@@ -11,6 +11,7 @@
 use gst::prelude::*;
 
 use super::peer::{RoomEvent, RoomEvents};
+use crate::ids::PeerKey;
 use crate::media::codec::{Codec, MediaKind};
 
 /// Creates the `tee` for one publisher stream and starts it.
@@ -71,7 +72,7 @@ pub fn link_publisher_pad(
 /// What a subscriber branch forwards.
 pub struct BranchSpec {
     /// The subscriber's handle, for failure reports.
-    pub subscriber_handle: u64,
+    pub subscriber_handle: PeerKey,
     /// Codec, payload type and SSRC, for the subscriber's caps.
     pub codec: Codec,
     /// Payload type (the publisher's: the gateway makes the subscriber offer).
@@ -144,7 +145,7 @@ pub fn prepare_branch(
 pub fn link_branch(
     tee: &gst::Element,
     guard: &gst::Element,
-    keyframes: Option<(u64, u32)>,
+    keyframes: Option<(PeerKey, u32)>,
     replay: Option<&std::sync::Arc<super::gop::GopCache>>,
     events: &RoomEvents,
 ) -> Result<gst::Pad, String> {
@@ -160,7 +161,7 @@ pub fn link_branch(
 pub fn attach_to_tee(
     tee: &gst::Element,
     sink: &gst::Pad,
-    keyframes: Option<(u64, u32)>,
+    keyframes: Option<(PeerKey, u32)>,
     replay: Option<&std::sync::Arc<super::gop::GopCache>>,
     events: &RoomEvents,
 ) -> Result<gst::Pad, String> {
@@ -205,7 +206,7 @@ pub fn attach_to_tee(
 /// returns the error of any one branch, which would stall the publisher and
 /// every other subscriber; behind a guard, a failing subscriber `webrtcbin`
 /// is reported (once, as [`RoomEvent::BranchFailed`]) and torn down alone.
-pub fn flow_guard(subscriber: u64, events: &RoomEvents) -> gst::Element {
+pub fn flow_guard(subscriber: PeerKey, events: &RoomEvents) -> gst::Element {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, OnceLock};
 
@@ -338,7 +339,7 @@ pub fn audio_level(buffer: &gst::BufferRef, id: u8) -> Option<u8> {
 /// levels in extension `id` and posts one [`RoomEvent::AudioLevel`] per
 /// packet (the packet rate, as the MCU's `level` messages). Packets pass
 /// unchanged.
-pub fn watch_audio_level(tee: &gst::Element, publisher: u64, id: u8, events: &RoomEvents) {
+pub fn watch_audio_level(tee: &gst::Element, publisher: PeerKey, id: u8, events: &RoomEvents) {
     let Some(pad) = tee.static_pad("sink") else {
         return;
     };
@@ -388,8 +389,11 @@ mod tests {
     fn flow_guard_passes_buffers_and_answers_caps_itself() {
         gst::init().unwrap();
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut h =
-            gst_check::Harness::with_element(&flow_guard(7, &tx), Some("sink"), Some("src"));
+        let mut h = gst_check::Harness::with_element(
+            &flow_guard(PeerKey(7), &tx),
+            Some("sink"),
+            Some("src"),
+        );
         h.set_src_caps_str("application/x-rtp,media=video,encoding-name=VP8,payload=96");
         for seq in 0..3 {
             assert_eq!(h.push(rtp_buffer(seq)), Ok(gst::FlowSuccess::Ok));
@@ -412,7 +416,8 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         // No sink side: pushes out of the guard fail with not-linked, as a
         // subscriber's broken `webrtcbin` would.
-        let mut h = gst_check::Harness::with_element(&flow_guard(7, &tx), Some("sink"), None);
+        let mut h =
+            gst_check::Harness::with_element(&flow_guard(PeerKey(7), &tx), Some("sink"), None);
         h.set_src_caps_str("application/x-rtp,media=video,encoding-name=VP8,payload=96");
         for seq in 0..3 {
             assert_eq!(
@@ -422,7 +427,10 @@ mod tests {
             );
         }
         match rx.try_recv() {
-            Ok(RoomEvent::BranchFailed { handle: 7, reason }) => {
+            Ok(RoomEvent::BranchFailed {
+                handle: PeerKey(7),
+                reason,
+            }) => {
                 assert!(reason.contains("NotLinked"), "{reason}")
             }
             other => panic!("expected BranchFailed for 7, got {other:?}"),
