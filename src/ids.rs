@@ -110,3 +110,11 @@ newtype_id!(
     /// streaming `switch` bridge. Unique in the process.
     MediaId
 );
+
+impl MediaId {
+    /// A new id, unique in the process.
+    pub fn next() -> MediaId {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        MediaId(NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+    }
+}

@@ -56,7 +56,7 @@ impl Streaming {
                 .send(Command::Bridge { h, reply: tx })
                 .map_err(|e| StreamingError::Unknown(e.to_string()))?;
             let srcs = wait(rx).await?;
-            let media = crate::room::rtsp::next_media_id();
+            let media = MediaId::next();
             let (tx, rx) = oneshot::channel();
             target
                 .room

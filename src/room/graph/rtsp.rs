@@ -15,7 +15,6 @@
 //! [`RoomEvent::RtspAttach`]/[`RoomEvent::RtspDetach`] to the room task.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use gst::prelude::*;
 use gst_rtsp_server::prelude::*;
@@ -23,13 +22,6 @@ use gst_rtsp_server::prelude::*;
 use super::peer::{RoomEvent, RoomEvents};
 use crate::ids::{MediaId, PeerKey};
 use crate::media::codec::{Codec, MediaKind};
-
-static NEXT_MEDIA: AtomicU64 = AtomicU64::new(1);
-
-/// A process-unique id for a bridge of room media (RTSP media, switches).
-pub fn next_media_id() -> MediaId {
-    MediaId(NEXT_MEDIA.fetch_add(1, Ordering::Relaxed))
-}
 
 /// The gateway's RTSP server.
 pub struct RtspServer {
@@ -163,7 +155,7 @@ impl RtspServer {
         let tx = events.clone();
         let kinds: Vec<MediaKind> = streams.iter().map(|s| s.kind).collect();
         factory.connect_media_configure(move |_, media| {
-            let media_id = next_media_id();
+            let media_id = MediaId::next();
             let Some(bin) = media.element().downcast::<gst::Bin>().ok() else {
                 return;
             };
