@@ -157,12 +157,16 @@ pub struct General {
     /// Seconds without a keepalive before a session is destroyed; 0 disables.
     /// Janus's default is 60.
     pub session_timeout: u64,
+    /// When set, every request but `info`/`ping` must carry it as
+    /// `apisecret` (and the long poll as `?apisecret=`); empty: none.
+    pub api_secret: String,
 }
 
 impl Default for General {
     fn default() -> Self {
         General {
             session_timeout: 60,
+            api_secret: String::new(),
         }
     }
 }

@@ -126,6 +126,16 @@ impl Gateway {
         lock(&self.core).set_info(key, value);
     }
 
+    /// Sets the API secret (see [`Core::set_api_secret`]).
+    pub fn set_api_secret(&self, secret: Option<String>) {
+        lock(&self.core).set_api_secret(secret);
+    }
+
+    /// Checks an `apisecret` given outside a request body (the long poll's query).
+    pub fn check_api_secret(&self, given: Option<&str>) -> Result<(), JanusError> {
+        lock(&self.core).check_api_secret(given)
+    }
+
     /// (sessions, handles) alive, for metrics.
     pub fn counts(&self) -> (usize, usize) {
         let c = lock(&self.core);

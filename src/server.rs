@@ -125,6 +125,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
             .create(&body)
             .map_err(|e| anyhow::anyhow!("config room: {e}"))?;
     }
+    gateway.set_api_secret(Some(cfg.general.api_secret.clone()));
     gateway.spawn_sweeper();
     spawn_encoder_probe(cfg, &gateway, encoders.clone());
 

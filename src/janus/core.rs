@@ -151,6 +151,8 @@ pub struct Core {
     session_timeout: Option<Duration>,
     /// Extra `server_info` fields (e.g. the encoders chosen at start-up).
     info_extra: serde_json::Map<String, Value>,
+    /// `apisecret` every request but `info`/`ping` must carry (Janus `api_secret`).
+    api_secret: Option<String>,
 }
 
 impl Core {
@@ -163,6 +165,26 @@ impl Core {
             plugins,
             session_timeout: (!session_timeout.is_zero()).then_some(session_timeout),
             info_extra: serde_json::Map::new(),
+            api_secret: None,
+        }
+    }
+
+    /// Requires `secret` as `apisecret` on every request but `info` and
+    /// `ping` (Janus `api_secret`); `None` requires nothing.
+    pub fn set_api_secret(&mut self, secret: Option<String>) {
+        self.api_secret = secret.filter(|s| !s.is_empty());
+    }
+
+    /// Checks a request's `apisecret` (in constant time): 403 when a secret
+    /// is set and `given` is not it.
+    pub fn check_api_secret(&self, given: Option<&str>) -> Result<(), JanusError> {
+        use subtle::ConstantTimeEq;
+        match &self.api_secret {
+            None => Ok(()),
+            Some(want) => match given {
+                Some(g) if bool::from(g.as_bytes().ct_eq(want.as_bytes())) => Ok(()),
+                _ => Err(JanusError::Unauthorized),
+            },
         }
     }
 
@@ -219,7 +241,7 @@ impl Core {
             "server-name": "webrtc-gateway",
             "gateway": env!("CARGO_PKG_VERSION"),
             "session-timeout": self.session_timeout.map_or(0, |d| d.as_secs()),
-            "api_secret": false,
+            "api_secret": self.api_secret.is_some(),
             "auth_token": false,
             "plugins": plugins,
             "transports": {
@@ -268,6 +290,9 @@ impl Core {
                 ..Outcome::default()
             })
         };
+        if !matches!(req.verb, Verb::Info | Verb::Ping) {
+            self.check_api_secret(req.apisecret.as_deref())?;
+        }
         match req.verb {
             Verb::Info => return reply(self.server_info(Some(tx))),
             Verb::Ping => return reply(json!({"janus": "pong", "transaction": tx})),

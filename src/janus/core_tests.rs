@@ -251,3 +251,60 @@ fn info_and_ping_anywhere() {
         "pong"
     );
 }
+
+#[test]
+fn the_api_secret_guards_everything_but_info_and_ping() {
+    let t0 = Instant::now();
+    let mut c = core();
+    c.set_api_secret(Some("s3cret".into()));
+    let code = |o: &Outcome| o.reply.as_ref().map(|r| r["error"]["code"].clone());
+    // Info and ping need no secret; info says one is needed.
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"info","transaction":"i"}),
+        t0,
+    );
+    assert_eq!(o.reply.unwrap()["api_secret"], true);
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"ping","transaction":"p"}),
+        t0,
+    );
+    assert_eq!(o.reply.unwrap()["janus"], "pong");
+    // Missing, wrong, or not a string: 403, and nothing is created.
+    for bad in [json!(null), json!("nope"), json!(5), json!("s3cret ")] {
+        let mut req = json!({"janus":"create","transaction":"c"});
+        if !bad.is_null() {
+            req["apisecret"] = bad.clone();
+        }
+        let o = send(&mut c, Transport::Http, req, t0);
+        assert_eq!(code(&o), Some(json!(403)), "{bad}");
+        assert_eq!(
+            o.reply.unwrap()["error"]["reason"],
+            "Unauthorized request (wrong or missing secret/token)"
+        );
+        assert_eq!(c.session_count(), 0);
+    }
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"create","transaction":"c","apisecret":"s3cret"}),
+        t0,
+    );
+    assert_eq!(o.reply.as_ref().unwrap()["janus"], "success");
+    let s = o.reply.unwrap()["data"]["id"].as_u64().unwrap();
+    // Every later request needs it too.
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"keepalive","transaction":"k","session_id":s}),
+        t0,
+    );
+    assert_eq!(code(&o), Some(json!(403)));
+    assert!(c.check_api_secret(Some("s3cret")).is_ok());
+    // An empty secret in the config means none.
+    c.set_api_secret(Some(String::new()));
+    assert!(c.check_api_secret(None).is_ok());
+}

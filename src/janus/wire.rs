@@ -30,6 +30,8 @@ pub struct Request {
     pub path: Path,
     /// What it asks for.
     pub verb: Verb,
+    /// `apisecret`, when the request carries one as a string.
+    pub apisecret: Option<String>,
 }
 
 /// The `janus` verbs this gateway serves.
@@ -267,6 +269,10 @@ pub fn parse_request(bytes: &[u8], path: Option<Path>) -> Result<Request, ParseF
         transaction: transaction.unwrap_or_default(),
         path,
         verb,
+        apisecret: obj
+            .get("apisecret")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
     })
 }
 

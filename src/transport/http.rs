@@ -38,6 +38,8 @@ pub struct HttpSite {
 #[derive(Deserialize)]
 struct PollQuery {
     maxev: Option<usize>,
+    /// Janus takes the API secret of a long poll from the query.
+    apisecret: Option<String>,
 }
 
 fn parse_id(s: &str) -> Option<u64> {
@@ -157,6 +159,9 @@ pub fn routes(
             let Some(sid) = parse_id(&s) else {
                 return json_reply(&session_error(&s));
             };
+            if let Err(e) = gw.check_api_secret(q.apisecret.as_deref()) {
+                return json_reply(&wire::error(None, Some(sid), &e));
+            }
             let maxev = q.maxev.unwrap_or(1).clamp(1, 1000);
             match gw.long_poll(sid, maxev, LONG_POLL_TIMEOUT).await {
                 Err(e) => json_reply(&wire::error(None, Some(sid), &e)),
