@@ -56,3 +56,51 @@ async fn a_websocket_client_that_never_reads_is_closed() {
         .expect("list");
     assert_eq!(list["videoroom"], "success", "{list}");
 }
+
+/// A 2 MB request gets a Janus error (450) over WebSocket and over HTTP,
+/// and the WebSocket stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn oversized_requests_get_a_janus_error() {
+    let gw = Gateway::start();
+    let big = format!(
+        r#"{{"janus":"ping","transaction":"t","pad":"{}"}}"#,
+        "x".repeat(2 << 20)
+    );
+    let mut req = gw.ws.as_str().into_client_request().unwrap();
+    req.headers_mut()
+        .insert("sec-websocket-protocol", "janus-protocol".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("connect");
+    let next = async |socket: &mut tokio_tungstenite::WebSocketStream<_>| -> serde_json::Value {
+        let m = tokio::time::timeout(Duration::from_secs(10), socket.next())
+            .await
+            .expect("a reply in time")
+            .expect("still open")
+            .expect("a frame");
+        serde_json::from_str(m.to_text().expect("text")).expect("JSON")
+    };
+    socket.send(Message::text(big.clone())).await.expect("sent");
+    let r = next(&mut socket).await;
+    assert_eq!(r["janus"], "error", "{r}");
+    assert_eq!(r["error"]["code"], 450, "{r}");
+    socket
+        .send(Message::text(r#"{"janus":"ping","transaction":"p"}"#))
+        .await
+        .expect("the socket is still open");
+    let r = next(&mut socket).await;
+    assert_eq!(r["janus"], "pong", "{r}");
+
+    let r: serde_json::Value = reqwest::Client::new()
+        .post(&gw.http)
+        .body(big)
+        .send()
+        .await
+        .expect("POST")
+        .json()
+        .await
+        .expect("a JSON reply, not warp's plain-text 413");
+    assert_eq!(r["janus"], "error", "{r}");
+    assert_eq!(r["error"]["code"], 450, "{r}");
+}

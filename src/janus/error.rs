@@ -56,6 +56,9 @@ pub enum JanusError {
     /// 468: `claim` of a session another transport owns in a way we refuse.
     #[error("Session conflict")]
     SessionConflict,
+    /// 450 (Janus's transport-specific error): a message over the transport's size limit.
+    #[error("Message too large (at most {0} bytes)")]
+    TooLarge(u64),
     /// 490: anything else.
     #[error("{0}")]
     Unknown(String),
@@ -66,6 +69,7 @@ impl JanusError {
     pub fn code(&self) -> u16 {
         match self {
             JanusError::Unauthorized => 403,
+            JanusError::TooLarge(_) => 450,
             JanusError::MissingRequest => 452,
             JanusError::UnknownRequest(_) => 453,
             JanusError::InvalidJson(_) => 454,

@@ -239,4 +239,19 @@ pub fn routes(
         .unify()
         .with(cors)
         .map(warp::reply::Reply::into_response)
+        .recover(too_large)
+        .unify()
+}
+
+/// A body over [`MAX_BODY_BYTES`] gets a Janus error (450), as any other
+/// bad request does, not warp's plain-text 413.
+async fn too_large(r: warp::Rejection) -> Result<warp::reply::Response, warp::Rejection> {
+    if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+        return Ok(json_reply(&wire::error(
+            None,
+            None,
+            &JanusError::TooLarge(MAX_BODY_BYTES),
+        )));
+    }
+    Err(r)
 }

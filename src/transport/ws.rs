@@ -16,8 +16,12 @@ use crate::janus::Transport;
 
 /// The subprotocol Janus clients ask for.
 pub const SUBPROTOCOL: &str = "janus-protocol";
-/// Largest accepted frame.
+/// Largest request: a larger one is answered with a Janus error (450) and
+/// the connection stays.
 const MAX_MESSAGE_BYTES: usize = 1 << 20;
+/// Largest frame read at all: past it the socket is closed (the frame
+/// cannot be answered without buffering it whole).
+const MAX_FRAME_BYTES: usize = 16 << 20;
 
 /// The WebSocket route (any path, as Janus accepts).
 pub fn routes(
@@ -32,7 +36,8 @@ pub fn routes(
         .map(move |ws: Ws, protocols: Option<String>| {
             let gw = gw.clone();
             let reply = ws
-                .max_message_size(MAX_MESSAGE_BYTES)
+                .max_message_size(MAX_FRAME_BYTES)
+                .max_frame_size(MAX_FRAME_BYTES)
                 .on_upgrade(move |socket| serve(gw, socket));
             let wants_janus = protocols
                 .as_deref()
@@ -80,6 +85,11 @@ async fn serve(gw: Arc<Gateway>, socket: WebSocket) {
             break;
         }
         if !(msg.is_text() || msg.is_binary()) {
+            continue;
+        }
+        if msg.as_bytes().len() > MAX_MESSAGE_BYTES {
+            let e = crate::janus::JanusError::TooLarge(MAX_MESSAGE_BYTES as u64);
+            let _ = reply_tx.send(crate::janus::wire::error(None, None, &e));
             continue;
         }
         // The ordered part runs now; only the wait for the reply is spawned.
