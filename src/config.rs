@@ -160,6 +160,18 @@ pub struct General {
     /// When set, every request but `info`/`ping` must carry it as
     /// `apisecret` (and the long poll as `?apisecret=`); empty: none.
     pub api_secret: String,
+    /// When true, every request but `info`/`ping` must carry a valid
+    /// `token` (either it or the API secret admits a request, as in Janus).
+    pub token_auth: bool,
+    /// With `token_auth`: tokens are signed with this secret (Janus's
+    /// HMAC-SHA1 format `<expiry>,janus,<plugin>[,…]:<signature>`) instead of
+    /// stored through the Admin API; empty: stored tokens.
+    pub token_auth_secret: String,
+    /// The Admin API's secret (`admin_secret` in admin requests); empty: none.
+    pub admin_secret: String,
+    /// Seconds a session outlives its closed WebSocket, waiting for a
+    /// `claim` (Janus `reclaim_session_timeout`); 0 destroys it at once.
+    pub reclaim_session_timeout: u64,
 }
 
 impl Default for General {
@@ -167,6 +179,10 @@ impl Default for General {
         General {
             session_timeout: 60,
             api_secret: String::new(),
+            token_auth: false,
+            token_auth_secret: String::new(),
+            admin_secret: String::new(),
+            reclaim_session_timeout: 0,
         }
     }
 }
@@ -185,6 +201,12 @@ pub struct Http {
     pub demo_dir: PathBuf,
     /// Directory served at `/vendor/` (npm packages: janus.js, adapter).
     pub vendor_dir: PathBuf,
+    /// Admin API listen address (Janus: `admin_ip`).
+    pub admin_ip: IpAddr,
+    /// Admin API port (Janus: `admin_port`, 7088); 0 disables it.
+    pub admin_port: u16,
+    /// Admin API path (Janus: `admin_base_path`, `/admin`).
+    pub admin_base_path: String,
 }
 
 impl Default for Http {
@@ -195,6 +217,9 @@ impl Default for Http {
             base_path: "/janus".into(),
             demo_dir: "demo".into(),
             vendor_dir: "node_modules".into(),
+            admin_ip: IpAddr::from([127, 0, 0, 1]),
+            admin_port: 7088,
+            admin_base_path: "/admin".into(),
         }
     }
 }
@@ -207,6 +232,11 @@ pub struct WebSockets {
     pub ws_ip: IpAddr,
     /// Port (Janus: `ws_port`, 8188).
     pub ws_port: u16,
+    /// Admin API over WebSocket (subprotocol `janus-admin-protocol`):
+    /// listen address (Janus: `admin_ws_ip`).
+    pub admin_ws_ip: IpAddr,
+    /// Its port (Janus: `admin_ws_port`, 7188); 0 disables it.
+    pub admin_ws_port: u16,
 }
 
 impl Default for WebSockets {
@@ -214,6 +244,8 @@ impl Default for WebSockets {
         WebSockets {
             ws_ip: IpAddr::from([127, 0, 0, 1]),
             ws_port: 8188,
+            admin_ws_ip: IpAddr::from([127, 0, 0, 1]),
+            admin_ws_port: 7188,
         }
     }
 }

@@ -70,13 +70,17 @@ fn mjr2mp4(cfg: &Config, inputs: &[PathBuf], output: &std::path::Path) -> anyhow
 
 fn main() -> anyhow::Result<()> {
     // warp logs every client that drops a long poll as an ERROR; silence that noise.
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("GATEWAY_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("info,warp::server=off")),
+    use tracing_subscriber::prelude::*;
+    let filter = EnvFilter::try_from_env("GATEWAY_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,warp::server=off"));
+    let (filter, filter_handle) = tracing_subscriber::reload::Layer::new(filter);
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_writer(std::io::stderr),
         )
-        .with_target(false)
-        .with_writer(std::io::stderr)
         .init();
     route_glib_logs();
     let cli = Cli::parse();
@@ -98,11 +102,34 @@ fn main() -> anyhow::Result<()> {
         .context("tokio runtime")?;
     rt.block_on(async move {
         let running = webrtc_gateway::server::start(&cfg).await?;
+        // Admin `set_log_level`: Janus levels onto the tracing filter, live.
+        running
+            .gateway
+            .set_log_level_hook(std::sync::Arc::new(move |level: u8| {
+                let base = match level {
+                    0 => "off",
+                    1 | 2 => "error",
+                    3 => "warn",
+                    4 => "info",
+                    5 => "debug",
+                    _ => "trace",
+                };
+                filter_handle
+                    .reload(EnvFilter::new(format!("{base},warp::server=off")))
+                    .map_err(|e| e.to_string())
+            }));
         // A line tests and scripts parse to find the ports.
-        match running.rtsp {
-            Some(rtsp) => println!("READY http={} ws={} rtsp={rtsp}", running.http, running.ws),
-            None => println!("READY http={} ws={}", running.http, running.ws),
+        let mut ready = format!("READY http={} ws={}", running.http, running.ws);
+        if let Some(rtsp) = running.rtsp {
+            ready.push_str(&format!(" rtsp={rtsp}"));
         }
+        if let Some(a) = running.admin_http {
+            ready.push_str(&format!(" admin={a}"));
+        }
+        if let Some(a) = running.admin_ws {
+            ready.push_str(&format!(" admin_ws={a}"));
+        }
+        println!("{ready}");
         println!("Demo page: http://{}/", running.http);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         tokio::select! {

@@ -34,6 +34,10 @@ pub struct Running {
     pub encoders: Encoders,
     /// Where rooms are served over RTSP, if enabled.
     pub rtsp: Option<SocketAddr>,
+    /// The Admin API over HTTP, if enabled.
+    pub admin_http: Option<SocketAddr>,
+    /// The Admin API over WebSocket, if enabled.
+    pub admin_ws: Option<SocketAddr>,
 }
 
 /// Initializes GStreamer, binds the listeners (port 0 picks a free port),
@@ -125,7 +129,22 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
             .create(&body)
             .map_err(|e| anyhow::anyhow!("config room: {e}"))?;
     }
-    gateway.set_api_secret(Some(cfg.general.api_secret.clone()));
+    let g = &cfg.general;
+    gateway.configure_core(|core| {
+        let auth = core.auth_mut();
+        auth.set_api_secret(Some(g.api_secret.clone()));
+        auth.set_admin_secret(Some(g.admin_secret.clone()));
+        auth.set_token_auth(g.token_auth, Some(g.token_auth_secret.clone()));
+        core.set_reclaim_timeout(Duration::from_secs(g.reclaim_session_timeout));
+    });
+    if g.token_auth {
+        let mode = if g.token_auth_secret.is_empty() {
+            "stored"
+        } else {
+            "signed"
+        };
+        info!(mode, "token authentication enabled");
+    }
     gateway.spawn_sweeper();
     spawn_encoder_probe(cfg, &gateway, encoders.clone());
 
@@ -154,6 +173,37 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     tokio::spawn(warp::serve(http_routes).incoming(http_listener).run());
     tokio::spawn(warp::serve(ws_routes).incoming(ws_listener).run());
     info!(%http, %ws, "gateway listening");
+    let mut admin_http = None;
+    if cfg.http.admin_port != 0 {
+        let l = transport::bind(SocketAddr::new(cfg.http.admin_ip, cfg.http.admin_port)).await?;
+        let addr = l.local_addr()?;
+        let routes = transport::http::admin_routes(gateway.clone(), &cfg.http.admin_base_path);
+        tokio::spawn(warp::serve(routes).incoming(l).run());
+        info!(%addr, base_path = %cfg.http.admin_base_path, "admin API listening (HTTP)");
+        admin_http = Some(addr);
+    }
+    let mut admin_ws = None;
+    if cfg.websockets.admin_ws_port != 0 {
+        let l = transport::bind(SocketAddr::new(
+            cfg.websockets.admin_ws_ip,
+            cfg.websockets.admin_ws_port,
+        ))
+        .await?;
+        let addr = l.local_addr()?;
+        tokio::spawn(
+            warp::serve(transport::ws::admin_routes(gateway.clone()))
+                .incoming(l)
+                .run(),
+        );
+        info!(%addr, "admin API listening (WebSocket)");
+        admin_ws = Some(addr);
+    }
+    if (admin_http.is_some() || admin_ws.is_some()) && g.admin_secret.is_empty() {
+        let loopback = cfg.http.admin_ip.is_loopback() && cfg.websockets.admin_ws_ip.is_loopback();
+        if !loopback {
+            tracing::warn!("the admin API listens beyond loopback without an admin_secret");
+        }
+    }
     Ok(Running {
         http,
         ws,
@@ -162,6 +212,8 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         streaming,
         encoders,
         rtsp: rtsp.as_ref().map(|r| r.addr),
+        admin_http,
+        admin_ws,
     })
 }
 

@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use serde_json::{Value, json};
 
+use super::auth::Auth;
 use super::error::JanusError;
 use super::wire::{self, Jsep, Request, Trickle, Verb};
 
@@ -128,31 +129,58 @@ pub struct Expired {
     pub calls: Vec<PluginCall>,
 }
 
-struct Session {
-    owner: Transport,
-    last_activity: Instant,
+pub(super) struct Session {
+    pub(super) owner: Transport,
+    pub(super) last_activity: Instant,
     /// Long polls waiting on this session right now: a client parked in a
     /// poll is alive even when the poll outlasts the session timeout.
     polls: u32,
-    handles: BTreeSet<u64>,
+    pub(super) handles: BTreeSet<u64>,
     events: VecDeque<Value>,
+    /// Its own timeout (Admin `set_session_timeout`): `None` follows the
+    /// global one, `Some(ZERO)` never times out.
+    pub(super) timeout: Option<Duration>,
+    /// When its WebSocket closed, if it did: it waits for a `claim` until
+    /// the reclaim timeout, queueing its events meanwhile.
+    pub(super) orphaned: Option<Instant>,
 }
 
-struct Handle {
-    session: u64,
-    plugin: &'static str,
+pub(super) struct Handle {
+    pub(super) session: u64,
+    pub(super) plugin: &'static str,
+    pub(super) created: Instant,
+    pub(super) opaque_id: Option<String>,
+    pub(super) token: Option<String>,
 }
 
 /// The Janus core state machine.
 pub struct Core {
-    sessions: HashMap<u64, Session>,
-    handles: HashMap<u64, Handle>,
-    plugins: Vec<PluginDescriptor>,
-    session_timeout: Option<Duration>,
+    pub(super) sessions: HashMap<u64, Session>,
+    pub(super) handles: HashMap<u64, Handle>,
+    pub(super) plugins: Vec<PluginDescriptor>,
+    pub(super) session_timeout: Option<Duration>,
     /// Extra `server_info` fields (e.g. the encoders chosen at start-up).
     info_extra: serde_json::Map<String, Value>,
-    /// `apisecret` every request but `info`/`ping` must carry (Janus `api_secret`).
-    api_secret: Option<String>,
+    /// Secrets and tokens.
+    pub(super) auth: Auth,
+    /// `false` after Admin `accept_new_sessions` with `accept: false`.
+    pub(super) accept_new_sessions: bool,
+    /// How long a session outlives its closed WebSocket (`None`: not at all).
+    pub(super) reclaim_timeout: Option<Duration>,
+    /// Wall-clock Unix seconds, for signed tokens' expiry (a field so tests
+    /// can set the time).
+    pub(super) wall_clock: fn() -> u64,
+    /// The Janus log level last set through the Admin API (0–7).
+    pub(super) log_level: u8,
+    /// When the core started: the zero of the monotonic times `handle_info` shows.
+    pub(super) epoch: Instant,
+}
+
+/// The system clock in Unix seconds.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl Core {
@@ -165,27 +193,46 @@ impl Core {
             plugins,
             session_timeout: (!session_timeout.is_zero()).then_some(session_timeout),
             info_extra: serde_json::Map::new(),
-            api_secret: None,
+            auth: Auth::default(),
+            accept_new_sessions: true,
+            reclaim_timeout: None,
+            wall_clock: unix_now,
+            log_level: super::admin::DEFAULT_LOG_LEVEL,
+            epoch: Instant::now(),
         }
     }
 
     /// Requires `secret` as `apisecret` on every request but `info` and
     /// `ping` (Janus `api_secret`); `None` requires nothing.
     pub fn set_api_secret(&mut self, secret: Option<String>) {
-        self.api_secret = secret.filter(|s| !s.is_empty());
+        self.auth.set_api_secret(secret);
     }
 
-    /// Checks a request's `apisecret` (in constant time): 403 when a secret
-    /// is set and `given` is not it.
+    /// The secrets and tokens, to configure them (see [`Auth`]).
+    pub fn auth_mut(&mut self) -> &mut Auth {
+        &mut self.auth
+    }
+
+    /// Keeps the sessions of a closed WebSocket for `timeout`, waiting for a
+    /// `claim` (Janus `reclaim_session_timeout`; zero destroys them at once).
+    pub fn set_reclaim_timeout(&mut self, timeout: Duration) {
+        self.reclaim_timeout = (!timeout.is_zero()).then_some(timeout);
+    }
+
+    /// Checks credentials given outside a request body (the long poll's
+    /// query string): 403 unless the API secret or a valid token is there.
     pub fn check_api_secret(&self, given: Option<&str>) -> Result<(), JanusError> {
-        use subtle::ConstantTimeEq;
-        match &self.api_secret {
-            None => Ok(()),
-            Some(want) => match given {
-                Some(g) if bool::from(g.as_bytes().ct_eq(want.as_bytes())) => Ok(()),
-                _ => Err(JanusError::Unauthorized),
-            },
-        }
+        self.check_credentials(given, None)
+    }
+
+    /// Checks an `apisecret` and a `token` (see [`Auth::check_request`]).
+    pub fn check_credentials(
+        &self,
+        apisecret: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<(), JanusError> {
+        self.auth
+            .check_request(apisecret, token, (self.wall_clock)())
     }
 
     /// Adds or replaces a field of `server_info`.
@@ -241,8 +288,11 @@ impl Core {
             "server-name": "webrtc-gateway",
             "gateway": env!("CARGO_PKG_VERSION"),
             "session-timeout": self.session_timeout.map_or(0, |d| d.as_secs()),
-            "api_secret": self.api_secret.is_some(),
-            "auth_token": false,
+            "api_secret": self.auth.has_api_secret(),
+            "auth_token": self.auth.token_auth(),
+            "admin_secret": self.auth.has_admin_secret(),
+            "reclaim-session-timeout": self.reclaim_timeout.map_or(0, |d| d.as_secs()),
+            "accepting-new-sessions": self.accept_new_sessions,
             "plugins": plugins,
             "transports": {
                 "janus.transport.http": {"name": "HTTP transport", "version_string": "1.4.0"},
@@ -290,8 +340,12 @@ impl Core {
                 ..Outcome::default()
             })
         };
+        // Janus refuses a `create` while draining before it looks at the secret.
+        if matches!(req.verb, Verb::Create { .. }) && !self.accept_new_sessions {
+            return Err(JanusError::NotAcceptingSessions);
+        }
         if !matches!(req.verb, Verb::Info | Verb::Ping) {
-            self.check_api_secret(req.apisecret.as_deref())?;
+            self.check_credentials(req.apisecret.as_deref(), req.token.as_deref())?;
         }
         match req.verb {
             Verb::Info => return reply(self.server_info(Some(tx))),
@@ -312,6 +366,8 @@ impl Core {
                         polls: 0,
                         handles: BTreeSet::new(),
                         events: VecDeque::new(),
+                        timeout: None,
+                        orphaned: None,
                     },
                 );
                 return reply(wire::success_id(tx, None, id));
@@ -332,6 +388,7 @@ impl Core {
                 }
                 Verb::Claim => {
                     session.owner = from;
+                    session.orphaned = None;
                     let mut out = Outcome {
                         reply: Some(wire::success(tx, Some(session_id))),
                         ..Outcome::default()
@@ -341,19 +398,24 @@ impl Core {
                     }
                     Ok(out)
                 }
-                Verb::Attach { plugin, .. } => {
+                Verb::Attach { plugin, opaque_id } => {
                     let plugin = self
                         .plugins
                         .iter()
                         .find(|p| p.package == plugin)
                         .map(|p| p.package)
                         .ok_or(JanusError::PluginNotFound(plugin))?;
+                    self.auth
+                        .check_plugin(req.token.as_deref(), plugin, (self.wall_clock)())?;
                     let handle_id = Self::new_id(&self.handles);
                     self.handles.insert(
                         handle_id,
                         Handle {
                             session: session_id,
                             plugin,
+                            created: now,
+                            opaque_id,
+                            token: req.token.clone(),
                         },
                     );
                     self.session_mut(session_id)?.handles.insert(handle_id);
@@ -430,7 +492,7 @@ impl Core {
     }
 
     /// Removes a session and its handles, returning the detach calls.
-    fn remove_session(&mut self, session_id: u64) -> Vec<PluginCall> {
+    pub(super) fn remove_session(&mut self, session_id: u64) -> Vec<PluginCall> {
         let Some(session) = self.sessions.remove(&session_id) else {
             return vec![];
         };
@@ -455,8 +517,9 @@ impl Core {
             return Delivery::Dropped;
         };
         match s.owner {
-            Transport::Ws(conn) => Delivery::Push(conn, event),
-            Transport::Http => {
+            Transport::Ws(conn) if s.orphaned.is_none() => Delivery::Push(conn, event),
+            // HTTP, or a WebSocket session waiting to be claimed.
+            _ => {
                 if s.events.len() >= MAX_QUEUED_EVENTS {
                     s.events.pop_front();
                 }
@@ -501,30 +564,59 @@ impl Core {
         self.sessions.contains_key(&session_id)
     }
 
-    /// Destroys every session a closed WebSocket connection owned.
-    pub fn transport_gone(&mut self, conn: u64) -> Vec<PluginCall> {
+    /// A WebSocket connection closed. Without a reclaim timeout its
+    /// sessions are destroyed now (their detach calls are returned); with
+    /// one they wait for a `claim`, queueing their events (returns none).
+    pub fn transport_gone(&mut self, conn: u64, now: Instant) -> Vec<PluginCall> {
         let owned: Vec<u64> = self
             .sessions
             .iter()
-            .filter(|(_, s)| s.owner == Transport::Ws(conn))
+            .filter(|(_, s)| s.owner == Transport::Ws(conn) && s.orphaned.is_none())
             .map(|(id, _)| *id)
             .collect();
+        if self.reclaim_timeout.is_some() {
+            for id in &owned {
+                if let Some(s) = self.sessions.get_mut(id) {
+                    s.orphaned = Some(now);
+                }
+            }
+            return vec![];
+        }
         owned
             .into_iter()
             .flat_map(|id| self.remove_session(id))
             .collect()
     }
 
-    /// Removes sessions idle for longer than the session timeout.
+    /// Sessions whose WebSocket closed and that wait for a `claim`.
+    pub fn orphaned_count(&self) -> usize {
+        self.sessions
+            .values()
+            .filter(|s| s.orphaned.is_some())
+            .count()
+    }
+
+    /// Removes sessions idle for longer than their session timeout, and
+    /// orphaned ones nobody claimed within the reclaim timeout.
     pub fn expire(&mut self, now: Instant) -> Vec<Expired> {
-        let Some(timeout) = self.session_timeout else {
-            return vec![];
-        };
+        let (global, reclaim) = (self.session_timeout, self.reclaim_timeout);
         let stale: Vec<(u64, Transport)> = self
             .sessions
             .iter()
             .filter(|(_, s)| {
-                s.polls == 0 && now.saturating_duration_since(s.last_activity) >= timeout
+                let unclaimed = match (s.orphaned, reclaim) {
+                    (Some(at), Some(r)) => now.saturating_duration_since(at) >= r,
+                    _ => false,
+                };
+                let timeout = match s.timeout {
+                    Some(t) if t.is_zero() => None,
+                    Some(t) => Some(t),
+                    None => global,
+                };
+                let idle = timeout.is_some_and(|t| {
+                    s.polls == 0 && now.saturating_duration_since(s.last_activity) >= t
+                });
+                unclaimed || idle
             })
             .map(|(id, s)| (*id, s.owner))
             .collect();

@@ -197,7 +197,7 @@ fn closing_a_websocket_destroys_its_sessions_only() {
     let a = create(&mut c, Transport::Ws(1), now);
     attach(&mut c, a, now);
     let b = create(&mut c, Transport::Ws(2), now);
-    let calls = c.transport_gone(1);
+    let calls = c.transport_gone(1, now);
     assert_eq!(calls.len(), 1);
     assert!(!c.has_session(a));
     assert!(c.has_session(b));
@@ -307,4 +307,139 @@ fn the_api_secret_guards_everything_but_info_and_ping() {
     // An empty secret in the config means none.
     c.set_api_secret(Some(String::new()));
     assert!(c.check_api_secret(None).is_ok());
+}
+
+#[test]
+fn tokens_admit_and_limit_plugins() {
+    let t0 = Instant::now();
+    let mut c = core();
+    c.auth_mut().set_token_auth(true, None);
+    let code = |o: &Outcome| o.reply.as_ref().map(|r| r["error"]["code"].clone());
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"create","transaction":"c"}),
+        t0,
+    );
+    assert_eq!(code(&o), Some(json!(403)));
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"create","transaction":"c","token":"t"}),
+        t0,
+    );
+    assert_eq!(code(&o), Some(json!(403)), "token not stored yet");
+    c.auth_mut()
+        .add_token("t", &["other.plugin".into()], &[VR, "other.plugin"])
+        .unwrap();
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"create","transaction":"c","token":"t"}),
+        t0,
+    );
+    let s = o.reply.unwrap()["data"]["id"].as_u64().unwrap();
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"attach","transaction":"a","session_id":s,"plugin":VR,"token":"t"}),
+        t0,
+    );
+    assert_eq!(code(&o), Some(json!(405)));
+    assert_eq!(
+        o.reply.unwrap()["error"]["reason"],
+        format!("Provided token can't access plugin '{VR}'")
+    );
+    assert_eq!(c.handle_count(), 0);
+    assert!(c.check_api_secret(None).is_err());
+}
+
+#[test]
+fn signed_tokens_follow_the_wall_clock() {
+    let t0 = Instant::now();
+    let mut c = core();
+    c.auth_mut().set_token_auth(true, Some("key".into()));
+    c.wall_clock = || 1_000;
+    let good = crate::janus::auth::signed_token("key", 1_500, &[VR]);
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"create","transaction":"c","token":good}),
+        t0,
+    );
+    let s = o.reply.unwrap()["data"]["id"].as_u64().unwrap();
+    attach_with(&mut c, s, &good, t0).expect("token names the plugin");
+    c.wall_clock = || 2_000;
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"keepalive","transaction":"k","session_id":s,"token":good}),
+        t0,
+    );
+    assert_eq!(o.reply.unwrap()["error"]["code"], 403, "expired");
+}
+
+fn attach_with(c: &mut Core, s: u64, token: &str, now: Instant) -> Result<u64, Value> {
+    let o = send(
+        c,
+        Transport::Http,
+        json!({"janus":"attach","transaction":"a","session_id":s,"plugin":VR,"token":token}),
+        now,
+    );
+    let r = o.reply.unwrap();
+    r["data"]["id"].as_u64().ok_or(r)
+}
+
+#[test]
+fn draining_refuses_creates_only() {
+    let t0 = Instant::now();
+    let mut c = core();
+    let s = create(&mut c, Transport::Http, t0);
+    c.accept_new_sessions = false;
+    let o = send(
+        &mut c,
+        Transport::Http,
+        json!({"janus":"create","transaction":"c"}),
+        t0,
+    );
+    let r = o.reply.unwrap();
+    assert_eq!(r["error"]["code"], 472);
+    assert_eq!(r["error"]["reason"], "Currently not accepting new sessions");
+    attach(&mut c, s, t0);
+}
+
+#[test]
+fn reclaim_keeps_sessions_of_a_closed_socket_until_claimed() {
+    let t0 = Instant::now();
+    let mut c = core();
+    c.set_reclaim_timeout(Duration::from_secs(10));
+    let a = create(&mut c, Transport::Ws(1), t0);
+    attach(&mut c, a, t0);
+    let b = create(&mut c, Transport::Ws(1), t0);
+    assert!(c.transport_gone(1, t0).is_empty());
+    assert_eq!(c.orphaned_count(), 2);
+    // Events wait in the session meanwhile.
+    assert_eq!(c.push_event(a, json!({"n":1})), Delivery::Queued(a));
+    let o = send(
+        &mut c,
+        Transport::Ws(2),
+        json!({"janus":"claim","transaction":"x","session_id":a}),
+        t0 + Duration::from_secs(5),
+    );
+    assert_eq!(o.reply.unwrap()["janus"], "success");
+    assert_eq!(o.pushes, vec![(2, json!({"n":1}))]);
+    assert_eq!(
+        c.push_event(a, json!({"n":2})),
+        Delivery::Push(2, json!({"n":2}))
+    );
+    // The unclaimed one goes at the reclaim timeout, with its handles.
+    assert!(c.expire(t0 + Duration::from_secs(9)).is_empty());
+    let gone = c.expire(t0 + Duration::from_secs(10));
+    assert_eq!(gone.len(), 1);
+    assert_eq!(gone[0].session_id, b);
+    assert!(c.has_session(a));
+    // Without a reclaim timeout a close destroys at once (Janus's default).
+    c.set_reclaim_timeout(Duration::ZERO);
+    assert_eq!(c.transport_gone(2, t0).len(), 1);
+    assert!(!c.has_session(a));
 }

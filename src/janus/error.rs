@@ -14,6 +14,10 @@ pub enum JanusError {
     /// 403: bad or missing `apisecret`/`token`.
     #[error("Unauthorized request (wrong or missing secret/token)")]
     Unauthorized,
+    /// 405: the request's token may not attach to this plugin. The reason is
+    /// the one Janus sends for it (`janus.c`, attach).
+    #[error("Provided token can't access plugin '{0}'")]
+    UnauthorizedPlugin(String),
     /// 452: the `janus` verb is absent.
     #[error("Missing request")]
     MissingRequest,
@@ -53,6 +57,18 @@ pub enum JanusError {
     /// 467: a field has the wrong JSON type.
     #[error("Invalid element type ({0} should be {1})")]
     InvalidElementType(&'static str, &'static str),
+    /// 467 with a reason of its own (e.g. "timeout should be a positive integer").
+    #[error("{0}")]
+    Invalid(String),
+    /// 463: the handle could not be detached (Admin `detach_handle`, `hangup_webrtc`).
+    #[error("{0}")]
+    PluginDetach(String),
+    /// 470: an Admin token request names a token that is not stored.
+    #[error("Token {0} not found")]
+    TokenNotFound(String),
+    /// 472: `create` while the Admin API has stopped new sessions (draining).
+    #[error("Currently not accepting new sessions")]
+    NotAcceptingSessions,
     /// 468: `claim` of a session another transport owns in a way we refuse.
     #[error("Session conflict")]
     SessionConflict,
@@ -69,6 +85,7 @@ impl JanusError {
     pub fn code(&self) -> u16 {
         match self {
             JanusError::Unauthorized => 403,
+            JanusError::UnauthorizedPlugin(_) => 405,
             JanusError::TooLarge(_) => 450,
             JanusError::MissingRequest => 452,
             JanusError::UnknownRequest(_) => 453,
@@ -82,7 +99,10 @@ impl JanusError {
             JanusError::PluginMessage(_) => 462,
             JanusError::JsepUnknownType(_) => 464,
             JanusError::JsepInvalidSdp(_) => 465,
-            JanusError::InvalidElementType(..) => 467,
+            JanusError::InvalidElementType(..) | JanusError::Invalid(_) => 467,
+            JanusError::PluginDetach(_) => 463,
+            JanusError::TokenNotFound(_) => 470,
+            JanusError::NotAcceptingSessions => 472,
             JanusError::SessionConflict => 468,
             JanusError::Unknown(_) => 490,
         }

@@ -2,6 +2,8 @@
 //! and the session/handle state machine ([`core`]). Nothing here does I/O;
 //! `crate::transport` adapts it to HTTP long-poll and WebSocket.
 
+pub mod admin;
+pub mod auth;
 pub mod core;
 pub mod error;
 pub mod wire;

@@ -32,6 +32,8 @@ pub struct Request {
     pub verb: Verb,
     /// `apisecret`, when the request carries one as a string.
     pub apisecret: Option<String>,
+    /// `token`, when the request carries one as a string (Janus token auth).
+    pub token: Option<String>,
 }
 
 /// The `janus` verbs this gateway serves.
@@ -273,6 +275,7 @@ pub fn parse_request(bytes: &[u8], path: Option<Path>) -> Result<Request, ParseF
             .get("apisecret")
             .and_then(Value::as_str)
             .map(str::to_owned),
+        token: obj.get("token").and_then(Value::as_str).map(str::to_owned),
     })
 }
 

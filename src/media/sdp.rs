@@ -25,6 +25,11 @@ pub fn parse(sdp: &str) -> Result<SDPMessage, SdpError> {
     // cheap after the first call, and keeps the Janus core usable without
     // a prior start-up step (its unit tests, for one).
     gst::init().map_err(|e| SdpError::Syntax(format!("GStreamer unavailable: {e}")))?;
+    // Refused before GStreamer sees it: an empty buffer trips a critical
+    // assertion in gst_sdp_message_parse_buffer, and an SDP starts with v=.
+    if !sdp.trim_start().starts_with("v=") {
+        return Err(SdpError::Incomplete("an SDP starts with v="));
+    }
     let msg =
         SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|e| SdpError::Syntax(e.to_string()))?;
     if msg.version() != Some("0") {

@@ -125,3 +125,31 @@ pub fn answer_later<E: RequestError>(
     });
     Box::pin(async { Ok(PluginReply::Ack) })
 }
+
+/// Serves an Admin `message_plugin` request: only the plugin's synchronous
+/// requests, answered with their result (or error) data; an asynchronous
+/// one is refused as unknown, since there is no handle to answer on.
+pub fn admin<E: RequestError, R>(
+    body: Map<String, Value>,
+    lookup: impl Fn(&str) -> Option<(R, Route)>,
+    sync: impl FnOnce(R, Map<String, Value>) -> Answer<E>,
+) -> BoxFuture<'static, Value> {
+    let name = body
+        .get("request")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let fut = match route::<E, R>(&body, lookup) {
+        Ok((request, Route::Sync)) => answer_now(sync(request, body)),
+        Ok((_, Route::Async)) => {
+            let v = E::unknown(name.unwrap_or_default()).to_json();
+            return Box::pin(async move { v });
+        }
+        Err(reply) => reply,
+    };
+    Box::pin(async move {
+        match fut.await {
+            Ok(PluginReply::Sync(v)) => v,
+            Ok(PluginReply::Ack) | Err(_) => Value::Null,
+        }
+    })
+}

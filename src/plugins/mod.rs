@@ -1,6 +1,7 @@
 //! Janus plugins: the interface the gateway calls ([`Plugin`]) and the way
 //! plugins talk back to clients ([`EventSink`], [`HandleEvent`]).
 
+pub mod admin_info;
 pub mod dispatch;
 pub mod params;
 pub mod streaming;
@@ -115,6 +116,29 @@ pub trait Plugin: Send + Sync {
     fn hangup(&self, h: HandleId);
     /// The handle is gone: leave rooms, free everything.
     fn detach(&self, h: HandleId);
+    /// Admin `message_plugin`: a synchronous plugin request without a handle
+    /// (e.g. `{"request":"list"}`); resolves to the plugin's answer, an error
+    /// answer included. Asynchronous requests are refused as unknown.
+    fn admin_message(&self, request: Map<String, Value>) -> BoxFuture<'static, Value> {
+        let _ = request;
+        Box::pin(async { json!({"error": "Plugin doesn't support Admin API messages"}) })
+    }
+    /// Admin `handle_info`: what the plugin knows of handle `h`, and with
+    /// `webrtc` its PeerConnection's state and statistics.
+    fn handle_info(&self, h: HandleId, webrtc: bool) -> BoxFuture<'static, HandleInfo> {
+        let _ = (h, webrtc);
+        Box::pin(async { HandleInfo::default() })
+    }
+}
+
+/// A plugin's part of an Admin `handle_info` reply.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HandleInfo {
+    /// `plugin_specific`: e.g. the room, the feed, the participant's role.
+    pub plugin_specific: Option<Value>,
+    /// `webrtc`: ICE and DTLS state, the selected candidate pair, per-stream
+    /// statistics (see `crate::room::graph::stats`).
+    pub webrtc: Option<Value>,
 }
 
 /// A shared [`EventSink`].

@@ -267,6 +267,26 @@ pub struct Published {
     pub answer: String,
 }
 
+/// What a room knows of one member, for the Admin API's `handle_info`.
+#[derive(Debug, Clone, Default)]
+pub struct MemberInfo {
+    /// Its role here; `None` when the handle is not (or no longer) in the room.
+    pub role: Option<super::error::Role>,
+    /// The participant's id (a subscriber's: none).
+    pub id: Option<FeedId>,
+    /// `display`.
+    pub display: Option<String>,
+    /// A publisher's streams (none before it publishes).
+    pub published: Vec<PublishedStream>,
+    /// A subscriber's m-lines: (its mid, the feed, the feed's mid).
+    pub subscribed: Vec<(String, FeedId, String)>,
+    /// A subscriber that paused.
+    pub paused: bool,
+    /// The PeerConnection's state and statistics
+    /// (`crate::room::graph::stats`), when asked for and there is one.
+    pub webrtc: Option<Value>,
+}
+
 /// One entry of `listparticipants`.
 #[derive(Debug, Clone)]
 pub struct ParticipantInfo {

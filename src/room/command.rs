@@ -37,6 +37,15 @@ pub enum Command {
         /// The answer.
         reply: Reply<()>,
     },
+    /// What the room knows of handle `h` (Admin `handle_info`).
+    MemberInfo {
+        /// The handle.
+        h: HandleId,
+        /// Include the PeerConnection's state and statistics.
+        webrtc: bool,
+        /// The answer.
+        reply: oneshot::Sender<super::api::MemberInfo>,
+    },
     /// `listparticipants`.
     ListParticipants {
         /// The answer.

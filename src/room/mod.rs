@@ -51,6 +51,7 @@ pub mod talk;
 mod bus;
 mod ingests;
 mod keyframes;
+mod member_info;
 mod mixing;
 mod negotiation;
 mod owners;
@@ -88,8 +89,9 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use self::api::{
     EgressInfo, EgressSource, EgressState, IngestParams, IngestStatus, JoinParams, Joined, Member,
-    Notice, Notices, Offered, ParticipantInfo, PublishParams, Published, PublishedStream,
-    PublisherInfo, RecordingState, Reply, RoomEdit, RoomInfo, StreamRequest, SubscribedStream,
+    MemberInfo, Notice, Notices, Offered, ParticipantInfo, PublishParams, Published,
+    PublishedStream, PublisherInfo, RecordingState, Reply, RoomEdit, RoomInfo, StreamRequest,
+    SubscribedStream,
 };
 pub use self::command::{Command, RoomHandle, mix_id};
 use self::config::RoomConfig;

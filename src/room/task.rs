@@ -89,6 +89,7 @@ impl Room {
                 send_reply(reply, Ok(()));
                 return Break(());
             }
+            Command::MemberInfo { h, webrtc, reply } => self.member_info(h, webrtc, reply),
             Command::ListParticipants { reply } => {
                 let list = self
                     .participants

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
 use serde::Deserialize;
 use serde_json::Value;
 use warp::Filter;
@@ -40,6 +41,8 @@ struct PollQuery {
     maxev: Option<usize>,
     /// Janus takes the API secret of a long poll from the query.
     apisecret: Option<String>,
+    /// And its token.
+    token: Option<String>,
 }
 
 fn parse_id(s: &str) -> Option<u64> {
@@ -70,77 +73,11 @@ pub fn routes(
 + Send
 + Sync
 + 'static {
-    let base_segments: Vec<String> = site
-        .base_path
-        .trim_matches('/')
-        .split('/')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let base = base_segments
-        .into_iter()
-        .fold(warp::any().boxed(), |f, seg| f.and(warp::path(seg)).boxed());
+    let base = base_filter(&site.base_path);
     let gw_f = warp::any().map(move || gw.clone());
-
-    let post_root = base
-        .clone()
-        .and(warp::path::end())
-        .and(warp::post())
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::bytes())
-        .and(gw_f.clone())
-        .then(|body: Bytes, gw: Arc<Gateway>| async move {
-            json_reply(
-                &gw.request(&body, Some(Path::default()), Transport::Http)
-                    .await,
-            )
-        });
-    let post_session = base
-        .clone()
-        .and(warp::path::param::<String>())
-        .and(warp::path::end())
-        .and(warp::post())
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::bytes())
-        .and(gw_f.clone())
-        .then(|s: String, body: Bytes, gw: Arc<Gateway>| async move {
-            let Some(sid) = parse_id(&s) else {
-                return json_reply(&session_error(&s));
-            };
-            let path = Path {
-                session: Some(sid),
-                handle: None,
-            };
-            json_reply(&gw.request(&body, Some(path), Transport::Http).await)
-        });
-    let post_handle = base
-        .clone()
-        .and(warp::path::param::<String>())
-        .and(warp::path::param::<String>())
-        .and(warp::path::end())
-        .and(warp::post())
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::bytes())
-        .and(gw_f.clone())
-        .then(
-            |s: String, h: String, body: Bytes, gw: Arc<Gateway>| async move {
-                let Some(sid) = parse_id(&s) else {
-                    return json_reply(&session_error(&s));
-                };
-                let Some(hid) = parse_id(&h) else {
-                    return json_reply(&wire::error(
-                        None,
-                        Some(sid),
-                        &JanusError::HandleNotFound(0, sid),
-                    ));
-                };
-                let path = Path {
-                    session: Some(sid),
-                    handle: Some(hid),
-                };
-                json_reply(&gw.request(&body, Some(path), Transport::Http).await)
-            },
-        );
+    let posts = posts(base.clone(), gw_f.clone(), |gw, body, path| {
+        gw.request(body, Some(path), Transport::Http)
+    });
     let info = base
         .clone()
         .and(warp::path("info"))
@@ -159,7 +96,7 @@ pub fn routes(
             let Some(sid) = parse_id(&s) else {
                 return json_reply(&session_error(&s));
             };
-            if let Err(e) = gw.check_api_secret(q.apisecret.as_deref()) {
+            if let Err(e) = gw.check_credentials(q.apisecret.as_deref(), q.token.as_deref()) {
                 return json_reply(&wire::error(None, Some(sid), &e));
             }
             let maxev = q.maxev.unwrap_or(1).clamp(1, 1000);
@@ -221,11 +158,7 @@ pub fn routes(
         .allow_methods(["GET", "POST", "OPTIONS"])
         .allow_header("content-type");
 
-    info.or(post_root)
-        .unify()
-        .or(post_session)
-        .unify()
-        .or(post_handle)
+    info.or(posts)
         .unify()
         .or(poll)
         .unify()
@@ -236,6 +169,107 @@ pub fn routes(
         .or(vendor)
         .unify()
         .or(demo)
+        .unify()
+        .with(cors)
+        .map(warp::reply::Reply::into_response)
+        .recover(too_large)
+        .unify()
+}
+
+/// The filter matching `base_path`'s segments (`/janus` → `janus`).
+fn base_filter(base_path: &str) -> warp::filters::BoxedFilter<()> {
+    base_path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .fold(warp::any().boxed(), |f, seg| {
+            f.and(warp::path(seg.to_owned())).boxed()
+        })
+}
+
+/// What a POST at `<base>[/<session>[/<handle>]]` is handed to.
+type Handler = fn(&Arc<Gateway>, &[u8], Path) -> BoxFuture<'static, Value>;
+
+/// `POST <base>`, `<base>/<session>` and `<base>/<session>/<handle>`, ids
+/// from the URL, answered by `handler` (458/459 for ids that are not numbers).
+fn posts(
+    base: warp::filters::BoxedFilter<()>,
+    gw_f: impl Filter<Extract = (Arc<Gateway>,), Error = std::convert::Infallible>
+    + Clone
+    + Send
+    + Sync
+    + 'static,
+    handler: Handler,
+) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
+    base.and(warp::path::tail())
+        .and(warp::post())
+        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
+        .and(warp::body::bytes())
+        .and(gw_f)
+        .and_then(
+            move |tail: warp::path::Tail, body: Bytes, gw: Arc<Gateway>| async move {
+                let segs: Vec<&str> = tail.as_str().split('/').filter(|s| !s.is_empty()).collect();
+                let path = match segs.as_slice() {
+                    [] => Path::default(),
+                    [s] => match parse_id(s) {
+                        Some(sid) => Path {
+                            session: Some(sid),
+                            handle: None,
+                        },
+                        None => return Ok(json_reply(&session_error(s))),
+                    },
+                    [s, h] => {
+                        let Some(sid) = parse_id(s) else {
+                            return Ok(json_reply(&session_error(s)));
+                        };
+                        let Some(hid) = parse_id(h) else {
+                            return Ok(json_reply(&wire::error(
+                                None,
+                                Some(sid),
+                                &JanusError::HandleNotFound(0, sid),
+                            )));
+                        };
+                        Path {
+                            session: Some(sid),
+                            handle: Some(hid),
+                        }
+                    }
+                    _ => return Err(warp::reject::not_found()),
+                };
+                Ok::<_, warp::Rejection>(json_reply(&handler(&gw, &body, path).await))
+            },
+        )
+        .boxed()
+}
+
+/// The Admin API over HTTP (Janus "Admin/Monitor API"): `POST <base>`,
+/// `<base>/<session>`, `<base>/<session>/<handle>` and `GET <base>/info`,
+/// on a listener of its own (`[http] admin_port`).
+pub fn admin_routes(
+    gw: Arc<Gateway>,
+    base_path: &str,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
++ Clone
++ Send
++ Sync
++ 'static {
+    let base = base_filter(base_path);
+    let gw_f = warp::any().map(move || gw.clone());
+    let info = base
+        .clone()
+        .and(warp::path("info"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(gw_f.clone())
+        .map(|gw: Arc<Gateway>| json_reply(&gw.server_info()));
+    let posts = posts(base, gw_f, |gw, body, path| {
+        gw.admin_request(body, Some(path))
+    });
+    let cors = warp::cors()
+        .allow_any_origin()
+        .allow_methods(["GET", "POST", "OPTIONS"])
+        .allow_header("content-type");
+    info.or(posts)
         .unify()
         .with(cors)
         .map(warp::reply::Reply::into_response)

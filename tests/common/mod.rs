@@ -28,6 +28,10 @@ pub struct Gateway {
     pub site: String,
     /// `rtsp://127.0.0.1:<port>` when the gateway serves RTSP.
     pub rtsp: Option<String>,
+    /// `http://127.0.0.1:<port>/admin` when the Admin API is on.
+    pub admin: Option<String>,
+    /// `ws://127.0.0.1:<port>` of the Admin API when it is on.
+    pub admin_ws: Option<String>,
     _dir: TempDir,
 }
 
@@ -70,8 +74,19 @@ impl Gateway {
         Self::start_config("[general]\nsession_timeout = 60\n", extra)
     }
 
-    /// Starts the gateway with its `[general]` section and `extra` TOML.
+    /// Starts the gateway with its `[general]` section and `extra` TOML
+    /// (the Admin API off).
     pub fn start_config(general: &str, extra: &str) -> Gateway {
+        Self::start_full(general, extra, None)
+    }
+
+    /// Starts the gateway with the Admin API on free ports (HTTP and WebSocket).
+    pub fn start_admin(general: &str, extra: &str) -> Gateway {
+        Self::start_full(general, extra, Some((free_tcp_port(), free_tcp_port())))
+    }
+
+    fn start_full(general: &str, extra: &str, admin: Option<(u16, u16)>) -> Gateway {
+        let (admin_port, admin_ws_port) = admin.unwrap_or((0, 0));
         let dir = TempDir::new("gw");
         let repo = env!("CARGO_MANIFEST_DIR");
         let cfg = format!(
@@ -82,9 +97,11 @@ ip = "127.0.0.1"
 port = 0
 demo_dir = "{repo}/demo"
 vendor_dir = "{repo}/node_modules"
+admin_port = {admin_port}
 [websockets]
 ws_ip = "127.0.0.1"
 ws_port = 0
+admin_ws_port = {admin_ws_port}
 [nat]
 ice_enforce_list = ["127.0.0.1"]
 [media]
@@ -136,12 +153,19 @@ port = 0
             .split_whitespace()
             .find_map(|f| f.strip_prefix("rtsp="))
             .map(|a| format!("rtsp://{a}"));
+        let opt = |k: &str| {
+            line.split_whitespace()
+                .find_map(|f| f.strip_prefix(k))
+                .map(str::to_owned)
+        };
         Gateway {
             child,
             http: format!("http://{http}/janus"),
             ws: format!("ws://{ws}"),
             site: format!("http://{http}"),
             rtsp,
+            admin: opt("admin=").map(|a| format!("http://{a}/admin")),
+            admin_ws: opt("admin_ws=").map(|a| format!("ws://{a}")),
             _dir: dir,
         }
     }
@@ -408,4 +432,13 @@ impl Drop for Nginx {
         let _ = self.server.kill();
         let _ = self.server.wait();
     }
+}
+
+/// A TCP port free on 127.0.0.1 right now (the OS picks it; it is released
+/// at once, so another process could take it before use: rare on loopback).
+pub fn free_tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
 }

@@ -511,6 +511,24 @@ impl Plugin for Streaming {
         self.route(h, |h| Command::Hangup { h });
     }
 
+    fn admin_message(&self, request: Map<String, Value>) -> BoxFuture<'static, Value> {
+        super::dispatch::admin::<StreamingError, _>(request, lookup, |r, body| {
+            self.sync_request(r, body)
+        })
+    }
+
+    fn handle_info(&self, h: HandleId, webrtc: bool) -> BoxFuture<'static, super::HandleInfo> {
+        let mp = self.watched(h.handle_id);
+        let id = mp.as_ref().map(|m| m.id);
+        super::admin_info::ask(mp.map(|m| m.room.clone()), h, webrtc, move |info| {
+            json!({
+                "state": if info.role.is_some() { "watching" } else { "idle" },
+                "mountpoint_id": id,
+                "paused": info.paused,
+            })
+        })
+    }
+
     fn detach(&self, h: HandleId) {
         self.unexport(h.handle_id);
         self.route(h, |h| Command::Detach { h });

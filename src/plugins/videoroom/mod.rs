@@ -678,4 +678,19 @@ impl Plugin for VideoRoom {
     fn detach(&self, h: HandleId) {
         self.route_simple(h, |h| Command::Detach { h });
     }
+
+    fn admin_message(&self, request: Map<String, Value>) -> BoxFuture<'static, Value> {
+        super::dispatch::admin::<VideoRoomError, _>(request, Request::lookup, |r, body| {
+            self.sync_request(r, body)
+        })
+    }
+
+    fn handle_info(&self, h: HandleId, webrtc: bool) -> BoxFuture<'static, super::HandleInfo> {
+        let member = self.member(h.handle_id);
+        let room = member.as_ref().and_then(|m| self.room(&m.room).ok());
+        let room_id = member.map(|m| m.room);
+        super::admin_info::ask(room, h, webrtc, move |info| {
+            reply::member_info(room_id.as_ref(), info)
+        })
+    }
 }

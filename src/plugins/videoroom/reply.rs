@@ -480,3 +480,30 @@ mod tests {
         assert_eq!(jsep.map(|j| j.kind), Some(SdpType::Answer));
     }
 }
+
+/// `handle_info`'s `plugin_specific` object for a videoroom handle, in the
+/// spirit of Janus's `query_session` (`type` publisher, subscriber or none).
+pub fn member_info(room: Option<&crate::ids::RoomId>, info: &crate::room::MemberInfo) -> Value {
+    use crate::room::Role;
+    match info.role {
+        None => json!({"type": "none"}),
+        Some(Role::Publisher) => json!({
+            "type": "publisher",
+            "room": room.map(Id::to_json),
+            "id": info.id.as_ref().map(crate::ids::Id::to_json),
+            "display": info.display,
+            "streams": info.published.iter().map(|s| json!({
+                "type": s.kind.as_str(), "mindex": s.mindex, "mid": s.mid,
+                "codec": s.codec.janus_name(), "moderated": s.moderated,
+            })).collect::<Vec<_>>(),
+        }),
+        Some(Role::Subscriber) => json!({
+            "type": "subscriber",
+            "room": room.map(Id::to_json),
+            "paused": info.paused,
+            "streams": info.subscribed.iter().map(|(mid, feed, feed_mid)| json!({
+                "mid": mid, "feed_id": feed.to_json(), "feed_mid": feed_mid,
+            })).collect::<Vec<_>>(),
+        }),
+    }
+}

@@ -8,7 +8,8 @@
 //! - [`record`] and [`timing`]: recording (and restream) branches, lip-sync from sender reports;
 //! - [`ingest`], [`source`], [`passthrough`]: RTSP/RTMP/RTP sources as publishers;
 //! - [`rtsp`]: the RTSP server and the branches that feed its clients;
-//! - [`gop`]: the keyframe cache replayed to new viewers.
+//! - [`gop`]: the keyframe cache replayed to new viewers;
+//! - [`stats`]: a PeerConnection's state and statistics, for the Admin API.
 
 pub mod gop;
 pub mod ingest;
@@ -20,4 +21,5 @@ pub mod record;
 pub mod rtsp;
 pub(crate) mod sfu;
 pub mod source;
+pub mod stats;
 pub mod timing;

@@ -154,6 +154,8 @@ pub enum PeerError {
 pub struct Peer {
     /// The element, inside the room pipeline.
     pub webrtcbin: gst::Element,
+    /// Byte counts of the last statistics read, for bitrates.
+    pub samples: std::sync::Arc<super::stats::Samples>,
 }
 
 impl Peer {
@@ -227,7 +229,10 @@ impl Peer {
             }
             None
         });
-        Ok(Peer { webrtcbin })
+        Ok(Peer {
+            webrtcbin,
+            samples: Default::default(),
+        })
     }
 
     async fn call(
@@ -262,8 +267,7 @@ impl Peer {
 
     /// Applies the remote offer or answer.
     pub async fn set_remote(&self, kind: SdpType, sdp: &str) -> Result<(), PeerError> {
-        let msg = gst_sdp::SDPMessage::parse_buffer(sdp.as_bytes())
-            .map_err(|e| PeerError::Sdp(e.to_string()))?;
+        let msg = crate::media::sdp::parse(sdp).map_err(|e| PeerError::Sdp(e.to_string()))?;
         let t = match kind {
             SdpType::Offer => WebRTCSDPType::Offer,
             SdpType::Answer => WebRTCSDPType::Answer,

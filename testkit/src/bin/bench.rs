@@ -427,7 +427,7 @@ fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
     std::fs::write(
         &cfg,
         format!(
-            "[rtsp]\nenabled = false\n[http]\nport = 0\ndemo_dir = \"\"\n[websockets]\nws_port = 0\n[nat]\nice_enforce_list = [\"127.0.0.1\"]\n[media]\nrtp_port_range = \"\"\n[encoder]\ncatalog = \"{}/pipelines/encoders.toml\"\n",
+            "[rtsp]\nenabled = false\n[http]\nport = 0\ndemo_dir = \"\"\nadmin_port = 0\n[websockets]\nws_port = 0\nadmin_ws_port = 0\n[nat]\nice_enforce_list = [\"127.0.0.1\"]\n[media]\nrtp_port_range = \"\"\n[encoder]\ncatalog = \"{}/pipelines/encoders.toml\"\n",
             REPO
         ),
     )?;

@@ -3,6 +3,10 @@
 //! connections. Transports (`crate::transport`) call [`Gateway::request`],
 //! [`Gateway::long_poll`] and the WebSocket registration functions.
 
+mod admin;
+
+pub use self::admin::LogLevelHook;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -58,6 +62,8 @@ pub struct Gateway {
     /// Outboxes of WebSocket connections.
     ws_conns: Mutex<HashMap<u64, WsConn>>,
     next_conn: AtomicU64,
+    /// Applies an Admin `set_log_level` to the process's log filter.
+    log_level: Mutex<Option<LogLevelHook>>,
 }
 
 /// Routes plugin events into the gateway without keeping it alive.
@@ -91,6 +97,7 @@ impl Gateway {
                 waiters: Mutex::new(HashMap::new()),
                 ws_conns: Mutex::new(HashMap::new()),
                 next_conn: AtomicU64::new(1),
+                log_level: Mutex::new(None),
             }
         })
     }
@@ -131,9 +138,19 @@ impl Gateway {
         lock(&self.core).set_api_secret(secret);
     }
 
-    /// Checks an `apisecret` given outside a request body (the long poll's query).
-    pub fn check_api_secret(&self, given: Option<&str>) -> Result<(), JanusError> {
-        lock(&self.core).check_api_secret(given)
+    /// Checks credentials given outside a request body (the long poll's
+    /// query string: `apisecret` or `token`).
+    pub fn check_credentials(
+        &self,
+        apisecret: Option<&str>,
+        token: Option<&str>,
+    ) -> Result<(), JanusError> {
+        lock(&self.core).check_credentials(apisecret, token)
+    }
+
+    /// Configures the core's secrets, tokens and reclaim timeout.
+    pub fn configure_core(&self, f: impl FnOnce(&mut Core)) {
+        f(&mut lock(&self.core));
     }
 
     /// (sessions, handles) alive, for metrics.
@@ -189,7 +206,7 @@ impl Gateway {
         }
     }
 
-    fn dispatch_message(
+    pub(crate) fn dispatch_message(
         &self,
         call: &PluginCall,
     ) -> BoxFuture<'static, Result<PluginReply, JanusError>> {
@@ -208,7 +225,7 @@ impl Gateway {
     }
 
     /// Runs the non-message plugin calls (attach, trickle, hangup, detach).
-    fn run_calls(&self, calls: Vec<PluginCall>) {
+    pub(crate) fn run_calls(&self, calls: Vec<PluginCall>) {
         for call in calls {
             let Some(plugin) = self.plugins.get(call.plugin) else {
                 continue;
@@ -313,10 +330,11 @@ impl Gateway {
         }
     }
 
-    /// A WebSocket closed: its sessions are destroyed (Janus behaviour).
+    /// A WebSocket closed: its sessions are destroyed (Janus behaviour), or
+    /// with a reclaim timeout kept for a `claim`.
     pub fn ws_closed(&self, conn: u64) {
         lock(&self.ws_conns).remove(&conn);
-        let calls = lock(&self.core).transport_gone(conn);
+        let calls = lock(&self.core).transport_gone(conn, Instant::now());
         if !calls.is_empty() {
             info!(
                 conn,
