@@ -75,7 +75,7 @@ pub struct AdminOutcome {
 }
 
 /// Parses one Admin API request body. `path` is `Some` for HTTP (ids from
-/// the URL), `None` for WebSocket (ids from the body). Janus's checks: 454
+/// the URL, else from the body), `None` for WebSocket (ids from the body). Janus's checks: 454
 /// not JSON, 455 not an object, 456/467 a missing or non-string
 /// `transaction` or `janus`.
 pub fn parse(bytes: &[u8], path: Option<Path>) -> Result<AdminRequest, ParseFailure> {
@@ -93,10 +93,17 @@ pub fn parse(bytes: &[u8], path: Option<Path>) -> Result<AdminRequest, ParseFail
         });
     };
     let transaction = body.get("transaction").and_then(Value::as_str);
-    let path = path.unwrap_or(Path {
-        session: body.get("session_id").and_then(Value::as_u64),
-        handle: body.get("handle_id").and_then(Value::as_u64),
-    });
+    // Ids in the URL win; else the body's (Janus reads them from the body,
+    // where its HTTP transport also puts the URL's).
+    let url = path.unwrap_or_default();
+    let path = Path {
+        session: url
+            .session
+            .or_else(|| body.get("session_id").and_then(Value::as_u64)),
+        handle: url
+            .handle
+            .or_else(|| body.get("handle_id").and_then(Value::as_u64)),
+    };
     let fail = |error| ParseFailure {
         error,
         transaction: transaction.map(str::to_owned),

@@ -16,7 +16,13 @@ impl Room {
         reply: oneshot::Sender<MemberInfo>,
     ) {
         let key = h.key();
+        let mut known = std::collections::HashMap::new();
         let (info, peer) = if let Some(p) = self.participants.get(&key) {
+            for s in p.publication.iter().flat_map(|p| &p.streams) {
+                if let Some(ssrc) = s.ssrc {
+                    known.insert(ssrc, (s.kind.as_str(), s.mid.clone()));
+                }
+            }
             let info = MemberInfo {
                 role: Some(Role::Publisher),
                 id: Some(p.id.clone()),
@@ -48,7 +54,7 @@ impl Room {
         };
         match peer.filter(|_| webrtc) {
             Some(peer) => {
-                graph::stats::summarize(&peer.webrtcbin, peer.samples.clone(), move |w| {
+                graph::stats::summarize(&peer.webrtcbin, peer.samples.clone(), known, move |w| {
                     let _ = reply.send(MemberInfo {
                         webrtc: Some(w),
                         ..info

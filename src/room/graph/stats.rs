@@ -63,9 +63,14 @@ fn text(s: &gst::StructureRef, field: &str) -> Option<String> {
 /// Reads `webrtcbin`'s state and statistics and calls `done` with the
 /// summary (module doc), from a GStreamer thread. It holds `webrtcbin`
 /// weakly and never blocks; `samples` keeps the byte counts between calls.
+///
+/// `known` names streams by SSRC, (kind, mid), where the room knows them
+/// from the SDP: GStreamer 1.22 reports `kind` "audio" for every inbound
+/// stream, so the room's word wins.
 pub fn summarize(
     webrtcbin: &gst::Element,
     samples: Arc<Samples>,
+    known: HashMap<u32, (&'static str, String)>,
     done: impl FnOnce(Value) + Send + 'static,
 ) {
     let mut base = Map::new();
@@ -90,7 +95,7 @@ pub fn summarize(
         };
         let mut out = base;
         let (media, pair) = match &report {
-            Some(r) => (media(r, &samples), selected_pair(r)),
+            Some(r) => (media(r, &samples, &known), selected_pair(r)),
             None => (Map::new(), None),
         };
         let mut ice = Map::new();
@@ -118,7 +123,11 @@ fn entries<'a>(
     })
 }
 
-fn media(report: &gst::StructureRef, samples: &Samples) -> Map<String, Value> {
+fn media(
+    report: &gst::StructureRef,
+    samples: &Samples,
+    known: &HashMap<u32, (&'static str, String)>,
+) -> Map<String, Value> {
     let now = Instant::now();
     // Round-trip times by local SSRC, from the remote end's reports.
     let mut rtt: HashMap<u32, f64> = HashMap::new();
@@ -140,10 +149,16 @@ fn media(report: &gst::StructureRef, samples: &Samples) -> Map<String, Value> {
                 "direction".into(),
                 json!(if inbound { "inbound" } else { "outbound" }),
             );
-            m.insert(
-                "kind".into(),
-                text(s, "kind").map_or(Value::Null, Value::from),
-            );
+            match known.get(&ssrc) {
+                Some((kind, mid)) => {
+                    m.insert("kind".into(), json!(kind));
+                    m.insert("mid".into(), json!(mid));
+                }
+                None => {
+                    let kind = text(s, "kind").map_or(Value::Null, Value::from);
+                    m.insert("kind".into(), kind);
+                }
+            }
             let (p, b) = if inbound {
                 ("packets-received", "bytes-received")
             } else {
