@@ -234,6 +234,18 @@ impl Session {
         }
     }
 
+    /// Cuts the WebSocket under the session without a close frame, as a
+    /// network drop does (the session's replies and events stop arriving).
+    /// No-op over HTTP.
+    pub fn cut_socket(&self) {
+        if matches!(self.link, Link::Ws { .. }) {
+            // The writer and reader tasks own the socket's two halves.
+            for t in self.tasks.iter().take(2) {
+                t.abort();
+            }
+        }
+    }
+
     /// Sends raw bytes (for malformed-input tests) and returns the parsed reply.
     pub async fn raw(&self, handle: Option<u64>, text: &str) -> anyhow::Result<Value> {
         match &self.link {
