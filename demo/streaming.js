@@ -22,8 +22,12 @@
 	function servers() {
 		if (qs.get('server')) return qs.get('server');
 		const host = location.hostname.includes(':') ? `[${location.hostname}]` : location.hostname;
-		const ws = cfg.ws || `${location.protocol === 'https:' ? 'wss' : 'ws'}://${host}:8188`;
-		const http = cfg.http || `${location.protocol}//${location.host}/janus`;
+		// /config.js gives the ports; the host is the page's own, so the page
+		// works from another machine too. Over https://, the WSS port.
+		const secure = location.protocol === 'https:';
+		const port = secure ? (cfg.wss_port || 8989) : (cfg.ws_port || 8188);
+		const ws = `${secure ? 'wss' : 'ws'}://${host}:${port}`;
+		const http = `${location.protocol}//${location.host}${cfg.base_path || '/janus'}`;
 		return [ws, http];
 	}
 

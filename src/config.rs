@@ -55,6 +55,18 @@ pub struct Config {
     pub streaming: Streaming,
     /// `[rtsp]`: RTSP serving of rooms' mixes and feeds.
     pub rtsp: Rtsp,
+    /// `[certificates]`: the TLS certificate of the HTTPS/WSS listeners.
+    pub certificates: Certificates,
+}
+
+/// `[certificates]` (Janus: `cert_pem`, `cert_key`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Certificates {
+    /// PEM certificate chain, leaf first.
+    pub cert_pem: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub cert_key: PathBuf,
 }
 
 /// `[rtsp]`.
@@ -207,6 +219,14 @@ pub struct Http {
     pub admin_port: u16,
     /// Admin API path (Janus: `admin_base_path`, `/admin`).
     pub admin_base_path: String,
+    /// Also serve the API, demo page and metrics over HTTPS (Janus: `https`).
+    pub https: bool,
+    /// HTTPS port (Janus: `secure_port`, 8089); 0 picks a free one.
+    pub secure_port: u16,
+    /// Also serve the Admin API over HTTPS (Janus: `admin_https`).
+    pub admin_https: bool,
+    /// Its port (Janus: `admin_secure_port`, 7889); 0 picks a free one.
+    pub admin_secure_port: u16,
 }
 
 impl Default for Http {
@@ -220,6 +240,10 @@ impl Default for Http {
             admin_ip: IpAddr::from([127, 0, 0, 1]),
             admin_port: 7088,
             admin_base_path: "/admin".into(),
+            https: false,
+            secure_port: 8089,
+            admin_https: false,
+            admin_secure_port: 7889,
         }
     }
 }
@@ -237,6 +261,14 @@ pub struct WebSockets {
     pub admin_ws_ip: IpAddr,
     /// Its port (Janus: `admin_ws_port`, 7188); 0 disables it.
     pub admin_ws_port: u16,
+    /// Also serve the API over secure WebSocket (Janus: `wss`).
+    pub wss: bool,
+    /// WSS port (Janus: `wss_port`, 8989); 0 picks a free one.
+    pub wss_port: u16,
+    /// Also serve the Admin API over WSS (Janus: `admin_wss`).
+    pub admin_wss: bool,
+    /// Its port (Janus: `admin_wss_port`, 7989); 0 picks a free one.
+    pub admin_wss_port: u16,
 }
 
 impl Default for WebSockets {
@@ -246,6 +278,10 @@ impl Default for WebSockets {
             ws_port: 8188,
             admin_ws_ip: IpAddr::from([127, 0, 0, 1]),
             admin_ws_port: 7188,
+            wss: false,
+            wss_port: 8989,
+            admin_wss: false,
+            admin_wss_port: 7989,
         }
     }
 }

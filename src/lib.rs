@@ -3,8 +3,9 @@
 //!
 //! Layout: [`janus`] (wire types and the session state machine, no I/O),
 //! [`transport`] (HTTP long-poll and WebSocket adapters), [`plugins`]
-//! (videoroom request handling), [`room`] (the per-room task and its
-//! GStreamer graph), [`media`] (codecs, SDP, ICE), [`server`] (start-up).
+//! (videoroom and streaming), [`room`] (the per-room task and its
+//! GStreamer graph), [`media`] (codecs, SDP, ICE), [`server`] (start-up),
+//! [`listen`] (the HTTP/WebSocket/Admin listeners, plain and TLS).
 //! The test peers and the bench live in the `gateway-testkit` crate
 //! (`testkit/`), not here.
 
@@ -12,6 +13,7 @@ pub mod config;
 pub mod gateway;
 pub mod ids;
 pub mod janus;
+pub mod listen;
 pub mod media;
 pub mod metrics;
 pub mod mjr;

@@ -123,11 +123,18 @@ fn main() -> anyhow::Result<()> {
         if let Some(rtsp) = running.rtsp {
             ready.push_str(&format!(" rtsp={rtsp}"));
         }
-        if let Some(a) = running.admin_http {
-            ready.push_str(&format!(" admin={a}"));
-        }
-        if let Some(a) = running.admin_ws {
-            ready.push_str(&format!(" admin_ws={a}"));
+        let l = running.listeners;
+        for (key, addr) in [
+            ("https", l.https),
+            ("wss", l.wss),
+            ("admin", l.admin_http),
+            ("admin_ws", l.admin_ws),
+            ("admin_https", l.admin_https),
+            ("admin_wss", l.admin_wss),
+        ] {
+            if let Some(a) = addr {
+                ready.push_str(&format!(" {key}={a}"));
+            }
         }
         println!("{ready}");
         println!("Demo page: http://{}/", running.http);

@@ -16,7 +16,7 @@ use crate::plugins::Plugin;
 use crate::plugins::streaming::Streaming;
 use crate::plugins::videoroom::VideoRoom;
 use crate::room::RoomContext;
-use crate::transport::{self, http::HttpSite};
+use crate::transport::http::HttpSite;
 
 /// A started gateway.
 pub struct Running {
@@ -34,10 +34,8 @@ pub struct Running {
     pub encoders: Encoders,
     /// Where rooms are served over RTSP, if enabled.
     pub rtsp: Option<SocketAddr>,
-    /// The Admin API over HTTP, if enabled.
-    pub admin_http: Option<SocketAddr>,
-    /// The Admin API over WebSocket, if enabled.
-    pub admin_ws: Option<SocketAddr>,
+    /// Every listener's address (TLS and admin ones included).
+    pub listeners: crate::listen::Bound,
 }
 
 /// Initializes GStreamer, binds the listeners (port 0 picks a free port),
@@ -148,72 +146,25 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     gateway.spawn_sweeper();
     spawn_encoder_probe(cfg, &gateway, encoders.clone());
 
-    let http_listener = transport::bind(SocketAddr::new(cfg.http.ip, cfg.http.port)).await?;
-    let ws_listener = transport::bind(SocketAddr::new(
-        cfg.websockets.ws_ip,
-        cfg.websockets.ws_port,
-    ))
-    .await?;
-    let http = http_listener.local_addr()?;
-    let ws = ws_listener.local_addr()?;
     let dir =
         |p: &std::path::Path| (!p.as_os_str().is_empty() && p.is_dir()).then(|| p.to_path_buf());
     let site = HttpSite {
         base_path: cfg.http.base_path.clone(),
         demo_dir: dir(&cfg.http.demo_dir),
         vendor_dir: dir(&cfg.http.vendor_dir),
-        config_js: format!(
-            "window.GATEWAY_CONFIG = {};\n",
-            serde_json::json!({"ws": format!("ws://{ws}"), "http": format!("http://{http}{}", cfg.http.base_path)})
-        ),
+        config_js: String::new(),
         metrics: crate::metrics::renderer(gateway.clone(), videoroom.clone(), alive),
     };
-    let http_routes = transport::http::routes(gateway.clone(), site);
-    let ws_routes = transport::ws::routes(gateway.clone());
-    tokio::spawn(warp::serve(http_routes).incoming(http_listener).run());
-    tokio::spawn(warp::serve(ws_routes).incoming(ws_listener).run());
-    info!(%http, %ws, "gateway listening");
-    let mut admin_http = None;
-    if cfg.http.admin_port != 0 {
-        let l = transport::bind(SocketAddr::new(cfg.http.admin_ip, cfg.http.admin_port)).await?;
-        let addr = l.local_addr()?;
-        let routes = transport::http::admin_routes(gateway.clone(), &cfg.http.admin_base_path);
-        tokio::spawn(warp::serve(routes).incoming(l).run());
-        info!(%addr, base_path = %cfg.http.admin_base_path, "admin API listening (HTTP)");
-        admin_http = Some(addr);
-    }
-    let mut admin_ws = None;
-    if cfg.websockets.admin_ws_port != 0 {
-        let l = transport::bind(SocketAddr::new(
-            cfg.websockets.admin_ws_ip,
-            cfg.websockets.admin_ws_port,
-        ))
-        .await?;
-        let addr = l.local_addr()?;
-        tokio::spawn(
-            warp::serve(transport::ws::admin_routes(gateway.clone()))
-                .incoming(l)
-                .run(),
-        );
-        info!(%addr, "admin API listening (WebSocket)");
-        admin_ws = Some(addr);
-    }
-    if (admin_http.is_some() || admin_ws.is_some()) && g.admin_secret.is_empty() {
-        let loopback = cfg.http.admin_ip.is_loopback() && cfg.websockets.admin_ws_ip.is_loopback();
-        if !loopback {
-            tracing::warn!("the admin API listens beyond loopback without an admin_secret");
-        }
-    }
+    let bound = crate::listen::start(cfg, &gateway, site).await?;
     Ok(Running {
-        http,
-        ws,
+        http: bound.http,
+        ws: bound.ws,
+        listeners: bound,
         gateway,
         videoroom,
         streaming,
         encoders,
         rtsp: rtsp.as_ref().map(|r| r.addr),
-        admin_http,
-        admin_ws,
     })
 }
 

@@ -3,6 +3,7 @@
 //! with the `janus-protocol` subprotocol ([`ws`]).
 
 pub mod http;
+pub mod tls;
 pub mod ws;
 
 use std::net::SocketAddr;

@@ -19,6 +19,8 @@ export const CHROMIUM_ARGS = [
 	'--webrtc-ip-handling-policy=default_public_interface_only',
 	// Should any host candidate still appear, show the IP, not an mDNS name.
 	'--disable-features=WebRtcHideLocalIpsWithMdns',
+	// The TLS tests serve a self-signed certificate made by the test.
+	'--ignore-certificate-errors',
 ];
 
 // Runs in every page before its scripts: belt and braces for the flags above.
@@ -70,7 +72,7 @@ export function pageUrl(base, server, room, display, params = {}) {
 
 // A fresh context (own fake camera/mic permissions) and page, console collected in `logs`.
 export async function openPeer(browser, name, url) {
-	const context = await browser.newContext({ permissions: ['camera', 'microphone'] });
+	const context = await browser.newContext({ permissions: ['camera', 'microphone'], ignoreHTTPSErrors: true });
 	await context.addInitScript(loopbackOnlyIce);
 	const page = await context.newPage();
 	const logs = [];

@@ -32,6 +32,14 @@ pub struct Gateway {
     pub admin: Option<String>,
     /// `ws://127.0.0.1:<port>` of the Admin API when it is on.
     pub admin_ws: Option<String>,
+    /// `https://127.0.0.1:<port>` (the site; the API is at `/janus`) when HTTPS is on.
+    pub https: Option<String>,
+    /// `wss://127.0.0.1:<port>` when WSS is on.
+    pub wss: Option<String>,
+    /// `https://127.0.0.1:<port>/admin` when admin HTTPS is on.
+    pub admin_https: Option<String>,
+    /// `wss://127.0.0.1:<port>` of the Admin API when admin WSS is on.
+    pub admin_wss: Option<String>,
     _dir: TempDir,
 }
 
@@ -85,7 +93,34 @@ impl Gateway {
         Self::start_full(general, extra, Some((free_tcp_port(), free_tcp_port())))
     }
 
+    /// Starts the gateway with every listener also over TLS (free ports),
+    /// with the certificate and key files given.
+    pub fn start_tls(general: &str, cert: &std::path::Path, key: &std::path::Path) -> Gateway {
+        let extra = format!(
+            "[certificates]\ncert_pem = \"{}\"\ncert_key = \"{}\"\n",
+            cert.display(),
+            key.display()
+        );
+        Self::start_full_with(
+            general,
+            &extra,
+            Some((free_tcp_port(), free_tcp_port())),
+            "https = true\nsecure_port = 0\nadmin_https = true\nadmin_secure_port = 0\n",
+            "wss = true\nwss_port = 0\nadmin_wss = true\nadmin_wss_port = 0\n",
+        )
+    }
+
     fn start_full(general: &str, extra: &str, admin: Option<(u16, u16)>) -> Gateway {
+        Self::start_full_with(general, extra, admin, "", "")
+    }
+
+    fn start_full_with(
+        general: &str,
+        extra: &str,
+        admin: Option<(u16, u16)>,
+        http_extra: &str,
+        ws_extra: &str,
+    ) -> Gateway {
         let (admin_port, admin_ws_port) = admin.unwrap_or((0, 0));
         let dir = TempDir::new("gw");
         let repo = env!("CARGO_MANIFEST_DIR");
@@ -98,10 +133,12 @@ port = 0
 demo_dir = "{repo}/demo"
 vendor_dir = "{repo}/node_modules"
 admin_port = {admin_port}
+{http_extra}
 [websockets]
 ws_ip = "127.0.0.1"
 ws_port = 0
 admin_ws_port = {admin_ws_port}
+{ws_extra}
 [nat]
 ice_enforce_list = ["127.0.0.1"]
 [media]
@@ -166,6 +203,10 @@ port = 0
             rtsp,
             admin: opt("admin=").map(|a| format!("http://{a}/admin")),
             admin_ws: opt("admin_ws=").map(|a| format!("ws://{a}")),
+            https: opt("https=").map(|a| format!("https://{a}")),
+            wss: opt("wss=").map(|a| format!("wss://{a}")),
+            admin_https: opt("admin_https=").map(|a| format!("https://{a}/admin")),
+            admin_wss: opt("admin_wss=").map(|a| format!("wss://{a}")),
             _dir: dir,
         }
     }
