@@ -443,3 +443,92 @@ async fn one_subscriber_two_feeds() {
         .await;
     assert!(ok, "both feeds decode: {:?}", sub.stats);
 }
+
+/// Videoroom `allowed` and the `token` on `join`, as in Janus: a room made
+/// with `allowed` admits publishers whose token is listed; `add`/`remove`
+/// change the list, `disable` opens the room; every change needs the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn allowed_tokens_guard_publisher_joins() {
+    init();
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(&admin, json!({"secret": "s", "allowed": ["t1"]})).await;
+    let join = |token: Option<&str>| {
+        let mut body =
+            json!({"request": "join", "ptype": "publisher", "room": room, "display": "x"});
+        if let Some(t) = token {
+            body["token"] = json!(t);
+        }
+        body
+    };
+    let try_join = |token: Option<&'static str>| {
+        let body = join(token);
+        let gw = &gw;
+        async move {
+            let h = videoroom_handle(gw, true).await;
+            let (ev, _) = h.call(body, None, WITHIN).await.expect("join answered");
+            ev
+        }
+    };
+    for t in [None, Some("t2")] {
+        let ev = try_join(t).await;
+        assert_eq!(ev["error_code"], 433, "{ev}");
+        assert_eq!(
+            ev["error"], "Unauthorized (not in the allowed list)",
+            "{ev}"
+        );
+    }
+    assert_eq!(try_join(Some("t1")).await["videoroom"], "joined");
+    let r = admin
+        .sync(json!({"request":"allowed","room":room,"secret":"s","action":"add","allowed":["t2","t3"]}))
+        .await
+        .unwrap();
+    assert_eq!(r["allowed"], json!(["t1", "t2", "t3"]), "{r}");
+    assert_eq!(try_join(Some("t2")).await["videoroom"], "joined");
+    let r = admin
+        .sync(json!({"request":"allowed","room":room,"secret":"s","action":"remove","allowed":["t2"]}))
+        .await
+        .unwrap();
+    assert_eq!(r["allowed"], json!(["t1", "t3"]), "{r}");
+    assert_eq!(try_join(Some("t2")).await["error_code"], 433);
+    // Wrong secret, bad action, bad list: refused, nothing changes.
+    for (body, code) in [
+        (
+            json!({"request":"allowed","room":room,"secret":"no","action":"disable"}),
+            433,
+        ),
+        (
+            json!({"request":"allowed","room":room,"secret":"s","action":"open"}),
+            430,
+        ),
+        (
+            json!({"request":"allowed","room":room,"secret":"s","action":"add","allowed":[1]}),
+            430,
+        ),
+        (json!({"request":"allowed","room":room,"secret":"s"}), 429),
+        (
+            json!({"request":"allowed","room":1,"secret":"s","action":"enable"}),
+            426,
+        ),
+    ] {
+        let r = admin.sync(body.clone()).await.unwrap();
+        assert_eq!(r["error_code"], code, "{body} -> {r}");
+    }
+    let r = admin
+        .sync(json!({"request":"allowed","room":room,"secret":"s","action":"disable"}))
+        .await
+        .unwrap();
+    assert_eq!(r, json!({"videoroom":"success","room":room}), "{r}");
+    assert_eq!(
+        try_join(None).await["videoroom"],
+        "joined",
+        "free entry after disable"
+    );
+    let r = admin
+        .sync(json!({"request":"allowed","room":room,"secret":"s","action":"enable"}))
+        .await
+        .unwrap();
+    assert_eq!(r["allowed"], json!(["t1", "t3"]), "the list was kept: {r}");
+    assert_eq!(try_join(None).await["error_code"], 433);
+}

@@ -28,7 +28,7 @@ pub fn parse(sdp: &str) -> Result<SDPMessage, SdpError> {
     // Refused before GStreamer sees it: an empty buffer trips a critical
     // assertion in gst_sdp_message_parse_buffer, and an SDP starts with v=.
     if !sdp.trim_start().starts_with("v=") {
-        return Err(SdpError::Incomplete("an SDP starts with v="));
+        return Err(SdpError::Incomplete("missing v=0"));
     }
     let msg =
         SDPMessage::parse_buffer(sdp.as_bytes()).map_err(|e| SdpError::Syntax(e.to_string()))?;

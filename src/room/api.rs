@@ -137,6 +137,8 @@ pub struct JoinParams {
     pub metadata: Option<Value>,
     /// `pin`.
     pub pin: Option<String>,
+    /// `token`, checked against the room's `allowed` list.
+    pub token: Option<String>,
 }
 
 /// `publish`/`configure` for a publisher.

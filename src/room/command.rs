@@ -37,6 +37,17 @@ pub enum Command {
         /// The answer.
         reply: Reply<()>,
     },
+    /// `allowed` (after parsing): change the token check or list.
+    Allowed {
+        /// `secret`.
+        secret: Option<String>,
+        /// `enable`, `disable`, `add` or `remove`.
+        action: super::config::AllowedAction,
+        /// `allowed[]`.
+        tokens: Vec<String>,
+        /// The list after the change (`None` after `disable`).
+        reply: Reply<Option<Vec<String>>>,
+    },
     /// What the room knows of handle `h` (Admin `handle_info`).
     MemberInfo {
         /// The handle.

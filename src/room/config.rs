@@ -66,6 +66,24 @@ pub struct RoomConfig {
     pub mix: MixSettings,
     /// `layout` of the mix.
     pub layout: Layout,
+    /// Whether a publisher `join` must carry an `allowed` token (Janus's
+    /// `check_allowed`; on when `create` gave `allowed`).
+    pub check_allowed: bool,
+    /// The `allowed` tokens.
+    pub allowed: std::collections::BTreeSet<String>,
+}
+
+/// The `action` of an `allowed` request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AllowedAction {
+    /// Turn the check on.
+    Enable,
+    /// Turn it off (free entry); the tokens are kept.
+    Disable,
+    /// Add tokens.
+    Add,
+    /// Remove tokens.
+    Remove,
 }
 
 impl RoomConfig {
@@ -95,6 +113,8 @@ impl RoomConfig {
             mode: Mode::Sfu,
             mix: MixSettings::default(),
             layout: Layout::Grid,
+            check_allowed: false,
+            allowed: Default::default(),
         }
     }
 
@@ -141,6 +161,39 @@ impl RoomConfig {
     }
 
     /// Checks a `pin` against the room's.
+    /// Checks a publisher `join`'s `token` against the `allowed` list
+    /// (Janus: 433 "Unauthorized (not in the allowed list)").
+    pub fn check_token(&self, given: Option<&str>) -> Result<(), RoomError> {
+        if self.check_allowed && !given.is_some_and(|t| self.allowed.contains(t)) {
+            return Err(RoomError::Unauthorized("not in the allowed list"));
+        }
+        Ok(())
+    }
+
+    /// `allowed`: `enable`/`disable` the check, or `add`/`remove` tokens
+    /// (whether or not the check is on), as Janus does. Returns the list
+    /// after the change, except after `disable` (Janus leaves it out then).
+    pub fn apply_allowed(
+        &mut self,
+        action: AllowedAction,
+        tokens: Vec<String>,
+    ) -> Option<Vec<String>> {
+        match action {
+            AllowedAction::Enable => self.check_allowed = true,
+            AllowedAction::Disable => {
+                self.check_allowed = false;
+                return None;
+            }
+            AllowedAction::Add => self.allowed.extend(tokens),
+            AllowedAction::Remove => {
+                for t in &tokens {
+                    self.allowed.remove(t);
+                }
+            }
+        }
+        Some(self.allowed.iter().cloned().collect())
+    }
+
     pub fn check_pin(&self, given: Option<&str>) -> Result<(), RoomError> {
         match &self.pin {
             Some(s) if given != Some(s.as_str()) => Err(RoomError::Unauthorized("wrong pin")),

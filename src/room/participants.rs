@@ -168,6 +168,7 @@ impl Room {
             return Err(RoomError::AlreadyJoined(Role::Subscriber));
         }
         self.cfg.check_pin(params.pin.as_deref())?;
+        self.cfg.check_token(params.token.as_deref())?;
         let id = match params.id {
             Some(id) if self.participants.values().any(|p| p.id == id) => {
                 return Err(RoomError::IdExists(id));

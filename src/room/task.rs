@@ -90,6 +90,18 @@ impl Room {
                 return Break(());
             }
             Command::MemberInfo { h, webrtc, reply } => self.member_info(h, webrtc, reply),
+            Command::Allowed {
+                secret,
+                action,
+                tokens,
+                reply,
+            } => {
+                let r = self
+                    .cfg
+                    .check_secret(secret.as_deref())
+                    .map(|_| self.cfg.apply_allowed(action, tokens));
+                send_reply(reply, r);
+            }
             Command::ListParticipants { reply } => {
                 let list = self
                     .participants

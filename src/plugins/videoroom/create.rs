@@ -170,6 +170,10 @@ pub fn parse_create(
         },
         require_pvtid: p.bool("require_pvtid")?.unwrap_or(false),
         permanent: p.bool("permanent")?.unwrap_or(false),
+        check_allowed: p.raw("allowed").is_some(),
+        allowed: super::request::string_list(p, "allowed")?
+            .into_iter()
+            .collect(),
     };
     Ok((cfg, extra))
 }

@@ -33,6 +33,7 @@ use super::params::Params;
 use super::{Events, HandleId, Plugin};
 use crate::ids::{EgressId, Id, RoomId};
 use crate::janus::{JanusError, Jsep, PluginDescriptor, PluginReply, Trickle};
+use crate::room::config::AllowedAction;
 use crate::room::{
     self, Command, JoinParams, Member, Notice, Notices, Reply, RoomContext, RoomError, RoomHandle,
     StreamRequest,
@@ -289,6 +290,39 @@ impl VideoRoom {
                 |reply| Command::ListParticipants { reply },
                 move |list| reply::participants(&r, &list),
             ),
+            Request::Allowed => {
+                let secret = secret(p)?;
+                let action = match p.req_str("action")? {
+                    "enable" => AllowedAction::Enable,
+                    "disable" => AllowedAction::Disable,
+                    "add" => AllowedAction::Add,
+                    "remove" => AllowedAction::Remove,
+                    other => {
+                        return Err(VideoRoomError::InvalidElement(
+                            "action".into(),
+                            format!("enable, disable, add or remove (not '{other}')"),
+                        ));
+                    }
+                };
+                let tokens = request::string_list(p, "allowed")?;
+                let room_json = id.to_json();
+                ask(
+                    room,
+                    |reply| Command::Allowed {
+                        secret,
+                        action,
+                        tokens,
+                        reply,
+                    },
+                    move |list| {
+                        let mut v = json!({"videoroom": "success", "room": room_json});
+                        if let Some(list) = list {
+                            v["allowed"] = json!(list);
+                        }
+                        v
+                    },
+                )
+            }
             Request::Kick => {
                 let (secret, target) = (secret(p)?, p.req_id("id")?);
                 ask(
@@ -459,6 +493,7 @@ impl VideoRoom {
                             display: p.str("display")?.map(str::to_owned),
                             metadata: p.raw("metadata").cloned(),
                             pin: p.str("pin")?.map(str::to_owned),
+                            token: p.str("token")?.map(str::to_owned),
                         };
                         let publish = if request == Request::JoinAndConfigure {
                             Some(request::publish_params(&p, false)?)

@@ -22,6 +22,8 @@ use crate::room::{EgressSource, IngestParams, PublishParams, StreamRequest};
 pub enum Request {
     /// `create` a room.
     Create,
+    /// `allowed`: the room's token check and list.
+    Allowed,
     /// `exists`.
     Exists,
     /// `list` rooms.
@@ -92,6 +94,7 @@ const TABLE: &[(&str, Request, Route)] = &[
     ("list", Request::List, Route::Sync),
     ("listparticipants", Request::ListParticipants, Route::Sync),
     ("kick", Request::Kick, Route::Sync),
+    ("allowed", Request::Allowed, Route::Sync),
     ("set_layout", Request::SetLayout, Route::Sync),
     ("moderate", Request::Moderate, Route::Sync),
     ("enable_recording", Request::EnableRecording, Route::Sync),
@@ -131,6 +134,17 @@ impl Request {
 /// An optional `secret`.
 pub fn secret(p: &Params) -> Result<Option<String>, VideoRoomError> {
     Ok(p.str("secret")?.map(str::to_owned))
+}
+
+/// An optional array of strings under `key` (absent: empty).
+pub fn string_list(p: &Params, key: &str) -> Result<Vec<String>, VideoRoomError> {
+    let Some(list) = p.array(key)? else {
+        return Ok(vec![]);
+    };
+    list.iter()
+        .map(|v| v.as_str().map(str::to_owned))
+        .collect::<Option<_>>()
+        .ok_or_else(|| VideoRoomError::InvalidElement(key.into(), "an array of strings".into()))
 }
 
 /// `streams[{feed, mid?}]` under `key` (absent: none).
