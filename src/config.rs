@@ -57,6 +57,41 @@ pub struct Config {
     pub rtsp: Rtsp,
     /// `[certificates]`: the TLS certificate of the HTTPS/WSS listeners.
     pub certificates: Certificates,
+    /// `[events]`: the event handler (Janus's sample HTTP event handler).
+    pub events: Events,
+}
+
+/// `[events]` (Janus: `janus.eventhandler.sampleevh.jcfg`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Events {
+    /// Send events at all.
+    pub enabled: bool,
+    /// Where to POST them (`http://…`).
+    pub backend: String,
+    /// Several events per POST, as a JSON array (else one object each).
+    pub grouping: bool,
+    /// `"all"`, `"none"`, or a list: `sessions, handles, jsep, webrtc, media,
+    /// plugins, transports, core`.
+    pub events: String,
+    /// Seconds between media statistics events; 0: none.
+    pub stats_period: u64,
+    /// Events waiting for the backend before new ones are dropped (counted
+    /// in `/metrics` as `gateway_events_dropped_total`).
+    pub queue: usize,
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events {
+            enabled: false,
+            backend: String::new(),
+            grouping: true,
+            events: "all".into(),
+            stats_period: 5,
+            queue: 10_000,
+        }
+    }
 }
 
 /// `[certificates]` (Janus: `cert_pem`, `cert_key`).

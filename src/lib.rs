@@ -10,6 +10,7 @@
 //! (`testkit/`), not here.
 
 pub mod config;
+pub mod events;
 pub mod gateway;
 pub mod ids;
 pub mod janus;

@@ -18,6 +18,7 @@ pub struct Metrics {
     pipelines: IntGauge,
     webrtcbins: IntGauge,
     threads: IntGauge,
+    events: [IntGauge; 4],
 }
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
@@ -53,6 +54,25 @@ impl Metrics {
                 "gateway_threads",
                 "threads of the gateway process",
             ),
+            events: [
+                (
+                    "gateway_events_queued_total",
+                    "events offered to the event handler",
+                ),
+                (
+                    "gateway_events_dropped_total",
+                    "events dropped: the event handler's queue was full",
+                ),
+                (
+                    "gateway_events_sent_total",
+                    "events the event handler's backend accepted",
+                ),
+                (
+                    "gateway_events_failed_total",
+                    "events given up on after every retry",
+                ),
+            ]
+            .map(|(n, h)| gauge(&registry, n, h)),
             registry,
         }
     }
@@ -72,6 +92,16 @@ impl Metrics {
         self.pipelines.set(pipelines as i64);
         self.webrtcbins.set(webrtcbins as i64);
         self.threads.set(process_threads() as i64);
+        if let Some(c) = gw.event_counters() {
+            use std::sync::atomic::Ordering::Relaxed;
+            for (g, v) in self
+                .events
+                .iter()
+                .zip([&c.queued, &c.dropped, &c.sent, &c.failed])
+            {
+                g.set(v.load(Relaxed) as i64);
+            }
+        }
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()

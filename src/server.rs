@@ -143,6 +143,25 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         };
         info!(mode, "token authentication enabled");
     }
+    if cfg.events.enabled {
+        let e = &cfg.events;
+        anyhow::ensure!(
+            e.backend.starts_with("http://"),
+            crate::events::EventsError::NoBackend
+        );
+        let mask = crate::events::parse_mask(&e.events)?;
+        let (handler, rx) =
+            crate::events::EventHandler::new(mask, "webrtc-gateway", e.queue, e.stats_period);
+        crate::events::sender::spawn(e.backend.clone(), e.grouping, rx, handler.counters.clone());
+        gateway.set_event_handler(handler.clone());
+        handler.emit(
+            crate::events::Kind::Core,
+            Some(1),
+            crate::events::Subject::default(),
+            serde_json::json!({"status": "started", "info": gateway.server_info()}),
+        );
+        info!(backend = %e.backend, events = %e.events, "event handler enabled");
+    }
     gateway.spawn_sweeper();
     spawn_encoder_probe(cfg, &gateway, encoders.clone());
 

@@ -65,6 +65,11 @@ impl Gateway {
             info!(request = %verb, "admin request");
         }
         for (conn, ev) in outcome.pushes {
+            if ev["janus"] == "timeout"
+                && let Some(s) = ev["session_id"].as_u64()
+            {
+                self.notify_session_gone(s, "destroyed");
+            }
             self.push_ws(conn, ev);
         }
         self.run_calls(outcome.calls);

@@ -4,6 +4,7 @@
 //! [`Gateway::long_poll`] and the WebSocket registration functions.
 
 mod admin;
+mod notify;
 
 pub use self::admin::LogLevelHook;
 
@@ -64,15 +65,25 @@ pub struct Gateway {
     next_conn: AtomicU64,
     /// Applies an Admin `set_log_level` to the process's log filter.
     log_level: Mutex<Option<LogLevelHook>>,
+    /// The event handler, when `[events]` is enabled.
+    events: std::sync::OnceLock<Arc<crate::events::EventHandler>>,
 }
 
 /// Routes plugin events into the gateway without keeping it alive.
 struct Sink(Weak<Gateway>);
 
 impl EventSink for Sink {
+    fn report(&self, h: Option<HandleId>, plugin: &'static str, data: Value) {
+        if let Some(gw) = self.0.upgrade() {
+            gw.notify_plugin(h, plugin, data);
+        }
+    }
+
     fn push(&self, h: HandleId, plugin: &'static str, event: HandleEvent) {
         if let Some(gw) = self.0.upgrade() {
+            gw.notify_handle_event(h, plugin, &event);
             let json = event.to_json(h, plugin);
+            // (the event handler saw it above)
             gw.deliver_event(h.session_id, json);
         }
     }
@@ -98,6 +109,7 @@ impl Gateway {
                 ws_conns: Mutex::new(HashMap::new()),
                 next_conn: AtomicU64::new(1),
                 log_level: Mutex::new(None),
+                events: std::sync::OnceLock::new(),
             }
         })
     }
@@ -113,6 +125,7 @@ impl Gateway {
                 let expired = lock(&gw.core).expire(Instant::now());
                 for e in expired {
                     info!(session_id = e.session_id, "session timed out");
+                    gw.notify_session_gone(e.session_id, "timeout");
                     if let Transport::Ws(conn) = e.owner {
                         gw.push_ws(conn, e.event);
                     }
@@ -176,17 +189,25 @@ impl Gateway {
                 return Box::pin(async move { v });
             }
         };
+        let seen = self.events().is_some().then(|| req.clone());
         let outcome = lock(&self.core).handle(req, from, Instant::now());
         for (conn, ev) in outcome.pushes {
             self.push_ws(conn, ev);
         }
         match outcome.reply {
             Some(reply) => {
+                // Detaches first: a `destroy`'s handles go before its session.
                 self.run_calls(outcome.calls);
+                if let Some(req) = seen {
+                    self.notify_request(&req, from, Some(&reply));
+                }
                 Box::pin(async move { reply })
             }
             None => {
                 // A `message`: exactly one call, whose result is the reply.
+                if let Some(req) = seen {
+                    self.notify_request(&req, from, None);
+                }
                 let mut calls = outcome.calls.into_iter();
                 let Some(call) = calls.next() else {
                     let e = JanusError::Unknown("no reply".into());
@@ -227,6 +248,7 @@ impl Gateway {
     /// Runs the non-message plugin calls (attach, trickle, hangup, detach).
     pub(crate) fn run_calls(&self, calls: Vec<PluginCall>) {
         for call in calls {
+            self.notify_detach(&call);
             let Some(plugin) = self.plugins.get(call.plugin) else {
                 continue;
             };
@@ -335,6 +357,11 @@ impl Gateway {
     pub fn ws_closed(&self, conn: u64) {
         lock(&self.ws_conns).remove(&conn);
         let calls = lock(&self.core).transport_gone(conn, Instant::now());
+        let mut gone: Vec<u64> = calls.iter().map(|c| c.session_id).collect();
+        gone.dedup();
+        for s in gone {
+            self.notify_session_gone(s, "destroyed");
+        }
         if !calls.is_empty() {
             info!(
                 conn,

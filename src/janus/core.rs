@@ -250,6 +250,21 @@ impl Core {
         self.handles.len()
     }
 
+    /// A handle's `opaque_id`, if it exists and has one.
+    pub fn handle_opaque(&self, handle_id: u64) -> Option<String> {
+        self.handles
+            .get(&handle_id)
+            .and_then(|h| h.opaque_id.clone())
+    }
+
+    /// Every handle: (session, handle, plugin).
+    pub fn handle_list(&self) -> Vec<(u64, u64, &'static str)> {
+        self.handles
+            .iter()
+            .map(|(id, h)| (h.session, *id, h.plugin))
+            .collect()
+    }
+
     /// The plugin a handle is attached to, if the handle exists.
     pub fn handle_plugin(&self, handle_id: u64) -> Option<&'static str> {
         self.handles.get(&handle_id).map(|h| h.plugin)

@@ -90,6 +90,11 @@ impl HandleEvent {
 pub trait EventSink: Send + Sync {
     /// Delivers `event` to handle `h` of plugin `plugin`.
     fn push(&self, h: HandleId, plugin: &'static str, event: HandleEvent);
+    /// Reports `data` to the event handler as a plugin event (type 64)
+    /// about `h`, if any; the client hears nothing of it.
+    fn report(&self, h: Option<HandleId>, plugin: &'static str, data: Value) {
+        let _ = (h, plugin, data);
+    }
 }
 
 /// A Janus plugin. Every method returns quickly: work that waits (on a room
@@ -122,6 +127,13 @@ pub trait Plugin: Send + Sync {
     fn admin_message(&self, request: Map<String, Value>) -> BoxFuture<'static, Value> {
         let _ = request;
         Box::pin(async { json!({"error": "Plugin doesn't support Admin API messages"}) })
+    }
+    /// The event handler's view of an event the plugin sent a client:
+    /// `Some(data)` for the ones Janus's plugin reports to event handlers
+    /// (e.g. videoroom `joined`, `published`), `None` for the rest.
+    fn handler_event(&self, data: &Value, jsep: Option<&Jsep>) -> Option<Value> {
+        let _ = (data, jsep);
+        None
     }
     /// Admin `handle_info`: what the plugin knows of handle `h`, and with
     /// `webrtc` its PeerConnection's state and statistics.

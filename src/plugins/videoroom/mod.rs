@@ -351,6 +351,7 @@ impl VideoRoom {
             }
             Request::EnableRecording => {
                 let (secret, record) = (secret(p)?, p.req_bool("record")?);
+                let events = self.events.clone();
                 ask(
                     room,
                     |reply| Command::EnableRecording {
@@ -358,7 +359,12 @@ impl VideoRoom {
                         record,
                         reply,
                     },
-                    move |()| reply::success(json!({"room": r.to_json(), "record": record})),
+                    move |()| {
+                        let data =
+                            json!({"event": "recording", "room": r.to_json(), "recording": record});
+                        events.report(None, PLUGIN, data);
+                        reply::success(json!({"room": r.to_json(), "record": record}))
+                    },
                 )
             }
             Request::RecordMix => {
@@ -562,6 +568,7 @@ impl VideoRoom {
                     (Request::Configure | Request::Publish, false) => {
                         let params = request::publish_params(&p, request == Request::Publish)?;
                         let r = member.room.clone();
+                        let (record, events) = (params.record, self.events.clone());
                         ask(
                             &room,
                             |reply| Command::Publish {
@@ -570,7 +577,13 @@ impl VideoRoom {
                                 jsep,
                                 reply,
                             },
-                            move |published| reply::configured(&r, published),
+                            move |published| {
+                                if let Some(on) = record {
+                                    let data = json!({"event": "recording", "room": r.to_json(), "recording": on});
+                                    events.report(Some(h), PLUGIN, data);
+                                }
+                                reply::configured(&r, published)
+                            },
                         )
                     }
                     (Request::Unpublish, false) => ask(
@@ -712,6 +725,10 @@ impl Plugin for VideoRoom {
 
     fn detach(&self, h: HandleId) {
         self.route_simple(h, |h| Command::Detach { h });
+    }
+
+    fn handler_event(&self, data: &Value, jsep: Option<&Jsep>) -> Option<Value> {
+        reply::handler_event(data, jsep)
     }
 
     fn admin_message(&self, request: Map<String, Value>) -> BoxFuture<'static, Value> {

@@ -507,3 +507,37 @@ pub fn member_info(room: Option<&crate::ids::RoomId>, info: &crate::room::Member
         }),
     }
 }
+
+/// The event handler's view of a videoroom event (Janus's videoroom
+/// `notify_event` names): `joined`, `published` (a `configured` that
+/// answered an offer), `configured`, `unpublished`, `leaving`, `left`,
+/// `subscribing`. `None` for what Janus does not report.
+pub fn handler_event(data: &Value, jsep: Option<&Jsep>) -> Option<Value> {
+    let room = data.get("room").cloned().unwrap_or(Value::Null);
+    let ev = |name: &str| json!({"event": name, "room": room});
+    let mut out = match data["videoroom"].as_str()? {
+        "joined" => {
+            let mut v = ev("joined");
+            v["id"] = data["id"].clone();
+            v["private_id"] = data["private_id"].clone();
+            v
+        }
+        "attached" => ev("subscribing"),
+        "event" if data["configured"] == "ok" => {
+            let answered = jsep.is_some_and(|j| j.kind == SdpType::Answer);
+            let mut v = ev(if answered { "published" } else { "configured" });
+            if let Some(s) = data.get("streams") {
+                v["streams"] = s.clone();
+            }
+            v
+        }
+        "event" if data["unpublished"] == "ok" => ev("unpublished"),
+        "event" if data["leaving"] == "ok" => ev("leaving"),
+        "event" if data["left"] == "ok" => ev("left"),
+        _ => return None,
+    };
+    if room.is_null() {
+        out.as_object_mut()?.remove("room");
+    }
+    Some(out)
+}
