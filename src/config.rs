@@ -59,6 +59,34 @@ pub struct Config {
     pub certificates: Certificates,
     /// `[events]`: the event handler (Janus's sample HTTP event handler).
     pub events: Events,
+    /// `[limits]`: what one client, or all of them, may create.
+    pub limits: Limits,
+}
+
+/// `[limits]`: each reached limit gets a clear error reply, never a dropped
+/// connection. `0` means no limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Sessions one WebSocket connection may hold at once.
+    pub sessions_per_connection: usize,
+    /// Handles one session may hold at once.
+    pub handles_per_session: usize,
+    /// Video rooms alive at once.
+    pub rooms: usize,
+    /// Streaming mountpoints alive at once.
+    pub mountpoints: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            sessions_per_connection: 100,
+            handles_per_session: 100,
+            rooms: 1000,
+            mountpoints: 1000,
+        }
+    }
 }
 
 /// `[events]` (Janus: `janus.eventhandler.sampleevh.jcfg`).

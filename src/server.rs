@@ -96,19 +96,25 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         };
         let admin_key =
             (!cfg.videoroom.admin_key.is_empty()).then(|| cfg.videoroom.admin_key.clone());
-        let vr = Arc::new(VideoRoom::new(
-            context(crate::plugins::videoroom::notices(events.clone())),
-            events.clone(),
-            admin_key,
-        ));
+        let vr = Arc::new(
+            VideoRoom::new(
+                context(crate::plugins::videoroom::notices(events.clone())),
+                events.clone(),
+                admin_key,
+            )
+            .with_max_rooms(cfg.limits.rooms),
+        );
         videoroom_slot = Some(vr.clone());
         // Mountpoints are rooms whose notices the streaming plugin shapes.
-        let st = Arc::new(Streaming::new(
-            context(crate::plugins::streaming::notices(events.clone())),
-            events,
-            (!cfg.streaming.admin_key.is_empty()).then(|| cfg.streaming.admin_key.clone()),
-            cfg.streaming.rtp_ip.to_string(),
-        ));
+        let st = Arc::new(
+            Streaming::new(
+                context(crate::plugins::streaming::notices(events.clone())),
+                events,
+                (!cfg.streaming.admin_key.is_empty()).then(|| cfg.streaming.admin_key.clone()),
+                cfg.streaming.rtp_ip.to_string(),
+            )
+            .with_max_mountpoints(cfg.limits.mountpoints),
+        );
         streaming_slot = Some(st.clone());
         vec![vr as Arc<dyn Plugin>, st as Arc<dyn Plugin>]
     });
@@ -134,6 +140,10 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
         auth.set_admin_secret(Some(g.admin_secret.clone()));
         auth.set_token_auth(g.token_auth, Some(g.token_auth_secret.clone()));
         core.set_reclaim_timeout(Duration::from_secs(g.reclaim_session_timeout));
+        core.set_limits(
+            cfg.limits.sessions_per_connection,
+            cfg.limits.handles_per_session,
+        );
     });
     if g.token_auth {
         let mode = if g.token_auth_secret.is_empty() {

@@ -19,7 +19,7 @@ use gst::prelude::*;
 use serde_json::{Map, Value, json};
 use serial_test::serial;
 
-use common::{Gateway, create_room, room_id, streaming_handle, videoroom_handle};
+use common::{Gateway, create_room, free_udp_port, room_id, streaming_handle, videoroom_handle};
 
 /// How long one step may take (negotiations included).
 const STEP: Duration = Duration::from_secs(15);
@@ -731,13 +731,6 @@ async fn mcu_shapes() {
     g.event("A hears destroyed", &ah, |d| d["videoroom"] == "destroyed")
         .await;
     g.check("mcu");
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("free UDP port")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

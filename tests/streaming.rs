@@ -11,7 +11,7 @@ use gst::prelude::*;
 use serde_json::{Value, json};
 use serial_test::serial;
 
-use common::{Gateway, Nginx, Server, streaming_handle};
+use common::{Gateway, Nginx, Server, free_udp_port, streaming_handle};
 
 const WITHIN: Duration = Duration::from_secs(15);
 
@@ -207,13 +207,6 @@ async fn rtp_vp8_opus_mountpoint(
     .unwrap();
     push.set_state(gst::State::Playing).unwrap();
     push
-}
-
-fn free_udp_port() -> u16 {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .expect("free UDP port")
 }
 
 /// Bad input gets the streaming plugin's errors; nothing else breaks.

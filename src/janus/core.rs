@@ -170,6 +170,8 @@ pub struct Core {
     /// Wall-clock Unix seconds, for signed tokens' expiry (a field so tests
     /// can set the time).
     pub(super) wall_clock: fn() -> u64,
+    /// `[limits] sessions_per_connection` (WebSocket), `handles_per_session`; 0: none.
+    pub(super) limits: (usize, usize),
     /// The Janus log level last set through the Admin API (0–7).
     pub(super) log_level: u8,
     /// When the core started: the zero of the monotonic times `handle_info` shows.
@@ -198,6 +200,7 @@ impl Core {
             reclaim_timeout: None,
             wall_clock: unix_now,
             log_level: super::admin::DEFAULT_LOG_LEVEL,
+            limits: (0, 0),
             epoch: Instant::now(),
         }
     }
@@ -211,6 +214,12 @@ impl Core {
     /// The secrets and tokens, to configure them (see [`Auth`]).
     pub fn auth_mut(&mut self) -> &mut Auth {
         &mut self.auth
+    }
+
+    /// Limits sessions per WebSocket connection and handles per session
+    /// (0: none); past them `create`/`attach` get 490 "Limit reached".
+    pub fn set_limits(&mut self, sessions_per_connection: usize, handles_per_session: usize) {
+        self.limits = (sessions_per_connection, handles_per_session);
     }
 
     /// Keeps the sessions of a closed WebSocket for `timeout`, waiting for a
@@ -366,6 +375,19 @@ impl Core {
             Verb::Info => return reply(self.server_info(Some(tx))),
             Verb::Ping => return reply(json!({"janus": "pong", "transaction": tx})),
             Verb::Create { id } => {
+                if let (Transport::Ws(_), max) = (from, self.limits.0)
+                    && max > 0
+                    && self
+                        .sessions
+                        .values()
+                        .filter(|s| s.owner == from && s.orphaned.is_none())
+                        .count()
+                        >= max
+                {
+                    return Err(JanusError::Limit(format!(
+                        "{max} sessions on this connection ([limits] sessions_per_connection)"
+                    )));
+                }
                 let id = match id {
                     Some(id) if self.sessions.contains_key(&id) => {
                         return Err(JanusError::SessionConflict);
@@ -422,6 +444,12 @@ impl Core {
                         .ok_or(JanusError::PluginNotFound(plugin))?;
                     self.auth
                         .check_plugin(req.token.as_deref(), plugin, (self.wall_clock)())?;
+                    let max = self.limits.1;
+                    if max > 0 && self.session_mut(session_id)?.handles.len() >= max {
+                        return Err(JanusError::Limit(format!(
+                            "{max} handles in this session ([limits] handles_per_session)"
+                        )));
+                    }
                     let handle_id = Self::new_id(&self.handles);
                     self.handles.insert(
                         handle_id,

@@ -75,6 +75,9 @@ pub enum JanusError {
     /// 450 (Janus's transport-specific error): a message over the transport's size limit.
     #[error("Message too large (at most {0} bytes)")]
     TooLarge(u64),
+    /// 490: a configured limit (`[limits]`) was reached.
+    #[error("Limit reached: {0}")]
+    Limit(String),
     /// 490: anything else.
     #[error("{0}")]
     Unknown(String),
@@ -104,7 +107,7 @@ impl JanusError {
             JanusError::TokenNotFound(_) => 470,
             JanusError::NotAcceptingSessions => 472,
             JanusError::SessionConflict => 468,
-            JanusError::Unknown(_) => 490,
+            JanusError::Unknown(_) | JanusError::Limit(_) => 490,
         }
     }
 }

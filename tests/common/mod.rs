@@ -483,3 +483,11 @@ pub fn free_tcp_port() -> u16 {
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// A UDP port free on 127.0.0.1 right now (released at once, as [`free_tcp_port`]).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("free UDP port")
+}

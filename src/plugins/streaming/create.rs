@@ -13,6 +13,12 @@ impl Streaming {
             {
                 return Err(StreamingError::Unauthorized("admin_key"));
             }
+            if self.max_mountpoints > 0 && self.mountpoint_count() >= self.max_mountpoints {
+                return Err(StreamingError::CantCreate(format!(
+                    "mountpoint limit reached ({} mountpoints, [limits] mountpoints)",
+                    self.max_mountpoints
+                )));
+            }
             let kind = p.req_str("type")?;
             let spec = match kind {
                 "rtsp" => {

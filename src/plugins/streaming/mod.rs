@@ -132,6 +132,8 @@ pub struct Streaming {
     switched: Arc<Mutex<HashMap<u64, (u64, MediaId)>>>,
     admin_key: Option<String>,
     rtp_ip: String,
+    /// Mountpoints alive at once (`[limits] mountpoints`); 0: no limit.
+    max_mountpoints: usize,
 }
 
 type Reply = Result<Value, StreamingError>;
@@ -154,7 +156,15 @@ impl Streaming {
             switched: Arc::default(),
             admin_key,
             rtp_ip,
+            max_mountpoints: 0,
         }
+    }
+
+    /// At most `n` mountpoints at once (0: no limit); past it `create` gets
+    /// error 456 "mountpoint limit reached".
+    pub fn with_max_mountpoints(mut self, n: usize) -> Self {
+        self.max_mountpoints = n;
+        self
     }
 
     /// Number of mountpoints.

@@ -59,6 +59,8 @@ pub struct VideoRoom {
     events: Events,
     rooms: Arc<Mutex<HashMap<Id, RoomEntry>>>,
     admin_key: Option<String>,
+    /// Rooms alive at once (`[limits] rooms`); 0: no limit.
+    max_rooms: usize,
 }
 
 /// Delivers rooms' notices to their handles as videoroom (or core) events.
@@ -121,7 +123,15 @@ impl VideoRoom {
             events,
             rooms: Arc::new(Mutex::new(HashMap::new())),
             admin_key,
+            max_rooms: 0,
         }
+    }
+
+    /// At most `n` rooms alive at once (0: no limit); past it `create`
+    /// gets error 499 "room limit reached".
+    pub fn with_max_rooms(mut self, n: usize) -> Self {
+        self.max_rooms = n;
+        self
     }
 
     fn string_ids(&self) -> bool {
@@ -159,6 +169,12 @@ impl VideoRoom {
         let requested = p.id("room")?;
         let mut rooms = lock(&self.rooms);
         rooms.retain(|_, r| r.handle.is_alive());
+        if self.max_rooms > 0 && rooms.len() >= self.max_rooms {
+            return Err(VideoRoomError::Unknown(format!(
+                "room limit reached ({} rooms, [limits] rooms)",
+                self.max_rooms
+            )));
+        }
         let id = match requested {
             Some(id) if rooms.contains_key(&id) => return Err(VideoRoomError::RoomExists(id)),
             Some(id) => id,
