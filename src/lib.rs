@@ -22,3 +22,6 @@ pub mod plugins;
 pub mod room;
 pub mod server;
 pub mod transport;
+
+#[cfg(test)]
+mod fuzz_props;
