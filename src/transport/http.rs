@@ -280,6 +280,15 @@ pub fn admin_routes(
 /// A body over [`MAX_BODY_BYTES`] gets a Janus error (450), as any other
 /// bad request does, not warp's plain-text 413.
 async fn too_large(r: warp::Rejection) -> Result<warp::reply::Response, warp::Rejection> {
+    // A POST without a length (an empty or chunked body): Janus's "Missing
+    // request" (452) in JSON, not warp's plain-text 411.
+    if r.find::<warp::reject::LengthRequired>().is_some() {
+        return Ok(json_reply(&wire::error(
+            None,
+            None,
+            &JanusError::MissingRequest,
+        )));
+    }
     if r.find::<warp::reject::PayloadTooLarge>().is_some() {
         return Ok(json_reply(&wire::error(
             None,
