@@ -56,17 +56,18 @@ pub struct Report {
 }
 
 impl Report {
-    /// The largest relative change of (RSS, fds, threads) between the
+    /// The largest relative growth of (RSS, fds, threads) between the
     /// first sample after warm-up (`skip` samples in) and any later one.
     pub fn drift(&self, skip: usize) -> (f64, f64, f64) {
         let Some(base) = self.samples.get(skip) else {
             return (0.0, 0.0, 0.0);
         };
+        // Growth only: a leak grows; a figure that falls is not one.
         let rel = |a: u64, b: u64| {
             if a == 0 {
                 0.0
             } else {
-                (b as f64 - a as f64).abs() / a as f64
+                (b as f64 - a as f64).max(0.0) / a as f64
             }
         };
         let mut out = (0.0f64, 0.0f64, 0.0f64);
@@ -151,55 +152,53 @@ pub async fn run(opts: Options) -> anyhow::Result<Report> {
     let done = Arc::new(AtomicU64::new(0));
     let next = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let mut next_sample = opts.sample_every.max(1);
-    let workers: Vec<_> = (0..opts.parallel.max(1))
-        .map(|_| {
-            let (ws, room, done, next, failures) = (
-                opts.ws.clone(),
-                room.clone(),
-                done.clone(),
-                next.clone(),
-                failures.clone(),
-            );
-            let total = opts.cycles;
-            tokio::spawn(async move {
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed);
-                    if n >= total {
-                        break;
-                    }
-                    if let Err(e) = cycle(&ws, &room, n).await {
-                        let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
-                        if f.len() < 20 {
-                            f.push(format!("cycle {n}: {e:#}"));
+    // Rounds of `sample_every` cycles, `parallel` at a time; each sample is
+    // taken between rounds, with nothing in flight, so it reads what stays.
+    let every = opts.sample_every.max(1);
+    let mut round_end = 0;
+    while round_end < opts.cycles {
+        round_end = (round_end + every).min(opts.cycles);
+        let workers: Vec<_> = (0..opts.parallel.max(1))
+            .map(|_| {
+                let (ws, room, done, next, failures) = (
+                    opts.ws.clone(),
+                    room.clone(),
+                    done.clone(),
+                    next.clone(),
+                    failures.clone(),
+                );
+                tokio::spawn(async move {
+                    loop {
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if n >= round_end {
+                            next.fetch_sub(1, Ordering::Relaxed);
+                            break;
                         }
+                        if let Err(e) = cycle(&ws, &room, n).await {
+                            let mut f = failures.lock().unwrap_or_else(|e| e.into_inner());
+                            if f.len() < 20 {
+                                f.push(format!("cycle {n}: {e:#}"));
+                            }
+                        }
+                        done.fetch_add(1, Ordering::Relaxed);
                     }
-                    done.fetch_add(1, Ordering::Relaxed);
-                }
+                })
             })
-        })
-        .collect();
-    while done.load(Ordering::Relaxed) < opts.cycles {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+            .collect();
+        for w in workers {
+            w.await.context("churn worker")?;
+        }
+        // Elements leave the pipeline off the room task: let them go.
+        tokio::time::sleep(Duration::from_secs(1)).await;
         let d = done.load(Ordering::Relaxed);
-        if d >= next_sample {
-            // Let the cycles in flight settle a little for a cleaner reading.
-            report.samples.push(Sample {
-                cycles: d,
-                resources: Resources::of(opts.pid),
-            });
-            eprintln!(
-                "churn: {d} cycles, {:?}",
-                report.samples.last().map(|s| s.resources)
-            );
-            next_sample += opts.sample_every.max(1);
-        }
-        if workers.iter().all(|w| w.is_finished()) {
-            break;
-        }
-    }
-    for w in workers {
-        w.await.context("churn worker")?;
+        report.samples.push(Sample {
+            cycles: d,
+            resources: Resources::of(opts.pid),
+        });
+        eprintln!(
+            "churn: {d} cycles, {:?}",
+            report.samples.last().map(|s| s.resources)
+        );
     }
     report.cycles = done.load(Ordering::Relaxed);
     report.elapsed = started.elapsed();
