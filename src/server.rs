@@ -208,6 +208,8 @@ fn spawn_encoder_probe(cfg: &Config, gateway: &Arc<Gateway>, slot: Encoders) {
     if cfg.encoder.catalog.as_os_str().is_empty() {
         info!("encoder catalog disabled: no mixing or transcoding");
         gateway.set_info("encoders", serde_json::json!("disabled"));
+        // Settled at once: nothing waits for a probe that never runs.
+        let _ = slot.set(Vec::new());
         return;
     }
     let catalog = match Catalog::load(&cfg.encoder.catalog) {
@@ -215,6 +217,7 @@ fn spawn_encoder_probe(cfg: &Config, gateway: &Arc<Gateway>, slot: Encoders) {
         Err(e) => {
             tracing::warn!(error = %e, "no encoder catalog: mixing and transcoding unavailable");
             gateway.set_info("encoders", serde_json::json!({"error": e.to_string()}));
+            let _ = slot.set(Vec::new());
             return;
         }
     };

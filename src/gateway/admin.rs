@@ -65,14 +65,15 @@ impl Gateway {
             info!(request = %verb, "admin request");
         }
         for (conn, ev) in outcome.pushes {
-            if ev["janus"] == "timeout"
-                && let Some(s) = ev["session_id"].as_u64()
-            {
-                self.notify_session_gone(s, "destroyed");
-            }
             self.push_ws(conn, ev);
         }
         self.run_calls(outcome.calls);
+        if verb == "destroy_session"
+            && let Some(r) = outcome.reply.as_ref().filter(|r| r["janus"] == "success")
+            && let Some(s) = r["session_id"].as_u64()
+        {
+            self.notify_session_gone(s, "destroyed");
+        }
         let reply = outcome.reply;
         match outcome.work {
             None => {
