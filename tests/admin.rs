@@ -22,19 +22,7 @@ const VR: &str = "janus.plugin.videoroom";
 const ST: &str = "janus.plugin.streaming";
 
 async fn post(url: &str, body: Value) -> Value {
-    tokio::time::timeout(WITHIN, async {
-        reqwest::Client::new()
-            .post(url)
-            .body(body.to_string())
-            .send()
-            .await
-            .expect("POST")
-            .json()
-            .await
-            .expect("JSON reply")
-    })
-    .await
-    .expect("answered in time")
+    common::post_json(url, &body).await
 }
 
 /// An admin request over HTTP with the admin secret and a transaction.

@@ -17,15 +17,7 @@ const SECRET: &str = "s3cret";
 const WITHIN: Duration = Duration::from_secs(10);
 
 async fn post(url: &str, body: Value) -> Value {
-    reqwest::Client::new()
-        .post(url)
-        .body(body.to_string())
-        .send()
-        .await
-        .expect("POST")
-        .json()
-        .await
-        .expect("JSON reply")
+    common::post_json(url, &body).await
 }
 
 async fn get(url: &str) -> Value {

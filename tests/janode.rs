@@ -4,35 +4,14 @@
 
 mod common;
 
-use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Gateway;
 
 const JANODE_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Runs `node <script> <args>` from the repo, bounded by [`JANODE_TIMEOUT`].
 fn run_node(script: &str, args: &[&str]) {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let mut child = Command::new("node")
-        .current_dir(repo)
-        .arg(script)
-        .args(args)
-        .spawn()
-        .expect("node");
-    let deadline = Instant::now() + JANODE_TIMEOUT;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{script} did not finish within {JANODE_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(status.success(), "{script} failed: {status}");
+    common::run_node(script, args, &[], JANODE_TIMEOUT);
 }
 
 /// janode's admin client and a janode connection with a stored token.

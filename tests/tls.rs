@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -67,26 +67,7 @@ fn curl(cert: &Path, args: &[&str]) -> Value {
 }
 
 fn run_node(script: &str, args: &[&str], env: &[(&str, &Path)]) {
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let mut cmd = Command::new("node");
-    cmd.current_dir(repo).arg(script).args(args);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("node");
-    let deadline = Instant::now() + NODE_TIMEOUT;
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{script} did not finish within {NODE_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert!(status.success(), "{script} {args:?} failed: {status}");
+    common::run_node(script, args, env, NODE_TIMEOUT);
 }
 
 fn tls_gateway(dir: &TempDir) -> (Gateway, PathBuf) {

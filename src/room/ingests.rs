@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use gst::prelude::*;
 use rand::Rng;
 use tracing::{info, warn};
@@ -42,16 +40,7 @@ pub(super) struct Ingests {
     pub(super) pending: HashMap<PeerKey, Reply<Id>>,
     /// The next ingest handle (ingest handles start at [`ingest::HANDLE_BASE`]).
     pub(super) next: PeerKey,
-    /// When each ingest first had to wait for the encoder probe.
-    pub(super) probe_waits: HashMap<PeerKey, Instant>,
 }
-
-/// How long an ingest's streams wait for the start-up encoder probe (two
-/// codecs, [`crate::media::encoder::PROBE_TIMEOUT`] each, and a margin)
-/// before they are linked without an encoder.
-const PROBE_WAIT: Duration = Duration::from_secs(12);
-/// How often a waiting stream looks again.
-const PROBE_POLL: Duration = Duration::from_millis(200);
 
 impl Default for Ingests {
     fn default() -> Self {
@@ -59,7 +48,6 @@ impl Default for Ingests {
             by_handle: HashMap::new(),
             pending: HashMap::new(),
             next: ingest::HANDLE_BASE,
-            probe_waits: HashMap::new(),
         }
     }
 }
@@ -218,25 +206,6 @@ impl Room {
         }
     }
 
-    /// Whether ingest `handle` should wait for the start-up encoder probe:
-    /// it has not answered, and the ingest has waited less than [`PROBE_WAIT`].
-    fn encoders_pending(&mut self, handle: PeerKey) -> bool {
-        if self.ctx.encoders.get().is_some() || !self.ingests.by_handle.contains_key(&handle) {
-            self.ingests.probe_waits.remove(&handle);
-            return false;
-        }
-        let since = *self
-            .ingests
-            .probe_waits
-            .entry(handle)
-            .or_insert_with(Instant::now);
-        if since.elapsed() < PROBE_WAIT {
-            return true;
-        }
-        warn!(handle_id = %handle, "ingest: the encoder probe has not answered; going on without");
-        false
-    }
-
     pub(super) fn ingest_pad(
         &mut self,
         handle: PeerKey,
@@ -244,19 +213,6 @@ impl Room {
         caps: gst::Caps,
         block: Option<gst::PadProbeId>,
     ) {
-        // Right after start-up the encoder probe may still run: a stream that
-        // needs transcoding would fail for want of an encoder. Hold the pad
-        // (its blocking probe keeps data back) and look again, a while.
-        if self.encoders_pending(handle) {
-            let ev = RoomEvent::IngestPad {
-                handle,
-                pad,
-                caps,
-                block,
-            };
-            self.post_later(PROBE_POLL, ev);
-            return;
-        }
         let encoder = self.h264_encoder();
         let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             // A late pad of a removed ingest: release it.
@@ -281,11 +237,6 @@ impl Room {
     /// The source showed its streams: publish them (first time), or carry on
     /// (reconnect).
     pub(super) fn ingest_ready(&mut self, handle: PeerKey) {
-        if self.encoders_pending(handle) {
-            // Its pads wait for the probe too (see `ingest_pad`): come after them.
-            self.post_later(PROBE_POLL * 2, RoomEvent::IngestNoMorePads { handle });
-            return;
-        }
         let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             return;
         };

@@ -78,13 +78,7 @@ pub fn routes(
     let posts = posts(base.clone(), gw_f.clone(), |gw, body, path| {
         gw.request(body, Some(path), Transport::Http)
     });
-    let info = base
-        .clone()
-        .and(warp::path("info"))
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(gw_f.clone())
-        .map(|gw: Arc<Gateway>| json_reply(&gw.server_info()));
+    let info = info_route(base.clone(), gw_f.clone());
     let poll = base
         .clone()
         .and(warp::path::param::<String>())
@@ -153,10 +147,7 @@ pub fn routes(
             .boxed(),
         None => warp::get().and(warp::path::end()).and(not_found()).boxed(),
     };
-    let cors = warp::cors()
-        .allow_any_origin()
-        .allow_methods(["GET", "POST", "OPTIONS"])
-        .allow_header("content-type");
+    let cors = cors();
 
     info.or(posts)
         .unify()
@@ -174,6 +165,31 @@ pub fn routes(
         .map(warp::reply::Reply::into_response)
         .recover(too_large)
         .unify()
+}
+
+/// `GET <base>/info`: `server_info` (both APIs serve it, as Janus does).
+fn info_route(
+    base: warp::filters::BoxedFilter<()>,
+    gw_f: impl Filter<Extract = (Arc<Gateway>,), Error = std::convert::Infallible>
+    + Clone
+    + Send
+    + Sync
+    + 'static,
+) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
+    base.and(warp::path("info"))
+        .and(warp::path::end())
+        .and(warp::get())
+        .and(gw_f)
+        .map(|gw: Arc<Gateway>| json_reply(&gw.server_info()))
+        .boxed()
+}
+
+/// CORS for browser pages on other origins (Janus's HTTP transport allows any).
+fn cors() -> warp::filters::cors::Builder {
+    warp::cors()
+        .allow_any_origin()
+        .allow_methods(["GET", "POST", "OPTIONS"])
+        .allow_header("content-type")
 }
 
 /// The filter matching `base_path`'s segments (`/janus` → `janus`).
@@ -255,20 +271,11 @@ pub fn admin_routes(
 + 'static {
     let base = base_filter(base_path);
     let gw_f = warp::any().map(move || gw.clone());
-    let info = base
-        .clone()
-        .and(warp::path("info"))
-        .and(warp::path::end())
-        .and(warp::get())
-        .and(gw_f.clone())
-        .map(|gw: Arc<Gateway>| json_reply(&gw.server_info()));
+    let info = info_route(base.clone(), gw_f.clone());
     let posts = posts(base, gw_f, |gw, body, path| {
         gw.admin_request(body, Some(path))
     });
-    let cors = warp::cors()
-        .allow_any_origin()
-        .allow_methods(["GET", "POST", "OPTIONS"])
-        .allow_header("content-type");
+    let cors = cors();
     info.or(posts)
         .unify()
         .with(cors)

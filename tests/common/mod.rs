@@ -491,3 +491,46 @@ pub fn free_udp_port() -> u16 {
         .map(|a| a.port())
         .expect("free UDP port")
 }
+
+/// Runs `node <script> <args>` from the repo with extra `env`, and asserts
+/// it exits 0 within `limit` (killed by its pid otherwise).
+pub fn run_node(script: &str, args: &[&str], env: &[(&str, &std::path::Path)], limit: Duration) {
+    let mut cmd = Command::new("node");
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .arg(script)
+        .args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("node");
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{script} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{script} {args:?} failed: {status}");
+}
+
+/// POSTs `body` as JSON text and returns the JSON reply, within 10 s.
+pub async fn post_json(url: &str, body: &Value) -> Value {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        reqwest::Client::new()
+            .post(url)
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("POST")
+            .json()
+            .await
+            .expect("JSON reply")
+    })
+    .await
+    .expect("answered in time")
+}
