@@ -74,7 +74,7 @@ pub fn routes(
 + Sync
 + 'static {
     let base = base_filter(&site.base_path);
-    let gw_f = warp::any().map(move || gw.clone());
+    let gw_f = warp::any().map(move || gw.clone()).boxed();
     let posts = posts(base.clone(), gw_f.clone(), |gw, body, path| {
         gw.request(body, Some(path), Transport::Http)
     });
@@ -167,14 +167,13 @@ pub fn routes(
         .unify()
 }
 
+/// Hands each request the gateway.
+type GatewayFilter = warp::filters::BoxedFilter<(Arc<Gateway>,)>;
+
 /// `GET <base>/info`: `server_info` (both APIs serve it, as Janus does).
 fn info_route(
     base: warp::filters::BoxedFilter<()>,
-    gw_f: impl Filter<Extract = (Arc<Gateway>,), Error = std::convert::Infallible>
-    + Clone
-    + Send
-    + Sync
-    + 'static,
+    gw_f: GatewayFilter,
 ) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
     base.and(warp::path("info"))
         .and(warp::path::end())
@@ -210,11 +209,7 @@ type Handler = fn(&Arc<Gateway>, &[u8], Path) -> BoxFuture<'static, Value>;
 /// from the URL, answered by `handler` (458/459 for ids that are not numbers).
 fn posts(
     base: warp::filters::BoxedFilter<()>,
-    gw_f: impl Filter<Extract = (Arc<Gateway>,), Error = std::convert::Infallible>
-    + Clone
-    + Send
-    + Sync
-    + 'static,
+    gw_f: GatewayFilter,
     handler: Handler,
 ) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
     base.and(warp::path::tail())
@@ -270,7 +265,7 @@ pub fn admin_routes(
 + Sync
 + 'static {
     let base = base_filter(base_path);
-    let gw_f = warp::any().map(move || gw.clone());
+    let gw_f = warp::any().map(move || gw.clone()).boxed();
     let info = info_route(base.clone(), gw_f.clone());
     let posts = posts(base, gw_f, |gw, body, path| {
         gw.admin_request(body, Some(path))
