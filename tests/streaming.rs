@@ -139,6 +139,61 @@ async fn rtsp_high_profile_and_aac_are_transcoded() {
     drop(viewer);
 }
 
+/// A mountpoint that needs transcoding, made while the start-up encoder
+/// probe still runs (here made slow on purpose: its first candidate is
+/// lossless x264 at its slowest, over a second a frame, past the probe's
+/// 5 s timeout), waits for the probe instead
+/// of failing "no working H.264 encoder"; its audio (transcoded without
+/// the H.264 encoder) is not held back, and the picture plays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn a_transcoding_mountpoint_made_during_the_encoder_probe_waits_for_it() {
+    gst::init().unwrap();
+    let dir = common::TempDir::new("slow-probe");
+    let catalog = dir.0.join("encoders.toml");
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/pipelines/encoders.toml"
+    ))
+    .unwrap();
+    let keep = |factory: &str| {
+        shipped
+            .split("\n\n")
+            .find(|b| b.contains(&format!("factory = \"{factory}\"")))
+            .unwrap()
+            .to_owned()
+    };
+    std::fs::write(
+        &catalog,
+        format!(
+            "[[h264]]\nfactory = \"x264enc\"\n\
+             properties = {{ speed-preset = \"placebo\", threads = \"1\", option-string = \"qp=0:me=tesa:merange=128\" }}\n\
+             bitrate = {{ property = \"\", unit = \"bps\" }}\nkeyframe_max = \"\"\n\
+             force_keyframe = \"event\"\nraw_caps = \"video/x-raw,format=I420\"\n\n{}\n\n{}\n",
+            keep("x264enc").trim_start(),
+            keep("vp8enc").trim_start()
+        ),
+    )
+    .unwrap();
+    let cam = Server::rtsp(0, &["--profile", "high", "--audio", "aac"]);
+    let gw = Gateway::start_with(&format!("[encoder]\ncatalog = \"{}\"\n", catalog.display()));
+    let admin = streaming_handle(&gw, true).await;
+    let t = std::time::Instant::now();
+    let r = admin
+        .sync(json!({"request": "create", "type": "rtsp", "id": 18, "url": cam.url}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "created", "{r}");
+    println!("created after {:?}", t.elapsed());
+    let viewer = watch_decodes(&gw, 18).await;
+    let i = info(&admin, 18).await;
+    println!("info: {i}");
+    let media = i["media"].as_array().unwrap();
+    assert!(media.iter().all(|m| m["transcoded"] == true), "{i}");
+    assert_eq!(i["encoders"], 2, "{i}");
+    drop(viewer);
+}
+
 /// An RTMP stream (H.264 + AAC pushed into nginx-rtmp) as a mountpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[serial(media)]

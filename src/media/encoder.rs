@@ -373,7 +373,16 @@ pub fn probe(spec: &EncoderSpec, codec: Codec, timeout: Duration) -> ProbeOutcom
                 },
             },
         };
-        let _ = pipeline.set_state(gst::State::Null);
+        if result.is_err() {
+            // A stuck encoder (a hung device, or one far too slow) may take
+            // as long to stop as it did not to finish: stop it off this
+            // thread, so the next candidate is tried at once.
+            std::thread::spawn(move || {
+                let _ = pipeline.set_state(gst::State::Null);
+            });
+        } else {
+            let _ = pipeline.set_state(gst::State::Null);
+        }
         result
     };
     match run() {

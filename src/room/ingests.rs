@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use gst::prelude::*;
 use rand::Rng;
+use tokio::time::Instant;
 use tracing::{info, warn};
 
 use super::api::{IngestInfo, IngestMediaInfo, IngestParams, IngestStatus, Notice, Reply};
@@ -40,7 +41,20 @@ pub(super) struct Ingests {
     pub(super) pending: HashMap<PeerKey, Reply<Id>>,
     /// The next ingest handle (ingest handles start at [`ingest::HANDLE_BASE`]).
     pub(super) next: PeerKey,
+    /// Ingests with a video pad held for the start-up encoder probe, and
+    /// since when (see [`Room::ingest_pad`]).
+    pub(super) probe_waits: HashMap<PeerKey, Instant>,
+    /// Ingests whose "no more pads" waits for pads still on their way.
+    pub(super) ready_waits: HashMap<PeerKey, Instant>,
 }
+
+/// How long a source pad that needs the H.264 encoder waits for the
+/// start-up encoder probe (two codecs at
+/// [`crate::media::encoder::PROBE_TIMEOUT`] each, and a margin) before it
+/// is linked anyway (and fails with "no working H.264 encoder").
+const PROBE_WAIT: Duration = Duration::from_secs(12);
+/// How often a held pad looks again.
+const PROBE_POLL: Duration = Duration::from_millis(100);
 
 impl Default for Ingests {
     fn default() -> Self {
@@ -48,6 +62,8 @@ impl Default for Ingests {
             by_handle: HashMap::new(),
             pending: HashMap::new(),
             next: ingest::HANDLE_BASE,
+            probe_waits: HashMap::new(),
+            ready_waits: HashMap::new(),
         }
     }
 }
@@ -213,7 +229,40 @@ impl Room {
         caps: gst::Caps,
         block: Option<gst::PadProbeId>,
     ) {
+        // Right after start-up the encoder probe may still run. A video pad
+        // that needs transcoding waits for it (held by its blocking probe:
+        // the encoder's first frame is a keyframe, so nothing is lost);
+        // pads passed through as sent never wait.
+        let probe_running = self.ctx.encoders.get().is_none();
+        let needs = probe_running
+            && self
+                .ingests
+                .by_handle
+                .get(&handle)
+                .is_some_and(|ing| ing.needs_h264_encoder(&caps));
+        if needs {
+            let since = *self
+                .ingests
+                .probe_waits
+                .entry(handle)
+                .or_insert_with(Instant::now);
+            if since.elapsed() < PROBE_WAIT {
+                let ev = RoomEvent::IngestPad {
+                    handle,
+                    pad,
+                    caps,
+                    block,
+                };
+                self.post_later(PROBE_POLL, ev);
+                return;
+            }
+            warn!(handle_id = %handle, "ingest: the encoder probe has not answered in {PROBE_WAIT:?}");
+        }
+        self.ingests.probe_waits.remove(&handle);
         let encoder = self.h264_encoder();
+        if let Some(ing) = self.ingests.by_handle.get(&handle) {
+            ing.pad_handled();
+        }
         let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             // A late pad of a removed ingest: release it.
             if let Some(b) = block {
@@ -237,6 +286,26 @@ impl Room {
     /// The source showed its streams: publish them (first time), or carry on
     /// (reconnect).
     pub(super) fn ingest_ready(&mut self, handle: PeerKey) {
+        // A pad still on its way (waiting for its caps, or for the encoder
+        // probe, see `ingest_pad`): come after it, a bounded time.
+        let in_flight = self.ingests.probe_waits.contains_key(&handle)
+            || self
+                .ingests
+                .by_handle
+                .get(&handle)
+                .is_some_and(|ing| ing.pads_in_flight() > 0);
+        if in_flight {
+            let since = *self
+                .ingests
+                .ready_waits
+                .entry(handle)
+                .or_insert_with(Instant::now);
+            if since.elapsed() < PROBE_WAIT {
+                self.post_later(PROBE_POLL, RoomEvent::IngestNoMorePads { handle });
+                return;
+            }
+        }
+        self.ingests.ready_waits.remove(&handle);
         let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             return;
         };
@@ -357,6 +426,20 @@ impl Room {
 
     /// B-frames in pass-through H.264: swap in a transcoding chain.
     pub(super) fn ingest_b_frames(&mut self, handle: PeerKey) {
+        if self.ctx.encoders.get().is_none() && self.ingests.by_handle.contains_key(&handle) {
+            // The start-up encoder probe still runs: the stream stays
+            // passed through until it answers (bounded by PROBE_WAIT).
+            let since = *self
+                .ingests
+                .probe_waits
+                .entry(handle)
+                .or_insert_with(Instant::now);
+            if since.elapsed() < PROBE_WAIT {
+                self.post_later(PROBE_POLL, RoomEvent::IngestBFrames { handle });
+                return;
+            }
+        }
+        self.ingests.probe_waits.remove(&handle);
         let encoder = self.h264_encoder();
         let Some(ing) = self.ingests.by_handle.get_mut(&handle) else {
             return;

@@ -124,6 +124,12 @@ impl Gateway {
         let (admin_port, admin_ws_port) = admin.unwrap_or((0, 0));
         let dir = TempDir::new("gw");
         let repo = env!("CARGO_MANIFEST_DIR");
+        // The shipped encoder catalog, unless the test brings its own.
+        let encoder = if extra.contains("[encoder]") {
+            String::new()
+        } else {
+            format!("[encoder]\ncatalog = \"{repo}/pipelines/encoders.toml\"")
+        };
         let cfg = format!(
             r#"
 {general}
@@ -143,8 +149,7 @@ admin_ws_port = {admin_ws_port}
 ice_enforce_list = ["127.0.0.1"]
 [media]
 rtp_port_range = ""
-[encoder]
-catalog = "{repo}/pipelines/encoders.toml"
+{encoder}
 [rtsp]
 port = 0
 {extra}
@@ -347,7 +352,20 @@ pub fn decode_errors(path: &std::path::Path) -> String {
         .args(["-f", "null", "-"])
         .output()
         .expect("ffmpeg runs");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let errors = String::from_utf8_lossy(&out.stderr).into_owned();
+    if !errors.is_empty() || std::env::var_os("GW_KEEP").is_some() {
+        // Kept for diagnosis: the test's directory is removed on drop.
+        let keep = std::env::temp_dir().join(format!(
+            "gw-failed-decode-{}-{}",
+            std::process::id(),
+            path.file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
+        ));
+        if std::fs::copy(path, &keep).is_ok() {
+            eprintln!("decode errors: the file is kept as {}", keep.display());
+        }
+    }
+    errors
 }
 
 /// A child process that prints `READY <url>` once it serves, stopped by its

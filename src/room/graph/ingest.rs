@@ -108,6 +108,10 @@ pub struct Ingest {
     attempt: Attempt,
     /// Streams of this attempt not linked yet (matched by kind).
     linked_this_attempt: Vec<MediaKind>,
+    /// Source pads added but not yet handled by the room task (a
+    /// demuxer's pad is posted only once its caps come, which may be after
+    /// "no more pads").
+    pads_in_flight: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 pub(crate) use super::timing::now_ms;
@@ -128,7 +132,21 @@ impl Ingest {
             force_transcode: false,
             attempt: Attempt::default(),
             linked_this_attempt: Vec::new(),
+            pads_in_flight: Arc::default(),
         }
+    }
+
+    /// How many source pads were added and not yet handled
+    /// ([`Ingest::pad_handled`]).
+    pub fn pads_in_flight(&self) -> usize {
+        self.pads_in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The room task handled (linked, discarded or dropped) a posted pad.
+    pub fn pad_handled(&self) {
+        let _ = self
+            .pads_in_flight
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
     }
 
     fn name(&self, what: &str) -> String {
@@ -146,10 +164,13 @@ impl Ingest {
     ) -> Result<(), IngestError> {
         self.state = State::Connecting;
         self.linked_this_attempt.clear();
+        self.pads_in_flight.store(0, Ordering::Relaxed);
         let handle = self.handle;
         let on_pad = {
             let tx = events.clone();
+            let in_flight = self.pads_in_flight.clone();
             move |pad: &gst::Pad, known: Option<gst::Caps>| {
+                in_flight.fetch_add(1, Ordering::Relaxed);
                 // Buffers are held until the room task links the pad (an
                 // unlinked pad fails the source with not-linked); events
                 // pass and stay sticky on the pad.
@@ -290,6 +311,40 @@ impl Ingest {
             }
         }
         Ok(())
+    }
+
+    /// Whether a source pad with `caps` would be transcoded to H.264, so
+    /// needs the encoder the start-up probe chooses: video that is not VP8
+    /// or baseline H.264 (or any video once B-frames forced transcoding).
+    /// Audio never does (it becomes Opus without it).
+    pub fn needs_h264_encoder(&self, caps: &gst::Caps) -> bool {
+        let Some(s) = caps.structure(0) else {
+            return false;
+        };
+        let name = s.name().as_str();
+        let (video, input) = if name == "application/x-rtp" {
+            (
+                s.get::<&str>("media").ok() == Some("video"),
+                s.get::<&str>("encoding-name")
+                    .unwrap_or("")
+                    .to_ascii_lowercase(),
+            )
+        } else {
+            (
+                name.starts_with("video/"),
+                match name {
+                    "video/x-h264" => "h264".to_owned(),
+                    "video/x-vp8" => "vp8".to_owned(),
+                    other => other.to_owned(),
+                },
+            )
+        };
+        video
+            && match input.as_str() {
+                "vp8" => false,
+                "h264" => self.force_transcode || h264_profile(s).is_some_and(|p| p != 66),
+                _ => true,
+            }
     }
 
     /// Links a source pad (blocked by `block`) into its chain and on to its
