@@ -223,6 +223,7 @@ impl Room {
             None,
             &sources,
             &self.ev_tx,
+            false,
         )
         .map_err(|e| e.to_string())?;
         let rid = r.id;

@@ -115,13 +115,9 @@ const MIX_AUDIO_MID: &str = "mix-a";
 const MIX_VIDEO_MID: &str = "mix-v";
 /// Minimum time between speaker-layout switches, so the layout does not flap.
 const SPEAKER_HOLD: Duration = Duration::from_millis(1500);
-/// How long after a publisher connects its recording starts (room-wide
-/// `record`, or `record` in `publish`). The jitter buffer's first second
-/// of timestamps is irregular while it learns the sender's clock; files
-/// started then carry it (players complain of non-monotonic timestamps).
-const RECORD_SETTLE: Duration = Duration::from_secs(1);
-/// A deferred recording start waits for the publisher's RTCP sender reports
-/// (lip-sync) in steps of this, at most `SR_WAIT_ROUNDS` times.
+/// A held recording (see `graph::hold`) checks for the publisher's RTCP
+/// sender reports (lip-sync) in steps of this, at most `SR_WAIT_ROUNDS`
+/// times (5 s, below `graph::hold::HOLD_TIME`).
 const SR_WAIT_STEP: Duration = Duration::from_millis(500);
 const SR_WAIT_ROUNDS: u32 = 10;
 /// How long an MCU room waits for the start-up encoder probe before it

@@ -337,10 +337,10 @@ impl Room {
         self.announce(handle);
         self.rtsp_mount(handle);
         if self.cfg.record || params.record == Some(true) {
-            // Started once media flows (see `RECORD_SETTLE`).
+            // Started once the PeerConnection is up.
             self.recordings
                 .pending
-                .insert(handle, (params.filename.clone(), 0));
+                .insert(handle, params.filename.clone());
         }
         let streams = self
             .participants

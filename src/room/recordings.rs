@@ -1,5 +1,6 @@
-//! Recordings of publishers and of the mix: when they start (after the
-//! sender reports), keyframes for them, stopping and finalizing.
+//! Recordings of publishers and of the mix: when they start (with the
+//! call, held until the sender reports give lip-sync), keyframes for them,
+//! stopping and finalizing.
 
 use super::*;
 
@@ -12,9 +13,8 @@ pub(super) struct Recordings {
     pub(super) by_publisher: HashMap<PeerKey, RecordingId>,
     /// The mix's recording.
     pub(super) mix: Option<RecordingId>,
-    /// Publishers to record once connected: handle → (`filename`, how
-    /// often the start waited for sender reports).
-    pub(super) pending: HashMap<PeerKey, (Option<String>, u32)>,
+    /// Publishers to record once connected: handle → `filename`.
+    pub(super) pending: HashMap<PeerKey, Option<String>>,
 }
 
 impl Room {
@@ -62,12 +62,10 @@ impl Room {
             return;
         };
         let offsets = Self::sync_offsets_of(publication, &streams);
-        if offsets.is_none() && !self.ingests.by_handle.contains_key(&handle) {
-            warn!(
-                handle_id = %handle,
-                "recording without sender reports: lip-sync from arrival times"
-            );
-        }
+        // A WebRTC publisher's sender reports come seconds after its media:
+        // its recording holds the media until they do (`graph::hold`).
+        // Ingests have no reports; their streams keep arrival times.
+        let held = offsets.is_none() && publication.peer.is_some();
         let chosen: Vec<record::Source<'_>> = streams
             .iter()
             .enumerate()
@@ -89,9 +87,16 @@ impl Room {
             Some(p.id.clone()),
             &chosen,
             &self.ev_tx,
+            held,
         ) {
             Ok(r) => {
-                info!(handle_id = %handle, file = %r.path.display(), "recording started");
+                info!(handle_id = %handle, file = %r.path.display(), held, "recording started");
+                if held {
+                    self.post_later(
+                        SR_WAIT_STEP,
+                        RoomEvent::RecordingSync { id: r.id, round: 1 },
+                    );
+                }
                 self.recordings.by_publisher.insert(handle, r.id);
                 self.recordings.by_id.insert(r.id, r);
                 self.keyframe_for_publisher(handle, true);
@@ -134,6 +139,47 @@ impl Room {
         let publication = self.participants.get(&handle)?.publication.as_ref()?;
         let streams = Self::recorded_streams(publication);
         Self::sync_offsets_of(publication, &streams)
+    }
+
+    /// A held recording's check for its publisher's sender reports: once
+    /// they are in (or after `SR_WAIT_ROUNDS` checks), its offsets are
+    /// frozen and the held media written.
+    pub(super) fn recording_sync(&mut self, id: RecordingId, round: u32) {
+        let Some(handle) = self
+            .recordings
+            .by_publisher
+            .iter()
+            .find(|(_, r)| **r == id)
+            .map(|(h, _)| *h)
+        else {
+            return;
+        };
+        let offsets = self.publisher_sync_offsets(handle);
+        let Some(r) = self.recordings.by_id.get_mut(&id) else {
+            return;
+        };
+        if !r.held() {
+            return;
+        }
+        if offsets.is_none() && round < SR_WAIT_ROUNDS {
+            self.post_later(
+                SR_WAIT_STEP,
+                RoomEvent::RecordingSync {
+                    id,
+                    round: round + 1,
+                },
+            );
+            return;
+        }
+        if offsets.is_none() {
+            warn!(
+                handle_id = %handle,
+                "no sender reports: recording with lip-sync from arrival times"
+            );
+        }
+        debug!(handle_id = %handle, waited_ms = (SR_WAIT_STEP * round).as_millis() as u64,
+            synced = offsets.is_some(), "recording released");
+        r.release(offsets.as_deref());
     }
 
     pub(super) fn stop_publisher_recording(&mut self, handle: PeerKey) {
@@ -210,6 +256,7 @@ impl Room {
             None,
             &sources,
             &self.ev_tx,
+            false,
         )?;
         info!(file = %r.path.display(), "mix recording started");
         let reply = r.state();

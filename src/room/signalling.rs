@@ -104,8 +104,8 @@ impl Room {
                 {
                     p.connected = true;
                 }
-                if self.recordings.pending.contains_key(&handle) {
-                    self.post_later(RECORD_SETTLE, RoomEvent::StartRecording { handle });
+                if let Some(filename) = self.recordings.pending.remove(&handle) {
+                    self.start_publisher_recording(handle, filename.as_deref());
                 }
                 if let Some(sub) = self.subscribers.get_mut(&handle) {
                     sub.connected = true;

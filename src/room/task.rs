@@ -374,21 +374,7 @@ impl Room {
             }
             RoomEvent::ConnectionState { handle, state } => self.connection_state(handle, state),
             RoomEvent::RecordingDone { id } => self.recording_done(id),
-            RoomEvent::StartRecording { handle } => {
-                let Some((filename, waited)) = self.recordings.pending.remove(&handle) else {
-                    return;
-                };
-                // Lip-sync needs a sender report per stream; they come within
-                // seconds of the start. Wait for them, a bounded while.
-                if self.publisher_sync_offsets(handle).is_none() && waited < SR_WAIT_ROUNDS {
-                    self.recordings
-                        .pending
-                        .insert(handle, (filename, waited + 1));
-                    self.post_later(SR_WAIT_STEP, RoomEvent::StartRecording { handle });
-                    return;
-                }
-                self.start_publisher_recording(handle, filename.as_deref());
-            }
+            RoomEvent::RecordingSync { id, round } => self.recording_sync(id, round),
             RoomEvent::AudioLevel { handle, dbov } => {
                 // A moderated (muted) stream does not talk.
                 let muted = self

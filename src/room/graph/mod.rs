@@ -5,13 +5,15 @@
 //! - [`peer`]: one `webrtcbin` (a PeerConnection), and retiring elements;
 //! - [`sfu`]: publisher tees, subscriber branches behind flow guards, RFC 6464 levels;
 //! - [`mcu`]: the mixer (compositor, per-listener audiomixers), from `pipelines/mcu.toml`;
-//! - [`record`] and [`timing`]: recording (and restream) branches, lip-sync from sender reports;
+//! - [`record`], [`timing`] and [`hold`]: recording (and restream) branches, lip-sync from
+//!   sender reports, a recording's start held until they come;
 //! - [`ingest`], [`source`], [`passthrough`]: RTSP/RTMP/RTP sources as publishers;
 //! - [`rtsp`]: the RTSP server and the branches that feed its clients;
 //! - [`gop`]: the keyframe cache replayed to new viewers;
 //! - [`stats`]: a PeerConnection's state and statistics, for the Admin API.
 
 pub mod gop;
+pub mod hold;
 pub mod ingest;
 pub mod mcu;
 mod mix_parts;

@@ -102,8 +102,12 @@ pub enum RoomEvent {
     },
     /// That RTSP media is gone (no client left).
     RtspDetach { media: MediaId },
-    /// A publisher's deferred recording may start now.
-    StartRecording { handle: PeerKey },
+    /// A held recording checks for its publisher's sender reports (the
+    /// `round`th check, see [`super::hold`]).
+    RecordingSync {
+        id: crate::ids::RecordingId,
+        round: u32,
+    },
     /// A publisher's offer was answered off the room task: the answer and,
     /// per audio m-line, the RFC 6464 extension id offered.
     PublisherAnswered {

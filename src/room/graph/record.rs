@@ -25,6 +25,7 @@ use serde::Deserialize;
 use crate::ids::{Id, RecordingId};
 use thiserror::Error;
 
+use super::hold;
 use super::peer::{RoomEvent, RoomEvents};
 use crate::media::codec::{Codec, MediaKind};
 use crate::media::encoder::Selected;
@@ -229,6 +230,10 @@ pub struct Recorder {
     span: Arc<Span>,
     info: RecordingInfo,
     stopping: bool,
+    /// Per source, in order: its stamp (`None` for the mix's streams).
+    stamps: Vec<Option<hold::Stamp>>,
+    /// The queues blocked until [`Recorder::release`].
+    gate: hold::Hold,
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -267,7 +272,9 @@ fn fragment(
 impl Recorder {
     /// Starts recording `sources` into `path` (directories made as needed).
     /// `room`/`feed` label the registry entry. Ask the publisher for a
-    /// keyframe afterwards: the file starts at the first one.
+    /// keyframe afterwards: the file starts at the first one. `held`: the
+    /// sources' media waits in the branch until [`Recorder::release`]
+    /// gives their offsets (see [`super::hold`]).
     #[allow(clippy::too_many_arguments)]
     pub fn start(
         pipeline: &gst::Pipeline,
@@ -278,6 +285,7 @@ impl Recorder {
         feed: Option<Id>,
         sources: &[Source<'_>],
         events: &RoomEvents,
+        held: bool,
     ) -> Result<Recorder, RecordError> {
         let id = RecordingId(NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let (path, sink) = match target {
@@ -286,8 +294,12 @@ impl Recorder {
                     std::fs::create_dir_all(dir)
                         .map_err(|e| RecordError::Dir(dir.display().to_string(), e))?;
                 }
+                // Unbuffered: filesink's default 64 KiB stdio buffer held
+                // the first 7 s of a low-rate call, which a killed gateway
+                // lost. The muxer writes whole fragments, so writes stay few.
                 let sink = gst::ElementFactory::make("filesink")
                     .property("location", path.display().to_string())
+                    .property_from_str("buffer-mode", "unbuffered")
                     .build()
                     .map_err(perr)?;
                 (path, sink)
@@ -324,6 +336,8 @@ impl Recorder {
         let has_audio = sources.iter().any(|s| s.kind == MediaKind::Audio);
         let mut codecs = Vec::new();
         let mut sinks = Vec::new();
+        let mut stamps = Vec::new();
+        let mut gate = hold::Hold::default();
         for src in sources {
             let desc = format.fragment(src.codec);
             if desc.trim().is_empty() {
@@ -345,29 +359,19 @@ impl Recorder {
                 .name(format!("sink_{}", sinks.len()))
                 .build();
             bin.add_pad(&ghost).map_err(perr)?;
-            if let Some(clock) = src.clock.clone() {
-                // Frozen at the first packet, so the file's timeline is monotonic.
-                let frozen = std::sync::OnceLock::<i64>::new();
-                if let Some(o) = src.offset {
-                    let _ = frozen.set(o);
+            // Stamped on the fragment's sink, after the queue (where a
+            // held recording waits: see `super::hold`).
+            let stamp = src.clock.clone().map(|c| hold::Stamp::new(c, src.offset));
+            if let Some(st) = &stamp {
+                let fsink = frag
+                    .static_pad("sink")
+                    .ok_or_else(|| perr("fragment sink"))?;
+                st.apply_on(&fsink);
+                if held {
+                    gate.block(&queue);
                 }
-                ghost.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                    let offset = match frozen.get() {
-                        Some(o) => *o,
-                        None => match clock.offset() {
-                            Some(o) => *frozen.get_or_init(|| o),
-                            None => return gst::PadProbeReturn::Ok,
-                        },
-                    };
-                    if let Some(buf) = info.buffer_mut() {
-                        let pts = buf.map_readable().ok().and_then(|m| clock.pts(&m, offset));
-                        if let Some(pts) = pts {
-                            buf.make_mut().set_pts(pts);
-                        }
-                    }
-                    gst::PadProbeReturn::Ok
-                });
             }
+            stamps.push(stamp);
             if src.kind == MediaKind::Audio && src.clock.is_some() {
                 // Lost-packet events (which the depayloader turns into gap
                 // events) carry the jitter buffer's arrival times, not the
@@ -568,7 +572,27 @@ impl Recorder {
             span,
             info,
             stopping: false,
+            stamps,
+            gate,
         })
+    }
+
+    /// Whether the recording's media still waits for its offsets.
+    pub fn held(&self) -> bool {
+        self.gate.held()
+    }
+
+    /// Freezes the sources' offsets and lets the held media into the file:
+    /// `offsets` (one per source, from the sender reports), or each
+    /// stream's own arrival offset when `None` or of the wrong length.
+    pub fn release(&mut self, offsets: Option<&[i64]>) {
+        let offsets = offsets.filter(|o| o.len() == self.stamps.len());
+        for (i, st) in self.stamps.iter().enumerate() {
+            if let Some(st) = st {
+                st.freeze(offsets.map(|o| o[i]));
+            }
+        }
+        self.gate.release(QUEUE_TIME);
     }
 
     /// Whether [`Recorder::stop`] was called.
@@ -584,6 +608,10 @@ impl Recorder {
             return;
         }
         self.stopping = true;
+        // Held media goes into the file too (on arrival offsets).
+        if self.held() {
+            self.release(None);
+        }
         for i in &self.inputs {
             i.tee.release_request_pad(&i.tee_pad);
         }
