@@ -96,6 +96,19 @@ pub enum Notice {
     },
     /// A restream changed state.
     Egress(EgressInfo),
+    /// A recording stopped on an error (the disk is full, say): what was
+    /// written stays playable and is listed; the call goes on.
+    RecordingFailed {
+        /// The publisher recorded; `None` for the mix.
+        id: Option<FeedId>,
+        /// The file.
+        file: String,
+        /// The error, as the element reported it.
+        reason: String,
+        /// Whether the receiver is the publisher recorded (the event
+        /// handler is told once, through it).
+        yours: bool,
+    },
     /// The handle's PeerConnection is up (ICE and DTLS done).
     WebrtcUp,
     /// A publisher stream started or stopped arriving.

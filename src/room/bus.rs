@@ -29,12 +29,8 @@ impl Room {
                     }
                     Some(Owner::Recording(id)) => {
                         // A recording failed: it ends there (what was written
-                        // stays playable); the call goes on.
-                        self.recordings.by_publisher.retain(|_, r| *r != id);
-                        if self.recordings.mix == Some(id) {
-                            self.recordings.mix = None;
-                        }
-                        self.stop_recording(id);
+                        // stays playable, and is listed); the call goes on.
+                        self.recording_failed(id, err.error().to_string());
                     }
                     Some(Owner::Publisher(handle) | Owner::Subscriber(handle)) => {
                         self.peer_failed(handle)

@@ -324,6 +324,43 @@ impl Room {
         self.post_later(record::FINALIZE_TIMEOUT, RoomEvent::RecordingDone { id });
     }
 
+    /// A recording's element failed (a full disk, say): the recording
+    /// stops, and the room's participants are told which one and why.
+    pub(super) fn recording_failed(&mut self, id: RecordingId, reason: String) {
+        let Some(r) = self.recordings.by_id.get(&id) else {
+            return;
+        };
+        if r.stopping() {
+            // Finalizing hit the error again: the timeout retires it.
+            return;
+        }
+        let file = r.path.display().to_string();
+        let publisher = self
+            .recordings
+            .by_publisher
+            .iter()
+            .find(|(_, r)| **r == id)
+            .map(|(h, _)| *h);
+        warn!(handle_id = ?publisher, file = %file, reason = %reason, "recording failed");
+        self.recordings.by_publisher.retain(|_, r| *r != id);
+        if self.recordings.mix == Some(id) {
+            self.recordings.mix = None;
+        }
+        self.stop_recording(id);
+        let feed = publisher.and_then(|h| self.participants.get(&h).map(|p| p.id.clone()));
+        for (hid, p) in &self.participants {
+            self.notify(
+                p.h,
+                Notice::RecordingFailed {
+                    id: feed.clone(),
+                    file: file.clone(),
+                    reason: reason.clone(),
+                    yours: Some(*hid) == publisher,
+                },
+            );
+        }
+    }
+
     /// A recording's file is final (or its time is up): remove its branch
     /// and list it.
     pub(super) fn recording_done(&mut self, id: RecordingId) {

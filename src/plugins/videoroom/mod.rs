@@ -72,6 +72,15 @@ struct Notifier {
 
 impl Notices for Notifier {
     fn notify(&self, room: &RoomId, to: HandleId, notice: Notice) {
+        if let Notice::RecordingFailed {
+            reason,
+            yours: true,
+            ..
+        } = &notice
+        {
+            let data = json!({"event": "recording", "room": room.to_json(), "recording": false, "error": reason});
+            self.events.report(Some(to), PLUGIN, data);
+        }
         self.events.push(to, PLUGIN, reply::notice(room, notice));
     }
 }

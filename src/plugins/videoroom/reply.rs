@@ -365,6 +365,15 @@ pub fn notice(room: &Id, n: Notice) -> HandleEvent {
             json!({"ingest": {"id": id.as_ref().map(Id::to_json), "state": "retrying", "retry_in_ms": retry_in.as_millis() as u64}}),
         )),
         Notice::Egress(e) => plugin(event(room, json!({"rtmp": egress(&e)}))),
+        Notice::RecordingFailed {
+            id, file, reason, ..
+        } => {
+            let mut r = json!({"state": "failed", "file": file, "reason": reason});
+            if let Some(id) = id {
+                r["id"] = id.to_json();
+            }
+            plugin(event(room, json!({"recording": r})))
+        }
         Notice::WebrtcUp => HandleEvent::WebrtcUp,
         Notice::Media {
             mid,
