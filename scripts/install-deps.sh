@@ -13,6 +13,7 @@ APT_PACKAGES=(
   gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-nice gstreamer1.0-tools
   chromium nodejs npm ca-certificates ffmpeg
   libgstrtspserver-1.0-dev gstreamer1.0-rtsp nginx-light libnginx-mod-rtmp
+  mmdebstrap curl
 )
 
 missing=()
