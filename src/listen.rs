@@ -131,9 +131,10 @@ pub async fn start(
             "base_path": h.base_path,
         })
     );
+    let console_dir = site.demo_dir.as_ref().map(|d| d.join("console"));
     let api = transport::http::routes(gateway.clone(), site);
     let ws_api = transport::ws::routes(gateway.clone());
-    let admin_api = transport::http::admin_routes(gateway.clone(), &h.admin_base_path);
+    let admin_api = transport::http::admin_routes(gateway.clone(), &h.admin_base_path, console_dir);
     let admin_ws_api = transport::ws::admin_routes(gateway.clone());
     spawn(http, None, api.clone());
     spawn(ws, None, ws_api.clone());

@@ -139,11 +139,12 @@ fn main() -> anyhow::Result<()> {
         println!("{ready}");
         println!("Demo page: http://{}/", running.http);
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-        tracing::info!("shutting down");
+        let signum = tokio::select! {
+            _ = tokio::signal::ctrl_c() => 2,
+            _ = term.recv() => 15,
+        };
+        tracing::info!(signum, "shutting down");
+        running.gateway.notify_shutdown(signum);
         // Rooms stop their pipelines in order (no element disposed while PLAYING).
         running
             .videoroom
@@ -152,6 +153,11 @@ fn main() -> anyhow::Result<()> {
         running
             .streaming
             .shutdown(std::time::Duration::from_secs(5))
+            .await;
+        // The shutdown event and the rooms' last events reach the backend.
+        running
+            .gateway
+            .flush_events(std::time::Duration::from_secs(2))
             .await;
         anyhow::Ok(())
     })

@@ -156,7 +156,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
     if cfg.events.enabled {
         let e = &cfg.events;
         anyhow::ensure!(
-            e.backend.starts_with("http://"),
+            e.backend.starts_with("http://") || e.backend.starts_with("https://"),
             crate::events::EventsError::NoBackend
         );
         let mask = crate::events::parse_mask(&e.events)?;

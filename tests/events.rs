@@ -251,3 +251,79 @@ async fn a_dead_backend_never_stalls_a_call() {
     drop((publisher, viewer));
     hold.abort();
 }
+
+/// An `https://` backend, its certificate from a CA the gateway trusts
+/// through `SSL_CERT_FILE`: the start-up event, a session's events, and on
+/// SIGTERM Janus's shutdown event (core subtype 2, `signum` 15) all arrive
+/// before the process exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn an_https_backend_gets_every_event_up_to_shutdown() {
+    use webrtc_gateway::transport::tls;
+    let dir = common::TempDir::new("evtls");
+    let (ca, cert, key) = common::ca_and_server_cert(&dir.0);
+    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let store = got.clone();
+    let route = warp::post()
+        .and(warp::path("ev"))
+        .and(warp::body::json())
+        .map(move |v: Value| {
+            let mut g = store.lock().unwrap();
+            match v {
+                Value::Array(evs) => g.extend(evs),
+                one => g.push(one),
+            }
+            warp::reply::Reply::into_response(warp::reply())
+        });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let acceptor = tls::acceptor(&cert, &key).expect("test certificate");
+    tokio::spawn(tls::serve(listener, acceptor, route));
+    let url = format!("https://{addr}/ev");
+    let mut gw = Gateway::start_with_env(&events_config(&url, ""), &[("SSL_CERT_FILE", &ca)]);
+    let s = gw.session(true).await;
+    let sid = s.id;
+    let _h = s.attach("janus.plugin.videoroom").await.expect("attach");
+    let deadline = Instant::now() + WITHIN;
+    while Instant::now() < deadline
+        && !got
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == 2 && e["session_id"] == sid)
+    {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let st = gw.terminate(Duration::from_secs(15));
+        (gw, st)
+    })
+    .await
+    .unwrap()
+    .1;
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let evs = got.lock().unwrap().clone();
+    let kinds: Vec<(Value, Value)> = evs
+        .iter()
+        .map(|e| (e["type"].clone(), e["subtype"].clone()))
+        .collect();
+    println!("over https: {kinds:?}");
+    let started = find(&evs, 0, |e| {
+        e["type"] == 256 && e["event"]["status"] == "started"
+    });
+    let session = find(&evs, 0, |e| e["type"] == 1 && e["session_id"] == sid);
+    let shutdown = find(&evs, 0, |e| e["type"] == 256 && e["subtype"] == 2);
+    let (Some(a), Some(b), Some(c)) = (started, session, shutdown) else {
+        panic!("missing events over https: {evs:?}");
+    };
+    assert!(
+        a < b && b < c,
+        "order: started {a}, session {b}, shutdown {c}"
+    );
+    assert_eq!(
+        evs[c]["event"],
+        json!({"status": "shutdown", "signum": 15}),
+        "{}",
+        evs[c]
+    );
+}

@@ -100,10 +100,26 @@ async fn a_full_disk_ends_the_recording_not_the_call() {
     )
     .await
     .unwrap();
-    let ev = h
-        .wait_for(is_failure, Duration::from_secs(60))
-        .await
-        .expect("the publisher's recording error event");
+    let ev = match h.wait_for(is_failure, Duration::from_secs(60)).await {
+        Ok(ev) => ev,
+        Err(e) => {
+            // What was written meanwhile, kept for a look.
+            for f in std::fs::read_dir(fs.path()).into_iter().flatten().flatten() {
+                let keep = std::env::temp_dir().join(format!(
+                    "gw-failed-full-disk-{}",
+                    f.file_name().to_string_lossy()
+                ));
+                let _ = std::fs::copy(f.path(), &keep);
+                let size = f.metadata().map(|m| m.len()).unwrap_or(0);
+                eprintln!(
+                    "{}: {size} bytes (copy: {})",
+                    f.path().display(),
+                    keep.display()
+                );
+            }
+            panic!("the publisher's recording error event: {e}");
+        }
+    };
     let failed_after = started.elapsed();
     let r = &ev["plugindata"]["data"]["recording"];
     println!("recording failed after {failed_after:.1?}: {r}");

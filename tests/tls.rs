@@ -139,11 +139,32 @@ fn https_wss_and_admin_over_tls_with_curl_and_janode() {
     );
     let again = curl(&cert, &[&format!("{https}/janus/info")]);
     assert_eq!(again["janus"], "server_info");
-    // janode over wss:// (its videoroom flow) and its admin client over admin wss://.
+    // janode over wss:// (its videoroom flow); its admin client: `janode_admin_over_admin_wss`.
     let wss = gw.wss.clone().expect("wss on");
     run_node(
         "tests/janode/videoroom.mjs",
         &[&wss],
+        &[("NODE_EXTRA_CA_CERTS", &cert)],
+    );
+}
+
+/// janode's admin client (`is_admin`) over the admin `wss://` listener, with
+/// a stored token it adds used by a public janode connection over `wss://`.
+#[test]
+#[serial_test::serial(media)]
+fn janode_admin_over_admin_wss() {
+    let dir = TempDir::new("tls-admin");
+    let (cert, key) = self_signed(&dir.0);
+    let gw = Gateway::start_tls(
+        "[general]\nsession_timeout = 60\ntoken_auth = true\nadmin_secret = \"janode-admin\"\n",
+        &cert,
+        &key,
+    );
+    let wss = gw.wss.clone().expect("wss on");
+    let admin_wss = gw.admin_wss.clone().expect("admin wss on");
+    run_node(
+        "tests/janode/admin.mjs",
+        &[&wss, &admin_wss, "janode-admin"],
         &[("NODE_EXTRA_CA_CERTS", &cert)],
     );
 }

@@ -94,7 +94,7 @@ pub enum EventsError {
     )]
     UnknownType(String),
     /// `enabled` without a `backend`.
-    #[error("[events] enabled needs a backend URL (http://…)")]
+    #[error("[events] enabled needs a backend URL (http://… or https://…)")]
     NoBackend,
 }
 

@@ -11,6 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
@@ -35,7 +37,7 @@ pub fn spawn(
     counters: Arc<Counters>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let client = match reqwest::Client::builder().timeout(POST_TIMEOUT).build() {
+        let client = match Client::new() {
             Ok(c) => c,
             Err(e) => {
                 warn!(error = %e, "event handler: no HTTP client; events are not sent");
@@ -73,19 +75,53 @@ pub fn spawn(
     })
 }
 
+/// The backend's HTTP client: hyper with rustls (ring) for `https://`
+/// backends, verified against the system's root certificates
+/// (`SSL_CERT_FILE`/`SSL_CERT_DIR` override them, as for OpenSSL).
+struct Client {
+    inner: hyper_util::client::legacy::Client<
+        hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+        Full<Bytes>,
+    >,
+}
+
+impl Client {
+    fn new() -> std::io::Result<Client> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(Arc::new(rustls::crypto::ring::default_provider()))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        let inner =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build(connector);
+        Ok(Client { inner })
+    }
+
+    /// One POST of `body` (JSON); `Ok` with the status, or why it failed.
+    async fn post(&self, backend: &str, body: String) -> Result<warp::http::StatusCode, String> {
+        let req = warp::http::Request::post(backend)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body)))
+            .map_err(|e| e.to_string())?;
+        let resp = tokio::time::timeout(POST_TIMEOUT, self.inner.request(req))
+            .await
+            .map_err(|_| format!("no answer within {POST_TIMEOUT:?}"))?
+            .map_err(|e| e.to_string())?;
+        let status = resp.status();
+        // Read (and drop) the body, so the connection can be reused.
+        let _ = tokio::time::timeout(POST_TIMEOUT, resp.into_body().collect()).await;
+        Ok(status)
+    }
+}
+
 /// One POST with its retries; `true` when the backend took it.
-async fn post(client: &reqwest::Client, backend: &str, body: String) -> bool {
+async fn post(client: &Client, backend: &str, body: String) -> bool {
     let mut backoff = FIRST_BACKOFF;
     for attempt in 0..=RETRIES {
-        let r = client
-            .post(backend)
-            .header("content-type", "application/json")
-            .body(body.clone())
-            .send()
-            .await;
-        match r {
-            Ok(resp) if resp.status().is_success() => return true,
-            Ok(resp) => debug!(status = %resp.status(), attempt, "event backend refused a batch"),
+        match client.post(backend, body.clone()).await {
+            Ok(status) if status.is_success() => return true,
+            Ok(status) => debug!(%status, attempt, "event backend refused a batch"),
             Err(e) => debug!(error = %e, attempt, "event backend unreachable"),
         }
         if attempt < RETRIES {

@@ -39,6 +39,35 @@ impl Gateway {
         self.events().map(|e| e.counters.clone())
     }
 
+    /// Tells the event handler the server is stopping on signal `signum`
+    /// (Janus's core event, subtype 2: `{"status": "shutdown", "signum"}`).
+    pub fn notify_shutdown(&self, signum: i32) {
+        if let Some(ev) = self.events() {
+            ev.emit(
+                Kind::Core,
+                Some(2),
+                Subject::default(),
+                json!({"status": "shutdown", "signum": signum}),
+            );
+        }
+    }
+
+    /// Waits, at most `within`, until every queued event was delivered or
+    /// given up on (the last ones before exit reach the backend).
+    pub async fn flush_events(&self, within: Duration) {
+        let Some(c) = self.event_counters() else {
+            return;
+        };
+        let deadline = tokio::time::Instant::now() + within;
+        let done = || {
+            use std::sync::atomic::Ordering::Relaxed;
+            c.sent.load(Relaxed) + c.failed.load(Relaxed) >= c.queued.load(Relaxed)
+        };
+        while !done() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     fn opaque(&self, handle_id: u64) -> Option<String> {
         lock(&self.core).handle_opaque(handle_id)
     }

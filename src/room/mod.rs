@@ -79,7 +79,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use gst::prelude::*;
 use gst_webrtc::WebRTCPeerConnectionState;
 use rand::Rng;

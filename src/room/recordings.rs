@@ -91,6 +91,7 @@ impl Room {
         ) {
             Ok(r) => {
                 info!(handle_id = %handle, file = %r.path.display(), held, "recording started");
+                self.registry().running.insert(r.id, r.info().clone());
                 if held {
                     self.post_later(
                         SR_WAIT_STEP,
@@ -259,6 +260,7 @@ impl Room {
             false,
         )?;
         info!(file = %r.path.display(), "mix recording started");
+        self.registry().running.insert(r.id, r.info().clone());
         let reply = r.state();
         self.recordings.mix = Some(r.id);
         self.recordings.by_id.insert(r.id, r);
@@ -382,11 +384,17 @@ impl Room {
         }
         let info = r.finish(&self.pipeline);
         info!(file = %info.path.display(), duration_ms = info.duration_ms, "recording finished");
+        let mut list = self.registry();
+        list.running.remove(&id);
+        list.finished.push(info);
+    }
+
+    /// The process's recording list.
+    fn registry(&self) -> std::sync::MutexGuard<'_, record::RecordingList> {
         self.ctx
             .recordings
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(info);
     }
 
     /// `enable_recording`: the room-wide `record` flag, applied to every

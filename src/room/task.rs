@@ -27,7 +27,15 @@ impl Room {
                         break;
                     }
                 }
-                Some(ev) = ev_rx.recv() => self.event(ev),
+                Some(ev) = ev_rx.recv() => {
+                    // Bus messages first: an element posts its error before
+                    // what follows from it (a recording's EOS after a write
+                    // error) reaches the room as an event.
+                    while let Some(Some(msg)) = bus_stream.next().now_or_never() {
+                        self.bus_message(&msg);
+                    }
+                    self.event(ev)
+                }
                 Some(msg) = bus_stream.next() => self.bus_message(&msg),
                 Some(due) = self.timers.next(), if !self.timers.is_empty() => {
                     match due.into_inner() {

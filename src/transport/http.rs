@@ -141,8 +141,14 @@ pub fn routes(
         None => warp::path("vendor").and(not_found()).boxed(),
     };
     let demo = match site.demo_dir.clone() {
+        // The operator console is served on the admin listener only.
         Some(dir) => warp::get()
-            .and(warp::fs::dir(dir))
+            .and(
+                warp::path("console")
+                    .and(not_found())
+                    .or(warp::fs::dir(dir).map(warp::reply::Reply::into_response))
+                    .unify(),
+            )
             .map(warp::reply::Reply::into_response)
             .boxed(),
         None => warp::get().and(warp::path::end()).and(not_found()).boxed(),
@@ -255,23 +261,31 @@ fn posts(
 
 /// The Admin API over HTTP (Janus "Admin/Monitor API"): `POST <base>`,
 /// `<base>/<session>`, `<base>/<session>/<handle>` and `GET <base>/info`,
-/// on a listener of its own (`[http] admin_port`).
+/// on a listener of its own (`[http] admin_port`); and the operator console
+/// ([`super::console`]) from `console_dir`.
 pub fn admin_routes(
     gw: Arc<Gateway>,
     base_path: &str,
+    console_dir: Option<PathBuf>,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
 + Clone
 + Send
 + Sync
 + 'static {
     let base = base_filter(base_path);
-    let gw_f = warp::any().map(move || gw.clone()).boxed();
+    let gw_f = {
+        let gw = gw.clone();
+        warp::any().map(move || gw.clone()).boxed()
+    };
     let info = info_route(base.clone(), gw_f.clone());
+    let console = super::console::routes(gw.clone(), base.clone(), console_dir);
     let posts = posts(base, gw_f, |gw, body, path| {
         gw.admin_request(body, Some(path))
     });
     let cors = cors();
     info.or(posts)
+        .unify()
+        .or(console)
         .unify()
         .with(cors)
         .map(warp::reply::Reply::into_response)

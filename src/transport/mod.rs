@@ -1,7 +1,9 @@
 //! Thin adapters from sockets to the [`Gateway`](crate::gateway::Gateway):
 //! HTTP long-poll plus the demo page and metrics ([`http`]), and WebSocket
-//! with the `janus-protocol` subprotocol ([`ws`]).
+//! with the `janus-protocol` subprotocol ([`ws`]); the operator console on
+//! the admin listener ([`console`]).
 
+pub mod console;
 pub mod http;
 pub mod tls;
 pub mod ws;

@@ -123,6 +123,29 @@ impl Gateway {
         http_extra: &str,
         ws_extra: &str,
     ) -> Gateway {
+        Self::start_full_env(general, extra, admin, http_extra, ws_extra, &[])
+    }
+
+    /// [`Gateway::start_with`] with extra environment variables for the process.
+    pub fn start_with_env(extra: &str, env: &[(&str, &std::path::Path)]) -> Gateway {
+        Self::start_full_env(
+            "[general]\nsession_timeout = 60\n",
+            extra,
+            None,
+            "",
+            "",
+            env,
+        )
+    }
+
+    fn start_full_env(
+        general: &str,
+        extra: &str,
+        admin: Option<(u16, u16)>,
+        http_extra: &str,
+        ws_extra: &str,
+        env: &[(&str, &std::path::Path)],
+    ) -> Gateway {
         let (admin_port, admin_ws_port) = admin.unwrap_or((0, 0));
         let dir = TempDir::new("gw");
         let repo = env!("CARGO_MANIFEST_DIR");
@@ -162,6 +185,7 @@ port = 0
         let mut child = Command::new(env!("CARGO_BIN_EXE_webrtc-gateway"))
             .arg("--config")
             .arg(&path)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_os_str())))
             .env(
                 "GATEWAY_LOG",
                 std::env::var("GATEWAY_LOG").unwrap_or_else(|_| "warn".into()),
@@ -553,4 +577,87 @@ pub async fn post_json(url: &str, body: &Value) -> Value {
     })
     .await
     .expect("answered in time")
+}
+
+/// A certificate authority and a server certificate it signed for
+/// 127.0.0.1 and localhost, made with Debian's openssl in `dir`:
+/// (CA certificate, server certificate, server key). For TLS clients that,
+/// like rustls, refuse a self-signed CA certificate as a server's.
+pub fn ca_and_server_cert(dir: &std::path::Path) -> (PathBuf, PathBuf, PathBuf) {
+    let (ca_key, ca) = (dir.join("ca.key"), dir.join("ca.pem"));
+    let (key, csr, cert) = (
+        dir.join("server.key"),
+        dir.join("server.csr"),
+        dir.join("server.pem"),
+    );
+    let ext = dir.join("server.ext");
+    std::fs::write(
+        &ext,
+        "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write ext");
+    let openssl = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let s = |v: &str| std::ffi::OsStr::new(v).to_owned();
+    let p = |v: &PathBuf| v.as_os_str().to_owned();
+    let run =
+        |v: Vec<std::ffi::OsString>| openssl(&v.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+    run(vec![
+        s("req"),
+        s("-x509"),
+        s("-newkey"),
+        s("ec"),
+        s("-pkeyopt"),
+        s("ec_paramgen_curve:prime256v1"),
+        s("-nodes"),
+        s("-days"),
+        s("2"),
+        s("-subj"),
+        s("/CN=gateway test CA"),
+        s("-keyout"),
+        p(&ca_key),
+        s("-out"),
+        p(&ca),
+    ]);
+    run(vec![
+        s("req"),
+        s("-newkey"),
+        s("ec"),
+        s("-pkeyopt"),
+        s("ec_paramgen_curve:prime256v1"),
+        s("-nodes"),
+        s("-subj"),
+        s("/CN=127.0.0.1"),
+        s("-keyout"),
+        p(&key),
+        s("-out"),
+        p(&csr),
+    ]);
+    run(vec![
+        s("x509"),
+        s("-req"),
+        s("-in"),
+        p(&csr),
+        s("-CA"),
+        p(&ca),
+        s("-CAkey"),
+        p(&ca_key),
+        s("-CAcreateserial"),
+        s("-days"),
+        s("2"),
+        s("-extfile"),
+        p(&ext),
+        s("-out"),
+        p(&cert),
+    ]);
+    (ca, cert, key)
 }

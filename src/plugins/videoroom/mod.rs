@@ -250,12 +250,25 @@ impl VideoRoom {
                     Ok(r) => r,
                     Err(e) => return ready(Err(e.into())),
                 };
-                let list: Vec<Value> = lock(&self.ctx.recordings)
+                let all = lock(&self.ctx.recordings);
+                let of_room = |r: &&crate::room::record::RecordingInfo| {
+                    room.as_ref().is_none_or(|id| &r.room == id)
+                };
+                let list: Vec<Value> = all
+                    .finished
                     .iter()
-                    .filter(|r| room.as_ref().is_none_or(|id| &r.room == id))
+                    .filter(of_room)
                     .map(reply::recording)
                     .collect();
-                ready(Ok(json!({"videoroom": "success", "recordings": list})))
+                let running: Vec<Value> = all
+                    .running
+                    .values()
+                    .filter(of_room)
+                    .map(reply::running_recording)
+                    .collect();
+                ready(Ok(
+                    json!({"videoroom": "success", "recordings": list, "running": running}),
+                ))
             }
             _ => {
                 let routed = p

@@ -245,6 +245,15 @@ pub fn recording(r: &RecordingInfo) -> Value {
     })
 }
 
+/// A recording in progress in `list_recordings`' `running`: as
+/// [`recording`], with `duration` the seconds since it started.
+pub fn running_recording(r: &RecordingInfo) -> Value {
+    let mut v = recording(r);
+    let now = crate::room::graph::record::now_ms();
+    v["duration"] = json!(now.saturating_sub(r.started_ms) as f64 / 1000.0);
+    v
+}
+
 fn codec_list(list: &[Codec]) -> String {
     list.iter()
         .map(|c| c.janus_name())

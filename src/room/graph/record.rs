@@ -179,8 +179,18 @@ pub struct RecordingInfo {
     pub duration_ms: u64,
 }
 
-/// The finished recordings of the process, shared by every room.
-pub type Registry = Arc<std::sync::Mutex<Vec<RecordingInfo>>>;
+/// The process's recordings, shared by every room: the finished ones and
+/// the ones still being written.
+#[derive(Debug, Default)]
+pub struct RecordingList {
+    /// Finished files, in the order they were finalized.
+    pub finished: Vec<RecordingInfo>,
+    /// Recordings in progress, by id (`duration_ms` is 0 until finished).
+    pub running: std::collections::BTreeMap<RecordingId, RecordingInfo>,
+}
+
+/// [`RecordingList`], shared.
+pub type Registry = Arc<std::sync::Mutex<RecordingList>>;
 
 /// One stream to record: its kind, codec and tee.
 pub struct Source<'a> {
@@ -635,6 +645,11 @@ impl Recorder {
             self.info.duration_ms = 0;
         }
         self.info
+    }
+
+    /// What the registry lists for it while it runs.
+    pub fn info(&self) -> &RecordingInfo {
+        &self.info
     }
 
     /// The file and its start, for replies.
