@@ -76,6 +76,8 @@ pub struct Limits {
     pub rooms: usize,
     /// Streaming mountpoints alive at once.
     pub mountpoints: usize,
+    /// Recordings (publishers' and mixes') being written at once.
+    pub recordings: usize,
 }
 
 impl Default for Limits {
@@ -85,6 +87,7 @@ impl Default for Limits {
             handles_per_session: 100,
             rooms: 1000,
             mountpoints: 1000,
+            recordings: 100,
         }
     }
 }

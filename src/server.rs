@@ -88,6 +88,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
                 recording: recording.clone(),
                 rec_dir: cfg.recording.dir.clone(),
                 recordings: Default::default(),
+                max_recordings: cfg.limits.recordings,
                 ingest: ingest.clone(),
                 egress: crate::room::egress::Catalog::builtin(),
                 mcu: crate::room::mcu::Catalog::builtin(),

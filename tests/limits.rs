@@ -140,3 +140,53 @@ async fn limits_get_error_replies_and_the_connection_stays() {
     let r = ws.call(json!({"janus":"create"})).await;
     assert!(r["data"]["id"].as_u64().is_some(), "{r}");
 }
+
+/// `[limits] recordings = 1`: a second publisher's `record: true` gets
+/// videoroom 499 while the first records; once that stops, it may record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn the_recordings_limit_refuses_one_more_and_frees_on_stop() {
+    use gateway_testkit::peer::{PublisherSpec, TestPeer};
+    gst::init().unwrap();
+    let gw = Gateway::start_with("[limits]\nrecordings = 1\n");
+    let dir = common::TempDir::new("reclimit");
+    let owner = common::videoroom_handle(&gw, true).await;
+    let room = common::create_room(&owner, json!({"rec_dir": dir.0.display().to_string()})).await;
+    let (ha, hb) = (
+        common::videoroom_handle(&gw, true).await,
+        common::videoroom_handle(&gw, true).await,
+    );
+    let (_a, _) = TestPeer::publish(&ha, &room, "a", &PublisherSpec::default())
+        .await
+        .unwrap();
+    let (_b, _) = TestPeer::publish(&hb, &room, "b", &PublisherSpec::default())
+        .await
+        .unwrap();
+    let record = |on: bool| json!({"request": "configure", "record": on});
+    let (first, _) = ha.call(record(true), None, WITHIN).await.unwrap();
+    assert_eq!(first["configured"], "ok", "{first}");
+    let (refused, _) = hb.call(record(true), None, WITHIN).await.unwrap();
+    assert_eq!(refused["error_code"], 499, "{refused}");
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("Maximum number of recordings (1)")),
+        "{refused}"
+    );
+    let list = owner
+        .sync(json!({"request": "list_recordings", "room": room}))
+        .await
+        .unwrap();
+    assert_eq!(list["running"].as_array().map(Vec::len), Some(1), "{list}");
+    ha.call(record(false), None, WITHIN).await.unwrap();
+    // The slot frees once the first file is final.
+    let deadline = std::time::Instant::now() + WITHIN;
+    let again = loop {
+        let (r, _) = hb.call(record(true), None, WITHIN).await.unwrap();
+        if r["configured"] == "ok" || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(again["configured"], "ok", "{again}");
+}

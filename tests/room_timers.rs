@@ -36,6 +36,7 @@ fn context() -> Arc<RoomContext> {
         recording: room::record::Catalog::builtin(),
         rec_dir: std::env::temp_dir(),
         recordings: Arc::default(),
+        max_recordings: 0,
         ingest: room::ingest::Catalog::builtin(),
         egress: room::egress::Catalog::builtin(),
         mcu: room::mcu::Catalog::builtin(),

@@ -443,3 +443,19 @@ fn reclaim_keeps_sessions_of_a_closed_socket_until_claimed() {
     assert_eq!(c.transport_gone(2, t0).len(), 1);
     assert!(!c.has_session(a));
 }
+
+/// A long poll that is never collected cannot grow the gateway's memory:
+/// an HTTP session keeps at most `MAX_QUEUED_EVENTS`, the oldest dropped.
+#[test]
+fn uncollected_long_poll_events_are_capped_oldest_first() {
+    let mut c = core();
+    let now = Instant::now();
+    let s = create(&mut c, Transport::Http, now);
+    for i in 0..MAX_QUEUED_EVENTS + 500 {
+        c.push_event(s, json!({"janus": "event", "n": i}));
+    }
+    let evs = c.take_events(s, usize::MAX, now).unwrap();
+    assert_eq!(evs.len(), MAX_QUEUED_EVENTS);
+    assert_eq!(evs[0]["n"], 500, "the oldest were dropped");
+    assert_eq!(evs[MAX_QUEUED_EVENTS - 1]["n"], MAX_QUEUED_EVENTS + 499);
+}

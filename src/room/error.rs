@@ -95,6 +95,9 @@ pub enum RoomError {
     /// An ingest was removed before its source showed its streams.
     #[error("ingest removed")]
     IngestRemoved,
+    /// `[limits] recordings` recordings are running already.
+    #[error("Maximum number of recordings ({0}) already reached")]
+    TooManyRecordings(usize),
     /// A `webrtcbin` operation failed.
     #[error(transparent)]
     Peer(#[from] PeerError),

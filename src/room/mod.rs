@@ -150,8 +150,10 @@ pub struct RoomContext {
     pub recording: record::Catalog,
     /// Where recordings go when a room has no `rec_dir`.
     pub rec_dir: std::path::PathBuf,
-    /// Finished recordings (`list_recordings`).
+    /// Finished and running recordings (`list_recordings`).
     pub recordings: record::Registry,
+    /// Recordings running at once in the process (`[limits] recordings`; 0: no limit).
+    pub max_recordings: usize,
     /// Ingest fragments (`pipelines/ingest.toml`).
     pub ingest: ingest::Catalog,
     /// Egress fragments (`pipelines/egress.toml`).

@@ -131,6 +131,9 @@ impl Room {
         if self.cfg.lock_record && (params.record.is_some() || params.filename.is_some()) {
             self.cfg.check_secret(params.secret.as_deref())?;
         }
+        if params.record == Some(true) && !self.recordings.by_publisher.contains_key(&handle) {
+            self.recording_slot()?;
+        }
         if let Some(f) = &params.filename
             && rec_files::file_path(Path::new("."), Some(f), "", None, "mp4", 0).is_none()
         {

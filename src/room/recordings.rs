@@ -18,6 +18,16 @@ pub(super) struct Recordings {
 }
 
 impl Room {
+    /// Whether one more recording may start (`[limits] recordings`, counted
+    /// over every room of the process).
+    pub(super) fn recording_slot(&self) -> Result<(), RoomError> {
+        let max = self.ctx.max_recordings;
+        if max > 0 && self.registry().running.len() >= max {
+            return Err(RoomError::TooManyRecordings(max));
+        }
+        Ok(())
+    }
+
     /// The room's recording directory: `rec_dir`, else the gateway's.
     pub(super) fn rec_dir(&self) -> PathBuf {
         self.cfg
@@ -38,6 +48,10 @@ impl Room {
     /// call goes on without a recording).
     pub(super) fn start_publisher_recording(&mut self, handle: PeerKey, filename: Option<&str>) {
         if self.recordings.by_publisher.contains_key(&handle) {
+            return;
+        }
+        if let Err(e) = self.recording_slot() {
+            warn!(handle_id = %handle, error = %e, "publisher not recorded");
             return;
         }
         let Some(p) = self.participants.get(&handle) else {
@@ -204,6 +218,7 @@ impl Room {
         let Some(vcodec) = self.mixer.as_ref().map(|m| m.video_format().0) else {
             return Err(RoomError::NotMixing("record_mix"));
         };
+        self.recording_slot()?;
         let room = self.cfg.room.to_string();
         let rec_dir = self.rec_dir();
         let path = rec_files::file_path(
@@ -405,6 +420,9 @@ impl Room {
         record: bool,
     ) -> Result<(), RoomError> {
         self.cfg.check_secret(secret)?;
+        if record && !self.cfg.record {
+            self.recording_slot()?;
+        }
         self.cfg.record = record;
         let publishers: Vec<PeerKey> = self
             .participants
