@@ -9,4 +9,5 @@
 pub mod churn;
 pub mod fuzz;
 pub mod janus;
+pub mod latency;
 pub mod peer;

@@ -162,6 +162,32 @@ pub struct Peer {
     pub samples: std::sync::Arc<super::stats::Samples>,
 }
 
+/// Turns off the clock synchronisation 1.22's `webrtcbin` puts behind each
+/// of its sink pads (a `clocksync` that `_connect_input_stream` sets to
+/// `sync=true`). It held every packet until its timestamp plus the upstream
+/// latency, which for a relayed feed is the publisher's jitter-buffer
+/// latency, on the thread that pushed it: the publisher's tee thread, shared
+/// by every subscriber of the feed. From the second subscriber on, each
+/// one's packets came about 100 ms late. A relay forwards at once; live
+/// sources upstream (jitter buffers, the mix's aggregators) already pace the
+/// media. The element may be set after it is added, so a later `sync=true`
+/// is turned off again.
+fn relay_without_clock_sync(webrtcbin: &gst::Element) {
+    let Some(bin) = webrtcbin.downcast_ref::<gst::Bin>() else {
+        return;
+    };
+    bin.connect_deep_element_added(|_, _, el| {
+        if el.factory().is_some_and(|f| f.name() == "clocksync") {
+            el.set_property("sync", false);
+            el.connect_notify(Some("sync"), |el, _| {
+                if el.property::<bool>("sync") {
+                    el.set_property("sync", false);
+                }
+            });
+        }
+    });
+}
+
 impl Peer {
     /// Creates a `webrtcbin` named `name` for handle `handle`, configured with
     /// `ice` and a jitter buffer of `latency_ms`, with all callbacks wired to
@@ -179,6 +205,7 @@ impl Peer {
             .map_err(|_| PeerError::MissingElement("webrtcbin"))?;
         ice.apply(&webrtcbin);
         webrtcbin.set_property("latency", latency_ms);
+        relay_without_clock_sync(&webrtcbin);
 
         let tx = events.clone();
         webrtcbin.connect("on-ice-candidate", false, move |values| {
