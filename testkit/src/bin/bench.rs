@@ -21,6 +21,7 @@ use anyhow::{Context, bail};
 const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 use clap::Parser;
 use gateway_testkit::janus::{Handle, Session};
+use gateway_testkit::latency::{PacketTimes, quantile};
 use gateway_testkit::peer::{Receive, TestPeer, wait_playing};
 use gst::prelude::*;
 use serde_json::{Value, json};
@@ -238,6 +239,10 @@ struct Point {
     video_pps: f64,
     audio_pps: f64,
     starved: usize,
+    /// Added forwarding latency, publisher socket to subscriber socket, over
+    /// every subscriber's packets in the window: median and p99, ms.
+    lat_median_ms: f64,
+    lat_p99_ms: f64,
 }
 
 /// Pre-encoded media held in memory: (pts, duration, bytes) per unit.
@@ -572,15 +577,19 @@ async fn measure(
     anyhow::ensure!(created["videoroom"] == "created", "create: {created}");
     let ph = videoroom_handle(&server.ws).await?;
     let (publisher, joined) = publish_loop(&ph, &room, media).await?;
+    let sent = PacketTimes::at_socket(&publisher.peer.webrtcbin, true);
     let feed = joined["id"].clone();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut subs = Vec::new();
+    let mut received = Vec::new();
     for _ in 0..n {
         let h = videoroom_handle(&server.ws).await?;
         let (peer, _) = TestPeer::subscribe(&h, &room, json!([{"feed": feed}]), false).await?;
+        received.push(PacketTimes::at_socket(&peer.webrtcbin, false));
         subs.push((h, peer));
     }
     tokio::time::sleep(Duration::from_secs(args.warmup)).await;
+    let window_start = Instant::now();
     let count = |subs: &[(Arc<Handle>, TestPeer)]| -> Vec<(u64, u64)> {
         subs.iter()
             .map(|(_, p)| {
@@ -601,6 +610,13 @@ async fn measure(
         .map(|(a, b)| ((b.0 - a.0) as f64 / secs, (b.1 - a.1) as f64 / secs))
         .collect();
     let starved = per.iter().filter(|(v, a)| *v < 1.0 || *a < 1.0).count();
+    let mut lat: Vec<Duration> = received
+        .iter()
+        .flat_map(|r| sent.latencies_since(r, Some(window_start)))
+        .collect();
+    lat.sort();
+    let ms = |q: f64| quantile(&lat, q).map_or(f64::NAN, |d| d.as_secs_f64() * 1000.0);
+    let (lat_median_ms, lat_p99_ms) = (ms(0.5), ms(0.99));
     drop(subs);
     drop(publisher);
     let _ = admin
@@ -613,6 +629,8 @@ async fn measure(
         video_pps: per.iter().map(|p| p.0).sum::<f64>() / n.max(1) as f64,
         audio_pps: per.iter().map(|p| p.1).sum::<f64>() / n.max(1) as f64,
         starved,
+        lat_median_ms,
+        lat_p99_ms,
     })
 }
 
@@ -668,13 +686,15 @@ async fn run_series(
                 .await
                 .with_context(|| format!("{name} N={n} run {r}"))?;
             eprintln!(
-                "{name:>8} N={n:>2} run {}: {:.3} cores, {:.1} MB RSS, {:.0} video pkt/s, {:.0} audio pkt/s per subscriber, {} starved",
+                "{name:>8} N={n:>2} run {}: {:.3} cores, {:.1} MB RSS, {:.0} video pkt/s, {:.0} audio pkt/s per subscriber, {} starved, latency {:.2} ms median / {:.2} ms p99",
                 r + 1,
                 p.cpu_cores,
                 p.rss_mb,
                 p.video_pps,
                 p.audio_pps,
-                p.starved
+                p.starved,
+                p.lat_median_ms,
+                p.lat_p99_ms
             );
             runs.push(p);
             drop(server);
@@ -688,6 +708,8 @@ async fn run_series(
             video_pps: med(|p| p.video_pps),
             audio_pps: med(|p| p.audio_pps),
             starved: runs.iter().map(|p| p.starved).max().unwrap_or(0),
+            lat_median_ms: med(|p| p.lat_median_ms),
+            lat_p99_ms: med(|p| p.lat_p99_ms),
         });
     }
     Ok(out)
@@ -702,13 +724,27 @@ fn fit(points: &[Point]) -> (f64, f64) {
 fn table(name: &str, points: &[Point]) {
     println!("\n{name}");
     println!(
-        "{:>4} {:>10} {:>9} {:>14} {:>14} {:>8}",
-        "N", "CPU cores", "RSS MB", "video pkt/s", "audio pkt/s", "starved"
+        "{:>4} {:>10} {:>9} {:>14} {:>14} {:>8} {:>11} {:>9}",
+        "N",
+        "CPU cores",
+        "RSS MB",
+        "video pkt/s",
+        "audio pkt/s",
+        "starved",
+        "lat med ms",
+        "lat p99"
     );
     for p in points {
         println!(
-            "{:>4} {:>10.3} {:>9.1} {:>14.1} {:>14.1} {:>8}",
-            p.n, p.cpu_cores, p.rss_mb, p.video_pps, p.audio_pps, p.starved
+            "{:>4} {:>10.3} {:>9.1} {:>14.1} {:>14.1} {:>8} {:>11.2} {:>9.2}",
+            p.n,
+            p.cpu_cores,
+            p.rss_mb,
+            p.video_pps,
+            p.audio_pps,
+            p.starved,
+            p.lat_median_ms,
+            p.lat_p99_ms
         );
     }
     let (c, r) = fit(points);
@@ -721,6 +757,7 @@ fn to_json(points: &[Point]) -> Value {
         "points": points.iter().map(|p| json!({
             "subscribers": p.n, "cpu_cores": p.cpu_cores, "rss_mb": p.rss_mb,
             "video_pkts_per_s": p.video_pps, "audio_pkts_per_s": p.audio_pps, "starved": p.starved,
+            "latency_median_ms": p.lat_median_ms, "latency_p99_ms": p.lat_p99_ms,
         })).collect::<Vec<_>>(),
         "cpu_cores_per_subscriber": c,
         "rss_mb_per_subscriber": r,
@@ -785,6 +822,19 @@ async fn main() -> anyhow::Result<()> {
             oc / jc,
             or / jr
         );
+        // Packets are matched by SSRC and RTP timestamp, which Janus rewrites
+        // per subscriber: its column stays empty (NaN) until a matching that
+        // survives rewriting exists (payload hashes collide on repeated
+        // frames: a still picture, a steady tone).
+        println!(
+            "added forwarding latency, publisher socket to subscriber socket (median / p99, ms):"
+        );
+        for (o, j) in ours.iter().zip(&janus) {
+            println!(
+                "  N={:>2}: ours {:.2} / {:.2}, Janus {:.2} / {:.2}",
+                o.n, o.lat_median_ms, o.lat_p99_ms, j.lat_median_ms, j.lat_p99_ms
+            );
+        }
         report["janus"] = to_json(&janus);
         report["ratio_cpu_per_subscriber"] = json!(oc / jc);
         report["ratio_rss_per_subscriber"] = json!(or / jr);
