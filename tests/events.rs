@@ -18,8 +18,16 @@ use gateway_testkit::peer::{PublisherSpec, TestPeer};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
-/// An HTTP receiver on a free port; returns its URL and what it got.
-async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+/// The backend's route: `POST /ev` with one event or an array of them,
+/// kept in order in what it returns.
+fn collector() -> (
+    impl Filter<Extract = (warp::reply::Response,), Error = warp::Rejection>
+    + Clone
+    + Send
+    + Sync
+    + 'static,
+    Arc<Mutex<Vec<Value>>>,
+) {
     let got: Arc<Mutex<Vec<Value>>> = Arc::default();
     let store = got.clone();
     let route = warp::post()
@@ -31,8 +39,14 @@ async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
                 Value::Array(evs) => g.extend(evs),
                 one => g.push(one),
             }
-            warp::reply()
+            warp::reply::Reply::into_response(warp::reply())
         });
+    (route, got)
+}
+
+/// An HTTP receiver on a free port; returns its URL and what it got.
+async fn receiver() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let (route, got) = collector();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(warp::serve(route).incoming(listener).run());
@@ -262,19 +276,7 @@ async fn an_https_backend_gets_every_event_up_to_shutdown() {
     use webrtc_gateway::transport::tls;
     let dir = common::TempDir::new("evtls");
     let (ca, cert, key) = common::ca_and_server_cert(&dir.0);
-    let got: Arc<Mutex<Vec<Value>>> = Arc::default();
-    let store = got.clone();
-    let route = warp::post()
-        .and(warp::path("ev"))
-        .and(warp::body::json())
-        .map(move |v: Value| {
-            let mut g = store.lock().unwrap();
-            match v {
-                Value::Array(evs) => g.extend(evs),
-                one => g.push(one),
-            }
-            warp::reply::Reply::into_response(warp::reply())
-        });
+    let (route, got) = collector();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let acceptor = tls::acceptor(&cert, &key).expect("test certificate");
