@@ -71,6 +71,10 @@ pub struct RoomConfig {
     pub check_allowed: bool,
     /// The `allowed` tokens.
     pub allowed: std::collections::BTreeSet<String>,
+    /// `keyframe_cache` (extension, default on): each publisher video
+    /// stream keeps its last GOP (at most 8 MiB) and replays it to a new
+    /// subscriber, whose first picture then needs no PLI round trip.
+    pub keyframe_cache: bool,
 }
 
 /// The `action` of an `allowed` request.
@@ -115,6 +119,7 @@ impl RoomConfig {
             layout: Layout::Grid,
             check_allowed: false,
             allowed: Default::default(),
+            keyframe_cache: true,
         }
     }
 

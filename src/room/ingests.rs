@@ -360,6 +360,7 @@ impl Room {
                     last_keyframe_request: None,
                     moderated: None,
                     clock,
+                    gop: st.gop.clone(),
                 }
             })
             .collect();

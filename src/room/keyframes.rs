@@ -61,15 +61,18 @@ impl Room {
     }
 
     /// A new or resumed subscriber needs a picture now: H.264 decoders wait for
-    /// an IDR, and nothing else on the path asks for one.
-    pub(super) fn keyframes_for_subscriber(&mut self, handle: PeerKey) {
+    /// an IDR, and nothing else on the path asks for one. Streams in
+    /// `replayed` (tees whose keyframe cache was just replayed to this
+    /// subscriber's new branch) need no request.
+    pub(super) fn keyframes_for_subscriber(&mut self, handle: PeerKey, replayed: &[gst::Element]) {
         let Some(sub) = self.subscribers.get(&handle) else {
             return;
         };
+        let cached = |st: &subscribe::SubStream| replayed.contains(&st.tee);
         let targets: Vec<(PeerKey, u32)> = sub
             .streams
             .iter()
-            .filter(|st| st.kind == MediaKind::Video && st.tee_pad.is_some())
+            .filter(|st| st.kind == MediaKind::Video && st.tee_pad.is_some() && !cached(st))
             .map(|st| (st.feed_handle, st.publisher_mindex))
             .collect();
         for (fh, m) in targets {

@@ -18,6 +18,9 @@ pub(super) struct PubStream {
     pub(super) moderated: Option<gst::PadProbeId>,
     /// Arrival-time mapping of this stream, for recordings.
     pub(super) clock: Arc<timing::ArrivalClock>,
+    /// The last GOP of a video stream, replayed to each new subscriber
+    /// (room option `keyframe_cache`); `None` for audio or when off.
+    pub(super) gop: Option<Arc<gop::GopCache>>,
 }
 
 pub(super) struct Publication {

@@ -288,6 +288,11 @@ impl Room {
             {
                 sfu::watch_audio_level(&tee, handle, id, &self.ev_tx);
             }
+            let gop = (self.cfg.keyframe_cache && s.kind == MediaKind::Video).then(|| {
+                let cache = gop::GopCache::new(codec);
+                cache.watch(&tee);
+                cache
+            });
             let description = params
                 .descriptions
                 .iter()
@@ -306,6 +311,7 @@ impl Room {
                 last_keyframe_request: None,
                 moderated: None,
                 clock,
+                gop,
             });
         }
         let audio_codec = streams

@@ -109,8 +109,8 @@ impl Room {
                 }
                 if let Some(sub) = self.subscribers.get_mut(&handle) {
                     sub.connected = true;
-                    self.link_branches(handle);
-                    self.keyframes_for_subscriber(handle);
+                    let replayed = self.link_branches(handle);
+                    self.keyframes_for_subscriber(handle, &replayed);
                 }
             }
             WebRTCPeerConnectionState::Failed => {

@@ -84,6 +84,9 @@ impl Room {
         if let Some(sink) = stream.tee.static_pad("sink") {
             sfu::set_dropping(&sink, &mut stream.moderated, mute);
         }
+        if let Some(cache) = &stream.gop {
+            cache.set_paused(mute);
+        }
         if let Some(m) = self.mixer.as_mut()
             && let Err(e) = m.set_muted(&self.pipeline, handle, kind, mute)
         {

@@ -438,8 +438,8 @@ impl Room {
             }
         }
         self.flush_candidates(handle);
-        self.link_branches(handle);
-        self.keyframes_for_subscriber(handle);
+        let replayed = self.link_branches(handle);
+        self.keyframes_for_subscriber(handle, &replayed);
     }
 
     pub(super) fn configure_subscriber(
@@ -464,7 +464,7 @@ impl Room {
                 set_forwarding(st, *send);
             }
         }
-        self.keyframes_for_subscriber(h.key());
+        self.keyframes_for_subscriber(h.key(), &[]);
         Ok(())
     }
 
@@ -532,12 +532,14 @@ impl Room {
 
     /// Links every active, unlinked stream of a connected subscriber to its
     /// publisher's tee (see `sfu::prepare_branch` for why only then).
-    pub(super) fn link_branches(&mut self, handle: PeerKey) {
+    /// Returns the tees whose keyframe cache held a GOP for the new branch.
+    pub(super) fn link_branches(&mut self, handle: PeerKey) -> Vec<gst::Element> {
+        let mut replayed = Vec::new();
         let Some(sub) = self.subscribers.get_mut(&handle) else {
-            return;
+            return replayed;
         };
         if !sub.connected || !sub.stable {
-            return;
+            return replayed;
         }
         for st in sub
             .streams
@@ -546,19 +548,28 @@ impl Room {
         {
             let keyframes =
                 (st.kind == MediaKind::Video).then_some((st.feed_handle, st.publisher_mindex));
+            // The publisher stream's keyframe cache (an ingest's is shared
+            // with its room stream).
             let replay = self
-                .ingests
-                .by_handle
+                .participants
                 .get(&st.feed_handle)
-                .and_then(|i| i.streams.iter().find(|s| s.tee == st.tee))
+                .and_then(|p| p.publication.as_ref())
+                .and_then(|pb| pb.streams.iter().find(|s| s.tee == st.tee))
                 .and_then(|s| s.gop.as_ref());
+            let replay = replay.filter(|g| g.has_keyframe());
             match sfu::link_branch(&st.tee, &st.guard, keyframes, replay, &self.ev_tx) {
-                Ok(pad) => st.tee_pad = Some(pad),
+                Ok(pad) => {
+                    st.tee_pad = Some(pad);
+                    if replay.is_some() {
+                        replayed.push(st.tee.clone());
+                    }
+                }
                 Err(e) => {
                     warn!(handle_id = %handle, mid = %st.mid, error = %e, "cannot link subscriber stream")
                 }
             }
         }
+        replayed
     }
 
     pub(super) fn retire_subscriber(&self, sub: Subscriber) {

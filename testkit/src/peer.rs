@@ -820,6 +820,30 @@ impl TestPeer {
         pred(&self.stats)
     }
 
+    /// Makes this publisher deaf to keyframe requests, as a camera or a
+    /// pre-encoded source is: upstream `GstForceKeyUnit` events (webrtcbin's
+    /// form of a PLI/FIR) are dropped at each video encoder's src pad, so a
+    /// keyframe comes only at the end of the GOP.
+    pub fn ignore_keyframe_requests(&self) {
+        for e in self.pipeline.iterate_recurse().into_iter().flatten() {
+            let is_encoder = e
+                .factory()
+                .is_some_and(|f| matches!(f.name().as_str(), "vp8enc" | "x264enc"));
+            let Some(src) = is_encoder.then(|| e.static_pad("src")).flatten() else {
+                continue;
+            };
+            src.add_probe(gst::PadProbeType::EVENT_UPSTREAM, |_, info| {
+                if let Some(gst::PadProbeData::Event(ev)) = &info.data
+                    && gst_video::ForceKeyUnitEvent::is(ev)
+                {
+                    info.data.take();
+                    return gst::PadProbeReturn::Handled;
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+    }
+
     /// Time from creation (or the last `start`) to the first video frame.
     pub fn time_to_first_video(&self) -> Option<Duration> {
         let f = *self

@@ -174,6 +174,7 @@ pub fn parse_create(
         allowed: super::request::string_list(p, "allowed")?
             .into_iter()
             .collect(),
+        keyframe_cache: p.bool("keyframe_cache")?.unwrap_or(true),
     };
     Ok((cfg, extra))
 }

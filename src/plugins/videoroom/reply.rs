@@ -280,6 +280,7 @@ pub fn list_entry(cfg: &RoomConfig, num_participants: usize, extra: &Map<String,
         "lock_record": cfg.lock_record,
         "record_format": if cfg.record_webm { "webm" } else { "mp4" },
         "audiolevel_event": cfg.audiolevel_event,
+        "keyframe_cache": cfg.keyframe_cache,
         "num_participants": num_participants,
         "mixing": cfg.mode.name(),
     });

@@ -30,6 +30,8 @@ struct State {
     /// RTP timestamp of the keyframe the cache starts with.
     keyframe_ts: Option<u32>,
     overflow: bool,
+    /// Set while the stream is muted by a moderator: nothing is kept.
+    paused: bool,
 }
 
 /// One video stream's cache.
@@ -124,6 +126,9 @@ impl GopCache {
         let key = starts_keyframe(self.codec, &map);
         drop(map);
         let mut s = self.lock();
+        if s.paused {
+            return;
+        }
         if key && ts.is_some() && s.keyframe_ts != ts {
             s.packets.clear();
             s.bytes = 0;
@@ -141,6 +146,24 @@ impl GopCache {
             return;
         }
         s.packets.push(buf.clone());
+    }
+
+    /// Whether the cache holds a keyframe (a new viewer gets a picture
+    /// without asking the sender for one).
+    pub fn has_keyframe(&self) -> bool {
+        let s = self.lock();
+        !s.paused && !s.overflow && !s.packets.is_empty()
+    }
+
+    /// Empties the cache and keeps it empty while `paused` (a moderated
+    /// stream must not show a new viewer its last picture), or lets it fill
+    /// again from the next keyframe.
+    pub fn set_paused(&self, paused: bool) {
+        let mut s = self.lock();
+        *s = State {
+            paused,
+            ..State::default()
+        };
     }
 
     /// Watches the stream entering `tee`.
@@ -284,6 +307,25 @@ mod tests {
             .map(|b| rtp_ts(&b.map_readable().unwrap()).unwrap())
             .collect();
         assert_eq!(ts, vec![8998, 8998, 8999]);
+    }
+
+    #[test]
+    fn a_paused_cache_keeps_nothing_until_the_next_keyframe_after_resuming() {
+        gst::init().unwrap();
+        let c = GopCache::new(Codec::Vp8);
+        let key = |ts| gst::Buffer::from_mut_slice(rtp(ts, &[0x10, 0x00]));
+        let delta = |ts| gst::Buffer::from_mut_slice(rtp(ts, &[0x10, 0x01]));
+        c.push(&key(1000));
+        assert!(c.has_keyframe());
+        c.set_paused(true);
+        assert!(!c.has_keyframe(), "a moderated stream shows no old picture");
+        c.push(&key(4000));
+        assert!(!c.has_keyframe());
+        c.set_paused(false);
+        c.push(&delta(7000));
+        assert!(!c.has_keyframe(), "a delta frame alone is no picture");
+        c.push(&key(10_000));
+        assert!(c.has_keyframe());
     }
 
     #[test]
