@@ -22,7 +22,13 @@
 		myId: null,
 		feeds: () => [...feeds.keys()],
 		remoteVideos: () => [...document.querySelectorAll('#videos .remote video')],
+		// Simulcast: the layer each subscribed mid relays (from the server's
+		// `substream` events), and the picker's action.
+		layers: {},
+		setSubstream: (mid, substream) => setSubstream(mid, substream),
 	};
+	// ?simulcast=1 (or the checkbox): publish 1280x720 as three layers.
+	const simulcast = () => qs.get('simulcast') === '1' || ($('simulcast') && $('simulcast').checked);
 
 	let janus = null;	// Janus session
 	let pub = null;	// publisher handle
@@ -162,7 +168,9 @@
 		pub.createOffer({
 			tracks: [
 				{ type: 'audio', capture: true, recv: false },
-				{ type: 'video', capture: true, recv: false },
+				simulcast()
+					? { type: 'video', capture: { width: 1280, height: 720 }, recv: false, simulcast: true }
+					: { type: 'video', capture: true, recv: false },
 			],
 			success: (jsep) => pub.send({ message: { request: 'configure', audio: true, video: true }, jsep }),
 			error: (e) => fail('getUserMedia/offer', e),
@@ -254,6 +262,14 @@
 		for (const s of msg.streams || []) {
 			if (s.feed_id !== undefined) midFeed.set(s.mid, s.feed_id);
 		}
+		if (msg.substream !== undefined && msg.mid !== undefined) {
+			// The relayed simulcast layer changed (Janus's event).
+			demo.layers[msg.mid] = msg.substream;
+			const picker = document.querySelector(`#videos select[data-mid="${CSS.escape(String(msg.mid))}"]`);
+			if (picker) picker.title = `relaying layer ${msg.substream}`;
+			const label = $(`layer-${msg.mid}`);
+			if (label) label.textContent = `layer ${msg.substream}`;
+		}
 		if (!jsep) {
 			// Plain reply (e.g. "started", or an update needing no renegotiation).
 			subBusy = false;
@@ -292,6 +308,32 @@
 		el.dataset.feed = feed;
 		el.dataset.mid = mid;
 		tile.prepend(el);
+		if (track.kind === 'video' && feed !== MIX) tile.append(layerPicker(mid));
+	}
+
+	// A simulcast layer picker for one remote video: auto (the top layer,
+	// with the server's fallback when it stops) or a pinned substream.
+	function layerPicker(mid) {
+		const wrap = document.createElement('span');
+		wrap.className = 'layers';
+		const picker = document.createElement('select');
+		picker.dataset.mid = mid;
+		for (const [value, text] of [['auto', 'auto'], ['0', 'low'], ['1', 'medium'], ['2', 'high']]) {
+			const o = document.createElement('option');
+			o.value = value;
+			o.textContent = text;
+			picker.append(o);
+		}
+		picker.addEventListener('change', () => setSubstream(mid, picker.value === 'auto' ? 2 : Number(picker.value)));
+		const label = document.createElement('small');
+		label.id = `layer-${mid}`;
+		wrap.append(picker, label);
+		return wrap;
+	}
+
+	function setSubstream(mid, substream) {
+		if (!sub) return;
+		sub.send({ message: { request: 'configure', streams: [{ mid, substream }] } });
 	}
 
 	function mediaElement(kind, track, muted) {

@@ -78,6 +78,15 @@ fn chromium_demo_page_mcu_mix() {
     run_script("tests/browser/mcu.mjs", None);
 }
 
+/// Simulcast from the demo page: janus.js publishes 1280x720 with
+/// `simulcast: true`; the other page's layer picker goes 0 → 2 → 0 and its
+/// `<video>` width follows (320 → 1280 → 320), with the `substream` events.
+#[test]
+#[serial_test::serial(media)]
+fn chromium_simulcast_layer_switching() {
+    run_script("tests/browser/simulcast.mjs", None);
+}
+
 /// The demo's streaming page in Chromium plays an RTSP mountpoint whose
 /// camera sends H.264 High with B-frames and AAC: transcoded by the gateway
 /// (constrained-baseline H.264, Opus) and played by the browser.

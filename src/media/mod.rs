@@ -6,3 +6,4 @@ pub mod encoder;
 pub mod fragments;
 pub mod ice;
 pub mod sdp;
+pub mod simulcast;

@@ -74,6 +74,8 @@ pub struct OfferedStream {
     pub msid: Option<String>,
     /// Whether the m-line sends to us (`sendonly`/`sendrecv`, not rejected).
     pub sending: bool,
+    /// The simulcast layers a video m-line sends (rid or SSRC `SIM`).
+    pub simulcast: Option<super::simulcast::Simulcast>,
 }
 
 fn first_ssrc(m: &SDPMediaRef) -> Option<u32> {
@@ -201,6 +203,9 @@ pub fn offered_streams(
                     .and_then(|v| v.split_whitespace().next())
                     .map(str::to_owned),
                 sending: direction_sends && !rejected,
+                simulcast: (kind == MediaKind::Video)
+                    .then(|| super::simulcast::from_media(m, None))
+                    .flatten(),
             })
         })
         .collect()

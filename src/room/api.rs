@@ -87,6 +87,16 @@ pub enum Notice {
     },
     /// A subscription changed on the room's side (a feed left): a new offer.
     Renegotiated(Offered),
+    /// A subscriber's simulcast stream now relays another layer (Janus:
+    /// `{"videoroom":"event","room","mid","substream"[,"temporal"]}`).
+    Layer {
+        /// The subscriber's mid.
+        mid: String,
+        /// The layer relayed, 0 = lowest.
+        substream: usize,
+        /// The highest temporal layer relayed, if limited.
+        temporal: Option<u8>,
+    },
     /// An ingest's source was lost and is retried.
     IngestRetrying {
         /// The ingest's feed id.
@@ -182,6 +192,43 @@ pub struct StreamRequest {
     pub feed: FeedId,
     /// The publisher's mid; `None` means all of its streams.
     pub mid: Option<String>,
+    /// Simulcast layer fields, for the simulcast streams among them.
+    pub layers: LayerRequest,
+}
+
+/// Janus's simulcast fields of a subscription (`substream`, `temporal`,
+/// `fallback`; janus_videoroom.c `join`/`configure`/`switch`). Absent fields
+/// keep the current choice (on a new subscription: the top layer, every
+/// temporal layer, 250 ms).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LayerRequest {
+    /// `substream`: 0 is the lowest layer; above the top it is clamped.
+    pub substream: Option<u64>,
+    /// `temporal`: the highest VP8 temporal layer to relay.
+    pub temporal: Option<u64>,
+    /// `fallback`: µs (as in Janus) without packets on the relayed layer
+    /// before dropping to the next lower one.
+    pub fallback_us: Option<u64>,
+}
+
+impl LayerRequest {
+    /// Whether any field is given.
+    pub fn is_empty(&self) -> bool {
+        *self == LayerRequest::default()
+    }
+}
+
+/// Subscriber `configure` of one stream (`streams[{mid, send?, substream?,
+/// temporal?, fallback?}]`), or of every stream (`mid: None`: the top-level
+/// fields the Janus demo sends).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamConfig {
+    /// The subscriber's mid; `None`: all its streams.
+    pub mid: Option<String>,
+    /// `send`: forward it or not.
+    pub send: Option<bool>,
+    /// Layer fields (simulcast streams only; ignored for others, as Janus does).
+    pub layers: LayerRequest,
 }
 
 /// `edit`: the settings to change (`None` keeps one).
@@ -254,6 +301,9 @@ pub struct PublishedStream {
     pub moderated: Option<bool>,
     /// The publisher's `description` of it.
     pub description: Option<String>,
+    /// Simulcast layers it sends (`None`: one stream). Janus lists
+    /// `"simulcast": true`.
+    pub simulcast: Option<usize>,
 }
 
 /// `join` as publisher succeeded.
@@ -338,6 +388,23 @@ pub struct SubscribedStream {
     pub send: bool,
     /// Its codec.
     pub codec: Codec,
+    /// For a simulcast stream: the layer relayed, the one asked for, and
+    /// the temporal layer (Janus's `simulcast{substream, substream-target,
+    /// temporal-layer}`).
+    pub simulcast: Option<SimulcastState>,
+}
+
+/// Where a subscriber's simulcast stream stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SimulcastState {
+    /// The layer relayed now (`None` before the first keyframe).
+    pub substream: Option<usize>,
+    /// The layer asked for (clamped).
+    pub target: usize,
+    /// The highest temporal layer relayed (`None`: all).
+    pub temporal: Option<u8>,
+    /// `fallback`, µs.
+    pub fallback_us: u64,
 }
 
 /// A subscription and the gateway's SDP offer for it (`attached`, `updated`).

@@ -6,7 +6,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::api::{
     EgressInfo, EgressSource, IngestParams, IngestStatus, JoinParams, Joined, Offered,
     ParticipantInfo, PublishParams, Published, RecordingState, Reply, RoomEdit, RoomInfo,
-    StreamRequest,
+    StreamConfig, StreamRequest,
 };
 use super::error::{Role, RoomError};
 use super::layout::Layout;
@@ -137,8 +137,8 @@ pub enum Command {
     ConfigureSubscriber {
         /// The handle.
         h: HandleId,
-        /// (mid, send) pairs.
-        streams: Vec<(String, bool)>,
+        /// Per stream (or all): `send` and simulcast layer fields.
+        streams: Vec<StreamConfig>,
         /// The answer.
         reply: Reply<()>,
     },

@@ -361,6 +361,9 @@ impl Room {
                     moderated: None,
                     clock,
                     gop: st.gop.clone(),
+                    layers: Vec::new(),
+                    simulcast_keys: Vec::new(),
+                    rid_ext: None,
                 }
             })
             .collect();

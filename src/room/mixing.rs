@@ -51,6 +51,7 @@ impl Room {
             codec,
             moderated: None,
             description: None,
+            simulcast: None,
         };
         Some(PublisherInfo {
             id: self.mix_id(),

@@ -61,6 +61,7 @@ mod rec_files;
 mod recordings;
 mod rtsp_room;
 mod signalling;
+mod simulcast;
 mod speech;
 mod subscribe;
 mod switch;
@@ -68,10 +69,10 @@ mod task;
 mod teardown;
 
 use self::graph::sfu;
-pub use self::graph::{gop, ingest, mcu, peer, record, rtsp, source, timing};
+pub use self::graph::{gop, ingest, layers, mcu, peer, record, rtsp, source, timing};
 use self::negotiation::{Negotiations, OfferFor, PendingPublish, Waiting};
 use self::owners::Owner;
-use self::participants::{Participant, PubStream, Publication};
+use self::participants::{Layer, Participant, PubStream, Publication};
 use self::subscribe::{Subscriber, set_forwarding};
 
 use std::collections::{BTreeMap, HashMap};
@@ -88,10 +89,10 @@ use tokio_util::time::DelayQueue;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 pub use self::api::{
-    EgressInfo, EgressSource, EgressState, IngestParams, IngestStatus, JoinParams, Joined, Member,
-    MemberInfo, Notice, Notices, Offered, ParticipantInfo, PublishParams, Published,
-    PublishedStream, PublisherInfo, RecordingState, Reply, RoomEdit, RoomInfo, StreamRequest,
-    SubscribedStream,
+    EgressInfo, EgressSource, EgressState, IngestParams, IngestStatus, JoinParams, Joined,
+    LayerRequest, Member, MemberInfo, Notice, Notices, Offered, ParticipantInfo, PublishParams,
+    Published, PublishedStream, PublisherInfo, RecordingState, Reply, RoomEdit, RoomInfo,
+    SimulcastState, StreamConfig, StreamRequest, SubscribedStream,
 };
 pub use self::command::{Command, RoomHandle, mix_id};
 use self::config::RoomConfig;
@@ -104,6 +105,7 @@ use crate::janus::{Candidate, Jsep, SdpType, Trickle};
 use crate::media::codec::{Codec, MediaKind};
 use crate::media::ice::IceSettings;
 use crate::media::sdp;
+use crate::media::simulcast as sdp_simulcast;
 
 /// Commands a room queues before senders get "busy".
 const COMMAND_QUEUE: usize = 256;

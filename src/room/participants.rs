@@ -21,6 +21,25 @@ pub(super) struct PubStream {
     /// The last GOP of a video stream, replayed to each new subscriber
     /// (room option `keyframe_cache`); `None` for audio or when off.
     pub(super) gop: Option<Arc<gop::GopCache>>,
+    /// Simulcast layers, lowest first (empty: one stream). `tee` is then
+    /// the top layer's, which recordings, the mix and egress take.
+    pub(super) layers: Vec<Layer>,
+    /// How each layer is recognised (rid or SSRC), lowest first.
+    pub(super) simulcast_keys: Vec<sdp_simulcast::LayerKey>,
+    /// The offer's `rtp-stream-id` extension id.
+    pub(super) rid_ext: Option<u8>,
+}
+
+/// One simulcast layer of a publisher stream.
+pub(super) struct Layer {
+    /// Its tee (fed by the router of its SSRC's pad).
+    pub(super) tee: gst::Element,
+    pub(super) gop: Option<Arc<gop::GopCache>>,
+    /// Its SSRC, once a packet came.
+    pub(super) ssrc: Option<u32>,
+    pub(super) last_keyframe_request: Option<Instant>,
+    /// Set by `moderate`, as for the stream.
+    pub(super) moderated: Option<gst::PadProbeId>,
 }
 
 pub(super) struct Publication {
@@ -68,6 +87,7 @@ impl Room {
                 codec: s.codec,
                 moderated: Some(s.moderated.is_some()),
                 description: s.description.clone(),
+                simulcast: (!s.layers.is_empty()).then_some(s.layers.len()),
             })
             .collect()
     }

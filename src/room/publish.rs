@@ -40,13 +40,52 @@ async fn answer_offer(
         };
         // The m-line's attributes add its `extmap-<id>` fields.
         let _ = media.attributes_to_caps(caps.make_mut());
-        let (caps, level_id) = strip_caps(caps);
+        let (mut caps, level_id) = strip_caps(caps);
         if s.kind == MediaKind::Audio {
             audio_level_ids.push((s.mindex, level_id));
+        }
+        if let Some(sc) = s.simulcast.as_ref().filter(|_| s.sending) {
+            accept_simulcast(caps.make_mut(), sc);
         }
         peer.add_transceiver(direction, &caps);
     }
     Ok((peer.answer().await?, audio_level_ids))
+}
+
+/// Makes a transceiver's codec preferences accept rid simulcast (1.22's
+/// webrtcbin then answers `a=rid:<id> recv` and `a=simulcast:recv …`, per
+/// its `do_test_simulcast`): the rids, and the offer's ids for the MID and
+/// RTP stream id header extensions. SSRC `SIM` groups need nothing.
+fn accept_simulcast(caps: &mut gst::CapsRef, sc: &sdp_simulcast::Simulcast) {
+    use crate::media::simulcast::{LayerKey, MID_URI, REPAIRED_RID_URI, RID_URI};
+    let rids: Vec<&str> = sc
+        .layers
+        .iter()
+        .filter_map(|l| match l {
+            LayerKey::Rid(r) => Some(r.as_str()),
+            LayerKey::Ssrc(_) => None,
+        })
+        .collect();
+    if rids.is_empty() {
+        return;
+    }
+    for s in caps.iter_mut() {
+        for r in &rids {
+            s.set(format!("rid-{r}").as_str(), "recv");
+        }
+        // Highest first, as janus.js lists them (any order is valid).
+        let list: Vec<&str> = rids.iter().rev().copied().collect();
+        s.set("a-simulcast", format!("recv {}", list.join(";")));
+        for (id, uri) in [
+            (sc.mid_ext, MID_URI),
+            (sc.rid_ext, RID_URI),
+            (sc.repaired_rid_ext, REPAIRED_RID_URI),
+        ] {
+            if let Some(id) = id {
+                s.set(format!("extmap-{id}").as_str(), uri);
+            }
+        }
+    }
 }
 
 pub(super) fn extmap_uri(value: &glib::SendValue) -> Option<String> {
@@ -288,11 +327,37 @@ impl Room {
             {
                 sfu::watch_audio_level(&tee, handle, id, &self.ev_tx);
             }
-            let gop = (self.cfg.keyframe_cache && s.kind == MediaKind::Video).then(|| {
-                let cache = gop::GopCache::new(codec);
-                cache.watch(&tee);
-                cache
-            });
+            let cache_for = |tee: &gst::Element| {
+                (self.cfg.keyframe_cache && s.kind == MediaKind::Video).then(|| {
+                    let cache = gop::GopCache::new(codec);
+                    cache.watch(tee);
+                    cache
+                })
+            };
+            // Simulcast: a tee per layer, the top one as the stream's.
+            let mut layers = Vec::new();
+            if let Some(sc) = &s.simulcast {
+                for i in 0..sc.layers.len() {
+                    let layer_tee = if i + 1 == sc.layers.len() {
+                        tee.clone()
+                    } else {
+                        sfu::make_tee(&self.pipeline, &format!("tee_{handle}_{}_{i}", s.mindex))
+                            .map_err(|e| RoomError::graph("simulcast layer tee", e))?
+                    };
+                    layers.push(Layer {
+                        gop: cache_for(&layer_tee),
+                        tee: layer_tee,
+                        ssrc: None,
+                        last_keyframe_request: None,
+                        moderated: None,
+                    });
+                }
+                info!(handle_id = %handle, mid = %s.mid, layers = ?sc.layers, "simulcast publisher");
+            }
+            let gop = match layers.last() {
+                Some(top) => top.gop.clone(),
+                None => cache_for(&tee),
+            };
             let description = params
                 .descriptions
                 .iter()
@@ -312,6 +377,13 @@ impl Room {
                 moderated: None,
                 clock,
                 gop,
+                simulcast_keys: s
+                    .simulcast
+                    .as_ref()
+                    .map(|sc| sc.layers.clone())
+                    .unwrap_or_default(),
+                rid_ext: s.simulcast.as_ref().and_then(|sc| sc.rid_ext),
+                layers,
             });
         }
         let audio_codec = streams
@@ -379,9 +451,60 @@ impl Room {
         let mline = pad
             .property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
             .map(|t| t.property::<u32>("mlineindex"));
-        let stream = mline.and_then(|m| publication.streams.iter_mut().find(|s| s.mindex == m));
+        // 1.22's webrtcbin cannot place an SSRC the offer did not signal
+        // (rid simulcast has no `a=ssrc`): it hands such pads to the first
+        // transceiver. They carry the `rid-*` caps of the simulcast m-line
+        // and its payload type, which find the stream instead (the first
+        // simulcast stream with that payload type).
+        let caps = pad.current_caps();
+        let caps_s = caps.as_ref().and_then(|c| c.structure(0));
+        let has_rids = caps_s.is_some_and(|s| s.fields().any(|f| f.starts_with("rid-")));
+        let pt = caps_s.and_then(|s| s.get::<i32>("payload").ok());
+        let by_mline = mline.and_then(|m| publication.streams.iter().position(|s| s.mindex == m));
+        let by_rids = has_rids
+            .then(|| {
+                publication
+                    .streams
+                    .iter()
+                    .position(|s| !s.layers.is_empty() && Some(i32::from(s.pt)) == pt)
+            })
+            .flatten();
+        let stream = by_rids
+            .or(by_mline)
+            .and_then(|i| publication.streams.get_mut(i));
+        debug!(handle_id = %handle, ?mline, ?caps, "publisher pad");
+        if let Some(s) = stream.as_ref().filter(|s| !s.layers.is_empty()) {
+            // Simulcast: one pad per layer SSRC, routed by its first packets.
+            let keys = s.simulcast_keys.clone();
+            let tees = s.layers.iter().map(|l| l.tee.clone()).collect();
+            let router = layers::router(keys, s.rid_ext, tees, handle, s.mindex, &self.ev_tx);
+            let linked = self.pipeline.add(&router).is_ok()
+                && router.sync_state_with_parent().is_ok()
+                && router
+                    .static_pad("sink")
+                    .is_some_and(|sink| pad.link(&sink).is_ok());
+            debug!(handle_id = %handle, linked, pad = %pad.name(), "simulcast pad routed");
+            if !linked {
+                warn!(handle_id = %handle, "cannot route a simulcast layer");
+                let _ = sfu::link_publisher_pad(&self.pipeline, pad, None);
+            }
+            if let Some(s) = stream
+                && !s.receiving
+            {
+                s.receiving = true;
+                let (mid, kind) = (s.mid.clone(), s.kind);
+                self.notify(
+                    h,
+                    Notice::Media {
+                        mid,
+                        kind,
+                        receiving: true,
+                    },
+                );
+            }
+            return;
+        }
         let tee = stream.as_ref().map(|s| s.tee.clone());
-        debug!(handle_id = %handle, caps = ?pad.current_caps(), "publisher pad");
         if let Err(e) = sfu::link_publisher_pad(&self.pipeline, pad, tee.as_ref()) {
             warn!(handle_id = %handle, error = %e, "cannot link publisher pad");
             return;

@@ -87,6 +87,16 @@ impl Room {
         if let Some(cache) = &stream.gop {
             cache.set_paused(mute);
         }
+        // Simulcast: every layer below the top one too (the top one is `tee`).
+        let top = stream.tee.clone();
+        for layer in stream.layers.iter_mut().filter(|l| l.tee != top) {
+            if let Some(sink) = layer.tee.static_pad("sink") {
+                sfu::set_dropping(&sink, &mut layer.moderated, mute);
+            }
+            if let Some(cache) = &layer.gop {
+                cache.set_paused(mute);
+            }
+        }
         if let Some(m) = self.mixer.as_mut()
             && let Err(e) = m.set_muted(&self.pipeline, handle, kind, mute)
         {

@@ -31,6 +31,24 @@ pub(super) struct SubStream {
     pub(super) bridge: Option<gst::Element>,
     pub(super) send: bool,
     pub(super) drop_probe: Option<gst::PadProbeId>,
+    /// For a simulcast feed: the layer selector in front of the guard, the
+    /// layers' tees, and their pads once linked (`tee`/`tee_pad` are then
+    /// the lowest layer's).
+    pub(super) selector: Option<layers::Selector>,
+    pub(super) layer_tees: Vec<(gst::Element, Option<Arc<gop::GopCache>>)>,
+    pub(super) layer_pads: Vec<(gst::Element, gst::Pad)>,
+}
+
+impl SubStream {
+    /// Unlinks this stream from its publisher's tee(s).
+    pub(super) fn detach(&mut self) {
+        if let Some(pad) = self.tee_pad.take() {
+            sfu::detach_branch(&self.tee, &pad);
+        }
+        for (tee, pad) in self.layer_pads.drain(..) {
+            sfu::detach_branch(&tee, &pad);
+        }
+    }
 }
 
 /// Where a subscriber stream's media comes from: a publisher stream or a mix output.
@@ -43,6 +61,10 @@ pub(super) struct StreamSource {
     /// The source's mid (as listed in `publishers[]`) and m-line index.
     pub(super) mid: String,
     pub(super) mindex: u32,
+    /// Simulcast layers' tees and caches, lowest first (empty: none).
+    pub(super) layers: Vec<(gst::Element, Option<Arc<gop::GopCache>>)>,
+    /// The subscriber's layer fields.
+    pub(super) choice: LayerRequest,
 }
 
 pub(super) struct Subscriber {
@@ -71,7 +93,7 @@ impl Room {
     pub(super) fn resolve(
         &self,
         reqs: &[StreamRequest],
-    ) -> Result<Vec<(PeerKey, usize)>, RoomError> {
+    ) -> Result<Vec<(PeerKey, usize, LayerRequest)>, RoomError> {
         let mut out = Vec::new();
         for r in reqs {
             if r.feed == self.mix_id() && self.mixer.is_some() {
@@ -80,7 +102,7 @@ impl Room {
                 out.extend(
                     mids.iter()
                         .filter(|(_, m)| r.mid.as_deref().is_none_or(|want| want == *m))
-                        .map(|(i, _)| (MIX_HANDLE, *i)),
+                        .map(|(i, _)| (MIX_HANDLE, *i, r.layers)),
                 );
                 if out.len() == before {
                     return Err(RoomError::NoSuchFeed(format!(
@@ -100,7 +122,7 @@ impl Room {
             let before = out.len();
             for (i, s) in publication.streams.iter().enumerate() {
                 if r.mid.as_deref().is_none_or(|m| m == s.mid) {
-                    out.push((fh, i));
+                    out.push((fh, i, r.layers));
                 }
             }
             if out.len() == before {
@@ -139,6 +161,8 @@ impl Room {
                 tee,
                 mid: MIX_AUDIO_MID.into(),
                 mindex: 0,
+                layers: Vec::new(),
+                choice: LayerRequest::default(),
             }
         } else {
             let (codec, pt, ssrc) = mixer.video_format();
@@ -151,6 +175,8 @@ impl Room {
                 tee,
                 mid: MIX_VIDEO_MID.into(),
                 mindex: 1,
+                layers: Vec::new(),
+                choice: LayerRequest::default(),
             }
         };
         self.attach_stream(sub, (mix_id, MIX_HANDLE, Some("Mix".into())), source)
@@ -162,6 +188,7 @@ impl Room {
         sub: &mut Subscriber,
         feed_handle: PeerKey,
         idx: usize,
+        choice: LayerRequest,
     ) -> Result<(), RoomError> {
         if feed_handle == MIX_HANDLE {
             return self.add_mix_stream(sub, idx);
@@ -183,6 +210,12 @@ impl Room {
             tee: s.tee.clone(),
             mid: s.mid.clone(),
             mindex: s.mindex,
+            layers: s
+                .layers
+                .iter()
+                .map(|l| (l.tee.clone(), l.gop.clone()))
+                .collect(),
+            choice,
         };
         let feed = (p.id.clone(), feed_handle, p.display.clone());
         self.attach_stream(sub, feed, source)
@@ -198,11 +231,18 @@ impl Room {
     ) -> Result<(), RoomError> {
         let (feed, feed_handle, feed_display) = feed;
         let mline = sub.streams.len() as u32;
+        // A simulcast feed is sent as one SSRC of the subscriber's own.
+        let simulcast = source.layers.len() >= 2;
+        let ssrc = if simulcast {
+            Some(rand::rng().random::<u32>() | 1)
+        } else {
+            source.ssrc
+        };
         let spec = sfu::BranchSpec {
             subscriber_handle: sub.h.key(),
             codec: source.codec,
             pt: source.pt,
-            ssrc: source.ssrc,
+            ssrc,
             msid: feed.to_string(),
         };
         let guard = sfu::prepare_branch(
@@ -218,6 +258,38 @@ impl Room {
             .by_handle
             .contains_key(&feed_handle)
             .then(|| switch::track_last_rtp(&guard));
+        let selector = match (simulcast, ssrc) {
+            (true, Some(ssrc)) => {
+                let sel = layers::Selector::new(
+                    source.layers.len(),
+                    source.codec,
+                    ssrc,
+                    simulcast::choice(None, source.choice, source.layers.len()),
+                    layers::SelectorIds {
+                        subscriber: sub.h.key(),
+                        mline,
+                        publisher: feed_handle,
+                        publisher_mindex: source.mindex,
+                    },
+                    &self.ev_tx,
+                );
+                let linked = self.pipeline.add(&sel.element).is_ok()
+                    && sel
+                        .element
+                        .static_pad("src")
+                        .zip(guard.static_pad("sink"))
+                        .is_some_and(|(s, g)| s.link(&g).is_ok())
+                    && sel.element.sync_state_with_parent().is_ok();
+                if !linked {
+                    return Err(RoomError::graph(
+                        "subscriber branch",
+                        "cannot link the layer selector",
+                    ));
+                }
+                Some(sel)
+            }
+            _ => None,
+        };
         sub.streams.push(SubStream {
             mindex: mline,
             mid: mline.to_string(),
@@ -236,6 +308,9 @@ impl Room {
             bridge: None,
             send: true,
             drop_probe: None,
+            selector,
+            layer_tees: if simulcast { source.layers } else { Vec::new() },
+            layer_pads: Vec::new(),
         });
         Ok(())
     }
@@ -253,6 +328,15 @@ impl Room {
                 feed_display: st.feed_display.clone(),
                 send: st.send,
                 codec: st.codec,
+                simulcast: st.selector.as_ref().map(|s| {
+                    let c = s.choice();
+                    SimulcastState {
+                        substream: s.active(),
+                        target: c.substream,
+                        temporal: c.temporal,
+                        fallback_us: c.fallback.as_micros() as u64,
+                    }
+                }),
             })
             .collect()
     }
@@ -367,8 +451,8 @@ impl Room {
             paused: false,
             tied,
         };
-        for (fh, idx) in wanted {
-            if let Err(e) = self.add_stream(&mut sub, fh, idx) {
+        for (fh, idx, choice) in wanted {
+            if let Err(e) = self.add_stream(&mut sub, fh, idx, choice) {
                 self.retire_subscriber(sub);
                 return Err(e);
             }
@@ -445,23 +529,41 @@ impl Room {
     pub(super) fn configure_subscriber(
         &mut self,
         h: HandleId,
-        streams: &[(String, bool)],
+        streams: &[StreamConfig],
     ) -> Result<(), RoomError> {
         let sub = self
             .subscribers
             .get_mut(&h.key())
             .ok_or(RoomError::NotJoined)?;
-        for (mid, send) in streams {
-            let st = sub
+        // Check every mid before changing any stream.
+        for c in streams {
+            if let Some(mid) = &c.mid
+                && !sub.streams.iter().any(|st| &st.mid == mid)
+            {
+                return Err(RoomError::invalid(
+                    "mid",
+                    format!("an existing mid (no '{mid}')"),
+                ));
+            }
+        }
+        for c in streams {
+            for st in sub
                 .streams
                 .iter_mut()
-                .find(|st| &st.mid == mid)
-                .ok_or_else(|| {
-                    RoomError::invalid("mid", format!("an existing mid (no '{mid}')"))
-                })?;
-            st.send = *send;
-            if !sub.paused {
-                set_forwarding(st, *send);
+                .filter(|st| c.mid.as_ref().is_none_or(|m| *m == st.mid))
+            {
+                if let Some(send) = c.send {
+                    st.send = send;
+                    if !sub.paused {
+                        set_forwarding(st, send);
+                    }
+                }
+                if let Some(sel) = &st.selector
+                    && !c.layers.is_empty()
+                {
+                    let layers = st.layer_tees.len();
+                    sel.set_choice(simulcast::choice(Some(sel.choice()), c.layers, layers));
+                }
             }
         }
         self.keyframes_for_subscriber(h.key(), &[]);
@@ -507,9 +609,7 @@ impl Room {
                 .iter_mut()
                 .filter(|st| st.feed == r.feed && r.mid.as_deref().is_none_or(|m| m == st.feed_mid))
             {
-                if let Some(pad) = st.tee_pad.take() {
-                    sfu::detach_branch(&st.tee, &pad);
-                }
+                st.detach();
                 st.active = false;
                 if let Some(t) = sub.peer.transceiver(st.mindex) {
                     t.set_property(
@@ -520,8 +620,8 @@ impl Room {
             }
         }
         let mut result = Ok(());
-        for (fh, idx) in wanted {
-            if let Err(e) = self.add_stream(&mut sub, fh, idx) {
+        for (fh, idx, choice) in wanted {
+            if let Err(e) = self.add_stream(&mut sub, fh, idx, choice) {
                 result = Err(e);
                 break;
             }
@@ -541,11 +641,23 @@ impl Room {
         if !sub.connected || !sub.stable {
             return replayed;
         }
-        for st in sub
-            .streams
-            .iter_mut()
-            .filter(|st| st.active && st.tee_pad.is_none() && st.bridge.is_none())
-        {
+        for st in sub.streams.iter_mut().filter(|st| {
+            st.active && st.tee_pad.is_none() && st.layer_pads.is_empty() && st.bridge.is_none()
+        }) {
+            if let Some(sel) = &st.selector {
+                // Every layer to the selector, each with its own cache.
+                for (i, (tee, gop)) in st.layer_tees.iter().enumerate() {
+                    let Some(sink) = sel.sink(i) else { continue };
+                    let replay = gop.as_ref().filter(|g| g.has_keyframe());
+                    match sfu::attach_to_tee(tee, &sink, None, replay, &self.ev_tx) {
+                        Ok(pad) => st.layer_pads.push((tee.clone(), pad)),
+                        Err(e) => {
+                            warn!(handle_id = %handle, mid = %st.mid, layer = i, error = %e, "cannot link a simulcast layer")
+                        }
+                    }
+                }
+                continue;
+            }
             let keyframes =
                 (st.kind == MediaKind::Video).then_some((st.feed_handle, st.publisher_mindex));
             // The publisher stream's keyframe cache (an ingest's is shared
@@ -574,14 +686,13 @@ impl Room {
 
     pub(super) fn retire_subscriber(&self, sub: Subscriber) {
         let mut elements = vec![sub.peer.webrtcbin.clone()];
-        for st in sub.streams {
-            match st.bridge {
+        for mut st in sub.streams {
+            match st.bridge.take() {
                 Some(src) => elements.push(src),
-                None => {
-                    if let Some(pad) = st.tee_pad {
-                        sfu::detach_branch(&st.tee, &pad);
-                    }
-                }
+                None => st.detach(),
+            }
+            if let Some(sel) = st.selector.take() {
+                elements.push(sel.element);
             }
             elements.push(st.guard);
         }

@@ -132,9 +132,7 @@ impl Room {
                     retired.push(old);
                 }
                 None => {
-                    if let Some(pad) = st.tee_pad.take() {
-                        super::sfu::detach_branch(&st.tee, &pad);
-                    }
+                    st.detach();
                 }
             }
             let step = if st.kind == MediaKind::Video {

@@ -383,6 +383,22 @@ impl Room {
             RoomEvent::ConnectionState { handle, state } => self.connection_state(handle, state),
             RoomEvent::RecordingDone { id } => self.recording_done(id),
             RoomEvent::RecordingSync { id, round } => self.recording_sync(id, round),
+            RoomEvent::LayerKeyframe {
+                publisher_handle,
+                mindex,
+                layer,
+            } => self.layer_keyframe(publisher_handle, mindex, layer),
+            RoomEvent::LayerSwitched {
+                subscriber,
+                mline,
+                layer,
+            } => self.layer_switched(subscriber, mline, layer),
+            RoomEvent::LayerUp {
+                handle,
+                mindex,
+                layer,
+                ssrc,
+            } => self.layer_up(handle, mindex, layer, ssrc),
             RoomEvent::AudioLevel { handle, dbov } => {
                 // A moderated (muted) stream does not talk.
                 let muted = self

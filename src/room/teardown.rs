@@ -64,9 +64,7 @@ impl Room {
                 .iter_mut()
                 .filter(|st| st.feed_handle == feed_handle && st.active)
             {
-                if let Some(pad) = st.tee_pad.take() {
-                    sfu::detach_branch(&st.tee, &pad);
-                }
+                st.detach();
                 st.active = false;
                 touched = true;
                 if let Some(t) = sub.peer.transceiver(st.mindex) {
@@ -150,10 +148,11 @@ impl Room {
         if let Some(m) = &self.mixer {
             m.detach_inputs();
         }
-        for (_, sub) in self.subscribers.drain() {
-            for st in &sub.streams {
-                if let Some(pad) = &st.tee_pad {
-                    sfu::detach_branch(&st.tee, pad);
+        for (_, mut sub) in self.subscribers.drain() {
+            for st in &mut sub.streams {
+                st.detach();
+                if let Some(sel) = &st.selector {
+                    elements.push(sel.element.clone());
                 }
             }
             elements.push(sub.peer.webrtcbin.clone());

@@ -694,6 +694,17 @@ impl TestPeer {
             return Ok(());
         }
         let decodebin = gst::ElementFactory::make("decodebin").build()?;
+        // A decoded frame is a picture: libav's H.264 decoder otherwise
+        // outputs the grey frames it makes from P-frames before the first
+        // keyframe, which would count as "first frame" too early.
+        decodebin.connect("deep-element-added", false, |args| {
+            if let Some(e) = args.get(2).and_then(|v| v.get::<gst::Element>().ok())
+                && e.find_property("output-corrupt").is_some()
+            {
+                e.set_property("output-corrupt", false);
+            }
+            None
+        });
         let (st, weak_pipe) = (stats.clone(), pipeline.downgrade());
         decodebin.connect_pad_added(move |_, dpad| {
             let Some(p) = weak_pipe.upgrade() else { return };

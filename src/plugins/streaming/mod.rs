@@ -389,6 +389,7 @@ impl Streaming {
                         streams: vec![StreamRequest {
                             feed: Id::Num(FEED),
                             mid: None,
+                            layers: Default::default(),
                         }],
                         private_id: None,
                         reply: tx,
@@ -429,7 +430,11 @@ impl Streaming {
                             .map(|a| {
                                 a.iter()
                                     .filter_map(|s| {
-                                        Some((s["mid"].as_str()?.to_owned(), s["send"].as_bool()?))
+                                        Some(crate::room::StreamConfig {
+                                            mid: Some(s["mid"].as_str()?.to_owned()),
+                                            send: Some(s["send"].as_bool()?),
+                                            layers: Default::default(),
+                                        })
                                     })
                                     .collect()
                             })

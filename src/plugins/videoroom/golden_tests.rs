@@ -95,6 +95,7 @@ fn stream(
         codec,
         moderated: Some(moderated),
         description: None,
+        simulcast: None,
     }
 }
 
@@ -126,6 +127,7 @@ fn subscription(active: bool, video_send: bool) -> Offered {
         feed_display: Some("alice".into()),
         send,
         codec,
+        simulcast: None,
     };
     Offered {
         streams: vec![

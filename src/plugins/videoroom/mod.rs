@@ -350,7 +350,11 @@ impl VideoRoom {
                         if streams.is_empty()
                             && let Some(feed) = p.id("feed")?
                         {
-                            streams.push(StreamRequest { feed, mid: None });
+                            streams.push(StreamRequest {
+                                feed,
+                                mid: None,
+                                layers: request::layer_request(&p)?,
+                            });
                         }
                         if streams.is_empty() {
                             return Err(VideoRoomError::MissingElement("streams".into()));

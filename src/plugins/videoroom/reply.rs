@@ -64,6 +64,9 @@ fn published_stream(s: &PublishedStream) -> Value {
     if let Some(d) = &s.description {
         v["description"] = json!(d);
     }
+    if s.simulcast.is_some() {
+        v["simulcast"] = json!(true);
+    }
     v
 }
 
@@ -172,6 +175,18 @@ fn subscribed_streams(o: &Offered) -> Vec<Value> {
             }
             if st.codec == Codec::H264 {
                 v["h264-profile"] = json!(H264_PROFILE);
+            }
+            if let Some(sc) = &st.simulcast {
+                // janus_videoroom.c: `simulcast{substream, substream-target,
+                // temporal-layer, temporal-layer-target, fallback}`.
+                let temporal = sc.temporal.map_or(json!(-1), |t| json!(t));
+                v["simulcast"] = json!({
+                    "substream": sc.substream.map_or(json!(-1), |s| json!(s)),
+                    "substream-target": sc.target,
+                    "temporal-layer": temporal,
+                    "temporal-layer-target": temporal,
+                    "fallback": sc.fallback_us,
+                });
             }
             v
         })
@@ -362,6 +377,17 @@ pub fn notice(room: &Id, n: Notice) -> HandleEvent {
             room,
             json!({"id": id.to_json(), "mid": mid, "moderation": if muted { "muted" } else { "unmuted" }}),
         )),
+        Notice::Layer {
+            mid,
+            substream,
+            temporal,
+        } => {
+            let mut more = json!({"mid": mid, "substream": substream});
+            if let Some(t) = temporal {
+                more["temporal"] = json!(t);
+            }
+            plugin(event(room, more))
+        }
         Notice::Renegotiated(o) => {
             let (data, jsep) = offered("updated", room, o);
             HandleEvent::Plugin {
@@ -418,6 +444,7 @@ mod tests {
                 codec: Codec::H264,
                 moderated: Some(false),
                 description: Some("cam".into()),
+                simulcast: None,
             }],
             talking: false,
         }
@@ -430,6 +457,54 @@ mod tests {
             json!({"id": 5, "display": "alice", "talking": false, "streams": [
                 {"type": "video", "mindex": 0, "mid": "v", "codec": "h264", "moderated": false,
                  "h264_profile": "42e01f", "description": "cam"}]})
+        );
+    }
+
+    /// Janus's simulcast shapes: `"simulcast": true` on a publisher stream,
+    /// `simulcast{…}` on a subscription's stream, and the layer event.
+    #[test]
+    fn simulcast_shapes() {
+        let mut a = alice();
+        a.streams[0].simulcast = Some(3);
+        assert_eq!(publisher(&a)["streams"][0]["simulcast"], true);
+        let o = Offered {
+            streams: vec![crate::room::SubscribedStream {
+                mindex: 0,
+                mid: "0".into(),
+                kind: MediaKind::Video,
+                active: true,
+                feed: Id::Num(5),
+                feed_mid: "v".into(),
+                feed_display: None,
+                send: true,
+                codec: Codec::Vp8,
+                simulcast: Some(crate::room::SimulcastState {
+                    substream: Some(0),
+                    target: 2,
+                    temporal: None,
+                    fallback_us: 250_000,
+                }),
+            }],
+            offer: "v=0".into(),
+        };
+        assert_eq!(
+            subscribed_streams(&o)[0]["simulcast"],
+            json!({"substream": 0, "substream-target": 2, "temporal-layer": -1,
+                   "temporal-layer-target": -1, "fallback": 250_000})
+        );
+        let HandleEvent::Plugin { data, .. } = notice(
+            &Id::Num(9),
+            Notice::Layer {
+                mid: "0".into(),
+                substream: 2,
+                temporal: Some(1),
+            },
+        ) else {
+            panic!("not a plugin event")
+        };
+        assert_eq!(
+            data,
+            json!({"videoroom": "event", "room": 9, "mid": "0", "substream": 2, "temporal": 1})
         );
     }
 

@@ -15,7 +15,9 @@ use crate::plugins::Route;
 use crate::plugins::params::Params;
 use crate::room::ingest::SourceSpec;
 use crate::room::layout::{Layout, Rect};
-use crate::room::{EgressSource, IngestParams, PublishParams, StreamRequest};
+use crate::room::{
+    EgressSource, IngestParams, LayerRequest, PublishParams, StreamConfig, StreamRequest,
+};
 
 /// A videoroom request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,14 +166,35 @@ pub fn stream_requests(p: &Params, key: &str) -> Result<Vec<StreamRequest>, Vide
             Ok(StreamRequest {
                 feed: sp.req_feed("feed")?,
                 mid: sp.str("mid")?.map(str::to_owned),
+                layers: layer_request(&sp)?,
             })
         })
         .collect()
 }
 
-/// Subscriber `configure`: `streams[{mid, send?}]`.
-pub fn configure_streams(p: &Params) -> Result<Vec<(String, bool)>, VideoRoomError> {
+/// Janus's simulcast fields `substream`, `temporal` (non-negative integers)
+/// and `fallback` (µs) of a stream request or a `configure`.
+pub fn layer_request(p: &Params) -> Result<LayerRequest, VideoRoomError> {
+    Ok(LayerRequest {
+        substream: p.u64("substream")?,
+        temporal: p.u64("temporal")?,
+        fallback_us: p.u64("fallback")?,
+    })
+}
+
+/// Subscriber `configure`: `streams[{mid, send?, substream?, temporal?,
+/// fallback?}]`, and top-level layer fields (the Janus demo's form) for
+/// every stream.
+pub fn configure_streams(p: &Params) -> Result<Vec<StreamConfig>, VideoRoomError> {
     let mut streams = Vec::new();
+    let top = layer_request(p)?;
+    if !top.is_empty() {
+        streams.push(StreamConfig {
+            mid: None,
+            send: None,
+            layers: top,
+        });
+    }
     for v in p.array("streams")?.into_iter().flatten() {
         let Value::Object(m) = v else {
             return Err(VideoRoomError::InvalidElement(
@@ -180,10 +203,11 @@ pub fn configure_streams(p: &Params) -> Result<Vec<(String, bool)>, VideoRoomErr
             ));
         };
         let sp = Params::new(m, p.string_ids());
-        streams.push((
-            sp.req_str("mid")?.to_owned(),
-            sp.bool("send")?.unwrap_or(true),
-        ));
+        streams.push(StreamConfig {
+            mid: Some(sp.req_str("mid")?.to_owned()),
+            send: sp.bool("send")?,
+            layers: layer_request(&sp)?,
+        });
     }
     Ok(streams)
 }
@@ -344,7 +368,8 @@ mod tests {
             s[0],
             StreamRequest {
                 feed: Id::Num(5),
-                mid: Some("a".into())
+                mid: Some("a".into()),
+                layers: Default::default(),
             }
         );
         assert_eq!(s[1].feed, Id::Num(0), "0 is the mix");

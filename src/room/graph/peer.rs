@@ -128,6 +128,27 @@ pub enum RoomEvent {
     MixerCheck,
     /// One audio packet's RFC 6464 level (dBov) from a publisher (SFU rooms).
     AudioLevel { handle: PeerKey, dbov: u8 },
+    /// A subscriber's layer selector needs a keyframe of simulcast layer
+    /// `layer` (0 = lowest) of a publisher stream (see [`super::layers`]).
+    LayerKeyframe {
+        publisher_handle: PeerKey,
+        mindex: u32,
+        layer: usize,
+    },
+    /// A subscriber stream (m-line `mline`) now relays simulcast layer `layer`.
+    LayerSwitched {
+        subscriber: PeerKey,
+        mline: u32,
+        layer: usize,
+    },
+    /// A packet of simulcast layer `layer` reached a publisher stream's
+    /// layer tee for the first time (the layer is flowing).
+    LayerUp {
+        handle: PeerKey,
+        mindex: u32,
+        layer: usize,
+        ssrc: u32,
+    },
 }
 
 /// Sender half for callbacks; unbounded so a callback never blocks or drops.

@@ -9,6 +9,8 @@
 //! subscriber, and subscribers that got nothing. CPU and RSS per subscriber
 //! are the least-squares slopes over N. Runs repeat and report medians.
 
+mod late;
+
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -76,6 +78,12 @@ struct Args {
     /// keyframe cache (camera GOP 4 s).
     #[arg(long, value_delimiter = ',')]
     rtsp: Option<Vec<usize>>,
+    /// Run P3 instead: a late subscriber's `join` → first decoded frame for
+    /// a 2 s-GOP publisher (pre-encoded and deaf to PLI, then live and
+    /// answering PLI), ours with and without the keyframe cache, and Janus's
+    /// with `--against-janus`; `--repeats` × 4 samples per room.
+    #[arg(long)]
+    late_joiner: bool,
 }
 
 /// One measured MCU point.
@@ -285,7 +293,7 @@ fn encode_media(secs: u32) -> anyhow::Result<Media> {
     let frames = secs * 30;
     let video = collect(&format!(
         "videotestsrc num-buffers={frames} pattern=smpte horizontal-speed=4 ! video/x-raw,width=640,height=360,framerate=30/1,format=I420 ! \
-         x264enc bitrate=1000 pass=cbr tune=zerolatency speed-preset=veryfast key-int-max=60 bframes=0 ! \
+         x264enc bitrate=1000 pass=cbr tune=zerolatency speed-preset=veryfast key-int-max=60 bframes=0 option-string=scenecut=0 ! \
          video/x-h264,profile=constrained-baseline,stream-format=byte-stream,alignment=au ! h264parse config-interval=-1 ! appsink name=out sync=false"
     ))?;
     let audio = collect(&format!(
@@ -791,6 +799,20 @@ async fn main() -> anyhow::Result<()> {
 
     if args.record {
         return run_record(&gateway_bin, &media, &args).await;
+    }
+    if args.late_joiner {
+        let gateway = start_gateway(&gateway_bin)?;
+        let janus = if args.against_janus && which("janus") {
+            Some(start_janus()?)
+        } else {
+            if args.against_janus {
+                eprintln!(
+                    "--against-janus: janus is not installed (apt-get install janus); skipping"
+                );
+            }
+            None
+        };
+        return late::run(&gateway, janus.as_ref(), &media, &args).await;
     }
     if let Some(counts) = &args.rtsp {
         return run_rtsp(&gateway_bin, counts, &args).await;
