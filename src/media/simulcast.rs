@@ -21,6 +21,9 @@ use gst_sdp::SDPMediaRef;
 pub const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 /// The RFC 8852 repaired RTP stream id header extension (RTX).
 pub const REPAIRED_RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id";
+/// The transport-wide congestion control header extension
+/// (draft-holmer-rmcat-transport-wide-cc-extensions-01).
+pub const TWCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 /// The RFC 8843 MID header extension.
 pub const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
@@ -45,6 +48,8 @@ pub struct Simulcast {
     pub rid_ext: Option<u8>,
     /// See [`Simulcast::mid_ext`].
     pub repaired_rid_ext: Option<u8>,
+    /// The offer's transport-wide congestion control extension id.
+    pub twcc_ext: Option<u8>,
 }
 
 /// Whether rids without well-known names are listed lowest first.
@@ -148,6 +153,7 @@ pub fn from_media(m: &SDPMediaRef, rid_order: Option<&str>) -> Option<Simulcast>
         mid_ext: ext_id(m, MID_URI),
         rid_ext: ext_id(m, RID_URI),
         repaired_rid_ext: ext_id(m, REPAIRED_RID_URI),
+        twcc_ext: ext_id(m, TWCC_URI),
     })
 }
 

@@ -57,7 +57,7 @@ async fn answer_offer(
 /// its `do_test_simulcast`): the rids, and the offer's ids for the MID and
 /// RTP stream id header extensions. SSRC `SIM` groups need nothing.
 fn accept_simulcast(caps: &mut gst::CapsRef, sc: &sdp_simulcast::Simulcast) {
-    use crate::media::simulcast::{LayerKey, MID_URI, REPAIRED_RID_URI, RID_URI};
+    use crate::media::simulcast::{LayerKey, MID_URI, REPAIRED_RID_URI, RID_URI, TWCC_URI};
     let rids: Vec<&str> = sc
         .layers
         .iter()
@@ -76,6 +76,13 @@ fn accept_simulcast(caps: &mut gst::CapsRef, sc: &sdp_simulcast::Simulcast) {
         // Highest first, as janus.js lists them (any order is valid).
         let list: Vec<&str> = rids.iter().rev().copied().collect();
         s.set("a-simulcast", format!("recv {}", list.join(";")));
+        // Transport-wide congestion control (the RTP session then sends
+        // TWCC feedback): without any feedback a browser's estimate grows
+        // slowly from its start rate, and the top layer stays off for
+        // seconds.
+        if let Some(id) = sc.twcc_ext {
+            s.set(format!("extmap-{id}").as_str(), TWCC_URI);
+        }
         for (id, uri) in [
             (sc.mid_ext, MID_URI),
             (sc.rid_ext, RID_URI),
