@@ -23,7 +23,8 @@ pub const RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
 pub const REPAIRED_RID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id";
 /// The transport-wide congestion control header extension
 /// (draft-holmer-rmcat-transport-wide-cc-extensions-01).
-pub const TWCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
+pub const TWCC_URI: &str =
+    "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
 /// The RFC 8843 MID header extension.
 pub const MID_URI: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 

@@ -11,3 +11,4 @@ pub mod fuzz;
 pub mod janus;
 pub mod latency;
 pub mod peer;
+pub mod simulcast;

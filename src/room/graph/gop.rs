@@ -68,8 +68,19 @@ pub fn starts_keyframe(codec: Codec, data: &[u8]) -> bool {
     match codec {
         Codec::H264 => match p.first().map(|b| b & 0x1f) {
             Some(7) | Some(5) => true,
-            // STAP-A: the first aggregated NAL unit.
-            Some(24) => p.get(3).is_some_and(|b| matches!(b & 0x1f, 5 | 7)),
+            // STAP-A: any aggregated NAL unit (x264 puts an access unit
+            // delimiter first, then SPS, PPS and, for small frames, the IDR).
+            Some(24) => {
+                let mut off = 1;
+                while let Some(len) = p.get(off..off + 2) {
+                    let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+                    if p.get(off + 2).is_some_and(|b| matches!(b & 0x1f, 5 | 7)) {
+                        return true;
+                    }
+                    off += 2 + len;
+                }
+                false
+            }
             // FU-A: start bit and IDR.
             Some(28) => p.get(1).is_some_and(|b| b & 0x80 != 0 && b & 0x1f == 5),
             _ => false,
@@ -270,6 +281,15 @@ mod tests {
             &rtp(1, &[0x78, 0x00, 0x0a, 0x67])
         ));
         assert!(starts_keyframe(Codec::H264, &rtp(1, &[0x7c, 0x85])));
+        // STAP-A: AUD (2 bytes), then SPS.
+        assert!(starts_keyframe(
+            Codec::H264,
+            &rtp(1, &[0x78, 0x00, 0x02, 0x09, 0xf0, 0x00, 0x02, 0x67, 0x42])
+        ));
+        assert!(!starts_keyframe(
+            Codec::H264,
+            &rtp(1, &[0x78, 0x00, 0x02, 0x09, 0xf0, 0x00, 0x02, 0x41, 0x9a])
+        ));
         assert!(!starts_keyframe(Codec::H264, &rtp(1, &[0x7c, 0x05])));
         assert!(!starts_keyframe(Codec::H264, &rtp(1, &[0x41, 0x9a])));
         // VP8: start of partition 0, key frame / inter frame.
