@@ -153,3 +153,66 @@ async fn vp8_twenty_layer_switches_decode_cleanly() {
 async fn h264_twenty_layer_switches_decode_cleanly() {
     twenty_switches(VideoCodec::H264).await;
 }
+
+/// The MCU decodes the layer that fits a publisher's tile (layers 160, 320
+/// and 640 wide): alone in a 320-wide mix it takes the 320-wide layer, not
+/// the 640-wide top one; with a second publisher the tiles are 160 wide and
+/// it drops to the 160-wide layer, and goes back up when that one leaves.
+/// The decoded layer is in `handle_info` (`plugin_specific.mix_substream`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn the_mix_decodes_the_layer_that_fits_the_tile() {
+    gst::init().unwrap();
+    let gw = Gateway::start_admin(
+        "[general]\nsession_timeout = 60\nadmin_secret = \"adm\"\n",
+        "",
+    );
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(
+        &admin,
+        json!({"mixing": "mcu", "mix_width": 320, "mix_height": 180, "mix_fps": 15, "mix_videocodec": "vp8"}),
+    )
+    .await;
+    let ph = videoroom_handle(&gw, true).await;
+    let (_publisher, _) = TestPeer::publish_simulcast(&ph, &room, "sim", VideoCodec::Vp8, 15)
+        .await
+        .expect("simulcast publish");
+    let url = gw.admin.clone().expect("admin API");
+    let body = json!({"janus": "handle_info", "transaction": "t", "admin_secret": "adm",
+        "session_id": ph.session().id, "handle_id": ph.id});
+    let wait = |want: u64| {
+        let (url, body) = (url.clone(), body.clone());
+        async move {
+            let deadline = Instant::now() + WITHIN;
+            loop {
+                let r = common::post_json(&url, &body).await;
+                let got = r["info"]["plugin_specific"]["mix_substream"].as_u64();
+                if got == Some(want) {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "mix_substream {got:?}, want {want}: {r}"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    wait(1).await;
+    let h = videoroom_handle(&gw, true).await;
+    let spec = gateway_testkit::peer::PublisherSpec {
+        audio_hz: None,
+        ..Default::default()
+    };
+    let (other, _) = TestPeer::publish(&h, &room, "other", &spec)
+        .await
+        .expect("publish");
+    wait(0).await;
+    let (r, _) = h
+        .call(json!({"request": "leave"}), None, WITHIN)
+        .await
+        .expect("leave");
+    assert_eq!(r["videoroom"], "event", "{r}");
+    drop(other);
+    wait(1).await;
+}

@@ -347,6 +347,9 @@ pub struct MemberInfo {
     pub subscribed: Vec<(String, FeedId, String)>,
     /// A subscriber that paused.
     pub paused: bool,
+    /// In a mixing room, the simulcast layer the mix decodes of this
+    /// publisher (extension: `plugin_specific.mix_substream`).
+    pub mix_substream: Option<usize>,
     /// The PeerConnection's state and statistics
     /// (`crate::room::graph::stats`), when asked for and there is one.
     pub webrtc: Option<Value>,

@@ -383,7 +383,8 @@ impl Room {
         let key = id.to_string();
         info!(handle_id = %handle, id = %id, "ingest publishing");
         if let Some(m) = self.mixer.as_mut()
-            && let Err(e) = m.add_publisher(&self.pipeline, handle, key, &mix_inputs, &self.ev_tx)
+            && let Err(e) =
+                m.add_publisher(&self.pipeline, handle, key, &mix_inputs, &[], &self.ev_tx)
         {
             warn!(handle_id = %handle, error = %e, "cannot mix the ingest");
         }

@@ -32,6 +32,7 @@ impl Room {
                     .as_ref()
                     .map(Self::published_streams)
                     .unwrap_or_default(),
+                mix_substream: self.mixer.as_ref().and_then(|m| m.input_layer(key)),
                 ..MemberInfo::default()
             };
             let peer = p.publication.as_ref().and_then(|p| p.peer.clone());

@@ -401,6 +401,11 @@ impl Room {
             .iter()
             .find(|s| s.kind == MediaKind::Video)
             .map(|s| s.codec);
+        let video_layers: Vec<gst::Element> = streams
+            .iter()
+            .find(|s| s.kind == MediaKind::Video)
+            .map(|s| s.layers.iter().map(|l| l.tee.clone()).collect())
+            .unwrap_or_default();
         let mix_inputs: Vec<(MediaKind, Codec, u32, gst::Element)> = streams
             .iter()
             .map(|s| (s.kind, s.codec, s.mindex, s.tee.clone()))
@@ -418,7 +423,14 @@ impl Room {
         info!(session_id = h.session_id, handle_id = %handle, id = %p.id, "publishing");
         self.flush_candidates(handle);
         if let Some(m) = self.mixer.as_mut()
-            && let Err(e) = m.add_publisher(&self.pipeline, handle, key, &mix_inputs, &self.ev_tx)
+            && let Err(e) = m.add_publisher(
+                &self.pipeline,
+                handle,
+                key,
+                &mix_inputs,
+                &video_layers,
+                &self.ev_tx,
+            )
         {
             warn!(handle_id = %handle, error = %e, "cannot mix publisher");
         }

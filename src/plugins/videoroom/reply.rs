@@ -581,16 +581,23 @@ pub fn member_info(room: Option<&crate::ids::RoomId>, info: &crate::room::Member
     use crate::room::Role;
     match info.role {
         None => json!({"type": "none"}),
-        Some(Role::Publisher) => json!({
-            "type": "publisher",
-            "room": room.map(Id::to_json),
-            "id": info.id.as_ref().map(crate::ids::Id::to_json),
-            "display": info.display,
-            "streams": info.published.iter().map(|s| json!({
-                "type": s.kind.as_str(), "mindex": s.mindex, "mid": s.mid,
-                "codec": s.codec.janus_name(), "moderated": s.moderated,
-            })).collect::<Vec<_>>(),
-        }),
+        Some(Role::Publisher) => {
+            let mut v = json!({
+                "type": "publisher",
+                "room": room.map(Id::to_json),
+                "id": info.id.as_ref().map(crate::ids::Id::to_json),
+                "display": info.display,
+                "streams": info.published.iter().map(|s| json!({
+                    "type": s.kind.as_str(), "mindex": s.mindex, "mid": s.mid,
+                    "codec": s.codec.janus_name(), "moderated": s.moderated,
+                    "simulcast": s.simulcast.is_some(),
+                })).collect::<Vec<_>>(),
+            });
+            if let Some(l) = info.mix_substream {
+                v["mix_substream"] = json!(l);
+            }
+            v
+        }
         Some(Role::Subscriber) => json!({
             "type": "subscriber",
             "room": room.map(Id::to_json),

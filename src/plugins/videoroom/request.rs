@@ -392,6 +392,50 @@ mod tests {
     }
 
     #[test]
+    fn simulcast_layer_fields() {
+        let b = body(
+            json!({"streams": [{"feed": 5, "substream": 0, "temporal": 1, "fallback": 500000}]}),
+        );
+        let s = stream_requests(&Params::new(&b, false), "streams").unwrap();
+        assert_eq!(
+            s[0].layers,
+            LayerRequest {
+                substream: Some(0),
+                temporal: Some(1),
+                fallback_us: Some(500_000)
+            }
+        );
+        // configure: top level (the Janus demo) and per stream (janode).
+        let b =
+            body(json!({"substream": 2, "streams": [{"mid": "1", "substream": 0, "send": false}]}));
+        let c = configure_streams(&Params::new(&b, false)).unwrap();
+        assert_eq!(c[0].mid, None);
+        assert_eq!(c[0].layers.substream, Some(2));
+        assert_eq!(c[1].mid.as_deref(), Some("1"));
+        assert_eq!((c[1].send, c[1].layers.substream), (Some(false), Some(0)));
+        // Wrong types: Janus.s 430 (invalid element); negative is no index.
+        for bad in [
+            json!({"substream": "high"}),
+            json!({"temporal": -1}),
+            json!({"streams": [{"mid": "1", "fallback": true}]}),
+        ] {
+            let b = body(bad.clone());
+            assert_eq!(
+                code(configure_streams(&Params::new(&b, false))),
+                430,
+                "{bad}"
+            );
+        }
+        // No layer fields: nothing to change.
+        let b = body(json!({"request": "configure"}));
+        assert!(
+            configure_streams(&Params::new(&b, false))
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn publish_params_type_check() {
         let b = body(
             json!({"display": "a", "record": true, "descriptions": [{"mid": "0", "description": "cam"}]}),

@@ -517,6 +517,128 @@ impl Shared {
     }
 }
 
+/// A simulcast publisher's input to the MCU mix: a layer selector in front
+/// of the decoder, so the mix decodes the layer that fits the publisher's
+/// tile (no decoding 1280x720 for a 320-pixel tile), switching on keyframes
+/// like a subscriber does.
+pub struct MixLayers {
+    selector: Selector,
+    pads: Vec<(gst::Element, gst::Pad)>,
+    /// The decoded width, px (0 before the first frame), and the layer it
+    /// was decoded from: the other layers' widths follow (each layer half
+    /// the next one's size, as janus.js and Chrome send them).
+    decoded_width: Arc<std::sync::atomic::AtomicU32>,
+}
+
+impl MixLayers {
+    /// Links every layer tee to a new selector whose src goes to `sink`
+    /// (the decoder branch's input), starting at `substream`. `decoded` is
+    /// the decoder's src pad (its caps tell the layer's real width).
+    #[allow(clippy::too_many_arguments)]
+    pub fn attach(
+        pipeline: &gst::Pipeline,
+        tees: &[gst::Element],
+        sink: &gst::Pad,
+        decoded: &gst::Pad,
+        codec: Codec,
+        substream: usize,
+        ids: SelectorIds,
+        events: &RoomEvents,
+    ) -> Result<MixLayers, String> {
+        let choice = LayerChoice {
+            substream,
+            temporal: None,
+            fallback: DEFAULT_FALLBACK,
+        };
+        // The decoder's input SSRC never changes: any fixed value does.
+        let selector = Selector::new(tees.len(), codec, 0x6d69_7800, choice, ids, events);
+        pipeline.add(&selector.element).map_err(|e| e.to_string())?;
+        let src = selector.element.static_pad("src").ok_or("selector src")?;
+        src.link(sink)
+            .map_err(|e| format!("selector → mix input: {e:?}"))?;
+        selector
+            .element
+            .sync_state_with_parent()
+            .map_err(|e| e.to_string())?;
+        let mut pads = Vec::new();
+        for (i, tee) in tees.iter().enumerate() {
+            let layer_sink = selector.sink(i).ok_or("selector sink")?;
+            pads.push((
+                tee.clone(),
+                super::sfu::attach_to_tee(tee, &layer_sink, None, None, events)?,
+            ));
+        }
+        let decoded_width = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let w = decoded_width.clone();
+        decoded.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
+            if let Some(gst::PadProbeData::Event(ev)) = &info.data
+                && let gst::EventView::Caps(c) = ev.view()
+                && let Some(width) = c
+                    .caps()
+                    .structure(0)
+                    .and_then(|s| s.get::<i32>("width").ok())
+            {
+                w.store(width.max(0) as u32, std::sync::atomic::Ordering::Relaxed);
+            }
+            gst::PadProbeReturn::Ok
+        });
+        Ok(MixLayers {
+            selector,
+            pads,
+            decoded_width,
+        })
+    }
+
+    /// The layer being decoded, if any yet.
+    pub fn active(&self) -> Option<usize> {
+        self.selector.active()
+    }
+
+    /// The selector element (retired with the input).
+    pub fn element(&self) -> &gst::Element {
+        &self.selector.element
+    }
+
+    /// Picks the lowest layer at least `tile_width` wide. Layer widths come
+    /// from the decoded width of the layer relayed, halving per layer
+    /// down; before any frame, the top layer is taken to be `mix_width`.
+    pub fn fit(&self, tile_width: u32, mix_width: u32) -> usize {
+        let layers = self.pads.len();
+        let top = layers.saturating_sub(1);
+        let decoded = self
+            .decoded_width
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let top_width = match self.selector.active() {
+            Some(a) if decoded > 0 => decoded << (top - a.min(top)),
+            _ => mix_width,
+        };
+        let pick = fit_layer(layers, top_width, tile_width);
+        let mut choice = self.selector.choice();
+        if choice.substream != pick {
+            choice.substream = pick;
+            self.selector.set_choice(choice);
+        }
+        pick
+    }
+
+    /// Releases the tee pads (first step of removing the input).
+    pub fn detach(&self) {
+        for (tee, pad) in &self.pads {
+            tee.release_request_pad(pad);
+        }
+    }
+}
+
+/// The lowest of `layers` layers (each half as wide as the next, the top
+/// one `top_width` px) that is at least `tile_width` wide; the top layer
+/// when none is.
+pub fn fit_layer(layers: usize, top_width: u32, tile_width: u32) -> usize {
+    let top = layers.saturating_sub(1);
+    (0..top)
+        .find(|&i| (top_width >> (top - i)) >= tile_width)
+        .unwrap_or(top)
+}
+
 /// Routes one RTP pad of a publisher's simulcast stream (one SSRC) to its
 /// layer's tee: the layer is found from the first packet that names it
 /// (its SSRC in an `a=ssrc-group:SIM`, or its rid in the `rtp-stream-id`
@@ -899,6 +1021,18 @@ mod tests {
                 .is_some()
         );
         pipeline.set_state(gst::State::Null).unwrap();
+    }
+
+    #[test]
+    fn the_mix_takes_the_lowest_layer_that_fills_the_tile() {
+        // 1280 / 640 / 320 wide.
+        assert_eq!(fit_layer(3, 1280, 1280), 2);
+        assert_eq!(fit_layer(3, 1280, 640), 1);
+        assert_eq!(fit_layer(3, 1280, 426), 1);
+        assert_eq!(fit_layer(3, 1280, 320), 0);
+        assert_eq!(fit_layer(3, 1280, 100), 0);
+        assert_eq!(fit_layer(3, 640, 1280), 2, "none is wide enough: the top");
+        assert_eq!(fit_layer(2, 1280, 600), 0);
     }
 
     #[test]

@@ -123,7 +123,10 @@ struct VideoInput {
     publisher: PeerKey,
     key: String,
     tee: gst::Element,
-    tee_pad: gst::Pad,
+    /// The tee pad; `None` for a simulcast publisher, fed by `layers`.
+    tee_pad: Option<gst::Pad>,
+    /// A simulcast publisher's layer selector (see [`super::layers`]).
+    layers: Option<super::layers::MixLayers>,
     elements: Vec<gst::Element>,
     /// The decoder output, held by `ready_block` until its first frame.
     convert: gst::Element,
@@ -131,6 +134,18 @@ struct VideoInput {
     /// The compositor pad, once the input has a first frame.
     comp_pad: Option<gst::Pad>,
     muted: bool,
+}
+
+impl VideoInput {
+    /// Unlinks the input from its publisher's tee(s).
+    fn detach(&self) {
+        if let Some(pad) = &self.tee_pad {
+            self.tee.release_request_pad(pad);
+        }
+        if let Some(l) = &self.layers {
+            l.detach();
+        }
+    }
 }
 
 struct AudioInput {
@@ -368,6 +383,7 @@ impl Mixer {
         publisher: PeerKey,
         key: String,
         streams: &[(MediaKind, Codec, u32, gst::Element)],
+        video_layers: &[gst::Element],
         events: &RoomEvents,
     ) -> Result<(), String> {
         if let Some((_, codec, mindex, tee)) = streams.iter().find(|s| s.0 == MediaKind::Video) {
@@ -402,14 +418,46 @@ impl Mixer {
                 e.sync_state_with_parent().map_err(|e| e.to_string())?;
             }
             let (guard, sink) = guarded_input(pipeline, &queue, events)?;
-            let tee_pad = sfu::attach_to_tee(tee, &sink, Some((publisher, *mindex)), None, events)?;
             let mut elements = vec![guard];
+            let (tee_pad, layers) = if video_layers.len() >= 2 {
+                // Simulcast: start at the layer for a tile of the grid this
+                // publisher joins; `relayout` refits it.
+                let cols = ((self.video_inputs.len() + 1) as f64)
+                    .sqrt()
+                    .ceil()
+                    .max(1.0) as u32;
+                let mix_width = self.settings.width.max(1) as u32;
+                let substream =
+                    super::layers::fit_layer(video_layers.len(), mix_width, mix_width / cols);
+                let ids = super::layers::SelectorIds {
+                    subscriber: publisher,
+                    mline: u32::MAX,
+                    publisher,
+                    publisher_mindex: *mindex,
+                };
+                let l = super::layers::MixLayers::attach(
+                    pipeline,
+                    video_layers,
+                    &sink,
+                    &convert_src,
+                    *codec,
+                    substream,
+                    ids,
+                    events,
+                )?;
+                elements.push(l.element().clone());
+                (None, Some(l))
+            } else {
+                let pad = sfu::attach_to_tee(tee, &sink, Some((publisher, *mindex)), None, events)?;
+                (Some(pad), None)
+            };
             elements.extend(chain.iter().cloned());
             self.video_inputs.push(VideoInput {
                 publisher,
                 key: key.clone(),
                 tee: tee.clone(),
                 tee_pad,
+                layers,
                 elements,
                 convert: convert.clone(),
                 ready_block,
@@ -500,7 +548,7 @@ impl Mixer {
                 self.compositor.release_request_pad(pad);
             }
             self.relayout();
-            v.tee.release_request_pad(&v.tee_pad);
+            v.detach();
             let mut elements = v.elements;
             elements.reverse();
             peer::retire(pipeline, elements);
@@ -610,6 +658,11 @@ impl Mixer {
             pad.set_property("height", r.h);
             pad.set_property("zorder", r.z);
             pad.set_property("alpha", if r.w > 0 { 1.0f64 } else { 0.0 });
+            if let Some(l) = &v.layers
+                && r.w > 0
+            {
+                l.fit(r.w as u32, self.settings.width.max(1) as u32);
+            }
         }
         for pad in self
             .video_inputs
@@ -619,6 +672,16 @@ impl Mixer {
         {
             pad.set_property("alpha", 0.0f64);
         }
+    }
+
+    /// The simulcast layer decoded for `publisher` (0 = lowest), if it
+    /// sends simulcast and a layer is relayed yet.
+    pub fn input_layer(&self, publisher: PeerKey) -> Option<usize> {
+        self.video_inputs
+            .iter()
+            .find(|v| v.publisher == publisher)
+            .and_then(|v| v.layers.as_ref())
+            .and_then(|l| l.active())
     }
 
     /// Forces a keyframe in the mix (a viewer's PLI/FIR or a new viewer).
@@ -645,7 +708,7 @@ impl Mixer {
     /// Detaches the mixer from every publisher tee (first step of shutdown).
     pub fn detach_inputs(&self) {
         for v in &self.video_inputs {
-            v.tee.release_request_pad(&v.tee_pad);
+            v.detach();
         }
         for a in self.audio_inputs.values() {
             a.tee.release_request_pad(&a.tee_pad);
