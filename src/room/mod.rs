@@ -69,7 +69,7 @@ mod task;
 mod teardown;
 
 use self::graph::sfu;
-pub use self::graph::{gop, ingest, layers, mcu, peer, record, rtsp, source, timing};
+pub use self::graph::{gop, ingest, layer_inputs, layers, mcu, peer, record, rtsp, source, timing};
 use self::negotiation::{Negotiations, OfferFor, PendingPublish, Waiting};
 use self::owners::Owner;
 use self::participants::{Layer, Participant, PubStream, Publication};

@@ -496,7 +496,7 @@ impl Room {
             // Simulcast: one pad per layer SSRC, routed by its first packets.
             let keys = s.simulcast_keys.clone();
             let tees = s.layers.iter().map(|l| l.tee.clone()).collect();
-            let router = layers::router(keys, s.rid_ext, tees, handle, s.mindex, &self.ev_tx);
+            let router = layer_inputs::router(keys, s.rid_ext, tees, handle, s.mindex, &self.ev_tx);
             let linked = self.pipeline.add(&router).is_ok()
                 && router.sync_state_with_parent().is_ok()
                 && router

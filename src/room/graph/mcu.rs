@@ -126,7 +126,7 @@ struct VideoInput {
     /// The tee pad; `None` for a simulcast publisher, fed by `layers`.
     tee_pad: Option<gst::Pad>,
     /// A simulcast publisher's layer selector (see [`super::layers`]).
-    layers: Option<super::layers::MixLayers>,
+    layers: Option<super::layer_inputs::MixLayers>,
     elements: Vec<gst::Element>,
     /// The decoder output, held by `ready_block` until its first frame.
     convert: gst::Element,
@@ -428,14 +428,14 @@ impl Mixer {
                     .max(1.0) as u32;
                 let mix_width = self.settings.width.max(1) as u32;
                 let substream =
-                    super::layers::fit_layer(video_layers.len(), mix_width, mix_width / cols);
+                    super::layer_inputs::fit_layer(video_layers.len(), mix_width, mix_width / cols);
                 let ids = super::layers::SelectorIds {
                     subscriber: publisher,
                     mline: u32::MAX,
                     publisher,
                     publisher_mindex: *mindex,
                 };
-                let l = super::layers::MixLayers::attach(
+                let l = super::layer_inputs::MixLayers::attach(
                     pipeline,
                     video_layers,
                     &sink,

@@ -10,13 +10,14 @@
 //! - [`ingest`], [`source`], [`passthrough`]: RTSP/RTMP/RTP sources as publishers;
 //! - [`rtsp`]: the RTSP server and the branches that feed its clients;
 //! - [`gop`]: the keyframe cache replayed to new viewers;
-//! - [`layers`]: simulcast: a publisher stream's layers routed to their tees, and
-//!   each subscriber's layer selector;
+//! - [`layers`], [`layer_inputs`]: simulcast: each subscriber's layer selector, and a
+//!   publisher stream's layers routed to their tees (and the mix's selector);
 //! - [`stats`]: a PeerConnection's state and statistics, for the Admin API.
 
 pub mod gop;
 pub mod hold;
 pub mod ingest;
+pub mod layer_inputs;
 pub mod layers;
 pub mod mcu;
 mod mix_parts;
