@@ -211,6 +211,45 @@ pub fn offered_streams(
         .collect()
 }
 
+/// `sdp` with the direction attribute of each m-section in `mlines`
+/// (indexes) set to `direction` (`sendonly`, `inactive`, …). Other text is
+/// kept as it is, line endings included.
+pub fn with_direction(sdp: &str, mlines: &[u32], direction: &str) -> String {
+    if mlines.is_empty() {
+        return sdp.to_owned();
+    }
+    let mut out = String::with_capacity(sdp.len());
+    let mut section: Option<u32> = None;
+    let mut next = 0u32;
+    let mut pending = false;
+    for line in sdp.split_inclusive('\n') {
+        let text = line.trim_end_matches(['\r', '\n']);
+        let eol = &line[text.len()..];
+        if text.starts_with("m=") {
+            if pending {
+                out.push_str(&format!("a={direction}\r\n"));
+            }
+            section = Some(next);
+            next += 1;
+            pending = section.is_some_and(|m| mlines.contains(&m));
+        }
+        let is_dir = matches!(
+            text,
+            "a=sendrecv" | "a=sendonly" | "a=recvonly" | "a=inactive"
+        );
+        if is_dir && section.is_some_and(|m| mlines.contains(&m)) {
+            out.push_str(&format!("a={direction}{eol}"));
+            pending = false;
+            continue;
+        }
+        out.push_str(line);
+    }
+    if pending {
+        out.push_str(&format!("a={direction}\r\n"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +316,16 @@ a=ssrc:3333 cname:x\r\n";
         );
         let s = offered_streams(&msg, &[], &[]);
         assert_eq!(s[1].choice, None);
+    }
+
+    #[test]
+    fn directions_change_in_the_named_m_sections_only() {
+        let sdp = "v=0\r\nm=audio 9 X 111\r\na=sendonly\r\nm=video 9 X 96\r\na=inactive\r\nm=video 9 X 97\r\na=mid:2\r\n";
+        let out = with_direction(sdp, &[1, 2], "sendonly");
+        assert_eq!(
+            out,
+            "v=0\r\nm=audio 9 X 111\r\na=sendonly\r\nm=video 9 X 96\r\na=sendonly\r\nm=video 9 X 97\r\na=mid:2\r\na=sendonly\r\n"
+        );
+        assert_eq!(with_direction(sdp, &[], "inactive"), sdp);
     }
 }

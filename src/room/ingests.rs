@@ -378,6 +378,7 @@ impl Room {
             peer: None,
             streams,
             connected: true,
+            dormant: Vec::new(),
         });
         let id = p.id.clone();
         let key = id.to_string();

@@ -59,6 +59,7 @@ mod participants;
 mod publish;
 mod rec_files;
 mod recordings;
+mod republish;
 mod rtsp_room;
 mod signalling;
 mod simulcast;

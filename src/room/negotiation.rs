@@ -21,6 +21,9 @@ pub(super) struct PendingPublish {
     pub(super) params: PublishParams,
     pub(super) offered: Vec<sdp::OfferedStream>,
     pub(super) peer: Peer,
+    /// A new offer on a published handle (tracks added, removed or
+    /// replaced), not a first publish.
+    pub(super) renegotiation: bool,
 }
 
 /// What a subscriber's new offer is for.

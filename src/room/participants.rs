@@ -47,6 +47,11 @@ pub(super) struct Publication {
     pub(super) peer: Option<Peer>,
     pub(super) streams: Vec<PubStream>,
     pub(super) connected: bool,
+    /// Tees of streams a renegotiation ended. They stay linked to their
+    /// `webrtcbin` pads (1.22 cannot remove a transceiver) and discard:
+    /// taking one down under a live pad would return a flow error into
+    /// the shared receive path and stop every stream of the publisher.
+    pub(super) dormant: Vec<gst::Element>,
 }
 
 pub(super) struct Participant {

@@ -8,10 +8,11 @@ use super::*;
 /// What `publish` does off the task: applies the publisher's offer, adds a
 /// transceiver per m-line and answers. Returns the answer and, per audio
 /// m-line, the RFC 6464 extension id offered.
-async fn answer_offer(
+pub(super) async fn answer_offer(
     peer: &Peer,
     offer: &str,
     offered: &[sdp::OfferedStream],
+    existing: u32,
 ) -> Result<(String, Vec<(u32, Option<u8>)>), PeerError> {
     let msg = sdp::parse(offer).map_err(|e| PeerError::Sdp(e.to_string()))?;
     peer.set_remote(SdpType::Offer, offer).await?;
@@ -21,7 +22,9 @@ async fn answer_offer(
     // codec. So add one per m-line, in offer order (they are associated in
     // that order): recvonly with the chosen codec's caps, or inactive for an
     // m-line this room does not take.
-    for s in offered {
+    // A renegotiation keeps the transceivers of the m-lines it had
+    // (`existing`): only new m-lines get one.
+    for s in offered.iter().filter(|s| s.mindex >= existing) {
         let Some(media) = msg.media(s.mindex) else {
             continue;
         };
@@ -228,8 +231,11 @@ impl Room {
         if jsep.kind != SdpType::Offer {
             return Err(RoomError::WrongSdpType("Publishers must send an SDP offer"));
         }
-        if p.publication.is_some() || self.negotiations.publish.contains_key(&handle) {
+        if self.negotiations.publish.contains_key(&handle) {
             return Err(RoomError::AlreadyPublished);
+        }
+        if p.publication.is_some() {
+            return self.begin_renegotiation(h, params, jsep).map(Some);
         }
         self.check_publisher_room()?;
         let msg = sdp::parse(&jsep.sdp).map_err(|e| RoomError::InvalidSdp(e.to_string()))?;
@@ -246,7 +252,7 @@ impl Room {
         let (task_peer, sdp_text, task_offered, tx) =
             (peer.clone(), jsep.sdp, offered.clone(), self.ev_tx.clone());
         tokio::spawn(async move {
-            let result = answer_offer(&task_peer, &sdp_text, &task_offered).await;
+            let result = answer_offer(&task_peer, &sdp_text, &task_offered, 0).await;
             let _ = tx.send(RoomEvent::PublisherAnswered { handle, result });
         });
         Ok(Some(PendingPublish {
@@ -254,6 +260,7 @@ impl Room {
             params,
             offered,
             peer,
+            renegotiation: false,
         }))
     }
 
@@ -269,6 +276,17 @@ impl Room {
             return;
         };
         let reply = pending.reply;
+        if pending.state.renegotiation {
+            let PendingPublish {
+                h, params, offered, ..
+            } = pending.state;
+            let r = result
+                .map_err(RoomError::from)
+                .and_then(|(answer, levels)| {
+                    self.apply_renegotiation(h, &params, &offered, &levels, answer)
+                });
+            return send_reply(reply, r.map(Some));
+        }
         let PendingPublish {
             h,
             params,
@@ -294,6 +312,100 @@ impl Room {
         send_reply(reply, r.map(Some));
     }
 
+    /// One sending stream of a publisher's offer, built: its tee (a tee per
+    /// layer for simulcast, the top one as the stream's), arrival clock,
+    /// RFC 6464 watch and keyframe cache.
+    pub(super) fn new_pub_stream(
+        &self,
+        handle: PeerKey,
+        params: &PublishParams,
+        s: &sdp::OfferedStream,
+        (codec, pt): (Codec, u8),
+        audio_level_ids: &[(u32, Option<u8>)],
+    ) -> Result<PubStream, RoomError> {
+        let tee = sfu::make_tee(&self.pipeline, &format!("tee_{handle}_{}", s.mindex))
+            .map_err(|e| RoomError::graph("publisher tee", e))?;
+        let clock = Arc::new(timing::ArrivalClock::new(codec.clock_rate()));
+        if let Some(pad) = tee.static_pad("sink") {
+            let clock = clock.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(b) = info.buffer() {
+                    clock.observe(b);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+        // SFU rooms take talking levels from RFC 6464 (MCU and hybrid
+        // rooms measure the decoded audio).
+        let level_id = audio_level_ids
+            .iter()
+            .find(|(m, _)| *m == s.mindex)
+            .and_then(|(_, id)| *id);
+        if let Some(id) = level_id
+            && self.cfg.mode == Mode::Sfu
+        {
+            sfu::watch_audio_level(&tee, handle, id, &self.ev_tx);
+        }
+        let cache_for = |tee: &gst::Element| {
+            (self.cfg.keyframe_cache && s.kind == MediaKind::Video).then(|| {
+                let cache = gop::GopCache::new(codec);
+                cache.watch(tee);
+                cache
+            })
+        };
+        // Simulcast: a tee per layer, the top one as the stream's.
+        let mut layers = Vec::new();
+        if let Some(sc) = &s.simulcast {
+            for i in 0..sc.layers.len() {
+                let layer_tee = if i + 1 == sc.layers.len() {
+                    tee.clone()
+                } else {
+                    sfu::make_tee(&self.pipeline, &format!("tee_{handle}_{}_{i}", s.mindex))
+                        .map_err(|e| RoomError::graph("simulcast layer tee", e))?
+                };
+                layers.push(Layer {
+                    gop: cache_for(&layer_tee),
+                    tee: layer_tee,
+                    ssrc: None,
+                    last_keyframe_request: None,
+                    moderated: None,
+                });
+            }
+            info!(handle_id = %handle, mid = %s.mid, layers = ?sc.layers, "simulcast publisher");
+        }
+        let gop = match layers.last() {
+            Some(top) => top.gop.clone(),
+            None => cache_for(&tee),
+        };
+        let description = params
+            .descriptions
+            .iter()
+            .find(|(mid, _)| *mid == s.mid)
+            .map(|(_, d)| d.clone());
+        Ok(PubStream {
+            mindex: s.mindex,
+            mid: s.mid.clone(),
+            kind: s.kind,
+            codec,
+            pt,
+            ssrc: s.ssrc,
+            description,
+            tee,
+            receiving: false,
+            last_keyframe_request: None,
+            moderated: None,
+            clock,
+            gop,
+            simulcast_keys: s
+                .simulcast
+                .as_ref()
+                .map(|sc| sc.layers.clone())
+                .unwrap_or_default(),
+            rid_ext: s.simulcast.as_ref().and_then(|sc| sc.rid_ext),
+            layers,
+        })
+    }
+
     /// Builds a negotiated publication: a tee per sending stream, the mixer's
     /// inputs, RTSP, recording; announces it.
     fn install_publication(
@@ -308,90 +420,10 @@ impl Room {
         let handle = h.key();
         let mut streams = Vec::new();
         for s in offered.iter().filter(|s| s.sending) {
-            let Some((codec, pt)) = s.choice else {
+            let Some(choice) = s.choice else {
                 continue;
             };
-            let tee = sfu::make_tee(&self.pipeline, &format!("tee_{handle}_{}", s.mindex))
-                .map_err(|e| RoomError::graph("publisher tee", e))?;
-            let clock = Arc::new(timing::ArrivalClock::new(codec.clock_rate()));
-            if let Some(pad) = tee.static_pad("sink") {
-                let clock = clock.clone();
-                pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                    if let Some(b) = info.buffer() {
-                        clock.observe(b);
-                    }
-                    gst::PadProbeReturn::Ok
-                });
-            }
-            // SFU rooms take talking levels from RFC 6464 (MCU and hybrid
-            // rooms measure the decoded audio).
-            let level_id = audio_level_ids
-                .iter()
-                .find(|(m, _)| *m == s.mindex)
-                .and_then(|(_, id)| *id);
-            if let Some(id) = level_id
-                && self.cfg.mode == Mode::Sfu
-            {
-                sfu::watch_audio_level(&tee, handle, id, &self.ev_tx);
-            }
-            let cache_for = |tee: &gst::Element| {
-                (self.cfg.keyframe_cache && s.kind == MediaKind::Video).then(|| {
-                    let cache = gop::GopCache::new(codec);
-                    cache.watch(tee);
-                    cache
-                })
-            };
-            // Simulcast: a tee per layer, the top one as the stream's.
-            let mut layers = Vec::new();
-            if let Some(sc) = &s.simulcast {
-                for i in 0..sc.layers.len() {
-                    let layer_tee = if i + 1 == sc.layers.len() {
-                        tee.clone()
-                    } else {
-                        sfu::make_tee(&self.pipeline, &format!("tee_{handle}_{}_{i}", s.mindex))
-                            .map_err(|e| RoomError::graph("simulcast layer tee", e))?
-                    };
-                    layers.push(Layer {
-                        gop: cache_for(&layer_tee),
-                        tee: layer_tee,
-                        ssrc: None,
-                        last_keyframe_request: None,
-                        moderated: None,
-                    });
-                }
-                info!(handle_id = %handle, mid = %s.mid, layers = ?sc.layers, "simulcast publisher");
-            }
-            let gop = match layers.last() {
-                Some(top) => top.gop.clone(),
-                None => cache_for(&tee),
-            };
-            let description = params
-                .descriptions
-                .iter()
-                .find(|(mid, _)| *mid == s.mid)
-                .map(|(_, d)| d.clone());
-            streams.push(PubStream {
-                mindex: s.mindex,
-                mid: s.mid.clone(),
-                kind: s.kind,
-                codec,
-                pt,
-                ssrc: s.ssrc,
-                description,
-                tee,
-                receiving: false,
-                last_keyframe_request: None,
-                moderated: None,
-                clock,
-                gop,
-                simulcast_keys: s
-                    .simulcast
-                    .as_ref()
-                    .map(|sc| sc.layers.clone())
-                    .unwrap_or_default(),
-                rid_ext: s.simulcast.as_ref().and_then(|sc| sc.rid_ext),
-                layers,
-            });
+            streams.push(self.new_pub_stream(handle, params, s, choice, audio_level_ids)?);
         }
         let audio_codec = streams
             .iter()
@@ -418,6 +450,7 @@ impl Room {
             peer: Some(peer),
             streams,
             connected: false,
+            dormant: Vec::new(),
         });
         let key = p.id.to_string();
         info!(session_id = h.session_id, handle_id = %handle, id = %p.id, "publishing");

@@ -79,6 +79,9 @@ pub(super) struct Subscriber {
     /// The participant (handle) this subscriber belongs to, by `private_id`:
     /// it gets that participant's mix-minus.
     pub(super) tied: Option<PeerKey>,
+    /// Feeds subscribed as a whole (`streams[{feed}]` without a mid): a
+    /// stream they add later is added here too (Janus's `autoupdate`).
+    pub(super) whole_feeds: Vec<PeerKey>,
 }
 
 pub(super) fn set_forwarding(st: &mut SubStream, on: bool) {
@@ -450,6 +453,11 @@ impl Room {
             connected: false,
             paused: false,
             tied,
+            whole_feeds: streams
+                .iter()
+                .filter(|r| r.mid.is_none())
+                .filter_map(|r| self.find_feed(&r.feed).map(|(fh, _)| fh))
+                .collect(),
         };
         for (fh, idx, choice) in wanted {
             if let Err(e) = self.add_stream(&mut sub, fh, idx, choice) {
@@ -599,10 +607,19 @@ impl Room {
             return Err(RoomError::OfferPending);
         }
         let wanted = self.resolve(&add)?;
+        let whole = |reqs: &[StreamRequest]| -> Vec<PeerKey> {
+            reqs.iter()
+                .filter(|r| r.mid.is_none())
+                .filter_map(|r| self.find_feed(&r.feed).map(|(fh, _)| fh))
+                .collect()
+        };
+        let (added_whole, removed_whole) = (whole(&add), whole(&remove));
         let mut sub = self
             .subscribers
             .remove(&handle)
             .ok_or(RoomError::NotJoined)?;
+        sub.whole_feeds.retain(|f| !removed_whole.contains(f));
+        sub.whole_feeds.extend(added_whole);
         for r in &remove {
             for st in sub
                 .streams

@@ -36,7 +36,19 @@ impl Room {
         match self.ingests.by_handle.remove(&handle) {
             // The ingest owns its tees (with its payloaders).
             Some(mut ingest) => elements.extend(ingest.elements()),
-            None => elements.extend(publication.streams.iter().map(|s| s.tee.clone())),
+            None => {
+                for s in &publication.streams {
+                    elements.push(s.tee.clone());
+                    // Simulcast: the lower layers' tees (the top one is `tee`).
+                    elements.extend(
+                        s.layers
+                            .iter()
+                            .filter(|l| l.tee != s.tee)
+                            .map(|l| l.tee.clone()),
+                    );
+                }
+                elements.extend(publication.dormant.iter().cloned());
+            }
         }
         if let Some(m) = self.mixer.as_mut() {
             m.remove_publisher(&self.pipeline, handle);

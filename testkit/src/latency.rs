@@ -69,6 +69,11 @@ impl PacketTimes {
         times
     }
 
+    /// Distinct packets (SSRC, RTP timestamp) seen so far.
+    pub fn count(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
     /// For every packet seen by both, how long after `self` (the sender)
     /// `receiver` saw it, sorted.
     pub fn latencies_to(&self, receiver: &PacketTimes) -> Vec<Duration> {

@@ -11,4 +11,5 @@ pub mod fuzz;
 pub mod janus;
 pub mod latency;
 pub mod peer;
+pub mod renegotiate;
 pub mod simulcast;

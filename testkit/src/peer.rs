@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::janus::Handle;
 
 /// How long a signalling step may take.
-const STEP_TIMEOUT: Duration = Duration::from_secs(15);
+pub(crate) const STEP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Video codec a test publisher encodes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,7 +250,7 @@ impl Drop for TestPeer {
     }
 }
 
-async fn promise(
+pub(crate) async fn promise(
     el: &gst::Element,
     signal: &str,
     arg: Option<&(dyn ToValue + Sync)>,
@@ -278,7 +278,7 @@ async fn promise(
     Ok(reply)
 }
 
-fn desc(
+pub(crate) fn desc(
     kind: gst_webrtc::WebRTCSDPType,
     sdp: &str,
 ) -> anyhow::Result<gst_webrtc::WebRTCSessionDescription> {
@@ -345,7 +345,7 @@ fn wire_trickle(
     tasks
 }
 
-fn video_chain(codec: VideoCodec, pattern: &str, s: &PublisherSpec, pt: u32) -> String {
+pub(crate) fn video_chain(codec: VideoCodec, pattern: &str, s: &PublisherSpec, pt: u32) -> String {
     let src = format!(
         "videotestsrc is-live=true pattern={pattern} ! video/x-raw,width={},height={},framerate={}/1,format=I420",
         s.width, s.height, s.fps

@@ -469,8 +469,12 @@ impl Shared {
         let ty = ev.type_();
         {
             let mut st = self.lock();
+            if ty == gst::EventType::Eos {
+                // One layer ending is no end of the subscriber's stream.
+                return true;
+            }
             if ev.is_sticky() {
-                if st.sticky.contains(&ty) && ty != gst::EventType::Eos {
+                if st.sticky.contains(&ty) {
                     return true;
                 }
                 st.sticky.push(ty);

@@ -241,7 +241,16 @@ pub fn flow_guard(subscriber: PeerKey, events: &RoomEvents) -> gst::Element {
         })
         .event_function({
             let slot = src_slot.clone();
-            move |_, _, ev| src_of(&slot).is_some_and(|p| p.push_event(ev))
+            move |_, _, ev| {
+                // A publisher stream that ends (its m-line renegotiated
+                // inactive) sends EOS down its tee; a subscriber's
+                // `webrtcbin` would then refuse every later buffer of that
+                // m-line. Its end reaches the subscriber by renegotiation.
+                if ev.type_() == gst::EventType::Eos {
+                    return true;
+                }
+                src_of(&slot).is_some_and(|p| p.push_event(ev))
+            }
         })
         .query_function({
             let slot = src_slot.clone();

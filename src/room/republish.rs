@@ -1,0 +1,231 @@
+//! A new offer on a published handle (`configure` or `publish` with a
+//! JSEP): tracks added (a screen share next to the camera, video added to an
+//! audio-only call), removed or replaced, as janus.js sends it after
+//! `createOffer({tracks:[{type:'screen', add:true}]})`.
+//!
+//! The same `webrtcbin` answers: its m-lines keep their transceivers, new
+//! m-lines get one. Streams that stop sending are taken down (their
+//! subscribers' m-lines go inactive); new ones get their tees, and
+//! subscribers of the whole feed get them added (Janus's `autoupdate`).
+//! The room hears `publishers` with the new stream list.
+
+use super::*;
+
+impl Room {
+    /// Starts answering a renegotiation off the task; `publisher_answered`
+    /// goes on with [`Room::apply_renegotiation`].
+    pub(super) fn begin_renegotiation(
+        &mut self,
+        h: HandleId,
+        params: PublishParams,
+        jsep: Jsep,
+    ) -> Result<PendingPublish, RoomError> {
+        let handle = h.key();
+        let publication = self
+            .participants
+            .get(&handle)
+            .and_then(|p| p.publication.as_ref())
+            .ok_or(RoomError::NotJoined)?;
+        let peer = publication
+            .peer
+            .clone()
+            .ok_or(RoomError::AlreadyPublished)?;
+        let msg = sdp::parse(&jsep.sdp).map_err(|e| RoomError::InvalidSdp(e.to_string()))?;
+        let offered = sdp::offered_streams(&msg, &self.cfg.audiocodec, &self.cfg.videocodec);
+        let existing = (0u32..)
+            .take_while(|i| peer.transceiver(*i).is_some())
+            .count() as u32;
+        if (offered.len() as u32) < existing {
+            return Err(RoomError::InvalidSdp(
+                "a renegotiation offer must keep every m-line of the last one".into(),
+            ));
+        }
+        // A new m-line the room cannot take: 437, and nothing changes.
+        if let Some(bad) = offered
+            .iter()
+            .find(|s| s.mindex >= existing && s.sending && s.choice.is_none())
+        {
+            return Err(RoomError::InvalidSdp(format!(
+                "m-line {} (mid {}) has no codec this room accepts",
+                bad.mindex, bad.mid
+            )));
+        }
+        // m-lines this offer ends (they sent, now they do not).
+        let ending: Vec<u32> = publication
+            .streams
+            .iter()
+            .map(|st| st.mindex)
+            .filter(|m| !offered.iter().any(|s| s.mindex == *m && s.sending))
+            .collect();
+        info!(handle_id = %handle, existing, offered = offered.len(), ending = ?ending, "publisher renegotiates");
+        // 1.22's webrtcbin stops every stream of the PeerConnection when an
+        // m-line it receives turns inactive. So webrtcbin is shown the
+        // ended m-lines as still sending (it answers recvonly and keeps
+        // its pads; the browser sends nothing there), and the answer is
+        // corrected to `inactive` before it goes back.
+        let sdp_text = sdp::with_direction(&jsep.sdp, &ending, "sendonly");
+        let (task_peer, task_offered, tx) = (peer.clone(), offered.clone(), self.ev_tx.clone());
+        tokio::spawn(async move {
+            let result = publish::answer_offer(&task_peer, &sdp_text, &task_offered, existing)
+                .await
+                .map(|(answer, levels)| {
+                    (sdp::with_direction(&answer, &ending, "inactive"), levels)
+                });
+            let _ = tx.send(RoomEvent::PublisherAnswered { handle, result });
+        });
+        Ok(PendingPublish {
+            h,
+            params,
+            offered,
+            peer,
+            renegotiation: true,
+        })
+    }
+
+    /// The renegotiation is answered: streams that stopped sending go, new
+    /// ones come, the room and the feed's subscribers hear of it.
+    pub(super) fn apply_renegotiation(
+        &mut self,
+        h: HandleId,
+        params: &PublishParams,
+        offered: &[sdp::OfferedStream],
+        audio_level_ids: &[(u32, Option<u8>)],
+        answer: String,
+    ) -> Result<Published, RoomError> {
+        let handle = h.key();
+        let existing: Vec<u32> = self
+            .participants
+            .get(&handle)
+            .and_then(|p| p.publication.as_ref())
+            .map(|pb| pb.streams.iter().map(|s| s.mindex).collect())
+            .ok_or(RoomError::NotJoined)?;
+        // Gone: m-lines that no longer send (track removed or replaced by
+        // an inactive one).
+        let gone: Vec<u32> = existing
+            .iter()
+            .copied()
+            .filter(|m| {
+                !offered
+                    .iter()
+                    .any(|s| s.mindex == *m && s.sending && s.choice.is_some())
+            })
+            .collect();
+        let mut new_streams = Vec::new();
+        for s in offered
+            .iter()
+            .filter(|s| s.sending && !existing.contains(&s.mindex))
+        {
+            let Some(choice) = s.choice else { continue };
+            new_streams.push(self.new_pub_stream(handle, params, s, choice, audio_level_ids)?);
+        }
+        let added: Vec<usize> = {
+            let Some(pb) = self
+                .participants
+                .get_mut(&handle)
+                .and_then(|p| p.publication.as_mut())
+            else {
+                return Err(RoomError::NotJoined);
+            };
+            let mut retired = Vec::new();
+            pb.streams.retain(|s| {
+                let keep = !gone.contains(&s.mindex);
+                if !keep {
+                    retired.push(s.tee.clone());
+                    retired.extend(s.layers.iter().map(|l| l.tee.clone()));
+                }
+                keep
+            });
+            let first_new = pb.streams.len();
+            pb.streams.extend(new_streams);
+            pb.dormant.extend(retired.iter().cloned());
+            let added = (first_new..pb.streams.len()).collect();
+            for tee in &retired {
+                // Lower layers and caches stop mattering; the tee discards.
+                self.drop_stream_from_subscribers(handle, tee);
+            }
+            added
+        };
+        info!(handle_id = %handle, removed = ?gone, added = added.len(), "publisher renegotiated");
+        self.announce(handle);
+        self.add_streams_to_whole_feed_subscribers(handle, &added);
+        let pb = self
+            .participants
+            .get(&handle)
+            .and_then(|p| p.publication.as_ref())
+            .ok_or(RoomError::NotJoined)?;
+        let first = |k| pb.streams.iter().find(|s| s.kind == k).map(|s| s.codec);
+        Ok(Published {
+            streams: Self::published_streams(pb),
+            audio_codec: first(MediaKind::Audio),
+            video_codec: first(MediaKind::Video),
+            answer,
+        })
+    }
+
+    /// One publisher stream (behind `tee`) is gone: its subscriber m-lines
+    /// go inactive and those subscribers get a new offer.
+    fn drop_stream_from_subscribers(&mut self, feed_handle: PeerKey, tee: &gst::Element) {
+        let mut renegotiate = Vec::new();
+        for (sh, sub) in &mut self.subscribers {
+            let mut touched = false;
+            for st in sub
+                .streams
+                .iter_mut()
+                .filter(|st| st.feed_handle == feed_handle && st.active && st.tee == *tee)
+            {
+                st.detach();
+                st.active = false;
+                touched = true;
+                if let Some(t) = sub.peer.transceiver(st.mindex) {
+                    t.set_property(
+                        "direction",
+                        gst_webrtc::WebRTCRTPTransceiverDirection::Inactive,
+                    );
+                }
+            }
+            if touched && sub.stable {
+                renegotiate.push(*sh);
+            }
+        }
+        for sh in renegotiate {
+            if !self.negotiations.offers.contains_key(&sh) {
+                self.make_offer(sh, OfferFor::Notice);
+            }
+        }
+    }
+
+    /// New streams (indexes into the feed's streams) reach the subscribers
+    /// that took the whole feed, with a new offer each (`updated`).
+    fn add_streams_to_whole_feed_subscribers(&mut self, feed_handle: PeerKey, added: &[usize]) {
+        if added.is_empty() {
+            return;
+        }
+        let targets: Vec<PeerKey> = self
+            .subscribers
+            .iter()
+            .filter(|(sh, s)| {
+                s.whole_feeds.contains(&feed_handle)
+                    && s.stable
+                    && !self.negotiations.offers.contains_key(sh)
+            })
+            .map(|(sh, _)| *sh)
+            .collect();
+        for sh in targets {
+            let Some(mut sub) = self.subscribers.remove(&sh) else {
+                continue;
+            };
+            let mut ok = true;
+            for &idx in added {
+                if let Err(e) = self.add_stream(&mut sub, feed_handle, idx, LayerRequest::default())
+                {
+                    warn!(handle_id = %sh, error = %e, "cannot add a new stream to a subscriber");
+                    ok = false;
+                }
+            }
+            self.subscribers.insert(sh, sub);
+            if ok {
+                self.make_offer(sh, OfferFor::Notice);
+            }
+        }
+    }
+}

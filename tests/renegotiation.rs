@@ -1,0 +1,234 @@
+//! Publisher renegotiation: a new offer on a published handle adds a track
+//! mid-call (camera plus screen share), as janus.js does with
+//! `createOffer({tracks:[{type:'screen', add:true}]})` and `configure`.
+//! The room hears `publishers` with both streams, a subscriber of the whole
+//! feed gets an `updated` offer and decodes both videos; an offer with a new
+//! m-line in a codec the room refuses gets 437 and changes nothing.
+
+mod common;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use gateway_testkit::peer::{PublisherSpec, Receive, TestPeer, VideoCodec};
+use gst::prelude::*;
+use serde_json::json;
+use serial_test::serial;
+
+use common::{Gateway, create_room, videoroom_handle};
+
+const WITHIN: Duration = Duration::from_secs(15);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn a_screen_share_added_mid_call_reaches_subscribers() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(&admin, json!({})).await;
+    let watcher = videoroom_handle(&gw, true).await;
+    let (joined, _) = watcher
+        .call(
+            json!({"request": "join", "ptype": "publisher", "room": room, "display": "w"}),
+            None,
+            WITHIN,
+        )
+        .await
+        .unwrap();
+    assert_eq!(joined["videoroom"], "joined", "{joined}");
+    let ph = videoroom_handle(&gw, true).await;
+    let spec = PublisherSpec {
+        codec: VideoCodec::Vp8,
+        ..PublisherSpec::default()
+    };
+    let (mut publisher, joined) = TestPeer::publish(&ph, &room, "alice", &spec)
+        .await
+        .expect("publish");
+    let feed = joined["id"].clone();
+    let sh = videoroom_handle(&gw, true).await;
+    let (mut sub, _) = TestPeer::subscribe_with(
+        &sh,
+        &room,
+        json!([{"feed": feed}]),
+        json!({}),
+        Receive::Decode,
+    )
+    .await
+    .expect("subscribe");
+    assert!(
+        sub.wait_until(WITHIN, |s| s.frames() >= 10).await,
+        "camera decodes"
+    );
+
+    // The screen share, added with a new offer on the same PeerConnection.
+    let configured = publisher
+        .add_video_track(&ph, "smpte", &spec)
+        .await
+        .expect("renegotiate");
+    let videos = configured["streams"]
+        .as_array()
+        .map(|s| s.iter().filter(|s| s["type"] == "video").count())
+        .unwrap_or(0);
+    assert_eq!(videos, 2, "configured: {configured}");
+    // The room hears the new stream list.
+    let ev = watcher
+        .wait_for(
+            |e| {
+                e["plugindata"]["data"]["publishers"][0]["streams"]
+                    .as_array()
+                    .is_some_and(|s| s.iter().filter(|s| s["type"] == "video").count() == 2)
+            },
+            WITHIN,
+        )
+        .await
+        .expect("publishers event with two videos");
+    println!("room hears: {}", ev["plugindata"]["data"]);
+    // The subscriber of the whole feed gets it: `updated` with an offer.
+    let updated = sh
+        .wait_for(
+            |e| e["plugindata"]["data"]["videoroom"] == "updated",
+            WITHIN,
+        )
+        .await
+        .expect("updated");
+    let offer = updated["jsep"]["sdp"].as_str().expect("updated offer");
+    sub.answer_and_start(&sh, offer).await.expect("answer");
+    assert!(
+        sub.wait_until(WITHIN, |s| s.video_tracks.load(Ordering::Relaxed) >= 2)
+            .await,
+        "the screen share plays too (video tracks {})",
+        sub.stats.video_tracks.load(Ordering::Relaxed)
+    );
+    let before = sub.stats.frames();
+    assert!(
+        sub.wait_until(WITHIN, |s| s.frames() >= before + 30).await,
+        "both keep decoding"
+    );
+}
+
+/// A track removed mid-call (its transceiver made inactive, a new offer):
+/// the room lists one video again and its subscriber's m-line goes inactive
+/// (`updated`); the camera keeps playing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn a_track_removed_mid_call_leaves_the_others_playing() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(&admin, json!({})).await;
+    let ph = videoroom_handle(&gw, true).await;
+    let spec = PublisherSpec {
+        video_patterns: vec!["ball".into(), "smpte".into()],
+        ..PublisherSpec::default()
+    };
+    let (mut publisher, joined) = TestPeer::publish(&ph, &room, "alice", &spec)
+        .await
+        .expect("publish");
+    let feed = joined["id"].clone();
+    let sh = videoroom_handle(&gw, true).await;
+    let (mut sub, _) = TestPeer::subscribe_with(
+        &sh,
+        &room,
+        json!([{"feed": feed}]),
+        json!({}),
+        Receive::Decode,
+    )
+    .await
+    .expect("subscribe");
+    assert!(
+        sub.wait_until(WITHIN, |s| s.video_tracks.load(Ordering::Relaxed) >= 2)
+            .await,
+        "both videos play"
+    );
+    // The second video's transceiver stops sending.
+    let pad = publisher
+        .webrtcbin
+        .static_pad("sink_1")
+        .expect("second video");
+    let t = pad
+        .property::<Option<gst_webrtc::WebRTCRTPTransceiver>>("transceiver")
+        .expect("transceiver");
+    t.set_property(
+        "direction",
+        gst_webrtc::WebRTCRTPTransceiverDirection::Inactive,
+    );
+    let configured = publisher.renegotiate(&ph).await.expect("renegotiate");
+    // The other streams go on at once (1.22's webrtcbin would stop them all
+    // if it saw the m-line turn inactive).
+    let (f0, a0) = (sub.stats.frames(), sub.stats.audio());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (frames, audio) = (sub.stats.frames() - f0, sub.stats.audio() - a0);
+    println!("in the second after the renegotiation: {frames} frames, {audio} audio buffers");
+    assert!(
+        frames >= 10 && audio >= 20,
+        "{frames} frames, {audio} audio buffers"
+    );
+    let videos = configured["streams"]
+        .as_array()
+        .map(|s| s.iter().filter(|s| s["type"] == "video").count())
+        .unwrap_or(0);
+    assert_eq!(videos, 1, "configured: {configured}");
+    let updated = sh
+        .wait_for(
+            |e| e["plugindata"]["data"]["videoroom"] == "updated",
+            WITHIN,
+        )
+        .await
+        .expect("updated");
+    let inactive = updated["plugindata"]["data"]["streams"]
+        .as_array()
+        .map(|s| s.iter().filter(|s| s["active"] == false).count())
+        .unwrap_or(0);
+    assert_eq!(inactive, 1, "{updated}");
+    let offer = updated["jsep"]["sdp"].as_str().expect("updated offer");
+    println!("updated: {}", updated["plugindata"]["data"]);
+    sub.answer_and_start(&sh, offer).await.expect("answer");
+    let before = sub.stats.frames();
+    assert!(
+        sub.wait_until(WITHIN, |s| s.frames() >= before + 30).await,
+        "the camera keeps playing (frames {} -> {})",
+        before,
+        sub.stats.frames()
+    );
+}
+
+/// A new m-line in a codec the room does not take: 437, and the call goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn a_new_track_in_a_refused_codec_gets_437() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(&admin, json!({"videocodec": "vp8"})).await;
+    let ph = videoroom_handle(&gw, true).await;
+    let spec = PublisherSpec::default();
+    let (mut publisher, joined) = TestPeer::publish(&ph, &room, "alice", &spec)
+        .await
+        .expect("publish");
+    let feed = joined["id"].clone();
+    let sh = videoroom_handle(&gw, true).await;
+    let (sub, _) = TestPeer::subscribe_with(
+        &sh,
+        &room,
+        json!([{"feed": feed}]),
+        json!({}),
+        Receive::Decode,
+    )
+    .await
+    .expect("subscribe");
+    assert!(sub.wait_until(WITHIN, |s| s.frames() >= 10).await);
+    let h264 = PublisherSpec {
+        codec: VideoCodec::H264,
+        ..PublisherSpec::default()
+    };
+    let err = publisher
+        .add_video_track(&ph, "smpte", &h264)
+        .await
+        .expect_err("refused");
+    assert!(err.to_string().contains("437"), "{err}");
+    let before = sub.stats.frames();
+    assert!(
+        sub.wait_until(WITHIN, |s| s.frames() >= before + 30).await,
+        "the call goes on"
+    );
+}
