@@ -26,6 +26,8 @@
 		// `substream` events), and the picker's action.
 		layers: {},
 		setSubstream: (mid, substream) => setSubstream(mid, substream),
+		screenMid: null,	// the mid of our screen share (set when the button is used)
+		talking: () => [...document.querySelectorAll('#videos .tile.talking')].map((t) => t.dataset.feed),
 	};
 	// ?simulcast=1 (or the checkbox): publish 1280x720 as three layers.
 	const simulcast = () => qs.get('simulcast') === '1' || ($('simulcast') && $('simulcast').checked);
@@ -107,10 +109,19 @@
 				} catch (e) { fail('room', e); }
 			},
 			error: (e) => fail('attach', e),
-			webrtcState: (up) => { if (janus && demo.state !== 'error') setState(up ? 'publishing' : 'joined'); },
+			webrtcState: (up) => {
+				if (janus && demo.state !== 'error') setState(up ? 'publishing' : 'joined');
+				for (const id of ['mute', 'camera', 'screen']) $(id).disabled = !up;
+			},
 			onmessage: onPublisherMessage,
 			onlocaltrack: (track, on) => {
 				if (track.kind !== 'video') return;	// never play our own audio back
+				const screen = (track.getSettings && track.getSettings().displaySurface !== undefined)
+					|| /screen/i.test(track.label) || track === screenTrack;
+				if (screen) {
+					screenTrack = on ? track : null;
+					return;	// the local tile shows the camera
+				}
 				const tile = $('local');
 				tile.querySelector('video')?.remove();
 				if (on) tile.prepend(mediaElement('video', track, true));
@@ -127,7 +138,7 @@
 		if (!found.exists) {
 			const created = await request(pub, {
 				request: 'create', room, publishers: 16, description: `Room ${room}`,
-				videocodec: 'vp8,h264', audiocodec: 'opus',
+				videocodec: 'vp8,h264', audiocodec: 'opus', audiolevel_event: true,
 				mixing: mode, ...(mode === 'sfu' ? {} : MIX_CONFIG),
 			});
 			// 427 = room already exists (someone else created it meanwhile): fine.
@@ -154,6 +165,10 @@
 			setState('joined');
 			publish();
 			addFeeds(msg.publishers);
+		} else if (ev === 'talking' || ev === 'stopped-talking') {
+			const tile = msg.id === demo.myId ? $('local')
+				: document.querySelector(`#videos .remote[data-feed="${CSS.escape(String(msg.id))}"]`);
+			tile?.classList.toggle('talking', ev === 'talking');
 		} else if (ev === 'event') {
 			if (msg.publishers) addFeeds(msg.publishers);
 			if (msg.leaving !== undefined) removeFeed(msg.leaving);
@@ -176,6 +191,56 @@
 			error: (e) => fail('getUserMedia/offer', e),
 		});
 	}
+
+	// Mute and camera: the local tracks stop sending (janus.js mutes the sender).
+	function toggleMute() {
+		if (!pub) return;
+		if (pub.isAudioMuted()) pub.unmuteAudio(); else pub.muteAudio();
+		$('mute').textContent = pub.isAudioMuted() ? 'Unmute' : 'Mute';
+	}
+
+	function toggleCamera() {
+		if (!pub) return;
+		if (pub.isVideoMuted()) pub.unmuteVideo(); else pub.muteVideo();
+		$('camera').textContent = pub.isVideoMuted() ? 'Camera on' : 'Camera off';
+	}
+
+	// Screen share next to the camera: a new track on the same
+	// PeerConnection, renegotiated with `configure` (the gateway adds it to
+	// the room and to everyone subscribed to us); stopping removes it.
+	let screenTrack = null;	// our screen share's track while it runs
+	function screenMid() {
+		const pc = pub && pub.webrtcStuff && pub.webrtcStuff.pc;
+		const t = screenTrack && pc && pc.getTransceivers().find((x) => x.sender.track === screenTrack);
+		return t ? t.mid : null;
+	}
+
+	function toggleScreen() {
+		if (!pub) return;
+		demo.screenMid = screenMid();
+		const sharing = demo.screenMid !== null;
+		const tracks = sharing
+			? [{ type: 'screen', mid: demo.screenMid, remove: true }]
+			: [{ type: 'screen', capture: true, recv: false, add: true }];
+		pub.createOffer({
+			tracks,
+			success: (jsep) => {
+				pub.send({ message: { request: 'configure' }, jsep });
+				if (sharing) demo.screenMid = null;
+				$('screen').textContent = sharing ? 'Share screen' : 'Stop sharing';
+			},
+			error: (e) => fail('screen share', e),
+		});
+	}
+
+	// Each remote video's receive bitrate, once a second (janus.js getBitrate).
+	setInterval(() => {
+		if (!sub) return;
+		for (const v of document.querySelectorAll('#videos .remote video')) {
+			const label = $(`rate-${v.dataset.mid}`);
+			if (label) label.textContent = sub.getBitrate(v.dataset.mid) || '';
+		}
+	}, 1000);
 
 	function addFeeds(list) {
 		for (const p of list || []) {
@@ -308,7 +373,13 @@
 		el.dataset.feed = feed;
 		el.dataset.mid = mid;
 		tile.prepend(el);
-		if (track.kind === 'video' && feed !== MIX) tile.append(layerPicker(mid));
+		if (track.kind === 'video') {
+			const rate = document.createElement('small');
+			rate.className = 'bitrate';
+			rate.id = `rate-${mid}`;
+			tile.append(rate);
+			if (feed !== MIX) tile.append(layerPicker(mid));
+		}
 	}
 
 	// A simulcast layer picker for one remote video: auto (the top layer,
@@ -372,6 +443,9 @@
 	$('server').textContent = `(${[].concat(servers()).join(' or ')})`;
 	$('join-form').addEventListener('submit', (e) => { e.preventDefault(); join(); });
 	$('leave').addEventListener('click', leave);
+	$('mute').addEventListener('click', toggleMute);
+	$('camera').addEventListener('click', toggleCamera);
+	$('screen').addEventListener('click', toggleScreen);
 	Janus.init({
 		debug: qs.get('debug') ? 'all' : ['warn', 'error'],
 		callback: () => {

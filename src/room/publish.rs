@@ -512,7 +512,20 @@ impl Room {
         let caps_s = caps.as_ref().and_then(|c| c.structure(0));
         let has_rids = caps_s.is_some_and(|s| s.fields().any(|f| f.starts_with("rid-")));
         let pt = caps_s.and_then(|s| s.get::<i32>("payload").ok());
-        let by_mline = mline.and_then(|m| publication.streams.iter().position(|s| s.mindex == m));
+        let pad_ssrc = caps_s.and_then(|s| s.get::<u32>("ssrc").ok());
+        // The transceiver's own stream, when the pad is really its: a
+        // simulcast stream, the SSRC its m-line announced, or (with no
+        // announced SSRC) a pad without rid caps. (A bundle's caps for a
+        // payload type are the first m-line's with it, so a plain video
+        // after a simulcast one has `rid-*` caps too.)
+        let by_mline = mline
+            .and_then(|m| publication.streams.iter().position(|s| s.mindex == m))
+            .filter(|&i| {
+                let s = &publication.streams[i];
+                !s.layers.is_empty()
+                    || (s.ssrc.is_some() && s.ssrc == pad_ssrc)
+                    || (s.ssrc.is_none() && !has_rids)
+            });
         let by_rids = has_rids
             .then(|| {
                 publication
@@ -521,8 +534,9 @@ impl Room {
                     .position(|s| !s.layers.is_empty() && Some(i32::from(s.pt)) == pt)
             })
             .flatten();
-        let stream = by_rids
-            .or(by_mline)
+        let stream = by_mline
+            .or(by_rids)
+            .or_else(|| mline.and_then(|m| publication.streams.iter().position(|s| s.mindex == m)))
             .and_then(|i| publication.streams.get_mut(i));
         debug!(handle_id = %handle, ?mline, ?caps, "publisher pad");
         if let Some(s) = stream.as_ref().filter(|s| !s.layers.is_empty()) {

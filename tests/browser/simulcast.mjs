@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// Headless-browser check of simulcast through the demo page: alice publishes
+// Headless-browser check of simulcast and the call controls through the demo page: alice publishes
 // Chromium's fake camera at 1280x720 with janus.js `simulcast: true` (rids
 // h/m/l); bob's page picks alice's layers with its layer picker
 // (`configure {streams:[{mid, substream}]}`) 0 -> 2 -> 0, and his <video>'s
 // videoWidth must follow (320 -> 1280 -> 320), with the server's
-// `{"videoroom":"event","mid","substream"}` events.
+// `{"videoroom":"event","mid","substream"}` events. Then alice shares her
+// screen (Chromium's fake screen, a renegotiation) and bob plays it, she
+// stops it and her camera plays on; mute, camera and bitrate labels work.
 //
 // Usage: node tests/browser/simulcast.mjs <page-base-url> [server-override-url]
 // Env: CHROMIUM, SIMULCAST_TIMEOUT_MS (default 60000).
@@ -46,6 +48,19 @@ async function waitFor(viewer, source, ok, layer, deadline, what) {
 	throw new Error(`${what}: not reached (${JSON.stringify(last)})`);
 }
 
+// Waits until `viewer`'s videos of `source` satisfy `ok(videos)`; returns them.
+async function waitVideos(viewer, source, ok, deadline, what) {
+	let last = null;
+	while (Date.now() < deadline) {
+		const [s, src] = await Promise.all([snapshot(viewer), snapshot(source)]);
+		last = s;
+		const vs = s.videos.filter((x) => src.myId != null && x.feed === String(src.myId));
+		if (ok(vs)) return vs;
+		await sleep(250);
+	}
+	throw new Error(`${what}: not reached (${JSON.stringify(last)})`);
+}
+
 async function main() {
 	const [base, server] = process.argv.slice(2);
 	if (!base) {
@@ -76,6 +91,22 @@ async function main() {
 			const r = await waitFor(bob, alice, ok, substream, deadline, `substream ${substream}: ${what}`);
 			steps.push(`substream ${substream} -> ${r.w}x${r.h} in ${r.ms} ms`);
 		}
+		// Screen share (a renegotiation on alice's PeerConnection): bob gets
+		// a second video from alice, 1280 wide; stopping it leaves the camera.
+		await alice.page.click('#screen');
+		const shared = await waitVideos(bob, alice, (vs) => vs.length >= 2 && vs.some((v) => v.mid !== mid && v.w >= 1200), deadline, 'screen share reaches bob');
+		steps.push(`screen share -> bob plays ${shared.length} videos of alice`);
+		await alice.page.click('#screen');
+		await waitVideos(bob, alice, (vs) => vs.length === 1 && vs[0].mid === mid && vs[0].w > 0, deadline, 'screen share ends');
+		steps.push('screen share stopped, camera plays on');
+		// The other controls: mute, camera off, bitrate labels, talking.
+		await alice.page.click('#mute');
+		await alice.page.click('#camera');
+		const labels = await alice.page.evaluate(() => [document.getElementById('mute').textContent, document.getElementById('camera').textContent]);
+		if (labels[0] !== 'Unmute' || labels[1] !== 'Camera on') throw new Error(`controls: ${labels}`);
+		const rate = await bob.page.evaluate((m) => document.getElementById(`rate-${m}`)?.textContent || '', mid);
+		if (!/kbit/i.test(rate)) throw new Error(`no bitrate label on bob's tile (${JSON.stringify(rate)})`);
+		steps.push(`mute/camera toggled, bob's tile shows ${rate}`);
 		ok = true;
 		console.log(`PASS simulcast room=${room}: ${steps.join('; ')} [${((Date.now() - started) / 1000).toFixed(1)}s]`);
 	} catch (err) {
