@@ -642,7 +642,7 @@ async fn videoroom_shapes() {
     g.name(&joined_first["id"], "first");
     let offer = json!({"type": "offer", "sdp": AUDIO_SDP});
     g.call(
-        "publish twice",
+        "renegotiation with an offer of another session",
         &fh,
         json!({"request": "publish"}),
         Some(offer.clone()),

@@ -7,17 +7,47 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use gateway_testkit::janus::Handle;
 use gateway_testkit::peer::{PublisherSpec, Receive, TestPeer, VideoCodec};
 use gst::prelude::*;
-use serde_json::json;
+use serde_json::{Value, json};
 use serial_test::serial;
 
 use common::{Gateway, create_room, videoroom_handle};
 
 const WITHIN: Duration = Duration::from_secs(15);
+
+/// Publishes `spec` as alice into `room` and subscribes a decoding peer to
+/// the whole feed; returns (publisher, its handle, subscriber, its handle).
+async fn alice_and_viewer(
+    gw: &Gateway,
+    room: &Value,
+    spec: &PublisherSpec,
+) -> (TestPeer, Arc<Handle>, TestPeer, Arc<Handle>) {
+    let ph = videoroom_handle(gw, true).await;
+    let (publisher, joined) = TestPeer::publish(&ph, room, "alice", spec)
+        .await
+        .expect("publish");
+    let sh = videoroom_handle(gw, true).await;
+    let (sub, _) = TestPeer::subscribe_with(
+        &sh,
+        room,
+        json!([{"feed": joined["id"]}]),
+        json!({}),
+        Receive::Decode,
+    )
+    .await
+    .expect("subscribe");
+    assert!(
+        sub.wait_until(WITHIN, |s| s.frames() >= 10).await,
+        "the subscriber decodes"
+    );
+    (publisher, ph, sub, sh)
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[serial(media)]
@@ -36,29 +66,11 @@ async fn a_screen_share_added_mid_call_reaches_subscribers() {
         .await
         .unwrap();
     assert_eq!(joined["videoroom"], "joined", "{joined}");
-    let ph = videoroom_handle(&gw, true).await;
     let spec = PublisherSpec {
         codec: VideoCodec::Vp8,
         ..PublisherSpec::default()
     };
-    let (mut publisher, joined) = TestPeer::publish(&ph, &room, "alice", &spec)
-        .await
-        .expect("publish");
-    let feed = joined["id"].clone();
-    let sh = videoroom_handle(&gw, true).await;
-    let (mut sub, _) = TestPeer::subscribe_with(
-        &sh,
-        &room,
-        json!([{"feed": feed}]),
-        json!({}),
-        Receive::Decode,
-    )
-    .await
-    .expect("subscribe");
-    assert!(
-        sub.wait_until(WITHIN, |s| s.frames() >= 10).await,
-        "camera decodes"
-    );
+    let (mut publisher, ph, mut sub, sh) = alice_and_viewer(&gw, &room, &spec).await;
 
     // The screen share, added with a new offer on the same PeerConnection.
     let configured = publisher
@@ -116,25 +128,11 @@ async fn a_track_removed_mid_call_leaves_the_others_playing() {
     let gw = Gateway::start();
     let admin = videoroom_handle(&gw, true).await;
     let room = create_room(&admin, json!({})).await;
-    let ph = videoroom_handle(&gw, true).await;
     let spec = PublisherSpec {
         video_patterns: vec!["ball".into(), "smpte".into()],
         ..PublisherSpec::default()
     };
-    let (mut publisher, joined) = TestPeer::publish(&ph, &room, "alice", &spec)
-        .await
-        .expect("publish");
-    let feed = joined["id"].clone();
-    let sh = videoroom_handle(&gw, true).await;
-    let (mut sub, _) = TestPeer::subscribe_with(
-        &sh,
-        &room,
-        json!([{"feed": feed}]),
-        json!({}),
-        Receive::Decode,
-    )
-    .await
-    .expect("subscribe");
+    let (mut publisher, ph, mut sub, sh) = alice_and_viewer(&gw, &room, &spec).await;
     assert!(
         sub.wait_until(WITHIN, |s| s.video_tracks.load(Ordering::Relaxed) >= 2)
             .await,
@@ -200,23 +198,8 @@ async fn a_new_track_in_a_refused_codec_gets_437() {
     let gw = Gateway::start();
     let admin = videoroom_handle(&gw, true).await;
     let room = create_room(&admin, json!({"videocodec": "vp8"})).await;
-    let ph = videoroom_handle(&gw, true).await;
     let spec = PublisherSpec::default();
-    let (mut publisher, joined) = TestPeer::publish(&ph, &room, "alice", &spec)
-        .await
-        .expect("publish");
-    let feed = joined["id"].clone();
-    let sh = videoroom_handle(&gw, true).await;
-    let (sub, _) = TestPeer::subscribe_with(
-        &sh,
-        &room,
-        json!([{"feed": feed}]),
-        json!({}),
-        Receive::Decode,
-    )
-    .await
-    .expect("subscribe");
-    assert!(sub.wait_until(WITHIN, |s| s.frames() >= 10).await);
+    let (mut publisher, ph, sub, _sh) = alice_and_viewer(&gw, &room, &spec).await;
     let h264 = PublisherSpec {
         codec: VideoCodec::H264,
         ..PublisherSpec::default()

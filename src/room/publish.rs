@@ -280,8 +280,10 @@ impl Room {
             let PendingPublish {
                 h, params, offered, ..
             } = pending.state;
+            // An offer the PeerConnection refuses (no fingerprint, another
+            // session's credentials, …) is a bad SDP: 437, the call goes on.
             let r = result
-                .map_err(RoomError::from)
+                .map_err(|e| RoomError::InvalidSdp(format!("renegotiation: {e}")))
                 .and_then(|(answer, levels)| {
                     self.apply_renegotiation(h, &params, &offered, &levels, answer)
                 });

@@ -141,7 +141,7 @@ impl Room {
             let added = (first_new..pb.streams.len()).collect();
             for tee in &retired {
                 // Lower layers and caches stop mattering; the tee discards.
-                self.drop_stream_from_subscribers(handle, tee);
+                self.drop_from_subscribers(handle, Some(tee));
             }
             added
         };
@@ -160,38 +160,6 @@ impl Room {
             video_codec: first(MediaKind::Video),
             answer,
         })
-    }
-
-    /// One publisher stream (behind `tee`) is gone: its subscriber m-lines
-    /// go inactive and those subscribers get a new offer.
-    fn drop_stream_from_subscribers(&mut self, feed_handle: PeerKey, tee: &gst::Element) {
-        let mut renegotiate = Vec::new();
-        for (sh, sub) in &mut self.subscribers {
-            let mut touched = false;
-            for st in sub
-                .streams
-                .iter_mut()
-                .filter(|st| st.feed_handle == feed_handle && st.active && st.tee == *tee)
-            {
-                st.detach();
-                st.active = false;
-                touched = true;
-                if let Some(t) = sub.peer.transceiver(st.mindex) {
-                    t.set_property(
-                        "direction",
-                        gst_webrtc::WebRTCRTPTransceiverDirection::Inactive,
-                    );
-                }
-            }
-            if touched && sub.stable {
-                renegotiate.push(*sh);
-            }
-        }
-        for sh in renegotiate {
-            if !self.negotiations.offers.contains_key(&sh) {
-                self.make_offer(sh, OfferFor::Notice);
-            }
-        }
     }
 
     /// New streams (indexes into the feed's streams) reach the subscribers

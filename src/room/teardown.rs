@@ -68,14 +68,22 @@ impl Room {
     /// Detaches every subscriber branch fed by `feed_handle` and, where the
     /// subscriber's signalling allows, renegotiates it (Janus `autoupdate`).
     pub(super) fn drop_feed_from_subscribers(&mut self, feed_handle: PeerKey) {
+        self.drop_from_subscribers(feed_handle, None);
+    }
+
+    /// [`Room::drop_feed_from_subscribers`] for the feed's stream behind
+    /// `only` (its tee), or all its streams.
+    pub(super) fn drop_from_subscribers(
+        &mut self,
+        feed_handle: PeerKey,
+        only: Option<&gst::Element>,
+    ) {
         let mut renegotiate = Vec::new();
         for (sh, sub) in &mut self.subscribers {
             let mut touched = false;
-            for st in sub
-                .streams
-                .iter_mut()
-                .filter(|st| st.feed_handle == feed_handle && st.active)
-            {
+            for st in sub.streams.iter_mut().filter(|st| {
+                st.feed_handle == feed_handle && st.active && only.is_none_or(|t| st.tee == *t)
+            }) {
                 st.detach();
                 st.active = false;
                 touched = true;

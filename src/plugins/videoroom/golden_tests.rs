@@ -388,7 +388,10 @@ fn room_errors_match_the_goldens() {
             "subscribe to an unknown feed",
             RoomError::NoSuchFeed("31337".into()),
         ),
-        ("publish twice", RoomError::AlreadyPublished),
+        (
+            "renegotiation with an offer of another session",
+            RoomError::InvalidSdp("renegotiation: No fingerprint lines in sdp for media 0".into()),
+        ),
         ("publish into a full room", RoomError::PublishersFull(1)),
     ];
     for (step, e) in cases {

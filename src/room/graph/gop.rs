@@ -42,16 +42,7 @@ pub struct GopCache {
 
 /// The RTP payload of `data` (header, CSRCs and extension skipped).
 fn payload(data: &[u8]) -> Option<&[u8]> {
-    if data.len() < 12 || data[0] >> 6 != 2 {
-        return None;
-    }
-    let cc = (data[0] & 0x0f) as usize;
-    let mut off = 12 + 4 * cc;
-    if data[0] & 0x10 != 0 {
-        let ext = data.get(off + 2..off + 4)?;
-        off += 4 + 4 * u16::from_be_bytes([ext[0], ext[1]]) as usize;
-    }
-    data.get(off..)
+    data.get(super::layers::payload_offset(data)?..)
 }
 
 fn rtp_ts(data: &[u8]) -> Option<u32> {

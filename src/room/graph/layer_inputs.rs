@@ -166,15 +166,7 @@ pub fn router(
                     .is_some_and(|p| p.push_event(ev))
             }
         })
-        .query_function(|_, _, q| match q.view_mut() {
-            gst::QueryViewMut::Caps(c) => {
-                let any = gst::Caps::new_any();
-                let result = c.filter().map_or(any, |f| f.to_owned());
-                c.set_result(&result);
-                true
-            }
-            _ => false,
-        })
+        .query_function(|_, _, q| super::sfu::answer_any_caps(q))
         .build();
     let src_weak = src.downgrade();
     let sink = gst::Pad::builder(gst::PadDirection::Sink)
@@ -186,7 +178,6 @@ pub fn router(
                     return Ok(gst::FlowSuccess::Ok);
                 };
                 if routed.get().is_none() {
-                    tracing::trace!("simulcast router: a packet before routing");
                     let layer = {
                         let Ok(map) = buf.map_readable() else {
                             return Ok(gst::FlowSuccess::Ok);
@@ -204,9 +195,7 @@ pub fn router(
                             .map(|l| (l, ssrc.unwrap_or(0)))
                     };
                     let Some((layer, ssrc)) = layer else {
-                        if let Ok(map) = buf.map_readable() {
-                            tracing::debug!(head = ?&map[..map.len().min(32)], "simulcast packet without a known layer");
-                        }
+                        // Not yet named (or no layer of this stream): dropped.
                         return Ok(gst::FlowSuccess::Ok);
                     };
                     let Some(tee_sink) = tees.get(layer).and_then(|t| t.static_pad("sink")) else {
@@ -244,19 +233,7 @@ pub fn router(
                 src_weak.upgrade().is_some_and(|p| p.push_event(ev))
             }
         })
-        .query_function(|_, _, q| match q.view_mut() {
-            gst::QueryViewMut::Caps(c) => {
-                let any = gst::Caps::new_any();
-                let result = c.filter().map_or(any, |f| f.to_owned());
-                c.set_result(&result);
-                true
-            }
-            gst::QueryViewMut::AcceptCaps(c) => {
-                c.set_result(true);
-                true
-            }
-            _ => false,
-        })
+        .query_function(|_, _, q| super::sfu::answer_any_caps(q))
         .build();
     let _ = sink_slot.set(sink.downgrade());
     // Names are unique on a fresh bin: adding cannot fail.

@@ -263,20 +263,8 @@ impl Selector {
                     let shared = shared.clone();
                     move |_, _, ev| shared.sink_event(layer, ev)
                 })
-                .query_function(|_, _, q| match q.view_mut() {
-                    // Any caps: the branch sets the subscriber's own caps.
-                    gst::QueryViewMut::Caps(c) => {
-                        let any = gst::Caps::new_any();
-                        let result = c.filter().map_or(any, |f| f.to_owned());
-                        c.set_result(&result);
-                        true
-                    }
-                    gst::QueryViewMut::AcceptCaps(c) => {
-                        c.set_result(true);
-                        true
-                    }
-                    _ => false,
-                })
+                // Any caps: the branch sets the subscriber's own caps.
+                .query_function(|_, _, q| super::sfu::answer_any_caps(q))
                 .build();
             // Names are unique on a fresh bin: adding cannot fail.
             let _ = bin.add_pad(&sink);

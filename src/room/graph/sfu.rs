@@ -259,19 +259,7 @@ pub fn flow_guard(subscriber: PeerKey, events: &RoomEvents) -> gst::Element {
                 // rewrites the caps event into the subscriber's own caps, and
                 // one subscriber's preferences (e.g. a `profile-level-id`
                 // string) must never constrain a stream shared by a tee.
-                match q.view_mut() {
-                    gst::QueryViewMut::Caps(c) => {
-                        let any = gst::Caps::new_any();
-                        let result = c.filter().map_or(any, |f| f.to_owned());
-                        c.set_result(&result);
-                        true
-                    }
-                    gst::QueryViewMut::AcceptCaps(c) => {
-                        c.set_result(true);
-                        true
-                    }
-                    _ => src_of(&slot).is_some_and(|p| p.peer_query(q)),
-                }
+                answer_any_caps(q) || src_of(&slot).is_some_and(|p| p.peer_query(q))
             }
         })
         .build();
@@ -287,6 +275,25 @@ pub fn flow_guard(subscriber: PeerKey, events: &RoomEvents) -> gst::Element {
     let _ = bin.add_pad(&sink);
     let _ = bin.add_pad(&src);
     bin.upcast()
+}
+
+/// Answers a caps or accept-caps query on a pad that passes RTP of any
+/// caps (the branch sets its peer's own caps): any caps (or the filter),
+/// and accepted. Returns whether `q` was one of those.
+pub(crate) fn answer_any_caps(q: &mut gst::QueryRef) -> bool {
+    match q.view_mut() {
+        gst::QueryViewMut::Caps(c) => {
+            let any = gst::Caps::new_any();
+            let result = c.filter().map_or(any, |f| f.to_owned());
+            c.set_result(&result);
+            true
+        }
+        gst::QueryViewMut::AcceptCaps(c) => {
+            c.set_result(true);
+            true
+        }
+        _ => false,
+    }
 }
 
 /// Detaches a branch from its tee. The guard stays linked to the subscriber's
