@@ -32,8 +32,8 @@ pub(super) struct SubStream {
     pub(super) send: bool,
     pub(super) drop_probe: Option<gst::PadProbeId>,
     /// For a simulcast feed: the layer selector in front of the guard, the
-    /// layers' tees, and their pads once linked (`tee`/`tee_pad` are then
-    /// the lowest layer's).
+    /// layers' tees (lowest first), and their pads once linked. `tee` is
+    /// then the top layer's and `tee_pad` stays `None`.
     pub(super) selector: Option<layers::Selector>,
     pub(super) layer_tees: Vec<(gst::Element, Option<Arc<gop::GopCache>>)>,
     pub(super) layer_pads: Vec<(gst::Element, gst::Pad)>,
