@@ -218,10 +218,12 @@ fn posts(
     gw_f: GatewayFilter,
     handler: Handler,
 ) -> warp::filters::BoxedFilter<(warp::reply::Response,)> {
+    let body = warp::header::optional::<u64>("content-length")
+        .and(warp::body::stream())
+        .and_then(read_body);
     base.and(warp::path::tail())
         .and(warp::post())
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::bytes())
+        .and(body)
         .and(gw_f)
         .and_then(
             move |tail: warp::path::Tail, body: Bytes, gw: Arc<Gateway>| async move {
@@ -293,19 +295,74 @@ pub fn admin_routes(
         .unify()
 }
 
+/// Most bytes of an oversized body read (and discarded) before the 450
+/// reply: a client still writing its body when the server answers and
+/// closes would see a broken pipe instead of the reply. Beyond this the
+/// connection is answered without reading on.
+const DRAIN_BYTES: u64 = 16 << 20;
+
+/// A body over [`MAX_BODY_BYTES`] (rejected once read, up to [`DRAIN_BYTES`]).
+#[derive(Debug)]
+struct BodyTooLarge;
+impl warp::reject::Reject for BodyTooLarge {}
+
+/// A POST without a `Content-Length` (an empty or chunked body).
+#[derive(Debug)]
+struct NoLength;
+impl warp::reject::Reject for NoLength {}
+
+/// Reads a POST body of at most [`MAX_BODY_BYTES`]. A longer one (by its
+/// `Content-Length`) is drained, up to [`DRAIN_BYTES`], and rejected.
+async fn read_body(
+    length: Option<u64>,
+    body: impl futures::Stream<Item = Result<impl warp::Buf, warp::Error>>,
+) -> Result<Bytes, warp::Rejection> {
+    use futures::StreamExt;
+    let Some(length) = length else {
+        return Err(warp::reject::custom(NoLength));
+    };
+    let mut body = Box::pin(body);
+    if length > MAX_BODY_BYTES {
+        if length <= DRAIN_BYTES {
+            let mut read = 0u64;
+            while let Some(Ok(chunk)) = body.next().await {
+                read += chunk.remaining() as u64;
+                if read >= length {
+                    break;
+                }
+            }
+        }
+        return Err(warp::reject::custom(BodyTooLarge));
+    }
+    let mut out = Vec::with_capacity(length as usize);
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|_| warp::reject::custom(NoLength))?;
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            out.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+        if out.len() as u64 > MAX_BODY_BYTES {
+            return Err(warp::reject::custom(BodyTooLarge));
+        }
+    }
+    Ok(Bytes::from(out))
+}
+
 /// A body over [`MAX_BODY_BYTES`] gets a Janus error (450), as any other
 /// bad request does, not warp's plain-text 413.
 async fn too_large(r: warp::Rejection) -> Result<warp::reply::Response, warp::Rejection> {
     // A POST without a length (an empty or chunked body): Janus's "Missing
     // request" (452) in JSON, not warp's plain-text 411.
-    if r.find::<warp::reject::LengthRequired>().is_some() {
+    if r.find::<warp::reject::LengthRequired>().is_some() || r.find::<NoLength>().is_some() {
         return Ok(json_reply(&wire::error(
             None,
             None,
             &JanusError::MissingRequest,
         )));
     }
-    if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+    if r.find::<warp::reject::PayloadTooLarge>().is_some() || r.find::<BodyTooLarge>().is_some() {
         return Ok(json_reply(&wire::error(
             None,
             None,
