@@ -7,3 +7,4 @@ pub mod fragments;
 pub mod ice;
 pub mod sdp;
 pub mod simulcast;
+pub mod vp8;

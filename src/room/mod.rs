@@ -60,6 +60,7 @@ mod publish;
 mod rec_files;
 mod recordings;
 mod republish;
+mod resubscribe;
 mod rtsp_room;
 mod signalling;
 mod simulcast;

@@ -42,7 +42,7 @@ pub struct GopCache {
 
 /// The RTP payload of `data` (header, CSRCs and extension skipped).
 fn payload(data: &[u8]) -> Option<&[u8]> {
-    data.get(super::layers::payload_offset(data)?..)
+    data.get(crate::media::vp8::payload_offset(data)?..)
 }
 
 fn rtp_ts(data: &[u8]) -> Option<u32> {

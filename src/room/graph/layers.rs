@@ -32,6 +32,7 @@ use super::gop::starts_keyframe;
 use super::peer::{RoomEvent, RoomEvents};
 use crate::ids::PeerKey;
 use crate::media::codec::Codec;
+use crate::media::vp8::{picture_id_mask, read_picture_id, vp8_fields, write_picture_id};
 
 /// The least time between two keyframe requests for the target layer.
 pub const KEYFRAME_RETRY: Duration = Duration::from_millis(300);
@@ -118,80 +119,6 @@ pub struct Selector {
     /// The bin: sink pads `sink_0` (lowest layer) … and `src`.
     pub element: gst::Element,
     shared: Arc<Shared>,
-}
-
-/// Where the VP8 payload descriptor's fields are in an RTP packet (RFC 7741
-/// §4.2): byte offsets of `PictureID` (with its width: 15 or 7 bits) and
-/// `TL0PICIDX`, and the `TID`.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Vp8Fields {
-    /// Offset of the PictureID and whether it is 15 bits.
-    pub picture_id: Option<(usize, bool)>,
-    /// Offset of TL0PICIDX.
-    pub tl0: Option<usize>,
-    /// Temporal layer index.
-    pub tid: Option<u8>,
-}
-
-/// Offset of the RTP payload in `data` (header, CSRCs, extension skipped).
-pub fn payload_offset(data: &[u8]) -> Option<usize> {
-    if data.len() < 12 || data[0] >> 6 != 2 {
-        return None;
-    }
-    let cc = (data[0] & 0x0f) as usize;
-    let mut off = 12 + 4 * cc;
-    if data[0] & 0x10 != 0 {
-        let ext = data.get(off + 2..off + 4)?;
-        off += 4 + 4 * u16::from_be_bytes([ext[0], ext[1]]) as usize;
-    }
-    (off <= data.len()).then_some(off)
-}
-
-/// The VP8 descriptor fields of an RTP packet.
-pub fn vp8_fields(data: &[u8]) -> Option<Vp8Fields> {
-    let p = payload_offset(data)?;
-    let b0 = *data.get(p)?;
-    let mut f = Vp8Fields::default();
-    if b0 & 0x80 == 0 {
-        return Some(f);
-    }
-    let x = *data.get(p + 1)?;
-    let mut off = p + 2;
-    if x & 0x80 != 0 {
-        let m = *data.get(off)? & 0x80 != 0;
-        f.picture_id = Some((off, m));
-        off += if m { 2 } else { 1 };
-    }
-    if x & 0x40 != 0 {
-        data.get(off)?;
-        f.tl0 = Some(off);
-        off += 1;
-    }
-    if x & 0x30 != 0 {
-        f.tid = Some(*data.get(off)? >> 6);
-    }
-    Some(f)
-}
-
-fn read_picture_id(data: &[u8], (off, wide): (usize, bool)) -> u16 {
-    if wide {
-        u16::from_be_bytes([data[off] & 0x7f, data[off + 1]])
-    } else {
-        u16::from(data[off] & 0x7f)
-    }
-}
-
-fn write_picture_id(data: &mut [u8], (off, wide): (usize, bool), v: u16) {
-    if wide {
-        data[off] = 0x80 | ((v >> 8) as u8 & 0x7f);
-        data[off + 1] = v as u8;
-    } else {
-        data[off] = v as u8 & 0x7f;
-    }
-}
-
-fn picture_id_mask(wide: bool) -> u16 {
-    if wide { 0x7fff } else { 0x7f }
 }
 
 impl State {

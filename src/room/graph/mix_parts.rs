@@ -154,6 +154,65 @@ pub(super) fn guarded_input(
     Ok((guard, sink))
 }
 
+/// How a room mixes (`mixing` in `create`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Forward only.
+    Sfu,
+    /// Only the mix is offered.
+    Mcu,
+    /// Individual feeds and the mix.
+    Hybrid,
+}
+
+impl Mode {
+    /// Parses `sfu`/`mcu`/`hybrid`.
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s {
+            "sfu" => Some(Mode::Sfu),
+            "mcu" => Some(Mode::Mcu),
+            "hybrid" => Some(Mode::Hybrid),
+            _ => None,
+        }
+    }
+
+    /// The wire name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Sfu => "sfu",
+            Mode::Mcu => "mcu",
+            Mode::Hybrid => "hybrid",
+        }
+    }
+}
+
+/// Mix output settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MixSettings {
+    /// Canvas width, px.
+    pub width: i32,
+    /// Canvas height, px.
+    pub height: i32,
+    /// Frames per second.
+    pub fps: i32,
+    /// Video bitrate, bps.
+    pub bitrate: u32,
+    /// H.264 or VP8.
+    pub codec: Codec,
+}
+
+impl Default for MixSettings {
+    fn default() -> Self {
+        MixSettings {
+            width: 1280,
+            height: 720,
+            fps: 30,
+            bitrate: 1_500_000,
+            codec: Codec::H264,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
