@@ -362,6 +362,45 @@ pub(crate) fn video_chain(codec: VideoCodec, pattern: &str, s: &PublisherSpec, p
     }
 }
 
+/// Makes an offer on a publisher's `webrtcbin`, sends it with `request`
+/// (`publish`, or `configure` for a renegotiation), and applies the
+/// answer. Returns the `configured` reply.
+pub(crate) async fn offer_and_apply_answer(
+    webrtcbin: &gst::Element,
+    handle: &Arc<Handle>,
+    request: &str,
+) -> anyhow::Result<Value> {
+    let reply = promise(webrtcbin, "create-offer", None)
+        .await?
+        .context("no offer")?;
+    let offer = reply.get::<gst_webrtc::WebRTCSessionDescription>("offer")?;
+    promise(webrtcbin, "set-local-description", Some(&offer)).await?;
+    let sdp = offer.sdp().as_text()?;
+    if std::env::var_os("GW_DEBUG_SDP").is_some() {
+        eprintln!("publisher offer:\n{sdp}");
+    }
+    let (data, jsep) = handle
+        .call(
+            json!({"request": request}),
+            Some(json!({"type": "offer", "sdp": sdp})),
+            STEP_TIMEOUT,
+        )
+        .await?;
+    if data["configured"] != "ok" {
+        bail!("{request} refused: {data}");
+    }
+    let answer = jsep
+        .and_then(|j| j["sdp"].as_str().map(str::to_owned))
+        .context("no answer")?;
+    promise(
+        webrtcbin,
+        "set-remote-description",
+        Some(&desc(gst_webrtc::WebRTCSDPType::Answer, &answer)?),
+    )
+    .await?;
+    Ok(data)
+}
+
 impl TestPeer {
     /// Builds a publisher pipeline for `spec`, joins `room` on `handle` as
     /// publisher `display`, publishes, and returns once the answer is applied.
@@ -463,34 +502,7 @@ impl TestPeer {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let reply = promise(webrtcbin, "create-offer", None)
-            .await?
-            .context("no offer")?;
-        let offer = reply.get::<gst_webrtc::WebRTCSessionDescription>("offer")?;
-        promise(webrtcbin, "set-local-description", Some(&offer)).await?;
-        let sdp = offer.sdp().as_text()?;
-        if std::env::var_os("GW_DEBUG_SDP").is_some() {
-            eprintln!("publisher offer:\n{sdp}");
-        }
-        let (data, jsep) = handle
-            .call(
-                json!({"request": "publish"}),
-                Some(json!({"type": "offer", "sdp": sdp})),
-                STEP_TIMEOUT,
-            )
-            .await?;
-        if data["configured"] != "ok" {
-            bail!("publish refused: {data}");
-        }
-        let answer = jsep
-            .and_then(|j| j["sdp"].as_str().map(str::to_owned))
-            .context("no answer")?;
-        promise(
-            webrtcbin,
-            "set-remote-description",
-            Some(&desc(gst_webrtc::WebRTCSDPType::Answer, &answer)?),
-        )
-        .await?;
+        let data = offer_and_apply_answer(webrtcbin, handle, "publish").await?;
         let mut peer = peer;
         peer.configured = data;
         Ok((peer, joined, extra))

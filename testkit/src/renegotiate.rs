@@ -7,10 +7,10 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use gst::prelude::*;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::janus::Handle;
-use crate::peer::{PublisherSpec, STEP_TIMEOUT, TestPeer, desc, promise, video_chain};
+use crate::peer::{PublisherSpec, STEP_TIMEOUT, TestPeer, offer_and_apply_answer, video_chain};
 
 impl TestPeer {
     /// Adds a video track (`videotestsrc pattern`, `spec`'s codec and size)
@@ -58,32 +58,7 @@ impl TestPeer {
     /// A new offer from this publisher's `webrtcbin`, sent with `configure`;
     /// applies the answer. Returns the `configured` reply.
     pub async fn renegotiate(&mut self, handle: &Arc<Handle>) -> anyhow::Result<Value> {
-        let w = &self.webrtcbin;
-        let reply = promise(w, "create-offer", None)
-            .await?
-            .context("no offer")?;
-        let offer = reply.get::<gst_webrtc::WebRTCSessionDescription>("offer")?;
-        promise(w, "set-local-description", Some(&offer)).await?;
-        let sdp = offer.sdp().as_text()?;
-        let (data, jsep) = handle
-            .call(
-                json!({"request": "configure"}),
-                Some(json!({"type": "offer", "sdp": sdp})),
-                STEP_TIMEOUT,
-            )
-            .await?;
-        if data["configured"] != "ok" {
-            bail!("renegotiation refused: {data}");
-        }
-        let answer = jsep
-            .and_then(|j| j["sdp"].as_str().map(str::to_owned))
-            .context("no answer")?;
-        promise(
-            w,
-            "set-remote-description",
-            Some(&desc(gst_webrtc::WebRTCSDPType::Answer, &answer)?),
-        )
-        .await?;
+        let data = offer_and_apply_answer(&self.webrtcbin, handle, "configure").await?;
         self.configured = data.clone();
         Ok(data)
     }
