@@ -69,6 +69,19 @@ impl PacketTimes {
         times
     }
 
+    /// Distinct RTP timestamps (frames of a video stream, packets of an
+    /// audio one) seen at or after `since`, per SSRC.
+    pub fn timestamps_per_ssrc(&self, since: Instant) -> HashMap<u32, usize> {
+        let seen = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = HashMap::new();
+        for ((ssrc, _), at) in seen.iter() {
+            if *at >= since {
+                *out.entry(*ssrc).or_insert(0) += 1;
+            }
+        }
+        out
+    }
+
     /// Distinct packets (SSRC, RTP timestamp) seen so far.
     pub fn count(&self) -> usize {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
@@ -91,6 +104,81 @@ impl PacketTimes {
                 Some(at.saturating_duration_since(*s))
             })
             .collect();
+        out.sort();
+        out
+    }
+}
+
+impl PacketTimes {
+    /// Like [`PacketTimes::latencies_since`], for a server that relays each
+    /// stream with its own SSRC and a constant RTP timestamp offset (Janus
+    /// rewrites both per subscriber). For each received stream, the sender
+    /// stream and offset are the ones under which at least 80 % of a sample
+    /// of its packets have a sent twin, none of them received before it was
+    /// sent, with the smallest median latency (an offset one frame off
+    /// gives every packet 33 ms more, or a negative latency). Unmatched
+    /// streams add nothing.
+    pub fn latencies_matched(
+        &self,
+        receiver: &PacketTimes,
+        since: Option<Instant>,
+    ) -> Vec<Duration> {
+        let sent = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let got = receiver.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sent_by: HashMap<u32, HashMap<u32, Instant>> = HashMap::new();
+        for ((ssrc, ts), at) in sent.iter() {
+            sent_by.entry(*ssrc).or_default().insert(*ts, *at);
+        }
+        let mut got_by: HashMap<u32, Vec<(u32, Instant)>> = HashMap::new();
+        for ((ssrc, ts), at) in got.iter() {
+            if since.is_none_or(|t| *at >= t) {
+                got_by.entry(*ssrc).or_default().push((*ts, *at));
+            }
+        }
+        let mut out = Vec::new();
+        for stream in got_by.values_mut() {
+            stream.sort_by_key(|(_, at)| *at);
+            let sample = &stream[..stream.len().min(200)];
+            let Some(&(r_ts, r_at)) = sample.get(sample.len() / 2) else {
+                continue;
+            };
+            // (median latency, sender SSRC, offset)
+            let mut best: Option<(Duration, u32, u32)> = None;
+            for (s_ssrc, s_map) in &sent_by {
+                for (s_ts, s_at) in s_map {
+                    if *s_at > r_at || r_at.duration_since(*s_at) > Duration::from_millis(500) {
+                        continue;
+                    }
+                    let off = r_ts.wrapping_sub(*s_ts);
+                    let mut lat = Vec::with_capacity(sample.len());
+                    let mut negative = 0;
+                    for (ts, at) in sample {
+                        if let Some(s) = s_map.get(&ts.wrapping_sub(off)) {
+                            match at.checked_duration_since(*s) {
+                                Some(d) => lat.push(d),
+                                None => negative += 1,
+                            }
+                        }
+                    }
+                    if negative > 0 || lat.len() * 5 < sample.len() * 4 {
+                        continue;
+                    }
+                    lat.sort();
+                    let med = lat[lat.len() / 2];
+                    if best.is_none_or(|(m, _, _)| med < m) {
+                        best = Some((med, *s_ssrc, off));
+                    }
+                }
+            }
+            let Some((_, s_ssrc, off)) = best else {
+                continue;
+            };
+            let s_map = &sent_by[&s_ssrc];
+            out.extend(stream.iter().filter_map(|(ts, at)| {
+                let s = s_map.get(&ts.wrapping_sub(off))?;
+                at.checked_duration_since(*s)
+            }));
+        }
         out.sort();
         out
     }

@@ -392,6 +392,9 @@ pub(crate) async fn offer_and_apply_answer(
     let answer = jsep
         .and_then(|j| j["sdp"].as_str().map(str::to_owned))
         .context("no answer")?;
+    if std::env::var_os("GW_DEBUG_SDP").is_some() {
+        eprintln!("publisher answer:\n{answer}");
+    }
     promise(
         webrtcbin,
         "set-remote-description",

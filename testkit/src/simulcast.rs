@@ -40,7 +40,7 @@ fn layer_chain(codec: VideoCodec, i: usize, (rid, w, h): (&str, u32, u32), gop: 
 }
 
 /// The caps of the simulcast m-line (rids, `a-simulcast`, extmaps).
-fn simulcast_caps(codec: VideoCodec) -> gst::Caps {
+pub fn simulcast_caps(codec: VideoCodec) -> gst::Caps {
     let (name, extra) = match codec {
         VideoCodec::Vp8 => ("VP8", None),
         VideoCodec::H264 => ("H264", Some("1")),
@@ -66,6 +66,35 @@ fn simulcast_caps(codec: VideoCodec) -> gst::Caps {
         b = b.field("packetization-mode", mode);
     }
     b.build()
+}
+
+/// Makes payloader `pay` write `rid` in the RFC 8852 `rtp-stream-id` header
+/// extension of every packet (id [`RID_EXT`], as in [`simulcast_caps`]).
+pub fn add_rid_extension(pay: &gst::Element, rid: &str) {
+    let ext = gst::ElementFactory::make("rtphdrextstreamid")
+        .property("rid", rid)
+        .build()
+        .ok()
+        .and_then(|e| e.downcast::<gst_rtp::RTPHeaderExtension>().ok());
+    if let Some(ext) = ext {
+        ext.set_id(u32::from(RID_EXT));
+        pay.emit_by_name::<()>("add-extension", &[&ext]);
+    }
+}
+
+/// Makes payloader `pay` write `mid` in the RFC 8843 `sdes:mid` header
+/// extension of every packet (id [`MID_EXT`]), as browsers do: Janus needs
+/// it to place an unsignalled rid SSRC on its m-line.
+pub fn add_mid_extension(pay: &gst::Element, mid: &str) {
+    let ext = gst::ElementFactory::make("rtphdrextmid")
+        .property("mid", mid)
+        .build()
+        .ok()
+        .and_then(|e| e.downcast::<gst_rtp::RTPHeaderExtension>().ok());
+    if let Some(ext) = ext {
+        ext.set_id(u32::from(MID_EXT));
+        pay.emit_by_name::<()>("add-extension", &[&ext]);
+    }
 }
 
 impl TestPeer {
@@ -119,17 +148,8 @@ impl TestPeer {
                     });
                 }
                 for (rid, _, _) in LAYERS {
-                    let Some(pay) = pipeline.by_name(&format!("pay_{rid}")) else {
-                        continue;
-                    };
-                    let ext = gst::ElementFactory::make("rtphdrextstreamid")
-                        .property("rid", rid)
-                        .build()
-                        .ok()
-                        .and_then(|e| e.downcast::<gst_rtp::RTPHeaderExtension>().ok());
-                    if let Some(ext) = ext {
-                        ext.set_id(u32::from(RID_EXT));
-                        pay.emit_by_name::<()>("add-extension", &[&ext]);
+                    if let Some(pay) = pipeline.by_name(&format!("pay_{rid}")) {
+                        add_rid_extension(&pay, rid);
                     }
                 }
             })

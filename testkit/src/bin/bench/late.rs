@@ -19,7 +19,9 @@ use gateway_testkit::janus::Handle;
 use gateway_testkit::peer::{PublisherSpec, Receive, TestPeer, VideoCodec};
 use serde_json::{Value, json};
 
-use super::{Args, Media, Server, median, publish_loop, rand_u32, videoroom_handle};
+use super::Args;
+use crate::media::{Media, publish_loop};
+use crate::server::{Server, median, rand_u32, videoroom_handle};
 
 /// How long a sample may wait for its first frame before it counts as lost.
 const FIRST_FRAME_WITHIN: Duration = Duration::from_secs(8);
@@ -65,7 +67,7 @@ async fn target(
         let (peer, joined) = TestPeer::publish(&ph, &room, "live", &spec).await?;
         (Box::new((admin, ph, peer)), joined["id"].clone())
     } else {
-        let (publisher, joined) = publish_loop(&ph, &room, media).await?;
+        let (publisher, joined) = publish_loop(&ph, &room, media, "bench", false).await?;
         (Box::new((admin, ph, publisher)), joined["id"].clone())
     };
     Ok(Target {
