@@ -382,8 +382,9 @@
 		}
 	}
 
-	// A simulcast layer picker for one remote video: auto (the top layer,
-	// with the server's fallback when it stops) or a pinned substream.
+	// A simulcast layer picker for one remote video: auto (the gateway picks
+	// the layer from this browser's loss and bandwidth reports, starting at
+	// the top) or a pinned substream.
 	function layerPicker(mid) {
 		const wrap = document.createElement('span');
 		wrap.className = 'layers';
@@ -395,7 +396,7 @@
 			o.textContent = text;
 			picker.append(o);
 		}
-		picker.addEventListener('change', () => setSubstream(mid, picker.value === 'auto' ? 2 : Number(picker.value)));
+		picker.addEventListener('change', () => setSubstream(mid, picker.value === 'auto' ? 'auto' : Number(picker.value)));
 		const label = document.createElement('small');
 		label.id = `layer-${mid}`;
 		wrap.append(picker, label);

@@ -216,3 +216,66 @@ async fn the_mix_decodes_the_layer_that_fits_the_tile() {
     drop(other);
     wait(1).await;
 }
+
+/// The automatic layer (a subscriber that pinned no `substream`) follows
+/// the subscriber's own receiver reports: with a quarter of its packets
+/// lost it steps down to the lowest layer, one layer at a time; once the
+/// loss is gone it climbs back to the top after the hold time. A pinned
+/// `substream` stops it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn the_automatic_layer_follows_the_subscribers_loss() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(&admin, json!({})).await;
+    let ph = videoroom_handle(&gw, true).await;
+    let (_publisher, joined) = TestPeer::publish_simulcast(&ph, &room, "sim", VideoCodec::Vp8, 15)
+        .await
+        .expect("simulcast publish");
+    let sh = videoroom_handle(&gw, true).await;
+    let (sub, _) = TestPeer::subscribe_with(
+        &sh,
+        &room,
+        json!([{"feed": joined["id"]}]),
+        json!({}),
+        Receive::Capture,
+    )
+    .await
+    .expect("subscribe");
+    wait_layer(&sh, &sub, 2).await;
+    let lossy = sub.lossy(4, Duration::from_millis(500));
+    lossy.store(true, std::sync::atomic::Ordering::Relaxed);
+    let t0 = Instant::now();
+    wait_layer(&sh, &sub, 1).await;
+    wait_layer(&sh, &sub, 0).await;
+    println!("25 % loss: down to substream 0 in {:?}", t0.elapsed());
+    lossy.store(false, std::sync::atomic::Ordering::Relaxed);
+    let t1 = Instant::now();
+    wait_layer(&sh, &sub, 1).await;
+    wait_layer(&sh, &sub, 2).await;
+    let up = t1.elapsed();
+    println!("loss gone: back to substream 2 in {up:?}");
+    assert!(
+        up >= webrtc_gateway::room::auto_layer::HOLD_MIN,
+        "climbed before the hold: {up:?}"
+    );
+    // Pinned: loss no longer moves the layer.
+    let (r, _) = sh
+        .call(
+            json!({"request": "configure", "substream": 2}),
+            None,
+            WITHIN,
+        )
+        .await
+        .expect("configure");
+    assert_eq!(r["configured"], "ok", "{r}");
+    lossy.store(true, std::sync::atomic::Ordering::Relaxed);
+    let moved = sh
+        .wait_for(
+            |e| e["plugindata"]["data"]["substream"].is_u64(),
+            Duration::from_secs(5),
+        )
+        .await;
+    assert!(moved.is_err(), "a pinned layer moved: {moved:?}");
+}

@@ -209,6 +209,11 @@ pub struct LayerRequest {
     /// `fallback`: µs (as in Janus) without packets on the relayed layer
     /// before dropping to the next lower one.
     pub fallback_us: Option<u64>,
+    /// `substream: "auto"` (an extension): the layer follows the
+    /// subscriber's own RTCP ([`crate::room::auto_layer`]). A numeric
+    /// `substream` pins the layer instead; a stream nobody pinned is
+    /// automatic.
+    pub auto: bool,
 }
 
 impl LayerRequest {

@@ -39,6 +39,7 @@
 //!   [`talk`].
 
 pub mod api;
+pub mod auto_layer;
 pub mod command;
 pub mod config;
 pub mod egress;

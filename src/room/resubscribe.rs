@@ -42,7 +42,16 @@ impl Room {
                     && !c.layers.is_empty()
                 {
                     let layers = st.layer_tees.len();
-                    sel.set_choice(simulcast::choice(Some(sel.choice()), c.layers, layers));
+                    if c.layers.substream.is_some() {
+                        st.auto = None;
+                    } else if c.layers.auto && st.auto.is_none() {
+                        st.auto = Some(simulcast::AutoState::new(layers));
+                    }
+                    let mut req = c.layers;
+                    if let (Some(a), None) = (&st.auto, req.substream) {
+                        req.substream = Some(a.layer() as u64);
+                    }
+                    sel.set_choice(simulcast::choice(Some(sel.choice()), req, layers));
                 }
             }
         }

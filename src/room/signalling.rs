@@ -29,6 +29,9 @@ impl Room {
             self.ctx.jitter_buffer_ms,
             &self.ev_tx,
         )?;
+        if role == Role::Subscriber {
+            graph::feedback::watch(&peer.webrtcbin, handle, &self.ev_tx);
+        }
         self.pipeline
             .add(&peer.webrtcbin)
             .map_err(|e| RoomError::graph("adding webrtcbin", e))?;

@@ -2,8 +2,32 @@
 //! `temporal`, `fallback`), keyframe requests per layer, and the layer
 //! events (see [`super::layers`] for the per-packet part).
 
+use super::auto_layer::{AutoLayer, Report};
+use super::graph::feedback::Feedback;
 use super::*;
 use layers::{DEFAULT_FALLBACK, LayerChoice};
+
+/// A subscriber stream's automatic layer: the controller and the layer
+/// byte counts of the last report (for the layers' bitrates).
+#[derive(Debug, Clone)]
+pub(super) struct AutoState {
+    ctl: AutoLayer,
+    last: Option<(Instant, Vec<u64>)>,
+}
+
+impl AutoState {
+    pub(super) fn new(layers: usize) -> AutoState {
+        AutoState {
+            ctl: AutoLayer::new(layers),
+            last: None,
+        }
+    }
+
+    /// The layer the controller wants.
+    pub(super) fn layer(&self) -> usize {
+        self.ctl.layer()
+    }
+}
 
 /// Spacing of keyframe requests for one layer from all its subscribers.
 const LAYER_KEYFRAME_SPACING: Duration = Duration::from_millis(250);
@@ -78,6 +102,52 @@ impl Room {
         self.notify(h, notice);
     }
 
+    /// A subscriber's RTCP: each automatic simulcast stream it reports on
+    /// may move a layer (the REMB estimate is shared out evenly among them).
+    pub(super) fn receiver_feedback(&mut self, handle: PeerKey, fb: Feedback) {
+        let Some(sub) = self.subscribers.get_mut(&handle) else {
+            return;
+        };
+        let autos = sub.streams.iter().filter(|s| s.auto.is_some()).count();
+        if autos == 0 {
+            return;
+        }
+        let now = Instant::now();
+        for st in sub.streams.iter_mut() {
+            let (Some(sel), Some(auto)) = (&st.selector, st.auto.as_mut()) else {
+                continue;
+            };
+            let Some(&(_, fraction)) = fb.losses.iter().find(|(ssrc, _)| *ssrc == sel.ssrc())
+            else {
+                continue;
+            };
+            let bytes = sel.layer_bytes();
+            let bps: Vec<f64> = match &auto.last {
+                Some((at, prev)) if now > *at => {
+                    let secs = now.duration_since(*at).as_secs_f64();
+                    bytes
+                        .iter()
+                        .zip(prev)
+                        .map(|(b, p)| b.saturating_sub(*p) as f64 * 8.0 / secs)
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
+            auto.last = Some((now, bytes));
+            let report = Report {
+                loss: f64::from(fraction) / 256.0,
+                remb_bps: fb.remb_bps.map(|b| b as f64 / autos as f64),
+            };
+            if let Some(layer) = auto.ctl.on_report(now, report, &bps) {
+                info!(handle_id = %handle, mid = %st.mid, substream = layer,
+                      loss = report.loss, remb_bps = ?report.remb_bps, "automatic simulcast layer");
+                let mut c = sel.choice();
+                c.substream = layer;
+                sel.set_choice(c);
+            }
+        }
+    }
+
     /// A layer's first packet: its SSRC is known.
     pub(super) fn layer_up(&mut self, handle: PeerKey, mindex: u32, layer: usize, ssrc: u32) {
         if let Some(l) = self
@@ -119,6 +189,7 @@ mod tests {
                 substream: Some(9),
                 temporal: Some(1),
                 fallback_us: Some(500_000),
+                ..Default::default()
             },
             3,
         );

@@ -37,6 +37,8 @@ pub(super) struct SubStream {
     pub(super) selector: Option<layers::Selector>,
     pub(super) layer_tees: Vec<(gst::Element, Option<Arc<gop::GopCache>>)>,
     pub(super) layer_pads: Vec<(gst::Element, gst::Pad)>,
+    /// The automatic layer choice, unless the subscriber pinned a substream.
+    pub(super) auto: Option<simulcast::AutoState>,
 }
 
 impl SubStream {
@@ -293,6 +295,8 @@ impl Room {
             }
             _ => None,
         };
+        let auto = (simulcast && source.choice.substream.is_none())
+            .then(|| simulcast::AutoState::new(source.layers.len()));
         sub.streams.push(SubStream {
             mindex: mline,
             mid: mline.to_string(),
@@ -314,6 +318,7 @@ impl Room {
             selector,
             layer_tees: if simulcast { source.layers } else { Vec::new() },
             layer_pads: Vec::new(),
+            auto,
         });
         Ok(())
     }

@@ -399,6 +399,9 @@ impl Room {
                 layer,
                 ssrc,
             } => self.layer_up(handle, mindex, layer, ssrc),
+            RoomEvent::ReceiverFeedback { handle, feedback } => {
+                self.receiver_feedback(handle, feedback)
+            }
             RoomEvent::AudioLevel { handle, dbov } => {
                 // A moderated (muted) stream does not talk.
                 let muted = self

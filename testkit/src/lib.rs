@@ -10,6 +10,7 @@ pub mod churn;
 pub mod fuzz;
 pub mod janus;
 pub mod latency;
+pub mod loss;
 pub mod peer;
 pub mod renegotiate;
 pub mod simulcast;

@@ -173,12 +173,16 @@ pub fn stream_requests(p: &Params, key: &str) -> Result<Vec<StreamRequest>, Vide
 }
 
 /// Janus's simulcast fields `substream`, `temporal` (non-negative integers)
-/// and `fallback` (µs) of a stream request or a `configure`.
+/// and `fallback` (µs) of a stream request or a `configure`; `substream`
+/// may also be the string `"auto"` (an extension: back to the automatic
+/// layer). Any other string is a wrong type (430).
 pub fn layer_request(p: &Params) -> Result<LayerRequest, VideoRoomError> {
+    let auto = p.raw("substream").and_then(|v| v.as_str()) == Some("auto");
     Ok(LayerRequest {
-        substream: p.u64("substream")?,
+        substream: if auto { None } else { p.u64("substream")? },
         temporal: p.u64("temporal")?,
         fallback_us: p.u64("fallback")?,
+        auto,
     })
 }
 
@@ -402,9 +406,14 @@ mod tests {
             LayerRequest {
                 substream: Some(0),
                 temporal: Some(1),
-                fallback_us: Some(500_000)
+                fallback_us: Some(500_000),
+                auto: false
             }
         );
+        let b = body(json!({"streams": [{"mid": "1", "substream": "auto"}]}));
+        let c = configure_streams(&Params::new(&b, false)).unwrap();
+        assert_eq!((c[0].layers.auto, c[0].layers.substream), (true, None));
+        assert!(!c[0].layers.is_empty());
         // configure: top level (the Janus demo) and per stream (janode).
         let b =
             body(json!({"substream": 2, "streams": [{"mid": "1", "substream": 0, "send": false}]}));

@@ -94,6 +94,8 @@ struct State {
     last: Option<Last>,
     /// Per layer: when its last packet came.
     seen: Vec<Option<Instant>>,
+    /// Per layer: bytes received so far (for the automatic layer's bitrates).
+    bytes: Vec<u64>,
     last_request: Option<Instant>,
     /// Sticky events already forwarded (one of each type reaches the guard).
     sticky: Vec<gst::EventType>,
@@ -157,6 +159,7 @@ impl Selector {
                 offsets: Offsets::default(),
                 last: None,
                 seen: vec![None; layers],
+                bytes: vec![0; layers],
                 last_request: None,
                 sticky: Vec::new(),
                 created: Instant::now(),
@@ -247,6 +250,16 @@ impl Selector {
         self.shared.lock().choice
     }
 
+    /// Bytes received on each layer so far, lowest first.
+    pub fn layer_bytes(&self) -> Vec<u64> {
+        self.shared.lock().bytes.clone()
+    }
+
+    /// The SSRC the subscriber receives this stream with.
+    pub fn ssrc(&self) -> u32 {
+        self.shared.ssrc
+    }
+
     /// Whether each layer sent a packet within the last second.
     pub fn flowing(&self) -> Vec<bool> {
         let now = Instant::now();
@@ -288,6 +301,7 @@ impl Shared {
         let now = Instant::now();
         let mut st = self.lock();
         st.seen[layer] = Some(now);
+        st.bytes[layer] += buf.size() as u64;
         let layers = st.seen.len();
         let wanted = st.wanted(now, layers);
         if wanted != st.target {

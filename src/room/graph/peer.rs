@@ -149,6 +149,12 @@ pub enum RoomEvent {
         layer: usize,
         ssrc: u32,
     },
+    /// A subscriber's browser reported loss or a REMB estimate (see
+    /// [`super::feedback`]); about one per second per subscriber.
+    ReceiverFeedback {
+        handle: PeerKey,
+        feedback: super::feedback::Feedback,
+    },
 }
 
 /// Sender half for callbacks; unbounded so a callback never blocks or drops.
