@@ -416,3 +416,52 @@ async fn hybrid_mix_has_no_gap_while_publishers_come_and_go() {
     // Issue 3: no gap longer than 200 ms.
     assert!(gap <= Duration::from_millis(200), "mix gap {gap:?}");
 }
+
+/// An audio-only publisher that adds a camera mid-call (a renegotiation
+/// offer) gets a tile in the mix: the mix inputs follow the renegotiation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn a_camera_added_mid_call_gets_a_tile() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(&admin, mcu_room()).await;
+    let ha = videoroom_handle(&gw, true).await;
+    let (mut a, _) = TestPeer::publish(&ha, &room, "voice", &publisher(None, Some(440.0)))
+        .await
+        .unwrap();
+    let hv = videoroom_handle(&gw, true).await;
+    let (viewer, _) = TestPeer::subscribe_with(
+        &hv,
+        &room,
+        json!([{"feed": 0}]),
+        json!({}),
+        Receive::Capture,
+    )
+    .await
+    .unwrap();
+    // No video input yet: no picture (a mix with no video input sends
+    // none), certainly not a green one.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let f = viewer.stats.frame();
+    assert!(
+        f.as_ref().is_none_or(|f| !is(f.pixel(320, 180), GREEN)),
+        "no camera yet: {:?}",
+        f.map(|f| f.pixel(320, 180))
+    );
+    let spec = publisher(Some(0xff00ff00), Some(440.0));
+    a.add_video_track(&ha, &solid(0xff00ff00), &spec)
+        .await
+        .expect("add the camera");
+    let f = wait_frame(&viewer, |f| is(f.pixel(320, 180), GREEN)).await;
+    assert!(
+        f.as_ref().is_some_and(|f| is(f.pixel(320, 180), GREEN)),
+        "the new camera fills the mix: {:?}",
+        f.and_then(|f| f.pixel(320, 180))
+    );
+    // Its audio is still mixed: the viewer hears the tone.
+    assert!(
+        viewer.wait_until(WITHIN, |s| s.tone(440.0) > 0.001).await,
+        "the tone after the renegotiation"
+    );
+}

@@ -215,3 +215,174 @@ async fn a_new_track_in_a_refused_codec_gets_437() {
         "the call goes on"
     );
 }
+
+/// A publisher's ICE restart (a new offer with new `ice-ufrag`/`ice-pwd`,
+/// as janus.js sends with `iceRestart: true`): the gateway takes the new
+/// credentials and the call goes on. A subscriber's `configure {restart:
+/// true}` gets a clear error (1.22's webrtcbin cannot make new
+/// credentials) and its stream goes on untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn ice_restarts_keep_the_call_going() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(&admin, json!({})).await;
+    let spec = PublisherSpec {
+        codec: VideoCodec::Vp8,
+        ..PublisherSpec::default()
+    };
+    let (mut publisher, ph, sub, sh) = alice_and_viewer(&gw, &room, &spec).await;
+    let configured = publisher.restart_ice(&ph).await.expect("ICE restart offer");
+    assert_eq!(configured["configured"], "ok", "{configured}");
+    let before = sub.stats.frames();
+    assert!(
+        sub.wait_until(WITHIN, |s| s.frames() >= before + 30).await,
+        "the subscriber keeps decoding after the publisher's ICE restart"
+    );
+    assert_eq!(
+        publisher
+            .webrtcbin
+            .property::<gst_webrtc::WebRTCPeerConnectionState>("connection-state"),
+        gst_webrtc::WebRTCPeerConnectionState::Connected
+    );
+    // The subscriber's own restart: refused, nothing else changes.
+    let (r, jsep) = sh
+        .call(
+            json!({"request": "configure", "restart": true}),
+            None,
+            WITHIN,
+        )
+        .await
+        .expect("configure restart");
+    assert_eq!(r["error_code"], 499, "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("ICE restart")),
+        "{r}"
+    );
+    assert!(jsep.is_none(), "no offer for a refused restart");
+    let (r, _) = sh
+        .call(
+            json!({"request": "configure", "restart": "yes"}),
+            None,
+            WITHIN,
+        )
+        .await
+        .expect("configure restart");
+    assert_eq!(r["error_code"], 430, "{r}");
+    let before = sub.stats.frames();
+    assert!(
+        sub.wait_until(WITHIN, |s| s.frames() >= before + 30).await,
+        "the subscriber keeps decoding after its refused restart"
+    );
+}
+
+/// Audio-only to audio+video mid-call while recording: the subscriber of
+/// the whole feed gets the video in an `updated` offer and decodes it; the
+/// recording follows, as two playable files: the audio-only part, then
+/// audio and video.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn audio_only_to_audio_and_video_while_recording() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let dir = common::TempDir::new("reneg-rec");
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(
+        &admin,
+        json!({"record": true, "rec_dir": dir.0.display().to_string()}),
+    )
+    .await;
+    let audio_only = PublisherSpec {
+        codec: VideoCodec::H264,
+        video_patterns: vec![],
+        ..PublisherSpec::default()
+    };
+    let ph = videoroom_handle(&gw, true).await;
+    let (mut publisher, joined) = TestPeer::publish(&ph, &room, "alice", &audio_only)
+        .await
+        .expect("publish audio only");
+    let sh = videoroom_handle(&gw, true).await;
+    let (mut sub, _) = TestPeer::subscribe_with(
+        &sh,
+        &room,
+        json!([{"feed": joined["id"]}]),
+        json!({}),
+        Receive::Decode,
+    )
+    .await
+    .expect("subscribe");
+    assert!(
+        sub.wait_until(WITHIN, |s| s.audio() > 0).await,
+        "the subscriber hears the audio"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let spec = PublisherSpec {
+        codec: VideoCodec::H264,
+        ..PublisherSpec::default()
+    };
+    let configured = publisher
+        .add_video_track(&ph, "ball", &spec)
+        .await
+        .expect("add video");
+    assert!(
+        configured["streams"]
+            .as_array()
+            .is_some_and(|s| s.iter().any(|s| s["type"] == "video")),
+        "{configured}"
+    );
+    let updated = sh
+        .wait_for(
+            |e| e["plugindata"]["data"]["videoroom"] == "updated",
+            WITHIN,
+        )
+        .await
+        .expect("updated");
+    let offer = updated["jsep"]["sdp"].as_str().expect("updated offer");
+    sub.answer_and_start(&sh, offer).await.expect("answer");
+    assert!(
+        sub.wait_until(WITHIN, |s| s.frames() >= 30).await,
+        "the new video plays"
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (r, _) = ph
+        .call(json!({"request": "leave"}), None, WITHIN)
+        .await
+        .expect("leave");
+    assert_eq!(r["videoroom"], "event", "{r}");
+    // Both files final and playable: audio only, then audio and video.
+    let deadline = std::time::Instant::now() + WITHIN;
+    let files = loop {
+        let mut v: Vec<std::path::PathBuf> = std::fs::read_dir(&dir.0)
+            .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+            .unwrap_or_default();
+        v.retain(|p| p.extension().is_some_and(|e| e == "mp4"));
+        v.sort();
+        let probed: Vec<(f64, Vec<String>)> = v.iter().map(|p| common::probe(p)).collect();
+        if (v.len() == 2 && probed.iter().all(|(d, _)| *d > 1.0))
+            || std::time::Instant::now() > deadline
+        {
+            break v.into_iter().zip(probed).collect::<Vec<_>>();
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    println!("recordings: {files:?}");
+    assert_eq!(files.len(), 2, "two files: {files:?}");
+    let (first, second) = (&files[0].1, &files[1].1);
+    assert_eq!(
+        first.1,
+        vec!["aac".to_owned()],
+        "the audio-only part: {first:?}"
+    );
+    assert!(
+        second.1.contains(&"h264".to_owned()) && second.1.contains(&"aac".to_owned()),
+        "then audio and video: {second:?}"
+    );
+    for (path, (duration, _)) in &files {
+        assert!(*duration >= 2.0, "{}: {duration} s", path.display());
+        let errors = common::decode_errors(path);
+        assert!(errors.is_empty(), "{}: {errors}", path.display());
+    }
+}

@@ -18,6 +18,19 @@ pub enum SdpError {
     Incomplete(&'static str),
 }
 
+/// The ICE credentials (`a=ice-ufrag`, `a=ice-pwd`, RFC 8839 §5.4) of the
+/// first m-line, or of the session when the m-line has none. With BUNDLE
+/// every m-line shares them.
+pub fn ice_credentials(msg: &gst_sdp::SDPMessageRef) -> Option<(String, String)> {
+    let get = |key: &str| {
+        msg.media(0)
+            .and_then(|m| m.attribute_val(key))
+            .or_else(|| msg.attribute_val(key))
+            .map(str::to_owned)
+    };
+    Some((get("ice-ufrag")?, get("ice-pwd")?))
+}
+
 /// Parses an SDP and checks the minimum a WebRTC SDP has: `v=0`, an origin,
 /// and at least one m-line with a media type and formats.
 pub fn parse(sdp: &str) -> Result<SDPMessage, SdpError> {

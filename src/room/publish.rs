@@ -435,25 +435,18 @@ impl Room {
             .iter()
             .find(|s| s.kind == MediaKind::Video)
             .map(|s| s.codec);
-        let video_layers: Vec<gst::Element> = streams
-            .iter()
-            .find(|s| s.kind == MediaKind::Video)
-            .map(|s| s.layers.iter().map(|l| l.tee.clone()).collect())
-            .unwrap_or_default();
-        let mix_inputs: Vec<(MediaKind, Codec, u32, gst::Element)> = streams
-            .iter()
-            .map(|s| (s.kind, s.codec, s.mindex, s.tee.clone()))
-            .collect();
         let p = self
             .participants
             .get_mut(&handle)
             .ok_or(RoomError::NotJoined)?;
-        p.publication = Some(Publication {
+        let publication = Publication {
             peer: Some(peer),
             streams,
             connected: false,
             dormant: Vec::new(),
-        });
+        };
+        let (mix_inputs, video_layers) = republish::mix_sources(&publication);
+        p.publication = Some(publication);
         let key = p.id.to_string();
         info!(session_id = h.session_id, handle_id = %handle, id = %p.id, "publishing");
         self.flush_candidates(handle);

@@ -31,6 +31,20 @@ impl Room {
             .clone()
             .ok_or(RoomError::AlreadyPublished)?;
         let msg = sdp::parse(&jsep.sdp).map_err(|e| RoomError::InvalidSdp(e.to_string()))?;
+        // An ICE restart (janus.js `iceRestart`): new credentials in the
+        // offer. 1.22's webrtcbin applies them to its ICE agent and keeps
+        // the selected pair and its own credentials (it has no restart), so
+        // media goes on and new candidates are checked as they come.
+        let previous = peer
+            .webrtcbin
+            .property::<Option<gst_webrtc::WebRTCSessionDescription>>("current-remote-description")
+            .and_then(|d| sdp::ice_credentials(d.sdp()));
+        if let (Some(old), Some(new)) = (previous, sdp::ice_credentials(&msg))
+            && old != new
+        {
+            info!(handle_id = %handle, ufrag = %new.0,
+                  "publisher restarts ICE: its new credentials are applied; the gateway keeps its own (GStreamer 1.22 webrtcbin has no ICE restart)");
+        }
         let offered = sdp::offered_streams(&msg, &self.cfg.audiocodec, &self.cfg.videocodec);
         let existing = (0u32..)
             .take_while(|i| peer.transceiver(*i).is_some())
@@ -126,6 +140,8 @@ impl Room {
             else {
                 return Err(RoomError::NotJoined);
             };
+            let recorded_before = recorded_mlines(pb);
+            let mixed_before = mixed_mlines(pb);
             let mut retired = Vec::new();
             pb.streams.retain(|s| {
                 let keep = !gone.contains(&s.mindex);
@@ -139,9 +155,39 @@ impl Room {
             pb.streams.extend(new_streams);
             pb.dormant.extend(retired.iter().cloned());
             let added = (first_new..pb.streams.len()).collect();
+            let recorded_changed = recorded_mlines(pb) != recorded_before;
+            let mixed_changed = mixed_mlines(pb) != mixed_before;
+            let (mix_inputs, video_layers) = mix_sources(pb);
             for tee in &retired {
                 // Lower layers and caches stop mattering; the tee discards.
                 self.drop_from_subscribers(handle, Some(tee));
+            }
+            // The recording follows: the file so far is finalized (it stays
+            // playable) and a new one starts with the streams there are now
+            // (a track added to an audio-only call, a camera that ended).
+            // The mix follows: the publisher's inputs are rebuilt from the
+            // streams there are now (its mix-minus, if it listens, stays).
+            if mixed_changed
+                && let Some(key) = self.participants.get(&handle).map(|p| p.id.to_string())
+                && let Some(m) = self.mixer.as_mut()
+            {
+                info!(handle_id = %handle, "mixed streams changed: the publisher's mix inputs are rebuilt");
+                m.remove_publisher(&self.pipeline, handle);
+                if let Err(e) = m.add_publisher(
+                    &self.pipeline,
+                    handle,
+                    key,
+                    &mix_inputs,
+                    &video_layers,
+                    &self.ev_tx,
+                ) {
+                    warn!(handle_id = %handle, error = %e, "cannot mix the renegotiated publisher");
+                }
+            }
+            if recorded_changed && self.recordings.by_publisher.contains_key(&handle) {
+                info!(handle_id = %handle, "recorded streams changed: the recording goes on in a new file");
+                self.stop_publisher_recording(handle);
+                self.start_publisher_recording(handle, None);
             }
             added
         };
@@ -196,4 +242,41 @@ impl Room {
             }
         }
     }
+}
+
+/// The m-lines a publisher's recording takes (see `recorded_streams`).
+fn recorded_mlines(pb: &Publication) -> Vec<u32> {
+    Room::recorded_streams(pb)
+        .iter()
+        .map(|s| s.mindex)
+        .collect()
+}
+
+/// The m-lines the mix takes from a publisher: its first video and first
+/// audio stream (see `graph::mcu::Mixer::add_publisher`).
+fn mixed_mlines(pb: &Publication) -> [Option<u32>; 2] {
+    let first = |k| pb.streams.iter().find(|s| s.kind == k).map(|s| s.mindex);
+    [first(MediaKind::Video), first(MediaKind::Audio)]
+}
+
+/// What the mix takes from a publisher: (kind, codec, m-line, tee) per
+/// stream, and its first video stream's simulcast layer tees.
+pub(super) fn mix_sources(
+    pb: &Publication,
+) -> (
+    Vec<(MediaKind, Codec, u32, gst::Element)>,
+    Vec<gst::Element>,
+) {
+    let inputs = pb
+        .streams
+        .iter()
+        .map(|s| (s.kind, s.codec, s.mindex, s.tee.clone()))
+        .collect();
+    let layers = pb
+        .streams
+        .iter()
+        .find(|s| s.kind == MediaKind::Video)
+        .map(|s| s.layers.iter().map(|l| l.tee.clone()).collect())
+        .unwrap_or_default();
+    (inputs, layers)
 }

@@ -370,12 +370,24 @@ pub(crate) async fn offer_and_apply_answer(
     handle: &Arc<Handle>,
     request: &str,
 ) -> anyhow::Result<Value> {
+    offer_and_apply_answer_with(webrtcbin, handle, request, |sdp| sdp).await
+}
+
+/// [`offer_and_apply_answer`] with the offer's text changed by `edit`
+/// before it is set locally and sent (e.g. new ICE credentials).
+pub(crate) async fn offer_and_apply_answer_with(
+    webrtcbin: &gst::Element,
+    handle: &Arc<Handle>,
+    request: &str,
+    edit: impl FnOnce(String) -> String,
+) -> anyhow::Result<Value> {
     let reply = promise(webrtcbin, "create-offer", None)
         .await?
         .context("no offer")?;
     let offer = reply.get::<gst_webrtc::WebRTCSessionDescription>("offer")?;
+    let sdp = edit(offer.sdp().as_text()?);
+    let offer = desc(gst_webrtc::WebRTCSDPType::Offer, &sdp)?;
     promise(webrtcbin, "set-local-description", Some(&offer)).await?;
-    let sdp = offer.sdp().as_text()?;
     if std::env::var_os("GW_DEBUG_SDP").is_some() {
         eprintln!("publisher offer:\n{sdp}");
     }

@@ -10,7 +10,10 @@ use gst::prelude::*;
 use serde_json::Value;
 
 use crate::janus::Handle;
-use crate::peer::{PublisherSpec, STEP_TIMEOUT, TestPeer, offer_and_apply_answer, video_chain};
+use crate::peer::{
+    PublisherSpec, STEP_TIMEOUT, TestPeer, offer_and_apply_answer, offer_and_apply_answer_with,
+    video_chain,
+};
 
 impl TestPeer {
     /// Adds a video track (`videotestsrc pattern`, `spec`'s codec and size)
@@ -59,6 +62,37 @@ impl TestPeer {
     /// applies the answer. Returns the `configured` reply.
     pub async fn renegotiate(&mut self, handle: &Arc<Handle>) -> anyhow::Result<Value> {
         let data = offer_and_apply_answer(&self.webrtcbin, handle, "configure").await?;
+        self.configured = data.clone();
+        Ok(data)
+    }
+
+    /// An ICE restart as a browser makes one (`createOffer({iceRestart:
+    /// true})`): a new offer whose `a=ice-ufrag`/`a=ice-pwd` are new (RFC
+    /// 8839 §4.4.1.1.1), set locally (1.22's webrtcbin then gives its ICE
+    /// agent the new local credentials) and sent with `configure`. Returns
+    /// the `configured` reply.
+    pub async fn restart_ice(&mut self, handle: &Arc<Handle>) -> anyhow::Result<Value> {
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let ufrag = format!("r{:x}", stamp & 0xffff_ffff);
+        let pwd = format!("restartpwd{stamp:x}0000000000000000")[..24].to_owned();
+        let edit = |sdp: String| {
+            sdp.lines()
+                .map(|l| {
+                    if l.starts_with("a=ice-ufrag:") {
+                        format!("a=ice-ufrag:{ufrag}")
+                    } else if l.starts_with("a=ice-pwd:") {
+                        format!("a=ice-pwd:{pwd}")
+                    } else {
+                        l.to_owned()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\r\n")
+                + "\r\n"
+        };
+        let data = offer_and_apply_answer_with(&self.webrtcbin, handle, "configure", edit).await?;
         self.configured = data.clone();
         Ok(data)
     }

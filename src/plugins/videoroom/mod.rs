@@ -45,6 +45,14 @@ use crate::room::{
 pub const PLUGIN: &str = "janus.plugin.videoroom";
 
 /// How long a request waits for its room (negotiations included).
+/// The reply to a subscriber's `configure {restart: true}` (Janus answers
+/// it with an ICE-restart offer). 1.22's `webrtcbin` cannot make one: its
+/// `create-offer` ignores every option and reuses the last credentials
+/// (`gstwebrtcbin.c` "TODO: use the options argument", "FIXME: deal with
+/// ICE restarts"), and nothing in it restarts the ICE agent. Nothing
+/// changes on the handle: its PeerConnection goes on as it was.
+pub const ICE_RESTART_UNSUPPORTED: &str = "ICE restart is not supported here: GStreamer 1.22's webrtcbin cannot create new ICE credentials. The PeerConnection is unchanged; to recover a broken one, leave and subscribe again";
+
 const ROOM_REPLY_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// A room in the registry.
@@ -426,6 +434,9 @@ impl VideoRoom {
                         ask(&room, |reply| Command::Pause { h, reply }, ok("paused"))
                     }
                     (Request::Configure, true) => {
+                        if p.bool("restart")? == Some(true) {
+                            return Err(VideoRoomError::Unknown(ICE_RESTART_UNSUPPORTED.into()));
+                        }
                         let streams = request::configure_streams(&p)?;
                         ask(
                             &room,
