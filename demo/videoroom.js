@@ -27,6 +27,20 @@
 		layers: {},
 		setSubstream: (mid, substream) => setSubstream(mid, substream),
 		screenMid: null,	// the mid of our screen share (set when the button is used)
+		// An ICE restart of our publisher PeerConnection, as apps do after a
+		// network change (janus.js `iceRestart`: a new offer with new
+		// credentials, sent with `configure`). Resolves once answered.
+		restartIce: () => restartIce(),
+		// Our publisher's local ICE ufrag and ICE connection state.
+		iceUfrag: () => {
+			const pc = pub && pub.webrtcStuff && pub.webrtcStuff.pc;
+			const sdp = pc && pc.localDescription && pc.localDescription.sdp;
+			return sdp ? (sdp.match(/a=ice-ufrag:(\S+)/) || [])[1] || null : null;
+		},
+		iceState: () => {
+			const pc = pub && pub.webrtcStuff && pub.webrtcStuff.pc;
+			return pc ? pc.iceConnectionState : null;
+		},
 		talking: () => [...document.querySelectorAll('#videos .tile.talking')].map((t) => t.dataset.feed),
 	};
 	// ?simulcast=1 (or the checkbox): publish 1280x720 as three layers.
@@ -230,6 +244,17 @@
 				$('screen').textContent = sharing ? 'Share screen' : 'Stop sharing';
 			},
 			error: (e) => fail('screen share', e),
+		});
+	}
+
+	function restartIce() {
+		return new Promise((resolve, reject) => {
+			if (!pub) return reject(new Error('not publishing'));
+			pub.createOffer({
+				iceRestart: true,
+				success: (jsep) => { pub.send({ message: { request: 'configure' }, jsep, success: resolve, error: reject }); },
+				error: reject,
+			});
 		});
 	}
 

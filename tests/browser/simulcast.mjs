@@ -99,6 +99,20 @@ async function main() {
 		await alice.page.click('#screen');
 		await waitVideos(bob, alice, (vs) => vs.length === 1 && vs[0].mid === mid && vs[0].w > 0, deadline, 'screen share ends');
 		steps.push('screen share stopped, camera plays on');
+		// An ICE restart of alice's publisher (janus.js `iceRestart`): her
+		// browser gets new local credentials; the gateway keeps its own
+		// (GStreamer 1.22). Her PeerConnection stays up and bob's video
+		// keeps playing.
+		const before = await alice.page.evaluate(() => window.demo.iceUfrag());
+		await withTimeout(alice.page.evaluate(() => window.demo.restartIce()), 15000, 'ice restart');
+		const t0 = await bob.page.evaluate(() => document.querySelector('#videos .remote video')?.currentTime || 0);
+		await new Promise((r) => setTimeout(r, 3000));
+		const after = await alice.page.evaluate(() => [window.demo.iceUfrag(), window.demo.iceState()]);
+		const t1 = await bob.page.evaluate(() => document.querySelector('#videos .remote video')?.currentTime || 0);
+		if (!after[0] || after[0] === before) throw new Error(`ICE restart: ufrag ${before} -> ${after[0]}`);
+		if (!['connected', 'completed'].includes(after[1])) throw new Error(`ICE restart: alice's ICE is ${after[1]}`);
+		if (!(t1 > t0 + 2)) throw new Error(`ICE restart: bob's video stalled (${t0} -> ${t1})`);
+		steps.push(`ICE restart (ufrag ${before} -> ${after[0]}), alice ${after[1]}, bob plays on (+${(t1 - t0).toFixed(1)} s)`);
 		// The other controls: mute, camera off, bitrate labels, talking.
 		await alice.page.click('#mute');
 		await alice.page.click('#camera');
