@@ -279,3 +279,64 @@ async fn the_automatic_layer_follows_the_subscribers_loss() {
         .await;
     assert!(moved.is_err(), "a pinned layer moved: {moved:?}");
 }
+
+/// Legacy SSRC-group simulcast (`a=ssrc-group:SIM l m h`, no rids, as
+/// older janus.js and native SDKs send): the layers are told apart by SSRC
+/// alone, and a subscriber switches between them as with rids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn ssrc_group_simulcast_switches_layers() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(&admin, json!({})).await;
+    let ph = videoroom_handle(&gw, true).await;
+    let (_publisher, joined) = TestPeer::publish_simulcast_as(
+        &ph,
+        &room,
+        "sim",
+        VideoCodec::Vp8,
+        15,
+        gateway_testkit::simulcast::Signalling::SsrcGroup,
+    )
+    .await
+    .expect("SSRC-group simulcast publish");
+    let published = joined["id"].clone();
+    let listed = admin
+        .sync(json!({"request": "listparticipants", "room": room}))
+        .await
+        .unwrap();
+    println!("participants: {listed}");
+    let sh = videoroom_handle(&gw, true).await;
+    let (sub, attached) = TestPeer::subscribe_with(
+        &sh,
+        &room,
+        json!([{"feed": published, "substream": 0}]),
+        json!({}),
+        Receive::Capture,
+    )
+    .await
+    .expect("subscribe");
+    let video = attached["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["type"] == "video"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert!(video["simulcast"].is_object(), "attached: {attached}");
+    wait_layer(&sh, &sub, 0).await;
+    for s in [2, 1, 0, 2] {
+        let (r, _) = sh
+            .call(
+                json!({"request": "configure", "substream": s}),
+                None,
+                WITHIN,
+            )
+            .await
+            .expect("configure");
+        assert_eq!(r["configured"], "ok", "{r}");
+        let took = wait_layer(&sh, &sub, s).await;
+        println!("SIM: substream {s} in {took:?}");
+    }
+    let complaints = decoder_complaints(&sub);
+    assert!(complaints.is_empty(), "decoder complaints: {complaints:?}");
+}

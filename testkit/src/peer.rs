@@ -455,6 +455,20 @@ impl TestPeer {
         tracks: usize,
         setup: impl FnOnce(&gst::Pipeline) -> T,
     ) -> anyhow::Result<(TestPeer, Value, T)> {
+        Self::publish_launch_with(handle, room, display, launch, tracks, setup, |sdp| sdp).await
+    }
+
+    /// [`TestPeer::publish_launch`] with the offer's text changed by `edit`
+    /// before it is set and sent (to stand in for another sender's SDP).
+    pub async fn publish_launch_with<T>(
+        handle: &Arc<Handle>,
+        room: &Value,
+        display: &str,
+        launch: &str,
+        tracks: usize,
+        setup: impl FnOnce(&gst::Pipeline) -> T,
+        edit: impl FnOnce(String) -> String,
+    ) -> anyhow::Result<(TestPeer, Value, T)> {
         let (joined, _) = handle
             .call(
                 json!({"request": "join", "ptype": "publisher", "room": room, "display": display}),
@@ -517,7 +531,7 @@ impl TestPeer {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        let data = offer_and_apply_answer(webrtcbin, handle, "publish").await?;
+        let data = offer_and_apply_answer_with(webrtcbin, handle, "publish", edit).await?;
         let mut peer = peer;
         peer.configured = data;
         Ok((peer, joined, extra))

@@ -25,7 +25,7 @@ const MID_EXT: u8 = 9;
 
 fn layer_chain(codec: VideoCodec, i: usize, (rid, w, h): (&str, u32, u32), gop: u32) -> String {
     let pt = 96;
-    let ssrc = 1000 + i as u32;
+    let ssrc = SSRCS[i];
     let enc = match codec {
         VideoCodec::Vp8 => format!(
             "vp8enc deadline=1 cpu-used=16 keyframe-max-dist={gop} target-bitrate={} ! rtpvp8pay name=pay_{rid} pt={pt} ssrc={ssrc} picture-id-mode=15-bit mtu=1200",
@@ -68,6 +68,50 @@ pub fn simulcast_caps(codec: VideoCodec) -> gst::Caps {
     b.build()
 }
 
+/// How the layers are signalled in the offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signalling {
+    /// `a=rid:<id> send` and `a=simulcast:send h;m;l`, as Chrome sends.
+    Rid,
+    /// `a=ssrc-group:SIM <l> <m> <h>` with the layers' SSRCs and no rids,
+    /// as older janus.js (Chrome's legacy simulcast) and native SDKs send.
+    SsrcGroup,
+}
+
+/// The layers' SSRCs, lowest first (set on their payloaders).
+pub const SSRCS: [u32; 3] = [1000, 1001, 1002];
+
+/// Rewrites a rid simulcast offer as an SSRC-group one: the video m-line
+/// loses its `a=rid`, `a=simulcast` and rid extmap lines and gets
+/// `a=ssrc-group:SIM` plus `a=ssrc:<ssrc> cname/msid` lines for the three
+/// layers' SSRCs (RFC 5576; Chrome's legacy "SIM" group, lowest first).
+pub fn as_ssrc_group(sdp: &str) -> String {
+    let mut out = Vec::new();
+    let mut in_video = false;
+    for line in sdp.lines() {
+        if line.starts_with("m=") {
+            in_video = line.starts_with("m=video");
+        }
+        if in_video
+            && (line.starts_with("a=rid:")
+                || line.starts_with("a=simulcast:")
+                || (line.starts_with("a=extmap:") && line.contains("rtp-stream-id")))
+        {
+            continue;
+        }
+        out.push(line.to_owned());
+        if in_video && line.starts_with("a=mid:") {
+            let list: Vec<String> = SSRCS.iter().map(u32::to_string).collect();
+            out.push(format!("a=ssrc-group:SIM {}", list.join(" ")));
+            for ssrc in SSRCS {
+                out.push(format!("a=ssrc:{ssrc} cname:simulcast-test"));
+                out.push(format!("a=ssrc:{ssrc} msid:sim video"));
+            }
+        }
+    }
+    out.join("\r\n") + "\r\n"
+}
+
 /// Makes payloader `pay` write `rid` in the RFC 8852 `rtp-stream-id` header
 /// extension of every packet (id [`RID_EXT`], as in [`simulcast_caps`]).
 pub fn add_rid_extension(pay: &gst::Element, rid: &str) {
@@ -108,6 +152,18 @@ impl TestPeer {
         codec: VideoCodec,
         gop: u32,
     ) -> anyhow::Result<(TestPeer, Value)> {
+        Self::publish_simulcast_as(handle, room, display, codec, gop, Signalling::Rid).await
+    }
+
+    /// [`TestPeer::publish_simulcast`], signalled as `signalling` says.
+    pub async fn publish_simulcast_as(
+        handle: &Arc<Handle>,
+        room: &Value,
+        display: &str,
+        codec: VideoCodec,
+        gop: u32,
+        signalling: Signalling,
+    ) -> anyhow::Result<(TestPeer, Value)> {
         let mut launch = String::from(
             "webrtcbin name=w videotestsrc is-live=true pattern=ball ! video/x-raw,width=640,height=360,framerate=15/1 ! tee name=t \
              rtpfunnel name=funnel ! capsfilter name=simcaps ! w. ",
@@ -115,8 +171,17 @@ impl TestPeer {
         for (i, layer) in LAYERS.iter().enumerate() {
             launch += &layer_chain(codec, i, *layer, gop);
         }
-        let (peer, joined, ()) =
-            Self::publish_launch(handle, room, display, &launch, 1, |pipeline| {
+        let edit = move |sdp: String| match signalling {
+            Signalling::Rid => sdp,
+            Signalling::SsrcGroup => as_ssrc_group(&sdp),
+        };
+        let (peer, joined, ()) = Self::publish_launch_with(
+            handle,
+            room,
+            display,
+            &launch,
+            1,
+            |pipeline| {
                 if let Some(f) = pipeline.by_name("simcaps") {
                     f.set_property("caps", simulcast_caps(codec));
                 }
@@ -152,9 +217,11 @@ impl TestPeer {
                         add_rid_extension(&pay, rid);
                     }
                 }
-            })
-            .await
-            .context("simulcast publish")?;
+            },
+            edit,
+        )
+        .await
+        .context("simulcast publish")?;
         Ok((peer, joined))
     }
 }
