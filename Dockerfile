@@ -32,5 +32,8 @@ COPY --from=build /src/node_modules ./node_modules
 COPY conf ./conf
 COPY demo ./demo
 COPY pipelines ./pipelines
+# GLib 2.74's slice allocator keeps per-thread magazines; plain malloc saves
+# about 0.2 MB per subscriber (docs/testing.md, SFU load).
+ENV G_SLICE=always-malloc
 EXPOSE 8088/tcp 8188/tcp 8554/tcp 20000-20200/udp
 CMD ["webrtc-gateway", "--config", "conf/docker.toml"]

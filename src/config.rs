@@ -435,6 +435,9 @@ pub struct Media {
     /// Minimum interval between keyframe requests forwarded to one publisher
     /// stream, in ms; subscribers' PLI/FIR beyond this are merged.
     pub keyframe_interval_ms: u64,
+    /// Send each video frame's packets to a subscriber as one batch (one
+    /// `sendmmsg`; see `room::graph::batcher`).
+    pub batch_send: bool,
 }
 
 impl Default for Media {
@@ -443,6 +446,7 @@ impl Default for Media {
             rtp_port_range: "20000-40000".into(),
             jitter_buffer_ms: 100,
             keyframe_interval_ms: 500,
+            batch_send: true,
         }
     }
 }

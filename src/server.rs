@@ -79,6 +79,7 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
             Arc::new(RoomContext {
                 ice: ice.clone(),
                 jitter_buffer_ms: cfg.media.jitter_buffer_ms,
+                batch_send: cfg.media.batch_send,
                 keyframe_interval: Duration::from_millis(cfg.media.keyframe_interval_ms),
                 notices,
                 string_ids: cfg.videoroom.string_ids,

@@ -27,6 +27,7 @@ fn context() -> Arc<RoomContext> {
     Arc::new(RoomContext {
         ice: Default::default(),
         jitter_buffer_ms: 200,
+        batch_send: true,
         keyframe_interval: Duration::from_millis(500),
         notices: Arc::new(Heard::default()),
         string_ids: false,

@@ -138,6 +138,8 @@ pub struct RoomContext {
     pub ice: IceSettings,
     /// Publisher jitter buffer, ms.
     pub jitter_buffer_ms: u32,
+    /// Batch each video frame's packets per subscriber (`media.batch_send`).
+    pub batch_send: bool,
     /// Minimum spacing of keyframe requests per publisher stream.
     pub keyframe_interval: Duration,
     /// Where the room's notices go (the plugin that owns the room).

@@ -31,6 +31,11 @@ impl Room {
         )?;
         if role == Role::Subscriber {
             graph::feedback::watch(&peer.webrtcbin, handle, &self.ev_tx);
+            if self.ctx.batch_send {
+                peer.webrtcbin.connect("request-aux-sender", false, |_| {
+                    Some(graph::batcher::new().to_value())
+                });
+            }
         }
         self.pipeline
             .add(&peer.webrtcbin)

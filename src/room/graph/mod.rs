@@ -14,6 +14,7 @@
 //!   publisher stream's layers routed to their tees (and the mix's selector);
 //! - [`stats`]: a PeerConnection's state and statistics, for the Admin API.
 
+pub mod batcher;
 pub mod feedback;
 pub mod gop;
 pub mod hold;

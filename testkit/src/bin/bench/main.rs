@@ -93,11 +93,16 @@ struct Args {
     /// Participants in the conference load.
     #[arg(long, default_value_t = 6)]
     participants: usize,
+    /// A `[media]` setting for the gateways the bench starts, as TOML
+    /// (`--media-option "batch_send = false"`); repeatable.
+    #[arg(long)]
+    media_option: Vec<String>,
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    let _ = server::MEDIA_OPTIONS.set(args.media_option.clone());
     gst::init()?;
     let gateway_bin = match &args.gateway {
         Some(p) => p.clone(),

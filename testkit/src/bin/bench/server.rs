@@ -42,6 +42,10 @@ pub fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// Extra `[media]` settings for every gateway the bench starts
+/// (`--media-option`), e.g. `batch_send = false`.
+pub static MEDIA_OPTIONS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+
 pub fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
     use std::io::{BufRead, BufReader};
     let dir = std::env::temp_dir().join(format!("gw-bench-{}", std::process::id()));
@@ -50,7 +54,11 @@ pub fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
     std::fs::write(
         &cfg,
         format!(
-            "[rtsp]\nenabled = false\n[http]\nport = 0\ndemo_dir = \"\"\nadmin_port = 0\n[websockets]\nws_port = 0\nadmin_ws_port = 0\n[nat]\nice_enforce_list = [\"127.0.0.1\"]\n[media]\nrtp_port_range = \"\"\n[encoder]\ncatalog = \"{}/pipelines/encoders.toml\"\n",
+            "[rtsp]\nenabled = false\n[http]\nport = 0\ndemo_dir = \"\"\nadmin_port = 0\n[websockets]\nws_port = 0\nadmin_ws_port = 0\n[nat]\nice_enforce_list = [\"127.0.0.1\"]\n[media]\nrtp_port_range = \"\"\n{}\n[encoder]\ncatalog = \"{}/pipelines/encoders.toml\"\n",
+            MEDIA_OPTIONS
+                .get()
+                .map(|o| o.join("\n"))
+                .unwrap_or_default(),
             REPO
         ),
     )?;
@@ -58,6 +66,11 @@ pub fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
         .arg("--config")
         .arg(&cfg)
         .env("GATEWAY_LOG", "warn")
+        // As scripts/run.sh and the Dockerfile run it.
+        .env(
+            "G_SLICE",
+            std::env::var("G_SLICE").unwrap_or_else(|_| "always-malloc".into()),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
