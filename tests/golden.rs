@@ -115,6 +115,8 @@ impl Golden {
             (Some("session_id" | "sender" | "transaction"), _) => json!("<janus>"),
             (Some("talking"), Value::Bool(_)) => json!("<talking>"),
             (Some("age_ms"), _) => json!("<age_ms>"),
+            // Free UDP ports, picked per run.
+            (Some("port"), Value::Number(_)) => json!("<port>"),
             (Some("encoders"), Value::Number(_)) => json!("<encoders>"),
             (_, Value::Object(m)) => {
                 let mut out = Map::new();

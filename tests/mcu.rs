@@ -459,7 +459,9 @@ async fn a_camera_added_mid_call_gets_a_tile() {
         "the new camera fills the mix: {:?}",
         f.and_then(|f| f.pixel(320, 180))
     );
-    // Its audio is still mixed: the viewer hears the tone.
+    // Its audio is still mixed: the viewer hears the tone in the last
+    // second, two seconds after the renegotiation.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
         viewer.wait_until(WITHIN, |s| s.tone(440.0) > 0.001).await,
         "the tone after the renegotiation"

@@ -563,3 +563,146 @@ async fn edit_disable_enable_and_kick_all() {
     drop(viewer);
     let _ = push.set_state(gst::State::Null);
 }
+
+/// An `rtp` mountpoint created with `port: 0` (as Janus allows) gets free
+/// ports, listed in the `create` reply (`stream.ports[{type, mid, msid,
+/// port}]`) and in `info` for the secret's holder; RTP sent there plays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn rtp_mountpoint_with_port_0_picks_free_ports() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = streaming_handle(&gw, true).await;
+    let r = admin
+        .sync(
+            json!({"request": "create", "type": "rtp", "id": 11, "secret": "s3", "media": [
+            {"type": "video", "mid": "v", "port": 0, "pt": 100, "codec": "vp8"},
+            {"type": "audio", "mid": "a", "port": 0, "pt": 111, "codec": "opus"}]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "created", "{r}");
+    let ports = r["stream"]["ports"].as_array().cloned().unwrap_or_default();
+    let port = |mid: &str| {
+        ports
+            .iter()
+            .find(|p| p["mid"] == mid)
+            .and_then(|p| p["port"].as_u64())
+            .unwrap_or(0)
+    };
+    let (vport, aport) = (port("v"), port("a"));
+    assert!(vport > 0 && aport > 0 && vport != aport, "{r}");
+    let info = admin
+        .sync(json!({"request": "info", "id": 11, "secret": "s3"}))
+        .await
+        .unwrap();
+    let shown: Vec<u64> = info["info"]["media"]
+        .as_array()
+        .or(info["info"]["ports"].as_array())
+        .map(|m| m.iter().filter_map(|m| m["port"].as_u64()).collect())
+        .unwrap_or_default();
+    assert!(shown.contains(&vport) && shown.contains(&aport), "{info}");
+    let without = admin
+        .sync(json!({"request": "info", "id": 11}))
+        .await
+        .unwrap();
+    assert!(
+        !without.to_string().contains(&format!("\"port\":{vport}")),
+        "ports only for the secret's holder: {without}"
+    );
+    let push = gst::parse::launch(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 \
+         ! rtpvp8pay pt=100 ! udpsink host=127.0.0.1 port={vport} \
+         audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={aport}"
+    ))
+    .unwrap();
+    push.set_state(gst::State::Playing).unwrap();
+    let viewer = watch_decodes(&gw, 11).await;
+    drop(viewer);
+    let _ = push.set_state(gst::State::Null);
+}
+
+/// Janus's legacy flat `rtp` syntax (`audio`/`video`, `audioport`,
+/// `audiopt`, `audiortpmap`, `videoport`, …) still creates a mountpoint
+/// that plays; `data: true` is refused with 454.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn legacy_flat_rtp_syntax_plays() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = streaming_handle(&gw, true).await;
+    let (vport, aport) = (free_udp_port(), free_udp_port());
+    let r = admin
+        .sync(json!({"request": "create", "type": "rtp", "id": 12,
+            "audio": true, "audioport": aport, "audiopt": 111, "audiortpmap": "opus/48000/2",
+            "video": true, "videoport": vport, "videopt": 100, "videortpmap": "VP8/90000",
+            "videobufferkf": true}))
+        .await
+        .unwrap();
+    assert_eq!(r["streaming"], "created", "{r}");
+    let push = gst::parse::launch(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 \
+         ! rtpvp8pay pt=100 ! udpsink host=127.0.0.1 port={vport} \
+         audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={aport}"
+    ))
+    .unwrap();
+    push.set_state(gst::State::Playing).unwrap();
+    let viewer = watch_decodes(&gw, 12).await;
+    drop(viewer);
+    let _ = push.set_state(gst::State::Null);
+    for (bad, code) in [
+        (
+            json!({"request": "create", "type": "rtp", "data": true, "dataport": 5000}),
+            454,
+        ),
+        (
+            json!({"request": "create", "type": "rtp", "video": true, "videoport": 5000, "videopt": 96}),
+            453,
+        ),
+        (
+            json!({"request": "create", "type": "rtp", "video": true, "videoport": 5000, "videopt": 96, "videortpmap": "theora/90000"}),
+            454,
+        ),
+    ] {
+        let r = admin.sync(bad.clone()).await.unwrap();
+        assert_eq!(r["error_code"], code, "{bad}: {r}");
+    }
+}
+
+/// RTSP cameras that offer RTP over UDP only, or TCP-interleaved only, both
+/// play through the default transport (UDP first, TCP as the fallback);
+/// `rtsp_transport` pins one, and a wrong value is 454.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn rtsp_cameras_on_udp_only_and_tcp_only_both_play() {
+    gst::init().unwrap();
+    let gw = Gateway::start();
+    let admin = streaming_handle(&gw, true).await;
+    for (id, protocols, transport) in [
+        (21u64, "udp", None),
+        (22, "tcp", None),
+        (23, "tcp", Some("tcp")),
+        (24, "udp", Some("udp")),
+    ] {
+        let cam = Server::rtsp(0, &["--protocols", protocols]);
+        let mut body = json!({"request": "create", "type": "rtsp", "id": id, "url": cam.url});
+        if let Some(t) = transport {
+            body["rtsp_transport"] = json!(t);
+        }
+        let r = admin.sync(body).await.unwrap();
+        assert_eq!(r["streaming"], "created", "{protocols}/{transport:?}: {r}");
+        let viewer = watch_decodes(&gw, id).await;
+        println!("camera on {protocols} only, rtsp_transport {transport:?}: plays");
+        drop(viewer);
+        let _ = admin
+            .sync(json!({"request": "destroy", "id": id}))
+            .await
+            .unwrap();
+        drop(cam);
+    }
+    let r = admin
+        .sync(json!({"request": "create", "type": "rtsp", "url": "rtsp://127.0.0.1:1/x", "rtsp_transport": "quic"}))
+        .await
+        .unwrap();
+    assert_eq!(r["error_code"], 454, "{r}");
+}

@@ -30,6 +30,10 @@ struct Args {
     /// videotestsrc pattern.
     #[arg(long, default_value = "ball")]
     pattern: String,
+    /// RTP lower transports offered: `all`, `udp` (UDP only, as some
+    /// cameras) or `tcp` (TCP-interleaved only).
+    #[arg(long, default_value = "all")]
+    protocols: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,6 +75,12 @@ fn main() -> anyhow::Result<()> {
     let factory = gst_rtsp_server::RTSPMediaFactory::new();
     factory.set_launch(&launch);
     factory.set_shared(true);
+    match args.protocols.as_str() {
+        "all" => {}
+        "udp" => factory.set_property_from_str("protocols", "udp"),
+        "tcp" => factory.set_property_from_str("protocols", "tcp"),
+        other => anyhow::bail!("--protocols {other}: all, udp or tcp"),
+    }
     server
         .mount_points()
         .ok_or_else(|| anyhow::anyhow!("no mount points"))?

@@ -156,7 +156,7 @@ impl Room {
             pb.dormant.extend(retired.iter().cloned());
             let added = (first_new..pb.streams.len()).collect();
             let recorded_changed = recorded_mlines(pb) != recorded_before;
-            let mixed_changed = mixed_mlines(pb) != mixed_before;
+            let mixed_now = mixed_mlines(pb);
             let (mix_inputs, video_layers) = mix_sources(pb);
             for tee in &retired {
                 // Lower layers and caches stop mattering; the tee discards.
@@ -165,14 +165,21 @@ impl Room {
             // The recording follows: the file so far is finalized (it stays
             // playable) and a new one starts with the streams there are now
             // (a track added to an audio-only call, a camera that ended).
-            // The mix follows: the publisher's inputs are rebuilt from the
-            // streams there are now (its mix-minus, if it listens, stays).
-            if mixed_changed
+            // The mix follows: the input of each kind whose stream changed
+            // is rebuilt from the streams there are now (the other kind,
+            // and its mix-minus if it listens, stay as they are).
+            if mixed_now != mixed_before
                 && let Some(key) = self.participants.get(&handle).map(|p| p.id.to_string())
                 && let Some(m) = self.mixer.as_mut()
             {
-                info!(handle_id = %handle, "mixed streams changed: the publisher's mix inputs are rebuilt");
-                m.remove_publisher(&self.pipeline, handle);
+                info!(handle_id = %handle, before = ?mixed_before, now = ?mixed_now,
+                      "mixed streams changed: the publisher's mix inputs follow");
+                if mixed_now[0] != mixed_before[0] {
+                    m.remove_publisher_video(&self.pipeline, handle);
+                }
+                if mixed_now[1] != mixed_before[1] {
+                    m.remove_publisher_audio(&self.pipeline, handle);
+                }
                 if let Err(e) = m.add_publisher(
                     &self.pipeline,
                     handle,

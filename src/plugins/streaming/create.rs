@@ -32,10 +32,20 @@ impl Streaming {
                     else {
                         unreachable!("filtered to rtsp above")
                     };
+                    let transport = match p.str("rtsp_transport")? {
+                        None => RtspTransport::default(),
+                        Some(t) => RtspTransport::parse(t).ok_or_else(|| {
+                            StreamingError::InvalidElement(
+                                "rtsp_transport".into(),
+                                "auto, udp or tcp".into(),
+                            )
+                        })?,
+                    };
                     SourceSpec::Rtsp {
                         url,
                         user: p.str("rtsp_user")?.map(str::to_owned),
                         pwd: p.str("rtsp_pwd")?.map(str::to_owned),
+                        transport,
                     }
                 }
                 "rtmp" => {
@@ -49,7 +59,14 @@ impl Streaming {
                 }
                 "rtp" => SourceSpec::Rtp {
                     address: self.rtp_ip.clone(),
-                    media: parse_rtp_media(&p)?,
+                    media: match legacy_media(&p)? {
+                        Some(media) => {
+                            let mut m = Map::new();
+                            m.insert("media".into(), Value::Array(media));
+                            parse_rtp_media(&Params::new(&m, false), &self.rtp_ip)?
+                        }
+                        None => parse_rtp_media(&p, &self.rtp_ip)?,
+                    },
                 },
                 other => {
                     return Err(StreamingError::InvalidElement(
@@ -81,8 +98,12 @@ impl Streaming {
                 .str("description")?
                 .map_or_else(|| name.clone(), str::to_owned);
             let delay = p.u64("rtsp_reconnect_delay")?.map(Duration::from_secs);
-            // Janus's `bufferkf` (experimental there); on by default here.
-            let keyframe_cache = p.bool("bufferkf")?.unwrap_or(true);
+            // Janus's `bufferkf` (experimental there; `videobufferkf` in the
+            // legacy syntax); on by default here.
+            let keyframe_cache = match p.bool("bufferkf")? {
+                Some(b) => b,
+                None => p.bool("videobufferkf")?.unwrap_or(true),
+            };
             Ok((
                 id,
                 name,
@@ -169,20 +190,91 @@ impl Streaming {
                 map.insert(id, Arc::new(mp));
             }
             info!(mountpoint = id, source = kind, "mountpoint created");
+            let mut stream = json!({"id": id, "type": "live", "description": description, "is_private": is_private});
+            if let Some(ports) = rtp_ports(id, &lock(&mountpoints)[&id].spec) {
+                stream["ports"] = ports;
+            }
             Ok(json!({
                 "streaming": "created",
                 // Janus 1.1 answers `created`; its docs say `create`.
                 "created": name,
                 "create": name,
                 "permanent": false,
-                "stream": {"id": id, "type": "live", "description": description, "is_private": is_private},
+                "stream": stream,
             }))
         })
     }
 }
 
-/// `media[{type, mid, port, pt, codec, fmtp?}]` of an `rtp` mountpoint.
-fn parse_rtp_media(p: &Params) -> Result<Vec<RtpMedia>, StreamingError> {
+/// Janus's legacy flat `rtp` syntax (still accepted by Janus 1.x, used by
+/// older tutorials and configs): `audio`/`video` flags with `audioport`,
+/// `audiopt`, `audiortpmap` (e.g. `opus/48000/2`), `audiofmtp`, and the
+/// same for video (`videobufferkf` is taken as `bufferkf`), turned into
+/// the `media[]` list (mids `a` and `v`). `None` when `media` is given or
+/// neither flag is set. `data` media are not supported (454).
+fn legacy_media(p: &Params) -> Result<Option<Vec<Value>>, StreamingError> {
+    if p.raw("media").is_some() {
+        return Ok(None);
+    }
+    if p.bool("data")? == Some(true) {
+        return Err(StreamingError::InvalidElement(
+            "data".into(),
+            "false (data media are not supported)".into(),
+        ));
+    }
+    let mut out = Vec::new();
+    for (kind, mid) in [("audio", "a"), ("video", "v")] {
+        if p.bool(kind)? != Some(true) {
+            continue;
+        }
+        let key = |k: &str| format!("{kind}{k}");
+        let rtpmap = p.req_str(&key("rtpmap"))?;
+        // `<encoding name>/<clock rate>[/<channels>]` (RFC 4566 a=rtpmap).
+        let codec = rtpmap
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let mut m = json!({"type": kind, "mid": mid, "codec": codec,
+                           "port": p.raw(&key("port")).cloned().unwrap_or(Value::Null),
+                           "pt": p.raw(&key("pt")).cloned().unwrap_or(Value::Null)});
+        if let Some(fmtp) = p.str(&key("fmtp"))? {
+            m["fmtp"] = json!(fmtp);
+        }
+        out.push(m);
+    }
+    Ok((!out.is_empty()).then_some(out))
+}
+
+/// An `rtp` mountpoint's ports as Janus lists them in `create`:
+/// `[{type, mid, msid, port}]`; `None` for other sources.
+pub(super) fn rtp_ports(id: u64, spec: &SourceSpec) -> Option<Value> {
+    let SourceSpec::Rtp { media, .. } = spec else {
+        return None;
+    };
+    Some(Value::Array(
+        media
+            .iter()
+            .map(|m| json!({"type": m.kind.as_str(), "mid": m.mid, "msid": format!("janus{id}"), "port": m.port}))
+            .collect(),
+    ))
+}
+
+/// A free UDP port on `ip` (or any address when `ip` is not one), for an
+/// `rtp` mountpoint created with `port: 0` (Janus picks one too). The port
+/// is found by binding and releasing it; the mountpoint's `udpsrc` binds it
+/// a moment later.
+fn free_udp_port(ip: &str) -> Option<u16> {
+    let ip: std::net::IpAddr = ip.parse().unwrap_or([0, 0, 0, 0].into());
+    std::net::UdpSocket::bind((ip, 0))
+        .and_then(|s| s.local_addr())
+        .ok()
+        .map(|a| a.port())
+}
+
+/// `media[{type, mid, port, pt, codec, fmtp?}]` of an `rtp` mountpoint;
+/// `port: 0` takes a free port on `rtp_ip`.
+fn parse_rtp_media(p: &Params, rtp_ip: &str) -> Result<Vec<RtpMedia>, StreamingError> {
     let list = p
         .array("media")?
         .ok_or_else(|| StreamingError::MissingElement("media".into()))?;
@@ -216,8 +308,17 @@ fn parse_rtp_media(p: &Params) -> Result<Vec<RtpMedia>, StreamingError> {
             .u64("port")
             .ok()
             .flatten()
-            .filter(|p| (1..=65535).contains(p))
-            .ok_or_else(|| StreamingError::InvalidElement(field("port"), "a UDP port".into()))?;
+            .filter(|p| *p <= 65535)
+            .and_then(|p| {
+                if p == 0 {
+                    free_udp_port(rtp_ip).map(u64::from)
+                } else {
+                    Some(p)
+                }
+            })
+            .ok_or_else(|| {
+                StreamingError::InvalidElement(field("port"), "a UDP port (0: any free one)".into())
+            })?;
         let pt = mp
             .u64("pt")
             .ok()

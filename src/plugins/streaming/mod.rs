@@ -32,6 +32,7 @@ use crate::janus::{JanusError, Jsep, PluginDescriptor, PluginReply, Trickle};
 use crate::media::codec::{Codec, MediaKind};
 use crate::room::config::RoomConfig;
 use crate::room::ingest::{RtpMedia, SourceSpec};
+use crate::room::source::RtspTransport;
 use crate::room::{
     self, Command, IngestParams, IngestStatus, Notice, Notices, RoomContext, RoomError, RoomHandle,
     StreamRequest,
@@ -206,6 +207,13 @@ impl Streaming {
     /// `list` (`full: false`) and `info` (`full`: with `viewers`, codecs
     /// and the source's state) for one mountpoint.
     async fn describe(mp: &Mountpoint, full: bool) -> Value {
+        Self::describe_for(mp, full, false).await
+    }
+
+    /// [`Self::describe`]; with `ports` (`info` by the secret's holder, or
+    /// of a mountpoint without one, as Janus), an `rtp` mountpoint's media
+    /// also show their UDP `port`.
+    async fn describe_for(mp: &Mountpoint, full: bool, ports: bool) -> Value {
         let status = Self::status(mp).await;
         let st = mp.settings();
         let mut v = json!({
@@ -219,7 +227,17 @@ impl Streaming {
             v["is_private"] = json!(st.is_private);
             v["source"] = json!({"type": mp.spec.type_name(), "url": mp.spec.url()});
         }
-        reply::describe(mp.id, v, status.as_ref(), full)
+        let mut v = reply::describe(mp.id, v, status.as_ref(), full);
+        if ports && let Some(Value::Array(list)) = create::rtp_ports(mp.id, &mp.spec) {
+            if let Some(media) = v["media"].as_array_mut().filter(|m| m.len() == list.len()) {
+                for (m, p) in media.iter_mut().zip(&list) {
+                    m["port"] = p["port"].clone();
+                }
+            } else {
+                v["ports"] = Value::Array(list);
+            }
+        }
+        v
     }
 
     fn sync_request(&self, request: &str, body: Map<String, Value>) -> BoxFuture<'static, Reply> {
@@ -246,13 +264,17 @@ impl Streaming {
                 };
                 // Like Janus: `info` shows more to the secret's holder, but
                 // a wrong secret is an error.
-                if let Some(secret) = p.str("secret").ok().flatten()
+                let secret = p.str("secret").ok().flatten();
+                if let Some(secret) = secret
                     && let Err(e) = mp.check_secret(Some(secret))
                 {
                     return ready(Err(e));
                 }
+                let ports = secret.is_some() || mp.settings().secret.is_none();
                 Box::pin(async move {
-                    Ok(json!({"streaming": "info", "info": Self::describe(&mp, true).await}))
+                    Ok(
+                        json!({"streaming": "info", "info": Self::describe_for(&mp, true, ports).await}),
+                    )
                 })
             }
             "destroy" | "enable" | "disable" | "kick_all" | "edit" => {

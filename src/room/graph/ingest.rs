@@ -214,10 +214,16 @@ impl Ingest {
             }
         };
         match &self.spec {
-            SourceSpec::Rtsp { url, user, pwd } => {
+            SourceSpec::Rtsp {
+                url,
+                user,
+                pwd,
+                transport,
+            } => {
                 let src = gst::parse::launch(&catalog.rtspsrc).map_err(perr)?;
                 src.set_property("name", self.name("src"));
                 src.set_property("location", url);
+                src.set_property_from_str("protocols", transport.protocols());
                 if let Some(u) = user {
                     src.set_property("user-id", u);
                 }

@@ -327,7 +327,14 @@ impl Mixer {
         video_layers: &[gst::Element],
         events: &RoomEvents,
     ) -> Result<(), String> {
-        if let Some((_, codec, mindex, tee)) = streams.iter().find(|s| s.0 == MediaKind::Video) {
+        // A kind already mixed stays as it is (a renegotiation rebuilds
+        // only the kind whose stream changed).
+        let has_video = self.video_inputs.iter().any(|v| v.publisher == publisher);
+        if let Some((_, codec, mindex, tee)) = streams
+            .iter()
+            .find(|s| s.0 == MediaKind::Video)
+            .filter(|_| !has_video)
+        {
             let queue = leaky_queue(400)?;
             let decode_desc = self
                 .catalog
@@ -406,7 +413,11 @@ impl Mixer {
                 muted: false,
             });
         }
-        if let Some((_, _, _, tee)) = streams.iter().find(|s| s.0 == MediaKind::Audio) {
+        if let Some((_, _, _, tee)) = streams
+            .iter()
+            .find(|s| s.0 == MediaKind::Audio)
+            .filter(|_| !self.audio_inputs.contains_key(&publisher))
+        {
             let queue = leaky_queue(50)?;
             let decode = fragment(&self.catalog.audio.decode, Codec::Opus)?;
             // Talking detection from the decoded audio: one `level` message
@@ -476,6 +487,12 @@ impl Mixer {
     /// Takes a publisher out of the mix (unpublish or leave). Its mix-minus
     /// stays: the participant may still listen.
     pub fn remove_publisher(&mut self, pipeline: &gst::Pipeline, publisher: PeerKey) {
+        self.remove_publisher_video(pipeline, publisher);
+        self.remove_publisher_audio(pipeline, publisher);
+    }
+
+    /// Takes a publisher's video out of the mix (its tile goes).
+    pub fn remove_publisher_video(&mut self, pipeline: &gst::Pipeline, publisher: PeerKey) {
         if let Some(i) = self
             .video_inputs
             .iter()
@@ -494,6 +511,10 @@ impl Mixer {
             elements.reverse();
             peer::retire(pipeline, elements);
         }
+    }
+
+    /// Takes a publisher's audio out of every mix.
+    pub fn remove_publisher_audio(&mut self, pipeline: &gst::Pipeline, publisher: PeerKey) {
         if let Some(a) = self.audio_inputs.remove(&publisher) {
             for mix in self.mixes.values_mut() {
                 Self::disconnect_mix_input(pipeline, mix, Some(&a.decoded), publisher);

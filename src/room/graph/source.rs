@@ -52,6 +52,41 @@ pub struct RtpMedia {
 }
 
 /// Where an ingest pulls from.
+/// How an RTSP source carries RTP (RFC 2326 §12.39 `Transport`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RtspTransport {
+    /// UDP first; TCP-interleaved when the server refuses UDP, or when no
+    /// UDP packet comes within `rtspsrc`'s 5 s (a firewall): what a client
+    /// should do, and cameras that offer only one of them both work.
+    #[default]
+    Auto,
+    /// UDP only.
+    Udp,
+    /// TCP-interleaved only (behind NAT, or a camera that closes at once).
+    Tcp,
+}
+
+impl RtspTransport {
+    /// From the `rtsp_transport` create field: `auto`, `udp` or `tcp`.
+    pub fn parse(s: &str) -> Option<RtspTransport> {
+        match s {
+            "auto" => Some(RtspTransport::Auto),
+            "udp" => Some(RtspTransport::Udp),
+            "tcp" => Some(RtspTransport::Tcp),
+            _ => None,
+        }
+    }
+
+    /// `rtspsrc`'s `protocols` value.
+    pub fn protocols(self) -> &'static str {
+        match self {
+            RtspTransport::Auto => "udp+tcp",
+            RtspTransport::Udp => "udp",
+            RtspTransport::Tcp => "tcp",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceSpec {
     /// An RTSP server or camera.
@@ -62,6 +97,8 @@ pub enum SourceSpec {
         user: Option<String>,
         /// `rtsp_pwd`.
         pwd: Option<String>,
+        /// The RTP lower transport to ask the server for.
+        transport: RtspTransport,
     },
     /// An RTMP stream, pulled.
     Rtmp {
@@ -87,6 +124,7 @@ impl SourceSpec {
                 url: url.to_owned(),
                 user: None,
                 pwd: None,
+                transport: RtspTransport::default(),
             })
         } else if rest("rtmp://") || rest("rtmps://") {
             Ok(SourceSpec::Rtmp {
