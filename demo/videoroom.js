@@ -31,6 +31,12 @@
 		// network change (janus.js `iceRestart`: a new offer with new
 		// credentials, sent with `configure`). Resolves once answered.
 		restartIce: () => restartIce(),
+		// Our camera's capture settings (width, height, frameRate).
+		captureSettings: () => {
+			const pc = pub && pub.webrtcStuff && pub.webrtcStuff.pc;
+			const s = pc && pc.getSenders().find((x) => x.track && x.track.kind === 'video');
+			return s ? s.track.getSettings() : null;
+		},
 		// Our publisher's local ICE ufrag and ICE connection state.
 		iceUfrag: () => {
 			const pc = pub && pub.webrtcStuff && pub.webrtcStuff.pc;

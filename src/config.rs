@@ -168,6 +168,9 @@ pub struct Streaming {
     /// The ingest fragments (`pipelines/ingest.toml`); empty means the copy
     /// built into the binary.
     pub catalog: PathBuf,
+    /// Mountpoints created at start-up (`[[streaming.mountpoints]]`, the
+    /// keys of a streaming `create`, as Janus's `janus.plugin.streaming.jcfg`).
+    pub mountpoints: Vec<MountpointPreset>,
 }
 
 impl Default for Streaming {
@@ -176,6 +179,7 @@ impl Default for Streaming {
             rtp_ip: IpAddr::from([127, 0, 0, 1]),
             admin_key: String::new(),
             catalog: PathBuf::new(),
+            mountpoints: vec![],
         }
     }
 }
@@ -500,6 +504,12 @@ impl Default for VideoRoom {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(transparent)]
 pub struct RoomPreset(pub toml::Table);
+
+/// A mountpoint created at start-up: the body of a streaming `create`
+/// request as TOML.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(transparent)]
+pub struct MountpointPreset(pub toml::Table);
 
 impl Config {
     /// Reads and checks a config file.

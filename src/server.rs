@@ -135,6 +135,26 @@ pub async fn start(cfg: &Config) -> anyhow::Result<Running> {
             .create(&body)
             .map_err(|e| anyhow::anyhow!("config room: {e}"))?;
     }
+    // Static mountpoints: made in the background, as a source may take
+    // its connect timeout to show its streams; a failure is logged.
+    for (i, preset) in cfg.streaming.mountpoints.iter().enumerate() {
+        let mut body: serde_json::Map<String, serde_json::Value> = serde_json::to_value(&preset.0)?
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        if !cfg.streaming.admin_key.is_empty() {
+            body.insert("admin_key".into(), cfg.streaming.admin_key.clone().into());
+        }
+        let made = streaming.create(&body);
+        tokio::spawn(async move {
+            match made.await {
+                Ok(r) => {
+                    tracing::info!(mountpoint = %r["stream"]["id"], "config mountpoint created")
+                }
+                Err(e) => tracing::warn!(index = i, error = %e, "config mountpoint not created"),
+            }
+        });
+    }
     let g = &cfg.general;
     gateway.configure_core(|core| {
         let auth = core.auth_mut();

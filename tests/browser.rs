@@ -19,6 +19,11 @@ fn run_browser_test(server_override: Option<&str>) {
 }
 
 fn run_script(script: &str, server_override: Option<&str>) {
+    assert!(try_script(script, server_override), "browser test failed");
+}
+
+/// Runs `script` against a fresh gateway; whether it passed.
+fn try_script(script: &str, server_override: Option<&str>) -> bool {
     let repo = env!("CARGO_MANIFEST_DIR");
     assert!(
         std::path::Path::new(repo)
@@ -38,11 +43,11 @@ fn run_script(script: &str, server_override: Option<&str>) {
     if let Some(s) = server_override {
         cmd.arg(s.replace("{ws}", &gw.ws).replace("{http}", &gw.http));
     }
-    wait_node(cmd.spawn().expect("node"));
+    wait_node(cmd.spawn().expect("node"))
 }
 
-/// Waits (bounded) for a browser script and asserts it passed.
-fn wait_node(mut child: std::process::Child) {
+/// Waits (bounded) for a browser script; whether it passed.
+fn wait_node(mut child: std::process::Child) -> bool {
     let deadline = std::time::Instant::now() + BROWSER_TIMEOUT;
     let status = loop {
         if let Some(st) = child.try_wait().expect("wait") {
@@ -55,7 +60,7 @@ fn wait_node(mut child: std::process::Child) {
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(status.success(), "browser test failed: {status}");
+    status.success()
 }
 
 #[test]
@@ -84,7 +89,14 @@ fn chromium_demo_page_mcu_mix() {
 #[test]
 #[serial_test::serial(media)]
 fn chromium_simulcast_layer_switching() {
-    run_script("tests/browser/simulcast.mjs", None);
+    // Headless Chromium sometimes captures its fake camera at 640x480
+    // despite the page's 1280x720 request (2 runs in 8 on the 2-core
+    // machine): its 4:3 layers then have no 1280-wide top. One retry, on a
+    // fresh gateway and browser; the failed run's log says what it got.
+    if !try_script("tests/browser/simulcast.mjs", None) {
+        eprintln!("chromium_simulcast_layer_switching: failed once; retrying");
+        run_script("tests/browser/simulcast.mjs", None);
+    }
 }
 
 /// The demo's streaming page in Chromium plays an RTSP mountpoint whose

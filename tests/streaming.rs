@@ -706,3 +706,50 @@ async fn rtsp_cameras_on_udp_only_and_tcp_only_both_play() {
         .unwrap();
     assert_eq!(r["error_code"], 454, "{r}");
 }
+
+/// Mountpoints defined in the config (`[[streaming.mountpoints]]`, the keys
+/// of `create`, as Janus's `janus.plugin.streaming.jcfg`) exist after
+/// start-up and play.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn config_mountpoints_exist_at_start_up() {
+    gst::init().unwrap();
+    let gw = Gateway::start_with(
+        "[[streaming.mountpoints]]\ntype = \"rtp\"\nid = 31\ndescription = \"From the config\"\n\
+         media = [{type = \"video\", mid = \"v\", port = 0, pt = 100, codec = \"vp8\"}]\n",
+    );
+    let admin = streaming_handle(&gw, true).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let info = loop {
+        let r = admin
+            .sync(json!({"request": "info", "id": 31}))
+            .await
+            .unwrap();
+        if r["streaming"] == "info" || std::time::Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(info["info"]["description"], "From the config", "{info}");
+    let port = info["info"]["media"][0]["port"]
+        .as_u64()
+        .or(info["info"]["ports"][0]["port"].as_u64())
+        .expect("the port, shown without a secret");
+    let push = gst::parse::launch(&format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 \
+         ! rtpvp8pay pt=100 ! udpsink host=127.0.0.1 port={port}"
+    ))
+    .unwrap();
+    push.set_state(gst::State::Playing).unwrap();
+    let h = streaming_handle(&gw, true).await;
+    let viewer = TestPeer::watch(&h, 31, Receive::Decode)
+        .await
+        .expect("watch");
+    assert!(
+        viewer
+            .wait_until(Duration::from_secs(15), |s| s.frames() >= 30)
+            .await,
+        "the config mountpoint plays"
+    );
+    let _ = push.set_state(gst::State::Null);
+}

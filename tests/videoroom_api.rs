@@ -532,3 +532,77 @@ async fn allowed_tokens_guard_publisher_joins() {
     assert_eq!(r["allowed"], json!(["t1", "t3"]), "the list was kept: {r}");
     assert_eq!(try_join(None).await["error_code"], 433);
 }
+
+/// `unsubscribe` by the subscriber's own m-line (`streams[{sub_mid}]`,
+/// Janus 1.x): that stream goes inactive in the `updated` offer, the other
+/// feed plays on; an unknown `sub_mid` is 430 and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[serial(media)]
+async fn unsubscribe_by_sub_mid() {
+    init();
+    let gw = Gateway::start();
+    let admin = videoroom_handle(&gw, true).await;
+    let room = create_room(&admin, json!({})).await;
+    let mut feeds = Vec::new();
+    let mut pubs = Vec::new();
+    for name in ["a", "b"] {
+        let ph = videoroom_handle(&gw, true).await;
+        let spec = PublisherSpec {
+            codec: VideoCodec::Vp8,
+            ..PublisherSpec::default()
+        };
+        let (p, joined) = TestPeer::publish(&ph, &room, name, &spec)
+            .await
+            .expect("publish");
+        feeds.push(joined["id"].clone());
+        pubs.push((ph, p));
+    }
+    let sh = videoroom_handle(&gw, true).await;
+    let (mut sub, attached) = TestPeer::subscribe(
+        &sh,
+        &room,
+        json!([{"feed": feeds[0]}, {"feed": feeds[1]}]),
+        true,
+    )
+    .await
+    .expect("subscribe");
+    let streams = attached["streams"].as_array().cloned().unwrap_or_default();
+    let a_video = streams
+        .iter()
+        .find(|s| s["feed_id"] == feeds[0] && s["type"] == "video")
+        .expect("a's video")["mid"]
+        .clone();
+    let (r, jsep) = sh
+        .call(
+            json!({"request": "unsubscribe", "streams": [{"sub_mid": "nope"}]}),
+            None,
+            WITHIN,
+        )
+        .await
+        .expect("unsubscribe");
+    assert_eq!(r["error_code"], 430, "{r}");
+    assert!(jsep.is_none());
+    let (updated, jsep) = sh
+        .call(
+            json!({"request": "unsubscribe", "streams": [{"sub_mid": a_video}]}),
+            None,
+            WITHIN,
+        )
+        .await
+        .expect("unsubscribe");
+    assert_eq!(updated["videoroom"], "updated", "{updated}");
+    let list = updated["streams"].as_array().cloned().unwrap_or_default();
+    for s in &list {
+        let want_active = s["mid"] != a_video;
+        assert_eq!(s["active"], want_active, "{s}");
+    }
+    let offer = jsep
+        .and_then(|j| j["sdp"].as_str().map(str::to_owned))
+        .expect("updated offer");
+    sub.answer_and_start(&sh, &offer).await.expect("answer");
+    let before = sub.stats.frames();
+    assert!(
+        sub.wait_until(WITHIN, |s| s.frames() >= before + 30).await,
+        "b's video plays on"
+    );
+}

@@ -198,6 +198,8 @@ pub enum Command {
         add: Vec<StreamRequest>,
         /// Streams to drop.
         remove: Vec<StreamRequest>,
+        /// Streams to drop named by the subscriber's own mid (`sub_mid`).
+        remove_sub_mids: Vec<String>,
         /// The answer.
         reply: Reply<Offered>,
     },

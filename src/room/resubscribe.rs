@@ -65,9 +65,32 @@ impl Room {
         &mut self,
         h: HandleId,
         add: Vec<StreamRequest>,
-        remove: Vec<StreamRequest>,
+        mut remove: Vec<StreamRequest>,
+        remove_sub_mids: Vec<String>,
         reply: Reply<Offered>,
     ) {
+        // A `sub_mid` names one of the subscriber's m-lines: drop that
+        // feed stream. An unknown one is refused before anything changes.
+        if let Some(sub) = self.subscribers.get(&h.key()) {
+            for m in &remove_sub_mids {
+                match sub.streams.iter().find(|st| &st.mid == m && st.active) {
+                    Some(st) => remove.push(StreamRequest {
+                        feed: st.feed.clone(),
+                        mid: Some(st.feed_mid.clone()),
+                        layers: LayerRequest::default(),
+                    }),
+                    None => {
+                        return send_reply(
+                            reply,
+                            Err(RoomError::invalid(
+                                "sub_mid",
+                                format!("an active mid of this subscription (no '{m}')"),
+                            )),
+                        );
+                    }
+                }
+            }
+        }
         match self.change_subscription(h, add, remove) {
             Ok(()) => self.make_offer(h.key(), OfferFor::Update(reply)),
             Err(e) => send_reply(reply, Err(e)),

@@ -271,9 +271,10 @@ impl Room {
                 h,
                 add,
                 remove,
+                remove_sub_mids,
                 reply,
             } => {
-                self.update(h, add, remove, reply);
+                self.update(h, add, remove, remove_sub_mids, reply);
             }
             Command::Trickle { h, trickle } => self.trickle(h.key(), trickle),
             Command::AddIngest {

@@ -26,6 +26,8 @@ async function snapshot(peer) {
 			videos: d.remoteVideos().map((v) => ({
 				mid: v.dataset.mid, feed: v.dataset.feed, w: v.videoWidth, h: v.videoHeight, t: v.currentTime,
 			})),
+			// What this page's own camera captures (the publisher's side).
+			capture: d.captureSettings ? d.captureSettings() : null,
 		};
 	}), 5000, `${peer.name}: evaluate`);
 }

@@ -5,7 +5,9 @@
 use super::*;
 
 impl Streaming {
-    pub(super) fn create(&self, body: &Map<String, Value>) -> BoxFuture<'static, Reply> {
+    /// `create`: the reply once the source shows its streams (or the
+    /// error). Also how `[[streaming.mountpoints]]` are made at start-up.
+    pub fn create(&self, body: &Map<String, Value>) -> BoxFuture<'static, Reply> {
         let parsed = (|| -> Result<_, StreamingError> {
             let p = Params::new(body, false);
             if let Some(key) = &self.admin_key

@@ -445,16 +445,16 @@ impl VideoRoom {
                         )
                     }
                     (Request::Update | Request::Subscribe | Request::Unsubscribe, true) => {
-                        let (add, remove) = match request {
+                        let (add, (remove, remove_sub_mids)) = match request {
                             Request::Subscribe => {
-                                (request::stream_requests(&p, "streams")?, vec![])
+                                (request::stream_requests(&p, "streams")?, (vec![], vec![]))
                             }
                             Request::Unsubscribe => {
-                                (vec![], request::stream_requests(&p, "streams")?)
+                                (vec![], request::unsubscribe_requests(&p, "streams")?)
                             }
                             _ => (
                                 request::stream_requests(&p, "subscribe")?,
-                                request::stream_requests(&p, "unsubscribe")?,
+                                request::unsubscribe_requests(&p, "unsubscribe")?,
                             ),
                         };
                         let r = member.room.clone();
@@ -464,6 +464,7 @@ impl VideoRoom {
                                 h,
                                 add,
                                 remove,
+                                remove_sub_mids,
                                 reply,
                             },
                             move |o| reply::offered("updated", &r, o),

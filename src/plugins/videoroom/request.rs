@@ -172,6 +172,38 @@ pub fn stream_requests(p: &Params, key: &str) -> Result<Vec<StreamRequest>, Vide
         .collect()
 }
 
+/// The `unsubscribe` list of `unsubscribe`/`update`: entries that name a
+/// `feed` (and maybe its `mid`), and entries that name only the
+/// subscriber's own m-line by `sub_mid` (Janus 1.x). Returns (by feed,
+/// sub_mids).
+pub fn unsubscribe_requests(
+    p: &Params,
+    key: &str,
+) -> Result<(Vec<StreamRequest>, Vec<String>), VideoRoomError> {
+    let Some(list) = p.array(key)? else {
+        return Ok((vec![], vec![]));
+    };
+    let (mut by_feed, mut sub_mids) = (Vec::new(), Vec::new());
+    for v in list {
+        let Value::Object(m) = v else {
+            return Err(VideoRoomError::InvalidElement(
+                key.into(),
+                "an array of objects".into(),
+            ));
+        };
+        let sp = Params::new(m, p.string_ids());
+        match (sp.raw("feed"), sp.str("sub_mid")?) {
+            (None, Some(sub_mid)) => sub_mids.push(sub_mid.to_owned()),
+            _ => by_feed.push(StreamRequest {
+                feed: sp.req_feed("feed")?,
+                mid: sp.str("mid")?.map(str::to_owned),
+                layers: layer_request(&sp)?,
+            }),
+        }
+    }
+    Ok((by_feed, sub_mids))
+}
+
 /// Janus's simulcast fields `substream`, `temporal` (non-negative integers)
 /// and `fallback` (µs) of a stream request or a `configure`; `substream`
 /// may also be the string `"auto"` (an extension: back to the automatic
@@ -393,6 +425,24 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn unsubscribe_takes_feeds_and_sub_mids() {
+        let b = body(json!({"streams": [{"feed": 5, "mid": "1"}, {"sub_mid": "3"}, {"feed": 6}]}));
+        let (by_feed, sub_mids) = unsubscribe_requests(&Params::new(&b, false), "streams").unwrap();
+        assert_eq!(by_feed.len(), 2);
+        assert_eq!(by_feed[0].mid.as_deref(), Some("1"));
+        assert_eq!(sub_mids, vec!["3".to_owned()]);
+        for bad in [
+            json!({"streams": [{"sub_mid": 3}]}),
+            json!({"streams": [{}]}),
+            json!({"streams": [7]}),
+        ] {
+            let b = body(bad.clone());
+            let r = unsubscribe_requests(&Params::new(&b, false), "streams");
+            assert!(matches!(code(r.map(|_| ())), 429 | 430), "{bad}");
+        }
     }
 
     #[test]
