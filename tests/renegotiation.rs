@@ -49,6 +49,21 @@ async fn alice_and_viewer(
     (publisher, ph, sub, sh)
 }
 
+/// Waits for the subscriber's `updated` offer and answers it; returns the
+/// event.
+async fn answer_updated(sh: &Arc<Handle>, sub: &mut TestPeer) -> Value {
+    let updated = sh
+        .wait_for(
+            |e| e["plugindata"]["data"]["videoroom"] == "updated",
+            WITHIN,
+        )
+        .await
+        .expect("updated");
+    let offer = updated["jsep"]["sdp"].as_str().expect("updated offer");
+    sub.answer_and_start(sh, offer).await.expect("answer");
+    updated
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[serial(media)]
 async fn a_screen_share_added_mid_call_reaches_subscribers() {
@@ -96,15 +111,7 @@ async fn a_screen_share_added_mid_call_reaches_subscribers() {
         .expect("publishers event with two videos");
     println!("room hears: {}", ev["plugindata"]["data"]);
     // The subscriber of the whole feed gets it: `updated` with an offer.
-    let updated = sh
-        .wait_for(
-            |e| e["plugindata"]["data"]["videoroom"] == "updated",
-            WITHIN,
-        )
-        .await
-        .expect("updated");
-    let offer = updated["jsep"]["sdp"].as_str().expect("updated offer");
-    sub.answer_and_start(&sh, offer).await.expect("answer");
+    answer_updated(&sh, &mut sub).await;
     assert!(
         sub.wait_until(WITHIN, |s| s.video_tracks.load(Ordering::Relaxed) >= 2)
             .await,
@@ -333,15 +340,7 @@ async fn audio_only_to_audio_and_video_while_recording() {
             .is_some_and(|s| s.iter().any(|s| s["type"] == "video")),
         "{configured}"
     );
-    let updated = sh
-        .wait_for(
-            |e| e["plugindata"]["data"]["videoroom"] == "updated",
-            WITHIN,
-        )
-        .await
-        .expect("updated");
-    let offer = updated["jsep"]["sdp"].as_str().expect("updated offer");
-    sub.answer_and_start(&sh, offer).await.expect("answer");
+    answer_updated(&sh, &mut sub).await;
     assert!(
         sub.wait_until(WITHIN, |s| s.frames() >= 30).await,
         "the new video plays"

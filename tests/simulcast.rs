@@ -72,6 +72,27 @@ async fn wait_layer(h: &Arc<Handle>, sub: &TestPeer, substream: usize) -> Durati
     }
 }
 
+/// Subscribes a capturing peer to `feed` at substream 0; checks its video
+/// stream is listed as simulcast. Returns the peer and the video's mid.
+async fn subscribe_low(sh: &Arc<Handle>, room: &Value, feed: &Value) -> (TestPeer, Value) {
+    let (sub, attached) = TestPeer::subscribe_with(
+        sh,
+        room,
+        json!([{"feed": feed, "substream": 0}]),
+        json!({}),
+        Receive::Capture,
+    )
+    .await
+    .expect("subscribe");
+    let video = attached["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["type"] == "video"))
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert!(video["simulcast"].is_object(), "attached: {attached}");
+    (sub, video["mid"].clone())
+}
+
 async fn twenty_switches(codec: VideoCodec) {
     gst::init().unwrap();
     let gw = Gateway::start();
@@ -89,22 +110,7 @@ async fn twenty_switches(codec: VideoCodec) {
         .unwrap();
     println!("participants: {listed}");
     let sh = videoroom_handle(&gw, true).await;
-    let (sub, attached) = TestPeer::subscribe_with(
-        &sh,
-        &room,
-        json!([{"feed": feed, "substream": 0}]),
-        json!({}),
-        Receive::Capture,
-    )
-    .await
-    .expect("subscribe");
-    let video = attached["streams"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["type"] == "video"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    assert!(video["simulcast"].is_object(), "attached: {attached}");
-    let mid = video["mid"].clone();
+    let (sub, mid) = subscribe_low(&sh, &room, &feed).await;
     let first = wait_layer(&sh, &sub, 0).await;
     println!("{codec:?}: substream 0 after {first:?}");
     let plan = [2, 0, 1, 2, 1, 0, 2, 1, 0, 1, 2, 0, 2, 1, 0, 2, 0, 1, 2, 0];
@@ -308,21 +314,7 @@ async fn ssrc_group_simulcast_switches_layers() {
         .unwrap();
     println!("participants: {listed}");
     let sh = videoroom_handle(&gw, true).await;
-    let (sub, attached) = TestPeer::subscribe_with(
-        &sh,
-        &room,
-        json!([{"feed": published, "substream": 0}]),
-        json!({}),
-        Receive::Capture,
-    )
-    .await
-    .expect("subscribe");
-    let video = attached["streams"]
-        .as_array()
-        .and_then(|s| s.iter().find(|s| s["type"] == "video"))
-        .cloned()
-        .unwrap_or(Value::Null);
-    assert!(video["simulcast"].is_object(), "attached: {attached}");
+    let (sub, _) = subscribe_low(&sh, &room, &published).await;
     wait_layer(&sh, &sub, 0).await;
     for s in [2, 1, 0, 2] {
         let (r, _) = sh

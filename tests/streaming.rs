@@ -237,6 +237,23 @@ async fn rtp_mountpoint_plays() {
     let _ = push.set_state(gst::State::Null);
 }
 
+/// A GStreamer sender of VP8 (pt 100) to `vport` and, when given, Opus
+/// (pt 111) to `aport` on 127.0.0.1, playing; the caller stops it.
+fn push_vp8_opus(vport: u64, aport: Option<u64>) -> gst::Element {
+    let mut launch = format!(
+        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 \
+         ! rtpvp8pay pt=100 ! udpsink host=127.0.0.1 port={vport} "
+    );
+    if let Some(aport) = aport {
+        launch += &format!(
+            "audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={aport}"
+        );
+    }
+    let push = gst::parse::launch(&launch).unwrap();
+    push.set_state(gst::State::Playing).unwrap();
+    push
+}
+
 /// Creates RTP mountpoint `id` (VP8 + Opus on two free UDP ports, plus
 /// the `extra` create fields) and starts a GStreamer sender into it, which
 /// the caller stops.
@@ -254,14 +271,7 @@ async fn rtp_vp8_opus_mountpoint(
     }
     let r = admin.sync(body).await.unwrap();
     assert_eq!(r["streaming"], "created", "{r}");
-    let push = gst::parse::launch(&format!(
-        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 \
-         ! rtpvp8pay pt=100 ! udpsink host=127.0.0.1 port={vport} \
-         audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={aport}"
-    ))
-    .unwrap();
-    push.set_state(gst::State::Playing).unwrap();
-    push
+    push_vp8_opus(u64::from(vport), Some(u64::from(aport)))
 }
 
 /// Bad input gets the streaming plugin's errors; nothing else breaks.
@@ -610,13 +620,7 @@ async fn rtp_mountpoint_with_port_0_picks_free_ports() {
         !without.to_string().contains(&format!("\"port\":{vport}")),
         "ports only for the secret's holder: {without}"
     );
-    let push = gst::parse::launch(&format!(
-        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 \
-         ! rtpvp8pay pt=100 ! udpsink host=127.0.0.1 port={vport} \
-         audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={aport}"
-    ))
-    .unwrap();
-    push.set_state(gst::State::Playing).unwrap();
+    let push = push_vp8_opus(vport, Some(aport));
     let viewer = watch_decodes(&gw, 11).await;
     drop(viewer);
     let _ = push.set_state(gst::State::Null);
@@ -640,13 +644,7 @@ async fn legacy_flat_rtp_syntax_plays() {
         .await
         .unwrap();
     assert_eq!(r["streaming"], "created", "{r}");
-    let push = gst::parse::launch(&format!(
-        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 \
-         ! rtpvp8pay pt=100 ! udpsink host=127.0.0.1 port={vport} \
-         audiotestsrc is-live=true ! audioconvert ! opusenc ! rtpopuspay pt=111 ! udpsink host=127.0.0.1 port={aport}"
-    ))
-    .unwrap();
-    push.set_state(gst::State::Playing).unwrap();
+    let push = push_vp8_opus(u64::from(vport), Some(u64::from(aport)));
     let viewer = watch_decodes(&gw, 12).await;
     drop(viewer);
     let _ = push.set_state(gst::State::Null);
@@ -735,12 +733,7 @@ async fn config_mountpoints_exist_at_start_up() {
         .as_u64()
         .or(info["info"]["ports"][0]["port"].as_u64())
         .expect("the port, shown without a secret");
-    let push = gst::parse::launch(&format!(
-        "videotestsrc is-live=true ! video/x-raw,width=320,height=240,framerate=30/1 ! vp8enc deadline=1 keyframe-max-dist=30 \
-         ! rtpvp8pay pt=100 ! udpsink host=127.0.0.1 port={port}"
-    ))
-    .unwrap();
-    push.set_state(gst::State::Playing).unwrap();
+    let push = push_vp8_opus(port, None);
     let h = streaming_handle(&gw, true).await;
     let viewer = TestPeer::watch(&h, 31, Receive::Decode)
         .await

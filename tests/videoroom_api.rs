@@ -399,6 +399,32 @@ fn webrtc_offer_sdp() -> String {
     .join("\r\n")
 }
 
+/// Publishers `a` and `b` (VP8 + Opus) in `room`: their feed ids, and the
+/// handles and peers to keep alive.
+async fn two_vp8_publishers(
+    gw: &Gateway,
+    room: &serde_json::Value,
+) -> (
+    Vec<serde_json::Value>,
+    Vec<(std::sync::Arc<gateway_testkit::janus::Handle>, TestPeer)>,
+) {
+    let mut feeds = Vec::new();
+    let mut pubs = Vec::new();
+    for name in ["a", "b"] {
+        let ph = videoroom_handle(gw, true).await;
+        let spec = PublisherSpec {
+            codec: VideoCodec::Vp8,
+            ..PublisherSpec::default()
+        };
+        let (p, joined) = TestPeer::publish(&ph, room, name, &spec)
+            .await
+            .expect("publish");
+        feeds.push(joined["id"].clone());
+        pubs.push((ph, p));
+    }
+    (feeds, pubs)
+}
+
 /// Two publishers with the same payload types, one subscriber PeerConnection
 /// receiving both (the BUNDLE carries two m-lines per kind with equal PTs).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -408,20 +434,7 @@ async fn one_subscriber_two_feeds() {
     let gw = Gateway::start();
     let admin = videoroom_handle(&gw, true).await;
     let room = create_room(&admin, json!({})).await;
-    let mut feeds = Vec::new();
-    let mut pubs = Vec::new();
-    for (name, codec) in [("a", VideoCodec::Vp8), ("b", VideoCodec::Vp8)] {
-        let ph = videoroom_handle(&gw, true).await;
-        let spec = PublisherSpec {
-            codec,
-            ..PublisherSpec::default()
-        };
-        let (p, joined) = TestPeer::publish(&ph, &room, name, &spec)
-            .await
-            .expect("publish");
-        feeds.push(joined["id"].clone());
-        pubs.push((ph, p));
-    }
+    let (feeds, _pubs) = two_vp8_publishers(&gw, &room).await;
     let sh = videoroom_handle(&gw, true).await;
     let (sub, attached) = TestPeer::subscribe(
         &sh,
@@ -543,20 +556,7 @@ async fn unsubscribe_by_sub_mid() {
     let gw = Gateway::start();
     let admin = videoroom_handle(&gw, true).await;
     let room = create_room(&admin, json!({})).await;
-    let mut feeds = Vec::new();
-    let mut pubs = Vec::new();
-    for name in ["a", "b"] {
-        let ph = videoroom_handle(&gw, true).await;
-        let spec = PublisherSpec {
-            codec: VideoCodec::Vp8,
-            ..PublisherSpec::default()
-        };
-        let (p, joined) = TestPeer::publish(&ph, &room, name, &spec)
-            .await
-            .expect("publish");
-        feeds.push(joined["id"].clone());
-        pubs.push((ph, p));
-    }
+    let (feeds, _pubs) = two_vp8_publishers(&gw, &room).await;
     let sh = videoroom_handle(&gw, true).await;
     let (mut sub, attached) = TestPeer::subscribe(
         &sh,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use gateway_testkit::janus::{Handle, Session};
 use gateway_testkit::peer::{Receive, TestPeer};
 use serde_json::{Value, json};
@@ -29,29 +29,15 @@ impl Drop for Camera {
 }
 
 fn start_rtsp_camera(bin: &std::path::Path, gop: u32) -> anyhow::Result<Camera> {
-    use std::io::{BufRead, BufReader};
     let mut child = Command::new(bin)
         .args(["--port", "0", "--gop", &gop.to_string(), "--audio", "opus"])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(u) = line.strip_prefix("READY ") {
-                let _ = tx.send(u.to_owned());
-            }
-        }
-    });
-    match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(url) => Ok(Camera { child, url }),
-        Err(_) => {
-            let _ = child.kill();
-            bail!("rtsp-test-server did not start")
-        }
-    }
+    let line = ready_line(&mut child, "rtsp-test-server")?;
+    let url = line.trim_start_matches("READY").trim().to_owned();
+    Ok(Camera { child, url })
 }
 
 async fn streaming_handle(ws: &str) -> anyhow::Result<Arc<Handle>> {

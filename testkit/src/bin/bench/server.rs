@@ -47,7 +47,6 @@ pub fn free_port() -> anyhow::Result<u16> {
 pub static MEDIA_OPTIONS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
 
 pub fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
-    use std::io::{BufRead, BufReader};
     let dir = std::env::temp_dir().join(format!("gw-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let cfg = dir.join("gateway.toml");
@@ -75,22 +74,7 @@ pub fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("starting {}", bin.display()))?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line.starts_with("READY") {
-                let _ = tx.send(line);
-            }
-        }
-    });
-    let line = match rx.recv_timeout(Duration::from_secs(20)) {
-        Ok(l) => l,
-        Err(_) => {
-            let _ = child.kill();
-            bail!("gateway did not start");
-        }
-    };
+    let line = ready_line(&mut child, "gateway")?;
     let ws = line
         .split_whitespace()
         .find_map(|f| f.strip_prefix("ws="))
@@ -101,6 +85,28 @@ pub fn start_gateway(bin: &PathBuf) -> anyhow::Result<Server> {
         ws: format!("ws://{ws}"),
         _dir: dir,
     })
+}
+
+/// The `READY …` line a child prints on stdout once it serves (bounded:
+/// 20 s, then the child is killed). Later lines are drained.
+pub fn ready_line(child: &mut Child, what: &str) -> anyhow::Result<String> {
+    use std::io::{BufRead, BufReader};
+    let stdout = child.stdout.take().context("stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.starts_with("READY") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(20)) {
+        Ok(l) => Ok(l),
+        Err(_) => {
+            let _ = child.kill();
+            bail!("{what} did not start")
+        }
+    }
 }
 
 pub fn start_janus() -> anyhow::Result<Server> {
