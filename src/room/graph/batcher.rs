@@ -75,11 +75,15 @@ pub fn new() -> gst::Element {
         let held = held.clone();
         let src = src_weak.clone();
         move || -> Result<gst::FlowSuccess, gst::FlowError> {
-            let list = held.lock().unwrap_or_else(|e| e.into_inner()).list.take();
+            // The list and its key leave together, under one lock.
+            let list = {
+                let mut h = held.lock().unwrap_or_else(|e| e.into_inner());
+                h.key = None;
+                h.list.take()
+            };
             let (Some(list), Some(src)) = (list, src.upgrade()) else {
                 return Ok(gst::FlowSuccess::Ok);
             };
-            held.lock().unwrap_or_else(|e| e.into_inner()).key = None;
             src.push_list(list)
         }
     };
